@@ -1,0 +1,143 @@
+//! Why a session ended, and whose fault that was.
+//!
+//! Every session ends with exactly one [`CloseReason`]; it is written on the session's close line,
+//! and its [`Fault`] tag drives the log level and (later) metric labels and Kafka error codes.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+
+/// Who caused a session to end badly (pingora's error tags). Orderly closes have no fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// The client, or the network between it and us.
+    Downstream,
+    /// A backend, or the network between us and it.
+    Upstream,
+    /// Sluice itself: a stage, a configuration limit, a shutdown deadline.
+    Internal,
+}
+
+/// How a connection attempt to a backend failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// The attempt did not finish within the cluster's connect timeout.
+    TimedOut,
+    /// The backend's name did not resolve to any address.
+    Unresolved,
+    /// The connect call failed with this kind of I/O error (refused, unreachable, ...).
+    Io(io::ErrorKind),
+}
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut => f.write_str("connect timed out"),
+            Self::Unresolved => f.write_str("name did not resolve"),
+            Self::Io(kind) => write!(f, "{kind}"),
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client closed its side first and everything was delivered.
+    ClientClosed,
+    /// The backend closed its side first and everything was delivered.
+    BackendClosed,
+    /// No byte moved in either direction for the listener's idle timeout.
+    IdleTimeout,
+    /// Reading from or writing to the client failed.
+    ClientIo(io::ErrorKind),
+    /// Reading from or writing to the backend failed.
+    BackendIo(io::ErrorKind),
+    /// The router found no route for the session.
+    NoRoute,
+    /// Every backend address of the route was tried and none accepted.
+    BackendUnavailable {
+        /// How many addresses were tried.
+        attempts: u32,
+        /// How the last attempt failed.
+        last: ConnectFailure,
+    },
+    /// The peer sent bytes that do not follow the listener's protocol.
+    Protocol {
+        /// Which side sent them.
+        side: crate::Side,
+        /// What was wrong, for the log.
+        detail: Cow<'static, str>,
+    },
+    /// A stage closed the session.
+    Stage {
+        /// The stage's kind name.
+        stage: &'static str,
+        /// The stage's own reason, for the log.
+        reason: Cow<'static, str>,
+    },
+    /// A stage answered toward a peer whose write side had already been shut down.
+    AnswerAfterShutdown(crate::Side),
+    /// The proxy is shutting down and the session outlived its drain deadline.
+    Shutdown,
+}
+
+// === impl CloseReason ===
+
+impl CloseReason {
+    /// Whose fault the close was; `None` for orderly closes.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            Self::ClientClosed | Self::BackendClosed => None,
+            Self::IdleTimeout | Self::ClientIo(_) => Some(Fault::Downstream),
+            Self::Protocol { side, .. } => Some(side.fault()),
+            Self::BackendIo(_) | Self::BackendUnavailable { .. } => Some(Fault::Upstream),
+            Self::NoRoute | Self::Stage { .. } | Self::AnswerAfterShutdown(_) | Self::Shutdown => {
+                Some(Fault::Internal)
+            }
+        }
+    }
+
+    /// A short, stable label for metrics and structured logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::ClientClosed => "client_closed",
+            Self::BackendClosed => "backend_closed",
+            Self::IdleTimeout => "idle_timeout",
+            Self::ClientIo(_) => "client_error",
+            Self::BackendIo(_) => "backend_error",
+            Self::NoRoute => "no_route",
+            Self::BackendUnavailable { .. } => "backend_unavailable",
+            Self::Protocol { .. } => "protocol_error",
+            Self::Stage { .. } => "stage_closed",
+            Self::AnswerAfterShutdown(_) => "answer_after_shutdown",
+            Self::Shutdown => "drain_timeout",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClientClosed => f.write_str("client closed the connection"),
+            Self::BackendClosed => f.write_str("backend closed the connection"),
+            Self::IdleTimeout => f.write_str("idle timeout"),
+            Self::ClientIo(kind) => write!(f, "client i/o error: {kind}"),
+            Self::BackendIo(kind) => write!(f, "backend i/o error: {kind}"),
+            Self::NoRoute => f.write_str("no route for the session"),
+            Self::BackendUnavailable { attempts, last } => write!(
+                f,
+                "no backend reachable after {attempts} attempt(s), last: {last}"
+            ),
+            Self::Protocol { side, detail } => write!(f, "protocol error from {side}: {detail}"),
+            Self::Stage { stage, reason } => write!(f, "closed by stage {stage}: {reason}"),
+            Self::AnswerAfterShutdown(side) => {
+                write!(
+                    f,
+                    "a stage answered the {side} after its write side was shut down"
+                )
+            }
+            Self::Shutdown => f.write_str("closed at the drain deadline"),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Framing: how a protocol cuts the bytes it reads into messages, and writes messages back.
+//!
+//! The [`forward`](crate::forward) driver reads into one bounded `BytesMut` per side and asks the
+//! session's [`Codec`] for whole messages; messages are written as `Bytes` chunks through a
+//! [`WriteQueue`], so pass-through traffic is never copied. Raw TCP is the degenerate protocol:
+//! every read is one message.
+
+use std::borrow::Cow;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::forward::WriteQueue;
+use crate::stage::Protocol;
+
+/// Bytes that do not follow the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct CodecError {
+    /// What was wrong, for the close line.
+    pub detail: Cow<'static, str>,
+}
+
+/// Cuts one session's byte streams into messages and writes messages out.
+///
+/// A codec is per session, so it may keep state across directions (Kafka remembers which
+/// request each response answers). `decode_*` return `Ok(None)` when more bytes are needed;
+/// they must reject a message whose declared length exceeds their maximum as soon as the length
+/// is known, so a read buffer never grows past what the codec allows.
+pub trait Codec<P: Protocol>: Send {
+    /// The next whole request in `buf`, removing its bytes.
+    fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<P::Request>, CodecError>;
+    /// The next whole response in `buf`, removing its bytes.
+    fn decode_response(&mut self, buf: &mut BytesMut) -> Result<Option<P::Response>, CodecError>;
+    /// Queues a request for the backend.
+    fn encode_request(&mut self, msg: P::Request, out: &mut WriteQueue);
+    /// Queues a response for the client.
+    fn encode_response(&mut self, msg: P::Response, out: &mut WriteQueue);
+}
+
+/// Raw TCP: requests and responses are byte chunks, exactly as read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawTcp;
+
+impl Protocol for RawTcp {
+    type Request = Bytes;
+    type Response = Bytes;
+}
+
+/// The identity codec for [`RawTcp`]: whatever was read is one message, shared, not copied.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl RawCodec {
+    fn take(buf: &mut BytesMut) -> Option<Bytes> {
+        (!buf.is_empty()).then(|| buf.split().freeze())
+    }
+}
+
+impl Codec<RawTcp> for RawCodec {
+    fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        Ok(Self::take(buf))
+    }
+
+    fn decode_response(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        Ok(Self::take(buf))
+    }
+
+    fn encode_request(&mut self, msg: Bytes, out: &mut WriteQueue) {
+        out.push(msg);
+    }
+
+    fn encode_response(&mut self, msg: Bytes, out: &mut WriteQueue) {
+        out.push(msg);
+    }
+}

@@ -1,0 +1,262 @@
+//! The session context: the one owner of everything known about a client connection.
+//!
+//! Created when a connection is accepted, filled by each phase (PROXY header, TLS, SASL,
+//! routing), read by the router and by stages, and dropped when the session ends. Large
+//! resources are held in typed slots with explicit `release_*` methods, each counted in the
+//! instance's [`LiveResources`] so leaks are observable.
+
+mod auth;
+mod live;
+mod proxy_header;
+mod stats;
+mod tls;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::time::Instant;
+
+pub use self::auth::{AuthMechanism, AuthState};
+pub use self::live::{LiveResources, Resource};
+pub use self::proxy_header::{ProxiedAddrs, ProxyHeader, Tlv};
+pub use self::stats::{SessionStats, StatsSnapshot};
+pub use self::tls::{PeerCertificates, TlsFacts};
+use crate::route::{Prerequisites, RouteId};
+
+/// A session's identifier, unique within one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(u64);
+
+impl SessionId {
+    /// The next identifier; identifiers start at 1 and never repeat within a process.
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The numeric value, for logs and metrics.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What the session has released, so the close line can say so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Released {
+    /// The parsed PROXY header was dropped before the session ended.
+    pub proxy_header: bool,
+    /// The client certificate chain was dropped before the session ended.
+    pub peer_certificates: bool,
+}
+
+/// Everything known about one client connection.
+#[derive(Debug)]
+pub struct SessionContext {
+    id: SessionId,
+    /// The listener's name, shared with every session it accepted.
+    listener: Arc<str>,
+    accepted_at: Instant,
+    /// The TCP peer: the client itself, or a load balancer in front of it.
+    peer: SocketAddr,
+    /// Our own address on the accepted connection: the destination the client dialled.
+    local: SocketAddr,
+    /// Compact facts from a PROXY header, kept after the header itself is released.
+    proxied: Option<ProxiedAddrs>,
+    proxy_header: Option<ProxyHeader>,
+    tls: Option<TlsFacts>,
+    peer_certificates: Option<PeerCertificates>,
+    auth: AuthState,
+    /// What the listener demands before the session may forward.
+    requires: Prerequisites,
+    route: Option<RouteId>,
+    /// The backend address that accepted the connection, once one did.
+    backend_addr: Option<SocketAddr>,
+    released: Released,
+    stats: Arc<SessionStats>,
+    live: Arc<LiveResources>,
+}
+
+// === impl SessionContext ===
+
+impl SessionContext {
+    /// A context for a connection from `peer` accepted on `local` by `listener`.
+    pub fn new(
+        listener: Arc<str>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        requires: Prerequisites,
+        live: Arc<LiveResources>,
+    ) -> Self {
+        live.acquire(Resource::Session);
+        Self {
+            id: SessionId::next(),
+            listener,
+            accepted_at: Instant::now(),
+            peer,
+            local,
+            proxied: None,
+            proxy_header: None,
+            tls: None,
+            peer_certificates: None,
+            auth: AuthState::default(),
+            requires,
+            route: None,
+            backend_addr: None,
+            released: Released::default(),
+            stats: Arc::default(),
+            live,
+        }
+    }
+
+    /// The session's identifier.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The name of the listener that accepted the session.
+    pub fn listener(&self) -> &str {
+        &self.listener
+    }
+
+    /// When the connection was accepted.
+    pub fn accepted_at(&self) -> Instant {
+        self.accepted_at
+    }
+
+    /// The TCP peer address (a load balancer, when one is in front).
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The address the client connected to: from the PROXY header when one was received,
+    /// otherwise our own side of the accepted connection.
+    pub fn destination_addr(&self) -> SocketAddr {
+        self.proxied.map_or(self.local, |p| p.destination)
+    }
+
+    /// The real client's address: from the PROXY header when one was received, otherwise the
+    /// TCP peer.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.proxied.map_or(self.peer, |p| p.source)
+    }
+
+    /// Stores a parsed PROXY header and the addresses it carried.
+    pub fn set_proxy_header(&mut self, header: ProxyHeader) {
+        self.proxied = header.addrs().or(self.proxied);
+        if self.proxy_header.replace(header).is_none() {
+            self.live.acquire(Resource::ProxyHeader);
+        }
+    }
+
+    /// The PROXY header, until it is released.
+    pub fn proxy_header(&self) -> Option<&ProxyHeader> {
+        self.proxy_header.as_ref()
+    }
+
+    /// Drops the parsed PROXY header, keeping only the addresses it carried.
+    pub fn release_proxy_header(&mut self) {
+        if self.proxy_header.take().is_some() {
+            self.live.release(Resource::ProxyHeader);
+            self.released.proxy_header = true;
+        }
+    }
+
+    /// Records a completed TLS handshake.
+    pub fn set_tls(&mut self, facts: TlsFacts) {
+        self.tls = Some(facts);
+    }
+
+    /// Facts from the TLS handshake, if the session is TLS.
+    pub fn tls(&self) -> Option<&TlsFacts> {
+        self.tls.as_ref()
+    }
+
+    /// Stores the client's certificate chain until the principal has been derived.
+    pub fn set_peer_certificates(&mut self, chain: PeerCertificates) {
+        if self.peer_certificates.replace(chain).is_none() {
+            self.live.acquire(Resource::PeerCertificates);
+        }
+    }
+
+    /// The client's certificate chain, until it is released.
+    pub fn peer_certificates(&self) -> Option<&PeerCertificates> {
+        self.peer_certificates.as_ref()
+    }
+
+    /// Drops the client's certificate chain.
+    pub fn release_peer_certificates(&mut self) {
+        if self.peer_certificates.take().is_some() {
+            self.live.release(Resource::PeerCertificates);
+            self.released.peer_certificates = true;
+        }
+    }
+
+    /// The authentication state.
+    pub fn auth(&self) -> &AuthState {
+        &self.auth
+    }
+
+    /// Replaces the authentication state.
+    pub fn set_auth(&mut self, auth: AuthState) {
+        self.auth = auth;
+    }
+
+    /// What the listener requires before the session may forward.
+    pub fn requires(&self) -> Prerequisites {
+        self.requires
+    }
+
+    /// The chosen route, once routed.
+    pub fn route(&self) -> Option<&RouteId> {
+        self.route.as_ref()
+    }
+
+    /// Records the chosen route.
+    pub fn set_route(&mut self, route: RouteId) {
+        self.route = Some(route);
+    }
+
+    /// The backend address that accepted the session's connection.
+    pub fn backend_addr(&self) -> Option<SocketAddr> {
+        self.backend_addr
+    }
+
+    /// Records which backend address accepted the connection.
+    pub fn set_backend_addr(&mut self, addr: SocketAddr) {
+        self.backend_addr = Some(addr);
+    }
+
+    /// What has been released so far.
+    pub fn released(&self) -> Released {
+        self.released
+    }
+
+    /// The session's live counters.
+    pub fn stats(&self) -> &Arc<SessionStats> {
+        &self.stats
+    }
+
+    /// The instance-wide live resource gauges this session reports to.
+    pub fn live_resources(&self) -> &Arc<LiveResources> {
+        &self.live
+    }
+}
+
+impl Drop for SessionContext {
+    fn drop(&mut self) {
+        self.release_proxy_header();
+        self.release_peer_certificates();
+        self.live.release(Resource::Session);
+    }
+}

@@ -1,0 +1,425 @@
+//! The forwarding driver: moves a session's messages between client and backend through its
+//! stage chain, one task per session, no locks.
+//!
+//! Each side has one bounded read buffer, one [`ReadGate`] and one [`WriteQueue`] of bytes
+//! waiting to be written to it. A side is read only while its gate is open. The gate closes when
+//! the queue a side feeds rises to the high watermark and opens again once it falls to the low
+//! watermark, while a stage defers a message that side sent, and when a stage's answers to that
+//! side pile up. So a slow peer costs at most `high_watermark + read_buffer` bytes per direction.
+//!
+//! Half-close travels independently in each direction: after a side's EOF, everything it sent is
+//! delivered, then the other side's write half is shut down, and the opposite direction keeps
+//! flowing until it ends too.
+
+mod peer;
+mod queue;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::poll_fn;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep, sleep};
+use tokio_util::sync::CancellationToken;
+
+use self::peer::Peer;
+pub use self::queue::WriteQueue;
+use crate::close::CloseReason;
+use crate::codec::Codec;
+use crate::context::SessionContext;
+use crate::gate::{Direction, PauseReason, Side};
+use crate::stage::{Emit, Protocol, StageChain};
+
+/// How many rounds of progress one poll may make before yielding to other sessions.
+const ROUNDS_PER_POLL: usize = 32;
+
+/// Buffer bounds and timeouts of a forwarding session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardLimits {
+    /// The most bytes read from a side at once.
+    pub read_buffer: usize,
+    /// Bytes queued toward a peer at which the side feeding it stops being read.
+    pub high_watermark: usize,
+    /// Bytes queued toward a peer at which the side feeding it is read again.
+    pub low_watermark: usize,
+    /// How long the session may move no byte before it is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ForwardLimits {
+    fn default() -> Self {
+        Self {
+            read_buffer: 32 * 1024,
+            high_watermark: 256 * 1024,
+            low_watermark: 128 * 1024,
+            idle_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Forwards between `client` and `backend` until the session ends, and says why it ended.
+///
+/// `force_close` ends the session at once with [`CloseReason::Shutdown`]; the caller cancels it
+/// at the drain deadline.
+pub async fn forward<P, K, C, B>(
+    client: C,
+    backend: B,
+    codec: K,
+    chain: &mut StageChain<P>,
+    cx: &mut SessionContext,
+    limits: ForwardLimits,
+    force_close: &CancellationToken,
+) -> CloseReason
+where
+    P: Protocol,
+    K: Codec<P>,
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut session = Forwarding {
+        client: Peer::new(client, Side::Client, limits.read_buffer),
+        backend: Peer::new(backend, Side::Backend, limits.read_buffer),
+        codec,
+        limits,
+        first_eof: None,
+        last_activity: Instant::now(),
+    };
+    let mut idle = pin!(sleep(limits.idle_timeout));
+    let mut cancelled = pin!(force_close.cancelled());
+    poll_fn(|task| {
+        if cancelled.as_mut().poll(task).is_ready() {
+            return Poll::Ready(CloseReason::Shutdown);
+        }
+        session.poll(task, chain, cx, idle.as_mut())
+    })
+    .await
+}
+
+/// One forwarding session's I/O state.
+struct Forwarding<K, C, B> {
+    client: Peer<C>,
+    backend: Peer<B>,
+    codec: K,
+    limits: ForwardLimits,
+    /// Which side sent EOF first: it names an orderly close.
+    first_eof: Option<Side>,
+    last_activity: Instant,
+}
+
+/// Where the chain's output goes: encoded onto the write queues.
+struct Outbound<'a, K> {
+    codec: &'a mut K,
+    to_client: &'a mut WriteQueue,
+    to_backend: &'a mut WriteQueue,
+}
+
+impl<P: Protocol, K: Codec<P>> Emit<P> for Outbound<'_, K> {
+    fn to_backend(&mut self, msg: P::Request) {
+        self.codec.encode_request(msg, self.to_backend);
+    }
+
+    fn to_client(&mut self, msg: P::Response) {
+        self.codec.encode_response(msg, self.to_client);
+    }
+}
+
+// === impl Forwarding ===
+
+impl<K, C, B> Forwarding<K, C, B>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    fn poll<P: Protocol>(
+        &mut self,
+        task: &mut Context<'_>,
+        chain: &mut StageChain<P>,
+        cx: &mut SessionContext,
+        mut idle: Pin<&mut Sleep>,
+    ) -> Poll<CloseReason>
+    where
+        K: Codec<P>,
+    {
+        for _ in 0..ROUNDS_PER_POLL {
+            match self.round(task, chain, cx) {
+                Err(reason) => return Poll::Ready(reason),
+                Ok(Round::Done) => {
+                    self.publish(cx);
+                    let first = self.first_eof.unwrap_or(Side::Client);
+                    return Poll::Ready(match first {
+                        Side::Client => CloseReason::ClientClosed,
+                        Side::Backend => CloseReason::BackendClosed,
+                    });
+                }
+                Ok(Round::Progress) => self.last_activity = Instant::now(),
+                Ok(Round::Blocked) => {
+                    self.publish(cx);
+                    return self.poll_idle(task, idle.as_mut());
+                }
+            }
+        }
+        // Still busy: let other sessions run, and come back at once.
+        self.publish(cx);
+        task.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// One pass over deferred stages, both read sides, both write sides and half-closes.
+    fn round<P: Protocol>(
+        &mut self,
+        task: &mut Context<'_>,
+        chain: &mut StageChain<P>,
+        cx: &mut SessionContext,
+    ) -> Result<Round, CloseReason>
+    where
+        K: Codec<P>,
+    {
+        let mut progress = false;
+        let mut out = Outbound {
+            codec: &mut self.codec,
+            to_client: &mut self.client.outbound,
+            to_backend: &mut self.backend.outbound,
+        };
+        if chain.poll_deferred(task, cx, &mut out)?.is_ready() {
+            progress = true;
+        }
+        self.update_gates(chain);
+        progress |= self.read_requests(task, chain, cx)?;
+        progress |= self.read_responses(task, chain, cx)?;
+        progress |= self.client.poll_flush_queue(task)?;
+        progress |= self.backend.poll_flush_queue(task)?;
+        self.update_gates(chain);
+        progress |= self.poll_half_close(task, chain)?;
+        if self.client.is_finished() && self.backend.is_finished() {
+            return Ok(Round::Done);
+        }
+        Ok(if progress {
+            Round::Progress
+        } else {
+            Round::Blocked
+        })
+    }
+
+    /// Reads and decodes client bytes into the chain while the client's gate is open.
+    fn read_requests<P: Protocol>(
+        &mut self,
+        task: &mut Context<'_>,
+        chain: &mut StageChain<P>,
+        cx: &mut SessionContext,
+    ) -> Result<bool, CloseReason>
+    where
+        K: Codec<P>,
+    {
+        let mut progress = false;
+        while self.client.gate.is_open() {
+            let decoded = self
+                .codec
+                .decode_request(&mut self.client.read_buf)
+                .map_err(|e| protocol_error(Side::Client, e))?;
+            if let Some(msg) = decoded {
+                let mut out = Outbound {
+                    codec: &mut self.codec,
+                    to_client: &mut self.client.outbound,
+                    to_backend: &mut self.backend.outbound,
+                };
+                chain.on_request(msg, cx, &mut out)?;
+                self.update_gates(chain);
+                progress = true;
+                continue;
+            }
+            match self.client.poll_fill(task, cx, &self.limits)? {
+                Poll::Ready(filled) => {
+                    progress = true;
+                    if !filled {
+                        self.first_eof.get_or_insert(Side::Client);
+                        break;
+                    }
+                }
+                Poll::Pending => break,
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Reads and decodes backend bytes into the chain while the backend's gate is open.
+    fn read_responses<P: Protocol>(
+        &mut self,
+        task: &mut Context<'_>,
+        chain: &mut StageChain<P>,
+        cx: &mut SessionContext,
+    ) -> Result<bool, CloseReason>
+    where
+        K: Codec<P>,
+    {
+        let mut progress = false;
+        while self.backend.gate.is_open() {
+            let decoded = self
+                .codec
+                .decode_response(&mut self.backend.read_buf)
+                .map_err(|e| protocol_error(Side::Backend, e))?;
+            if let Some(msg) = decoded {
+                let mut out = Outbound {
+                    codec: &mut self.codec,
+                    to_client: &mut self.client.outbound,
+                    to_backend: &mut self.backend.outbound,
+                };
+                chain.on_response(msg, cx, &mut out)?;
+                self.update_gates(chain);
+                progress = true;
+                continue;
+            }
+            match self.backend.poll_fill(task, cx, &self.limits)? {
+                Poll::Ready(filled) => {
+                    progress = true;
+                    if !filled {
+                        self.first_eof.get_or_insert(Side::Backend);
+                        break;
+                    }
+                }
+                Poll::Pending => break,
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Recomputes every pause reason from the queues and the chain.
+    fn update_gates<P: Protocol>(&mut self, chain: &StageChain<P>) {
+        let (high, low) = (self.limits.high_watermark, self.limits.low_watermark);
+        let to_client = self.client.outbound.len();
+        let to_backend = self.backend.outbound.len();
+        let client = &mut self.client.gate;
+        let backend = &mut self.backend.gate;
+        hysteresis(
+            client,
+            PauseReason::Backpressure(Side::Backend),
+            to_backend,
+            high,
+            low,
+        );
+        hysteresis(
+            backend,
+            PauseReason::Backpressure(Side::Client),
+            to_client,
+            high,
+            low,
+        );
+        // A side whose own messages are answered by stages feeds its own queue too.
+        if chain.has_answered(Side::Client) {
+            hysteresis(
+                client,
+                PauseReason::Backpressure(Side::Client),
+                to_client,
+                high,
+                low,
+            );
+        }
+        if chain.has_answered(Side::Backend) {
+            hysteresis(
+                backend,
+                PauseReason::Backpressure(Side::Backend),
+                to_backend,
+                high,
+                low,
+            );
+        }
+        // A side is paused while its lane is deferred, and while answers it caused wait in the
+        // other lane.
+        client.set(
+            PauseReason::StageDeferred(Direction::Request),
+            chain.is_stalled(Direction::Request),
+        );
+        client.set(
+            PauseReason::StageDeferred(Direction::Response),
+            chain.has_waiting(Direction::Response),
+        );
+        backend.set(
+            PauseReason::StageDeferred(Direction::Response),
+            chain.is_stalled(Direction::Response),
+        );
+        backend.set(
+            PauseReason::StageDeferred(Direction::Request),
+            chain.has_waiting(Direction::Request),
+        );
+    }
+
+    /// Shuts down a side's write half once the other side has ended and everything it sent
+    /// (and every answer a stage could still give) has been written.
+    fn poll_half_close<P: Protocol>(
+        &mut self,
+        task: &mut Context<'_>,
+        chain: &StageChain<P>,
+    ) -> Result<bool, CloseReason> {
+        let to_backend_done = self.client.read_closed()
+            && !chain.is_stalled(Direction::Request)
+            && (!chain.has_answered(Side::Backend) || self.backend.read_closed());
+        let to_client_done = self.backend.read_closed()
+            && !chain.is_stalled(Direction::Response)
+            && (!chain.has_answered(Side::Client) || self.client.read_closed());
+        let mut progress = false;
+        if to_backend_done {
+            progress |= self.backend.poll_shutdown_write(task)?;
+        }
+        if to_client_done {
+            progress |= self.client.poll_shutdown_write(task)?;
+        }
+        Ok(progress)
+    }
+
+    /// Registers the idle timer; the session ends when nothing has moved for the idle timeout.
+    fn poll_idle(
+        &mut self,
+        task: &mut Context<'_>,
+        mut idle: Pin<&mut Sleep>,
+    ) -> Poll<CloseReason> {
+        while idle.as_mut().poll(task).is_ready() {
+            let deadline = self.last_activity + self.limits.idle_timeout;
+            if deadline <= Instant::now() {
+                return Poll::Ready(CloseReason::IdleTimeout);
+            }
+            idle.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    }
+
+    /// Makes the buffered byte counts and gates visible to observers.
+    fn publish(&self, cx: &SessionContext) {
+        let stats = cx.stats();
+        stats.set_buffered(Side::Client, self.client.outbound.len());
+        stats.set_buffered(Side::Backend, self.backend.outbound.len());
+        stats.set_gate(Side::Client, self.client.gate);
+        stats.set_gate(Side::Backend, self.backend.gate);
+    }
+}
+
+/// The outcome of one round.
+enum Round {
+    Progress,
+    Blocked,
+    Done,
+}
+
+fn protocol_error(side: Side, err: crate::codec::CodecError) -> CloseReason {
+    CloseReason::Protocol {
+        side,
+        detail: err.detail,
+    }
+}
+
+/// Pauses at `high` and resumes at `low`; between the two the gate keeps what it had.
+fn hysteresis(
+    gate: &mut crate::gate::ReadGate,
+    reason: PauseReason,
+    queued: usize,
+    high: usize,
+    low: usize,
+) {
+    if queued >= high {
+        gate.pause(reason);
+    } else if queued <= low {
+        gate.resume(reason);
+    }
+}

@@ -1,0 +1,170 @@
+//! One side of a forwarding session: its transport, read buffer, read gate and write queue.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::io::poll_read_buf;
+
+use super::{ForwardLimits, WriteQueue};
+use crate::close::CloseReason;
+use crate::context::SessionContext;
+use crate::gate::{ReadGate, Side};
+
+/// Below this much free space the read buffer is topped up before reading, so reads stay large.
+const MIN_READ_SPACE: usize = 4096;
+
+/// How far our write half toward a peer has been shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteHalf {
+    Open,
+    ShuttingDown,
+    Shut,
+}
+
+/// One peer of the session.
+pub(super) struct Peer<Io> {
+    io: Io,
+    side: Side,
+    /// Bytes read from this peer and not yet decoded.
+    pub(super) read_buf: BytesMut,
+    pub(super) gate: ReadGate,
+    /// The peer sent EOF.
+    eof: bool,
+    /// Bytes waiting to be written to this peer.
+    pub(super) outbound: WriteQueue,
+    write: WriteHalf,
+    /// Bytes were written since the transport was last flushed.
+    needs_flush: bool,
+}
+
+// === impl Peer ===
+
+impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
+    pub(super) fn new(io: Io, side: Side, read_buffer: usize) -> Self {
+        Self {
+            io,
+            side,
+            read_buf: BytesMut::with_capacity(read_buffer),
+            gate: ReadGate::open(),
+            eof: false,
+            outbound: WriteQueue::default(),
+            write: WriteHalf::Open,
+            needs_flush: false,
+        }
+    }
+
+    /// True once the peer has sent EOF.
+    pub(super) fn read_closed(&self) -> bool {
+        self.eof
+    }
+
+    /// True when the peer has sent EOF and our write half toward it is shut.
+    pub(super) fn is_finished(&self) -> bool {
+        self.eof && self.write == WriteHalf::Shut
+    }
+
+    /// Reads once into the buffer: `Ready(true)` for bytes, `Ready(false)` for EOF, `Pending`
+    /// when nothing is available or the peer already ended. Cancel safe: bytes land in the
+    /// persistent buffer.
+    pub(super) fn poll_fill(
+        &mut self,
+        task: &mut Context<'_>,
+        cx: &SessionContext,
+        limits: &ForwardLimits,
+    ) -> Result<Poll<bool>, CloseReason> {
+        if self.eof {
+            return Ok(Poll::Pending);
+        }
+        if self.read_buf.capacity() - self.read_buf.len() < MIN_READ_SPACE {
+            // Reclaims the old allocation when every chunk cut from it has been written.
+            self.read_buf.reserve(limits.read_buffer);
+        }
+        match poll_read_buf(Pin::new(&mut self.io), task, &mut self.read_buf) {
+            Poll::Pending => Ok(Poll::Pending),
+            Poll::Ready(Ok(0)) => {
+                self.eof = true;
+                if !self.read_buf.is_empty() {
+                    return Err(CloseReason::Protocol {
+                        side: self.side,
+                        detail: "connection closed in the middle of a message".into(),
+                    });
+                }
+                Ok(Poll::Ready(false))
+            }
+            Poll::Ready(Ok(n)) => {
+                cx.stats().add_read(self.side, n);
+                Ok(Poll::Ready(true))
+            }
+            Poll::Ready(Err(err)) => Err(self.io_error(&err)),
+        }
+    }
+
+    /// Writes queued bytes until the queue empties or the transport pushes back.
+    pub(super) fn poll_flush_queue(&mut self, task: &mut Context<'_>) -> Result<bool, CloseReason> {
+        if self.write != WriteHalf::Open && !self.outbound.is_empty() {
+            return Err(CloseReason::AnswerAfterShutdown(self.side));
+        }
+        let mut progress = false;
+        while !self.outbound.is_empty() {
+            match self.outbound.poll_write_to(Pin::new(&mut self.io), task) {
+                Poll::Pending => break,
+                Poll::Ready(Ok(0)) => return Err(self.io_error(&io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(_)) => {
+                    progress = true;
+                    self.needs_flush = true;
+                }
+                Poll::Ready(Err(err)) => return Err(self.io_error(&err)),
+            }
+        }
+        if self.needs_flush {
+            match Pin::new(&mut self.io).poll_flush(task) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(err)) => return Err(self.io_error(&err)),
+                Poll::Pending => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Shuts our write half down once everything queued has been written.
+    pub(super) fn poll_shutdown_write(
+        &mut self,
+        task: &mut Context<'_>,
+    ) -> Result<bool, CloseReason> {
+        if self.write == WriteHalf::Shut || !self.outbound.is_empty() || self.needs_flush {
+            return Ok(false);
+        }
+        self.write = WriteHalf::ShuttingDown;
+        match Pin::new(&mut self.io).poll_shutdown(task) {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Ok(())) => {
+                self.write = WriteHalf::Shut;
+                Ok(true)
+            }
+            // The peer is already gone: there is nothing left to shut down.
+            Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::NotConnected => {
+                self.write = WriteHalf::Shut;
+                Ok(true)
+            }
+            Poll::Ready(Err(err)) => Err(self.io_error(&err)),
+        }
+    }
+
+    /// The close reason for an I/O error on this side. A peer that already sent EOF and then
+    /// refuses our bytes simply went away: that is an orderly close by that peer.
+    fn io_error(&self, err: &io::Error) -> CloseReason {
+        let gone = matches!(
+            err.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        );
+        match (self.side, self.eof && gone) {
+            (Side::Client, true) => CloseReason::ClientClosed,
+            (Side::Backend, true) => CloseReason::BackendClosed,
+            (Side::Client, false) => CloseReason::ClientIo(err.kind()),
+            (Side::Backend, false) => CloseReason::BackendIo(err.kind()),
+        }
+    }
+}

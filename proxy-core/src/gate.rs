@@ -1,0 +1,218 @@
+//! The read gate: one per side of a session, open only while no pause reason holds.
+//!
+//! Reasons form a small set, so a resume for one reason never undoes another's pause: a side
+//! paused both because its peer's write queue is full and because a stage is deferring stays
+//! paused until both have been resumed.
+
+use std::fmt;
+
+use crate::close::Fault;
+
+/// One of the two peers of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The connection that was accepted.
+    Client,
+    /// The connection the proxy opened toward the route's backend.
+    Backend,
+}
+
+impl Side {
+    /// The peer on the other end of the session.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Client => Self::Backend,
+            Self::Backend => Self::Client,
+        }
+    }
+
+    pub(crate) fn fault(self) -> Fault {
+        match self {
+            Self::Client => Fault::Downstream,
+            Self::Backend => Fault::Upstream,
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Client => "client",
+            Self::Backend => "backend",
+        })
+    }
+}
+
+/// The direction a message travels through the stage chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Client toward backend.
+    Request,
+    /// Backend toward client.
+    Response,
+}
+
+/// Why reading from a side is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PauseReason {
+    /// The write queue toward this side is above its high watermark.
+    Backpressure(Side),
+    /// A stage is deferring a message travelling in this direction, so order must hold.
+    StageDeferred(Direction),
+    /// The queue of requests that arrived before the session could forward is full.
+    EarlyQueueFull,
+    /// The session is draining: no new work is read.
+    Draining,
+}
+
+impl PauseReason {
+    /// Every reason, for iteration in logs and metrics.
+    pub const ALL: [PauseReason; 6] = [
+        Self::Backpressure(Side::Client),
+        Self::Backpressure(Side::Backend),
+        Self::StageDeferred(Direction::Request),
+        Self::StageDeferred(Direction::Response),
+        Self::EarlyQueueFull,
+        Self::Draining,
+    ];
+
+    fn bit(self) -> u8 {
+        match self {
+            Self::Backpressure(Side::Client) => 1,
+            Self::Backpressure(Side::Backend) => 1 << 1,
+            Self::StageDeferred(Direction::Request) => 1 << 2,
+            Self::StageDeferred(Direction::Response) => 1 << 3,
+            Self::EarlyQueueFull => 1 << 4,
+            Self::Draining => 1 << 5,
+        }
+    }
+}
+
+/// The set of reasons a side's reads are paused for; open when empty.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadGate {
+    reasons: u8,
+}
+
+// === impl ReadGate ===
+
+impl ReadGate {
+    /// A gate with no pause reason.
+    pub fn open() -> Self {
+        Self::default()
+    }
+
+    /// Adds a pause reason; pausing twice for one reason is the same as once.
+    pub fn pause(&mut self, reason: PauseReason) {
+        self.reasons |= reason.bit();
+    }
+
+    /// Removes one pause reason, leaving every other one in place.
+    pub fn resume(&mut self, reason: PauseReason) {
+        self.reasons &= !reason.bit();
+    }
+
+    /// Pauses for `reason` when `paused` holds, resumes it otherwise.
+    pub fn set(&mut self, reason: PauseReason, paused: bool) {
+        if paused {
+            self.pause(reason);
+        } else {
+            self.resume(reason);
+        }
+    }
+
+    /// True when no reason holds: the side may be read.
+    pub fn is_open(&self) -> bool {
+        self.reasons == 0
+    }
+
+    /// True when `reason` is one of the reasons holding the gate shut.
+    pub fn is_paused_for(&self, reason: PauseReason) -> bool {
+        self.reasons & reason.bit() != 0
+    }
+
+    /// The reasons currently holding the gate shut.
+    pub fn reasons(&self) -> impl Iterator<Item = PauseReason> + '_ {
+        PauseReason::ALL
+            .into_iter()
+            .filter(|r| self.is_paused_for(*r))
+    }
+
+    /// The raw bit set, for lock-free publication in [`SessionStats`](crate::context::SessionStats).
+    pub fn bits(&self) -> u8 {
+        self.reasons
+    }
+
+    /// Rebuilds a gate from [`bits`](Self::bits).
+    pub fn from_bits(bits: u8) -> Self {
+        Self { reasons: bits }
+    }
+}
+
+impl fmt::Debug for ReadGate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.reasons()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_gate_is_open() {
+        assert!(ReadGate::open().is_open());
+    }
+
+    #[test]
+    fn resuming_one_reason_keeps_the_others() {
+        let mut gate = ReadGate::open();
+        gate.pause(PauseReason::Backpressure(Side::Backend));
+        gate.pause(PauseReason::StageDeferred(Direction::Request));
+        gate.resume(PauseReason::Backpressure(Side::Backend));
+        assert!(!gate.is_open());
+        assert!(gate.is_paused_for(PauseReason::StageDeferred(Direction::Request)));
+        gate.resume(PauseReason::StageDeferred(Direction::Request));
+        assert!(gate.is_open());
+    }
+
+    #[test]
+    fn pausing_twice_for_one_reason_needs_one_resume() {
+        let mut gate = ReadGate::open();
+        gate.pause(PauseReason::Draining);
+        gate.pause(PauseReason::Draining);
+        gate.resume(PauseReason::Draining);
+        assert!(gate.is_open());
+    }
+
+    #[test]
+    fn resuming_a_reason_that_never_paused_changes_nothing() {
+        let mut gate = ReadGate::open();
+        gate.pause(PauseReason::EarlyQueueFull);
+        gate.resume(PauseReason::Backpressure(Side::Client));
+        assert!(gate.is_paused_for(PauseReason::EarlyQueueFull));
+    }
+
+    #[test]
+    fn every_reason_has_its_own_bit() {
+        let mut seen = 0u8;
+        for reason in PauseReason::ALL {
+            assert_eq!(seen & reason.bit(), 0, "{reason:?} shares a bit");
+            seen |= reason.bit();
+        }
+    }
+
+    #[test]
+    fn set_follows_the_condition_and_bits_round_trip() {
+        let mut gate = ReadGate::open();
+        gate.set(PauseReason::Backpressure(Side::Client), true);
+        gate.set(PauseReason::Draining, false);
+        let copy = ReadGate::from_bits(gate.bits());
+        assert_eq!(
+            copy.reasons().collect::<Vec<_>>(),
+            vec![PauseReason::Backpressure(Side::Client)]
+        );
+        gate.set(PauseReason::Backpressure(Side::Client), false);
+        assert!(gate.is_open());
+    }
+}

@@ -1,0 +1,306 @@
+//! One session's ordered chain of stages, and the bookkeeping that keeps order under `Defer`.
+//!
+//! Each direction is a *lane*. While a stage in a lane defers, anything else entering that lane
+//! waits behind it; the driver pauses reads on the side feeding a stalled lane, so at most a
+//! message or two ever wait. An answer (`Respond`) enters the opposite lane at the answering
+//! stage and travels back through the stages between it and the sender.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll};
+
+use super::{Deferred, Flow, Protocol, Stage, StageContext};
+use crate::close::CloseReason;
+use crate::context::SessionContext;
+use crate::gate::Direction;
+
+/// Where messages leave the chain.
+pub trait Emit<P: Protocol> {
+    /// A request that passed every stage: send it to the backend.
+    fn to_backend(&mut self, msg: P::Request);
+    /// A response that passed every stage (or an answer from one): send it to the client.
+    fn to_client(&mut self, msg: P::Response);
+}
+
+/// A stage's deferred decision on a message at `stage`.
+struct Pending<M, R> {
+    stage: usize,
+    decision: Deferred<M, R>,
+}
+
+/// One direction's queue discipline.
+struct Lane<M, R> {
+    deferred: Option<Pending<M, R>>,
+    /// Messages that entered while the lane was deferred, with the position they entered at.
+    waiting: VecDeque<(usize, M)>,
+}
+
+impl<M, R> Default for Lane<M, R> {
+    fn default() -> Self {
+        Self {
+            deferred: None,
+            waiting: VecDeque::new(),
+        }
+    }
+}
+
+impl<M, R> Lane<M, R> {
+    fn is_stalled(&self) -> bool {
+        self.deferred.is_some() || !self.waiting.is_empty()
+    }
+}
+
+/// The stages of one session, in request order.
+pub struct StageChain<P: Protocol> {
+    stages: Vec<Box<dyn Stage<P>>>,
+    /// Positions count stages passed: a request at `i` goes to stage `i` next.
+    requests: Lane<P::Request, P::Response>,
+    /// A response at `i` goes to stage `i - 1` next; at 0 it goes to the client.
+    responses: Lane<P::Response, P::Request>,
+    /// A stage has answered a request: the client's own messages feed the client's queue.
+    answered_client: bool,
+    /// A stage has answered a response: the backend's own messages feed the backend's queue.
+    answered_backend: bool,
+}
+
+impl<P: Protocol> std::fmt::Debug for StageChain<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<_> = self.stages.iter().map(|s| s.kind()).collect();
+        f.debug_struct("StageChain")
+            .field("stages", &kinds)
+            .field("requests_stalled", &self.requests.is_stalled())
+            .field("responses_stalled", &self.responses.is_stalled())
+            .finish()
+    }
+}
+
+// === impl StageChain ===
+
+impl<P: Protocol> StageChain<P> {
+    /// A chain of `stages`, the first seeing requests first.
+    pub fn new(stages: Vec<Box<dyn Stage<P>>>) -> Self {
+        Self {
+            stages,
+            requests: Lane::default(),
+            responses: Lane::default(),
+            answered_client: false,
+            answered_backend: false,
+        }
+    }
+
+    /// True once a stage has answered a message from `side` back to it.
+    pub fn has_answered(&self, side: crate::gate::Side) -> bool {
+        match side {
+            crate::gate::Side::Client => self.answered_client,
+            crate::gate::Side::Backend => self.answered_backend,
+        }
+    }
+
+    /// True when a stage is deferring in `direction` (or messages wait behind one).
+    pub fn is_stalled(&self, direction: Direction) -> bool {
+        match direction {
+            Direction::Request => self.requests.is_stalled(),
+            Direction::Response => self.responses.is_stalled(),
+        }
+    }
+
+    /// True when messages wait in `direction` behind a deferral.
+    pub fn has_waiting(&self, direction: Direction) -> bool {
+        match direction {
+            Direction::Request => !self.requests.waiting.is_empty(),
+            Direction::Response => !self.responses.waiting.is_empty(),
+        }
+    }
+
+    /// A request read from the client enters the chain.
+    pub fn on_request(
+        &mut self,
+        msg: P::Request,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Result<(), CloseReason> {
+        self.enter_requests(0, msg, cx, emit)
+    }
+
+    /// A response read from the backend enters the chain.
+    pub fn on_response(
+        &mut self,
+        msg: P::Response,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Result<(), CloseReason> {
+        let end = self.stages.len();
+        self.enter_responses(end, msg, cx, emit)
+    }
+
+    /// Polls deferred decisions; `Ready` when at least one resolved and its lane moved on.
+    ///
+    /// Cancel safety: a deferred future stays stored until it resolves, so dropping the call
+    /// loses nothing.
+    pub fn poll_deferred(
+        &mut self,
+        task: &mut Context<'_>,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Poll<Result<(), CloseReason>> {
+        let mut resolved = false;
+        if let Some(pending) = self.requests.deferred.as_mut() {
+            if let Poll::Ready(flow) = pending.decision.as_mut().poll(task) {
+                let stage = pending.stage;
+                self.requests.deferred = None;
+                resolved = true;
+                self.after_request_stage(stage, flow, cx, emit)?;
+            }
+        }
+        if let Some(pending) = self.responses.deferred.as_mut() {
+            if let Poll::Ready(flow) = pending.decision.as_mut().poll(task) {
+                let stage = pending.stage;
+                self.responses.deferred = None;
+                resolved = true;
+                self.after_response_stage(stage, flow, cx, emit)?;
+            }
+        }
+        if !resolved {
+            return Poll::Pending;
+        }
+        self.release_waiting(cx, emit)?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Lets messages that waited behind a resolved deferral move on, in order, until a lane
+    /// defers again or empties.
+    fn release_waiting(
+        &mut self,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Result<(), CloseReason> {
+        loop {
+            let mut moved = false;
+            while self.requests.deferred.is_none() {
+                let Some((at, msg)) = self.requests.waiting.pop_front() else {
+                    break;
+                };
+                self.run_requests(at, msg, cx, emit)?;
+                moved = true;
+            }
+            while self.responses.deferred.is_none() {
+                let Some((at, msg)) = self.responses.waiting.pop_front() else {
+                    break;
+                };
+                self.run_responses(at, msg, cx, emit)?;
+                moved = true;
+            }
+            if !moved {
+                return Ok(());
+            }
+        }
+    }
+
+    fn enter_requests(
+        &mut self,
+        at: usize,
+        msg: P::Request,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Result<(), CloseReason> {
+        if self.requests.is_stalled() {
+            self.requests.waiting.push_back((at, msg));
+            return Ok(());
+        }
+        self.run_requests(at, msg, cx, emit)
+    }
+
+    fn enter_responses(
+        &mut self,
+        at: usize,
+        msg: P::Response,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Result<(), CloseReason> {
+        if self.responses.is_stalled() {
+            self.responses.waiting.push_back((at, msg));
+            return Ok(());
+        }
+        self.run_responses(at, msg, cx, emit)
+    }
+
+    /// Runs a request from position `at` without checking the lane: the caller has.
+    fn run_requests(
+        &mut self,
+        at: usize,
+        msg: P::Request,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Result<(), CloseReason> {
+        let Some(stage) = self.stages.get_mut(at) else {
+            emit.to_backend(msg);
+            return Ok(());
+        };
+        let flow = stage.on_request(msg, &mut StageContext::new(cx));
+        self.after_request_stage(at, flow, cx, emit)
+    }
+
+    fn run_responses(
+        &mut self,
+        at: usize,
+        msg: P::Response,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Result<(), CloseReason> {
+        let Some(index) = at.checked_sub(1) else {
+            emit.to_client(msg);
+            return Ok(());
+        };
+        let Some(stage) = self.stages.get_mut(index) else {
+            emit.to_client(msg);
+            return Ok(());
+        };
+        let flow = stage.on_response(msg, &mut StageContext::new(cx));
+        self.after_response_stage(index, flow, cx, emit)
+    }
+
+    /// Acts on what request stage `stage` decided.
+    fn after_request_stage(
+        &mut self,
+        stage: usize,
+        flow: Flow<P::Request, P::Response>,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Result<(), CloseReason> {
+        match flow {
+            Flow::Forward(msg) => self.run_requests(stage + 1, msg, cx, emit),
+            Flow::Respond(answer) => {
+                self.answered_client = true;
+                self.enter_responses(stage, answer, cx, emit)
+            }
+            Flow::Drop => Ok(()),
+            Flow::Close(reason) => Err(reason),
+            Flow::Defer(decision) => {
+                self.requests.deferred = Some(Pending { stage, decision });
+                Ok(())
+            }
+        }
+    }
+
+    /// Acts on what response stage `stage` decided.
+    fn after_response_stage(
+        &mut self,
+        stage: usize,
+        flow: Flow<P::Response, P::Request>,
+        cx: &mut SessionContext,
+        emit: &mut impl Emit<P>,
+    ) -> Result<(), CloseReason> {
+        match flow {
+            Flow::Forward(msg) => self.run_responses(stage, msg, cx, emit),
+            Flow::Respond(answer) => {
+                self.answered_backend = true;
+                self.enter_requests(stage + 1, answer, cx, emit)
+            }
+            Flow::Drop => Ok(()),
+            Flow::Close(reason) => Err(reason),
+            Flow::Defer(decision) => {
+                self.responses.deferred = Some(Pending { stage, decision });
+                Ok(())
+            }
+        }
+    }
+}

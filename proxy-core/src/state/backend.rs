@@ -1,0 +1,187 @@
+//! The backend state machine: one per route of a session.
+//!
+//! `Idle → Connecting → TlsHandshaking? → Authenticating? → Ready → Draining → Closed | Failed`.
+//! `Connecting` counts attempts: a refused or timed-out address moves on to the next one by
+//! another `Connect` event.
+
+use std::net::SocketAddr;
+
+use tokio::time::Instant;
+use tracing::trace;
+
+use super::InvalidEvent;
+use crate::close::CloseReason;
+use crate::context::{AuthMechanism, SessionId};
+
+/// Where the connection toward one route's backend stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendState {
+    /// Nothing attempted yet.
+    Idle,
+    /// A TCP connect to `addr` is in progress.
+    Connecting {
+        /// The address being tried.
+        addr: SocketAddr,
+        /// 1 for the first address tried, 2 for the second, ...
+        attempt: u32,
+        /// When this attempt times out.
+        deadline: Instant,
+    },
+    /// Originating TLS toward `addr`.
+    TlsHandshaking {
+        /// The connected address.
+        addr: SocketAddr,
+        /// When the handshake times out.
+        deadline: Instant,
+    },
+    /// Authenticating to the backend with the cluster's own credentials.
+    Authenticating {
+        /// The connected address.
+        addr: SocketAddr,
+        /// The mechanism in use.
+        mechanism: AuthMechanism,
+    },
+    /// The backend can take the session's traffic.
+    Ready {
+        /// The connected address.
+        addr: SocketAddr,
+    },
+    /// Finishing in-flight work.
+    Draining {
+        /// The connected address.
+        addr: SocketAddr,
+    },
+    /// Closed in an orderly way.
+    Closed,
+    /// Could not be brought to `Ready`, or broke.
+    Failed(CloseReason),
+}
+
+/// What happened on the way to, or on, the backend connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendEvent {
+    /// A connect attempt to `addr` starts.
+    Connect {
+        /// The address to try.
+        addr: SocketAddr,
+        /// When the attempt times out.
+        deadline: Instant,
+    },
+    /// TLS origination starts on the connected socket.
+    StartTls {
+        /// When the handshake times out.
+        deadline: Instant,
+    },
+    /// SASL toward the backend starts.
+    StartAuth {
+        /// The mechanism to use.
+        mechanism: AuthMechanism,
+    },
+    /// Every step toward the backend is done.
+    Established,
+    /// In-flight work finishes; nothing new is sent.
+    Drain,
+    /// The connection closed in an orderly way.
+    Close,
+    /// The connection failed or could not be made.
+    Fail(CloseReason),
+}
+
+impl BackendEvent {
+    /// The event's name, for errors and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "Connect",
+            Self::StartTls { .. } => "StartTls",
+            Self::StartAuth { .. } => "StartAuth",
+            Self::Established => "Established",
+            Self::Drain => "Drain",
+            Self::Close => "Close",
+            Self::Fail(_) => "Fail",
+        }
+    }
+}
+
+// === impl BackendState ===
+
+impl BackendState {
+    /// The state's name, for errors and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Idle => "Idle",
+            Self::Connecting { .. } => "Connecting",
+            Self::TlsHandshaking { .. } => "TlsHandshaking",
+            Self::Authenticating { .. } => "Authenticating",
+            Self::Ready { .. } => "Ready",
+            Self::Draining { .. } => "Draining",
+            Self::Closed => "Closed",
+            Self::Failed(_) => "Failed",
+        }
+    }
+
+    /// True when the backend may take traffic.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Self::Ready { .. })
+    }
+
+    /// The address connected to (or being tried), if any.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Connecting { addr, .. }
+            | Self::TlsHandshaking { addr, .. }
+            | Self::Authenticating { addr, .. }
+            | Self::Ready { addr }
+            | Self::Draining { addr } => Some(*addr),
+            Self::Idle | Self::Closed | Self::Failed(_) => None,
+        }
+    }
+
+    /// Applies `event` for session `session`.
+    pub fn on(self, event: BackendEvent, session: SessionId) -> Result<Self, InvalidEvent> {
+        let from = self.name();
+        let event_name = event.name();
+        let next = match (self, event) {
+            (Self::Closed | Self::Failed(_), _) => None,
+            (_, BackendEvent::Fail(reason)) => Some(Self::Failed(reason)),
+            (Self::Idle, BackendEvent::Connect { addr, deadline }) => Some(Self::Connecting {
+                addr,
+                attempt: 1,
+                deadline,
+            }),
+            (Self::Connecting { attempt, .. }, BackendEvent::Connect { addr, deadline }) => {
+                Some(Self::Connecting {
+                    addr,
+                    attempt: attempt.saturating_add(1),
+                    deadline,
+                })
+            }
+            (Self::Connecting { addr, .. }, BackendEvent::StartTls { deadline }) => {
+                Some(Self::TlsHandshaking { addr, deadline })
+            }
+            (
+                Self::Connecting { addr, .. } | Self::TlsHandshaking { addr, .. },
+                BackendEvent::StartAuth { mechanism },
+            ) => Some(Self::Authenticating { addr, mechanism }),
+            (
+                Self::Connecting { addr, .. }
+                | Self::TlsHandshaking { addr, .. }
+                | Self::Authenticating { addr, .. },
+                BackendEvent::Established,
+            ) => Some(Self::Ready { addr }),
+            (Self::Ready { addr }, BackendEvent::Drain) => Some(Self::Draining { addr }),
+            (Self::Ready { .. } | Self::Draining { .. }, BackendEvent::Close) => Some(Self::Closed),
+            _ => None,
+        };
+        match next {
+            Some(next) => {
+                trace!(session.id = %session, from, to = next.name(), event = event_name, "backend transition");
+                Ok(next)
+            }
+            None => Err(InvalidEvent {
+                machine: "backend",
+                state: from,
+                event: event_name,
+            }),
+        }
+    }
+}
