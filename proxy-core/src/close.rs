@@ -80,9 +80,17 @@ pub enum CloseReason {
     AnswerAfterShutdown(crate::Side),
     /// The proxy is shutting down and the session outlived its drain deadline.
     Shutdown,
+    /// A bug in Sluice: a state machine refused an event its driver sent.
+    Internal(Cow<'static, str>),
 }
 
 // === impl CloseReason ===
+
+impl From<crate::state::InvalidEvent> for CloseReason {
+    fn from(err: crate::state::InvalidEvent) -> Self {
+        Self::Internal(err.to_string().into())
+    }
+}
 
 impl CloseReason {
     /// Whose fault the close was; `None` for orderly closes.
@@ -92,9 +100,11 @@ impl CloseReason {
             Self::IdleTimeout | Self::ClientIo(_) => Some(Fault::Downstream),
             Self::Protocol { side, .. } => Some(side.fault()),
             Self::BackendIo(_) | Self::BackendUnavailable { .. } => Some(Fault::Upstream),
-            Self::NoRoute | Self::Stage { .. } | Self::AnswerAfterShutdown(_) | Self::Shutdown => {
-                Some(Fault::Internal)
-            }
+            Self::NoRoute
+            | Self::Stage { .. }
+            | Self::AnswerAfterShutdown(_)
+            | Self::Shutdown
+            | Self::Internal(_) => Some(Fault::Internal),
         }
     }
 
@@ -112,6 +122,7 @@ impl CloseReason {
             Self::Stage { .. } => "stage_closed",
             Self::AnswerAfterShutdown(_) => "answer_after_shutdown",
             Self::Shutdown => "drain_timeout",
+            Self::Internal(_) => "internal_error",
         }
     }
 }
@@ -138,6 +149,7 @@ impl fmt::Display for CloseReason {
                 )
             }
             Self::Shutdown => f.write_str("closed at the drain deadline"),
+            Self::Internal(detail) => write!(f, "internal error: {detail}"),
         }
     }
 }

@@ -1,0 +1,37 @@
+//! What the proxy knows about a cluster: its backend addresses and how to reach them.
+
+use std::fmt;
+use std::time::Duration;
+
+use proxy_core::route::RouteId;
+
+/// One backend address as configured: a host (IP literal or DNS name) and a port. Names are
+/// resolved at connect time, so a backend that moves is followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendAddr {
+    /// An IP literal (IPv6 without brackets) or a DNS name.
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for BackendAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A cluster: where a route's sessions go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// The route name that selects this cluster.
+    pub route: RouteId,
+    /// Tried in order; the first address that accepts serves the session.
+    pub backends: Vec<BackendAddr>,
+    /// The longest one connect attempt (name resolution included) may take.
+    pub connect_timeout: Duration,
+}

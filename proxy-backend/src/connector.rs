@@ -1,0 +1,200 @@
+//! Connecting a session to its cluster, with ordered failover across backend addresses.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use proxy_core::close::{CloseReason, ConnectFailure};
+use proxy_core::context::SessionContext;
+use proxy_core::route::RouteId;
+use proxy_core::state::{BackendEvent, BackendState};
+use proxy_core::upstream::{Connect, Connected};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+use tracing::debug;
+
+use crate::cluster::{BackendAddr, ClusterSpec};
+
+/// Opens plain TCP connections to the backends of configured clusters.
+#[derive(Debug, Clone, Default)]
+pub struct TcpConnector {
+    clusters: HashMap<RouteId, Arc<ClusterSpec>>,
+}
+
+impl TcpConnector {
+    /// A connector for `clusters`, each reached by its route name.
+    pub fn new(clusters: impl IntoIterator<Item = ClusterSpec>) -> Self {
+        Self {
+            clusters: clusters
+                .into_iter()
+                .map(|c| (c.route.clone(), Arc::new(c)))
+                .collect(),
+        }
+    }
+}
+
+impl Connect for TcpConnector {
+    type Io = TcpStream;
+
+    async fn connect(
+        &self,
+        route: &RouteId,
+        cx: &mut SessionContext,
+    ) -> Result<Connected<TcpStream>, CloseReason> {
+        let cluster = self.clusters.get(route).ok_or(CloseReason::NoRoute)?;
+        let mut state = BackendState::Idle;
+        let mut attempts = 0u32;
+        let mut last = ConnectFailure::Unresolved;
+        for backend in &cluster.backends {
+            let deadline = Instant::now() + cluster.connect_timeout;
+            let addrs = match resolve(backend, deadline).await {
+                Ok(addrs) => addrs,
+                Err(failure) => {
+                    debug!(backend = %backend, error = %failure, "backend did not resolve");
+                    attempts += 1;
+                    last = failure;
+                    continue;
+                }
+            };
+            for addr in addrs {
+                let deadline = Instant::now() + cluster.connect_timeout;
+                state = state.on(BackendEvent::Connect { addr, deadline }, cx.id())?;
+                attempts += 1;
+                match timeout_at(deadline, TcpStream::connect(addr)).await {
+                    Ok(Ok(stream)) => {
+                        // Sluice adds no delay of its own: small writes leave at once.
+                        if let Err(err) = stream.set_nodelay(true) {
+                            debug!(backend.addr = %addr, error = %err, "could not set TCP_NODELAY");
+                        }
+                        state = state.on(BackendEvent::Established, cx.id())?;
+                        cx.set_backend_addr(addr);
+                        return Ok(Connected { io: stream, state });
+                    }
+                    Ok(Err(err)) => {
+                        debug!(backend.addr = %addr, error = %err, "backend connect failed");
+                        last = ConnectFailure::Io(err.kind());
+                    }
+                    Err(_) => {
+                        debug!(backend.addr = %addr, "backend connect timed out");
+                        last = ConnectFailure::TimedOut;
+                    }
+                }
+            }
+        }
+        let reason = CloseReason::BackendUnavailable { attempts, last };
+        state.on(BackendEvent::Fail(reason.clone()), cx.id())?;
+        Err(reason)
+    }
+}
+
+/// The socket addresses of `backend`: the literal itself, or what its name resolves to.
+async fn resolve(
+    backend: &BackendAddr,
+    deadline: Instant,
+) -> Result<Vec<SocketAddr>, ConnectFailure> {
+    if let Ok(ip) = backend.host.parse() {
+        return Ok(vec![SocketAddr::new(ip, backend.port)]);
+    }
+    let lookup = tokio::net::lookup_host((backend.host.as_str(), backend.port));
+    match timeout_at(deadline, lookup).await {
+        Err(_) => Err(ConnectFailure::TimedOut),
+        Ok(Err(_)) => Err(ConnectFailure::Unresolved),
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<_> = addrs.collect();
+            if addrs.is_empty() {
+                Err(ConnectFailure::Unresolved)
+            } else {
+                Ok(addrs)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proxy_core::route::Prerequisites;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn cx() -> SessionContext {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        SessionContext::new(
+            Arc::from("t"),
+            addr,
+            addr,
+            Prerequisites::TCP,
+            Arc::default(),
+        )
+    }
+
+    /// A loopback port with nothing listening on it.
+    async fn closed_port() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    fn cluster(ports: &[u16]) -> TcpConnector {
+        TcpConnector::new([ClusterSpec {
+            route: RouteId::new("c"),
+            backends: ports
+                .iter()
+                .map(|&port| BackendAddr {
+                    host: "127.0.0.1".into(),
+                    port,
+                })
+                .collect(),
+            connect_timeout: Duration::from_secs(2),
+        }])
+    }
+
+    #[tokio::test]
+    async fn a_refusing_address_is_skipped_for_the_next_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live = listener.local_addr().unwrap();
+        let connector = cluster(&[closed_port().await, live.port()]);
+        let mut cx = cx();
+        let connected = connector
+            .connect(&RouteId::new("c"), &mut cx)
+            .await
+            .unwrap();
+        assert_eq!(connected.state, BackendState::Ready { addr: live });
+        assert_eq!(cx.backend_addr(), Some(live));
+    }
+
+    #[tokio::test]
+    async fn when_every_address_refuses_the_reason_counts_the_attempts() {
+        let connector = cluster(&[closed_port().await, closed_port().await]);
+        let err = connector
+            .connect(&RouteId::new("c"), &mut cx())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CloseReason::BackendUnavailable {
+                attempts: 2,
+                last: ConnectFailure::Io(std::io::ErrorKind::ConnectionRefused)
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_route_is_no_route() {
+        let err = cluster(&[])
+            .connect(&RouteId::new("other"), &mut cx())
+            .await
+            .unwrap_err();
+        assert_eq!(err, CloseReason::NoRoute);
+    }
+
+    #[test]
+    fn ipv6_backends_display_in_brackets() {
+        let addr = BackendAddr {
+            host: "::1".into(),
+            port: 9092,
+        };
+        assert_eq!(addr.to_string(), "[::1]:9092");
+    }
+}

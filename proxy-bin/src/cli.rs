@@ -1,0 +1,93 @@
+//! The command line: `sluice run`, `sluice check`, `--version`, `--help`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config, ConfigErrors};
+use crate::wiring;
+
+/// Sluice: a protocol-aware TCP proxy.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about = "Sluice: a protocol-aware TCP proxy")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the proxy until SIGINT or SIGTERM.
+    Run {
+        /// The TOML config file; without it, the embedded default (a TCP listener on
+        /// 127.0.0.1:9192 forwarding to 127.0.0.1:9092).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// How log lines are written (to standard error); the level comes from RUST_LOG.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Check a config file: exit 0 when it is valid, otherwise print every error and exit 1.
+    Check {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Loads and validates the config at `path` (or the embedded default), including the options
+/// of every stage; the error text lists every problem, one per line.
+pub(crate) fn load(path: Option<&Path>) -> Result<Config, String> {
+    let (origin, loaded) = match path {
+        Some(path) => (path.display().to_string(), config::load(path)),
+        None => (
+            "<embedded default>".to_owned(),
+            config::parse(config::DEFAULT_CONFIG),
+        ),
+    };
+    let config = loaded.map_err(|errors| describe(&origin, &errors))?;
+    wiring::plan(&config).map_err(|errors| describe(&origin, &errors))?;
+    Ok(config)
+}
+
+fn describe(origin: &str, errors: &ConfigErrors) -> String {
+    let count = errors.errors().len();
+    let mut text = format!("sluice: {origin}: {count} configuration error(s):");
+    for error in errors.errors() {
+        text.push_str("\n  ");
+        text.push_str(&error.to_string());
+    }
+    text
+}
+
+/// `sluice check`.
+pub(crate) fn check(path: &Path) -> ExitCode {
+    match load(Some(path)) {
+        Ok(config) => {
+            let summary = format!(
+                "{}: OK ({} listener(s), {} cluster(s))",
+                path.display(),
+                config.listeners.len(),
+                config.clusters.len()
+            );
+            // A closed stdout is no reason to fail a check that passed.
+            let _ = writeln!(std::io::stdout(), "{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Checks for `[[listener]]` tables: each value on its own, then the rules that span
+//! listeners (unique names and bind addresses) or tables (the cluster must exist).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::raw::{RawListener, RawStage};
+use super::validate::Validator;
+use super::{ListenerConfig, ListenerProtocol, StageConfig, addr, path, value};
+
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+const DEFAULT_READ_BUFFER: usize = 32 * 1024;
+/// Smaller reads cost a syscall per few bytes; larger ones only waste memory per connection.
+const READ_BUFFER_RANGE: (usize, usize) = (512, 16 * 1024 * 1024);
+const DEFAULT_HIGH_WATERMARK: usize = 256 * 1024;
+const DEFAULT_LOW_WATERMARK: usize = 128 * 1024;
+
+const BIND_EXPECTED: &str = "expected IP:PORT such as 127.0.0.1:9192 or [::1]:9192";
+
+/// Where each listener name and bind address was first seen, to point duplicates at it.
+#[derive(Debug, Default)]
+struct Seen {
+    names: HashMap<String, String>,
+    binds: HashMap<SocketAddr, String>,
+}
+
+// === impl Validator ===
+
+impl Validator {
+    /// The valid listeners; `clusters` are the names of all `[cluster.NAME]` tables.
+    pub(super) fn listeners(
+        &mut self,
+        raw: Vec<RawListener>,
+        clusters: &[String],
+    ) -> Vec<ListenerConfig> {
+        if raw.is_empty() {
+            self.error(
+                "listener".into(),
+                "no listeners: define at least one [[listener]] table".into(),
+            );
+        }
+        let mut seen = Seen::default();
+        raw.into_iter()
+            .enumerate()
+            .filter_map(|(i, raw)| {
+                self.listener(&path::index("listener", i), raw, clusters, &mut seen)
+            })
+            .collect()
+    }
+
+    fn listener(
+        &mut self,
+        at: &str,
+        raw: RawListener,
+        clusters: &[String],
+        seen: &mut Seen,
+    ) -> Option<ListenerConfig> {
+        let name = self.name(at, raw.name, seen);
+        let bind = self.bind(at, raw.bind, seen);
+        let protocol = self.protocol(at, raw.protocol);
+        let cluster = self.cluster_ref(at, raw.cluster, clusters);
+        let idle_timeout = self.or_default(
+            path::key(at, "idle_timeout"),
+            raw.idle_timeout,
+            DEFAULT_IDLE_TIMEOUT,
+            |text| value::duration(&text),
+        );
+        let read_buffer = self.or_default(
+            path::key(at, "read_buffer"),
+            raw.read_buffer,
+            DEFAULT_READ_BUFFER,
+            |raw| value::byte_size_in(&raw, READ_BUFFER_RANGE),
+        );
+        let high = self.or_default(
+            path::key(at, "high_watermark"),
+            raw.high_watermark,
+            DEFAULT_HIGH_WATERMARK,
+            |raw| value::byte_size(&raw),
+        );
+        let low = self.or_default(
+            path::key(at, "low_watermark"),
+            raw.low_watermark,
+            DEFAULT_LOW_WATERMARK,
+            |raw| value::byte_size(&raw),
+        );
+        if let (Some(high), Some(low)) = (high, low)
+            && low >= high
+        {
+            self.error(
+                path::key(at, "low_watermark"),
+                format!(
+                    "low_watermark ({low} bytes) must be less than high_watermark ({high} \
+                     bytes), or paused reads could never resume"
+                ),
+            );
+        }
+        let stages = self.stages(at, raw.stage);
+        Some(ListenerConfig {
+            name: name?,
+            bind: bind?,
+            protocol: protocol?,
+            cluster: cluster?,
+            idle_timeout: idle_timeout?,
+            read_buffer: read_buffer?,
+            high_watermark: high?,
+            low_watermark: low?,
+            stages: stages?,
+        })
+    }
+
+    fn name(&mut self, at: &str, raw: Option<String>, seen: &mut Seen) -> Option<String> {
+        let owner = at.to_owned();
+        let at = path::key(at, "name");
+        let name = self.required(&at, raw)?;
+        if name.is_empty() {
+            self.error(at, "listener name must not be empty".into());
+            return None;
+        }
+        if let Some(first) = seen.names.get(&name) {
+            self.error(
+                at,
+                format!("duplicate listener name {name:?} (also used by {first})"),
+            );
+            return None;
+        }
+        seen.names.insert(name.clone(), owner);
+        Some(name)
+    }
+
+    fn bind(&mut self, at: &str, raw: Option<String>, seen: &mut Seen) -> Option<SocketAddr> {
+        let owner = at.to_owned();
+        let at = path::key(at, "bind");
+        let text = self.required(&at, raw)?;
+        let Some(bind) = addr::parse_bind(&text) else {
+            self.error(
+                at,
+                format!("invalid socket address {text:?}: {BIND_EXPECTED}"),
+            );
+            return None;
+        };
+        if let Some(first) = seen.binds.get(&bind) {
+            self.error(
+                at,
+                format!("duplicate bind address {text:?} (also used by {first})"),
+            );
+            return None;
+        }
+        seen.binds.insert(bind, owner);
+        Some(bind)
+    }
+
+    fn protocol(&mut self, at: &str, raw: Option<String>) -> Option<ListenerProtocol> {
+        let at = path::key(at, "protocol");
+        match self.required(&at, raw)?.as_str() {
+            "tcp" => Some(ListenerProtocol::Tcp),
+            other => {
+                self.error(
+                    at,
+                    format!("unsupported protocol {other:?}: expected one of \"tcp\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn cluster_ref(
+        &mut self,
+        at: &str,
+        raw: Option<String>,
+        clusters: &[String],
+    ) -> Option<String> {
+        let at = path::key(at, "cluster");
+        let name = self.required(&at, raw)?;
+        if clusters.contains(&name) {
+            return Some(name);
+        }
+        let defined = if clusters.is_empty() {
+            "none".to_owned()
+        } else {
+            let quoted: Vec<String> = clusters.iter().map(|c| format!("{c:?}")).collect();
+            quoted.join(", ")
+        };
+        self.error(
+            at,
+            format!("no cluster named {name:?} (defined: {defined})"),
+        );
+        None
+    }
+
+    /// Checks each stage's kind and options against the stages this build of Sluice has, so a
+    /// bad stage is reported in the same run as every other mistake.
+    fn stages(&mut self, at: &str, raw: Vec<RawStage>) -> Option<Vec<StageConfig>> {
+        let registry = proxy_core::stage::raw_tcp_registry();
+        let mut stages = Some(Vec::with_capacity(raw.len()));
+        for (i, stage) in raw.into_iter().enumerate() {
+            let at = path::index(&path::key(at, "stage"), i);
+            let kind = self.required(&path::key(&at, "kind"), stage.kind);
+            if let Some(kind) = &kind {
+                if let Err(err) = registry.build(kind, &stage.options) {
+                    self.error(at.clone(), err.to_string());
+                    stages = None;
+                    continue;
+                }
+            }
+            match (kind, stages.as_mut()) {
+                (Some(kind), Some(stages)) => stages.push(StageConfig {
+                    kind,
+                    options: stage.options,
+                    path: at,
+                }),
+                // Keep checking the remaining stages so their errors are reported too.
+                (Some(_), None) => {}
+                (None, _) => stages = None,
+            }
+        }
+        stages
+    }
+}

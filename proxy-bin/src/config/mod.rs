@@ -1,0 +1,148 @@
+//! The `sluice` binary's TOML configuration: the first thing `main` does is turn the file into a
+//! validated [`Config`] that the listeners, clusters and shutdown logic are built from.
+//!
+//! Loading happens in two passes so that an operator sees every mistake in one run instead of
+//! fixing them one at a time: [`raw`] deserializes the file while recording unknown keys, then
+//! [`validate`] checks every value and collects all errors into [`ConfigErrors`].
+//!
+//! Only a TOML syntax error or a type error (say `bind = 5`) stops the first pass early, because
+//! after that there is no document left to validate.
+
+mod addr;
+mod error;
+mod listener;
+mod path;
+mod raw;
+mod validate;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigErrors};
+
+/// The configuration used when no file is given: one plain TCP listener forwarding to a local
+/// broker. It is also the smallest complete example of the format.
+pub const DEFAULT_CONFIG: &str = include_str!("../default.toml");
+
+/// A validated configuration: every address parsed, every reference resolved, every default
+/// applied. Later stages never need to re-check it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// In file order, so log output and startup order follow what the operator wrote.
+    pub listeners: Vec<ListenerConfig>,
+    /// Keyed by the name in `[cluster.NAME]`; every listener's `cluster` is a key here.
+    pub clusters: BTreeMap<String, ClusterConfig>,
+    /// How long a graceful stop may take before connections are cut.
+    pub shutdown: ShutdownConfig,
+}
+
+/// One `[[listener]]`: a socket we accept on and the cluster its connections go to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    /// Unique, so logs and metrics can say which listener a connection came through.
+    pub name: String,
+    /// Unique, because two listeners cannot bind the same address.
+    pub bind: SocketAddr,
+    /// What is spoken on the client side; decides which stages make sense.
+    pub protocol: ListenerProtocol,
+    /// The key of the cluster in [`Config::clusters`] that connections are forwarded to.
+    pub cluster: String,
+    /// A connection with no traffic in either direction for this long is closed, so abandoned
+    /// clients do not hold backend connections forever.
+    pub idle_timeout: Duration,
+    /// Size of each direction's read buffer; bounds memory per connection.
+    pub read_buffer: usize,
+    /// Bytes queued toward one peer above which reads from the other side pause, so a slow
+    /// reader cannot make us buffer without limit.
+    pub high_watermark: usize,
+    /// Queued bytes below which paused reads resume; below `high_watermark` so reads do not
+    /// flap on and off around a single threshold.
+    pub low_watermark: usize,
+    /// The `[[listener.stage]]` tables, in the order the pipeline runs them.
+    pub stages: Vec<StageConfig>,
+}
+
+/// The protocol a listener accepts. An enum rather than a string so adding one forces every
+/// `match` on it to be revisited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListenerProtocol {
+    /// Raw bytes, forwarded as they are.
+    Tcp,
+}
+
+/// One `[[listener.stage]]`. Its options are kept as TOML because each stage kind defines and
+/// checks its own; this module only knows that `kind` is required.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageConfig {
+    /// Which stage to build, e.g. `"throttle"`.
+    pub kind: String,
+    /// Every other key of the table, for the stage to interpret.
+    pub options: toml::Table,
+    /// Where the table is, e.g. `listener[0].stage[1]`, so a stage rejecting its options can
+    /// point the operator at the right place.
+    pub path: String,
+}
+
+/// One `[cluster.NAME]`: the backends a listener forwards to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// Never empty; DNS names are kept unresolved so they are looked up at connect time.
+    pub backends: Vec<BackendAddr>,
+    /// How long one connect attempt may take, so a dead backend fails fast.
+    pub connect_timeout: Duration,
+}
+
+/// A backend as written in the file: an IP address or a DNS name, and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackendAddr {
+    /// An IPv4 address, an IPv6 address without brackets, or a DNS name.
+    pub host: String,
+    /// Never 0: a backend on port 0 cannot be connected to.
+    pub port: u16,
+}
+
+/// The optional `[shutdown]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShutdownConfig {
+    /// After a stop signal, how long open connections may finish before they are cut; kept
+    /// below a typical orchestrator's kill timeout (30s) so we exit on our own terms.
+    pub drain_timeout: Duration,
+}
+
+/// Parses and validates a configuration, reporting every problem found.
+pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    let (raw, unknown) = raw::parse(text)?;
+    validate::validate(raw, unknown)
+}
+
+/// Reads the file at `path` and [`parse`]s it.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        ConfigError::new(
+            "",
+            format!("cannot read config file {}: {err}", path.display()),
+        )
+    })?;
+    parse(&text)
+}
+
+// === impl BackendAddr ===
+
+impl fmt::Display for BackendAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only an IPv6 address contains ':', and it needs brackets to keep the port apart.
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The first pass: the file deserialized into structs that mirror it, with every key the
+//! structs do not expect recorded by path.
+//!
+//! Values that need checking beyond their TOML type (addresses, durations, sizes, the protocol)
+//! stay strings here, and required keys are `Option`s, so that [`super::validate`] can report
+//! all of them at once with their paths instead of serde stopping at the first.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use super::error::ConfigError;
+use super::path;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawConfig {
+    /// `[[listener]]` tables; missing means none, which validation rejects with a clear message.
+    #[serde(default)]
+    pub(super) listener: Vec<RawListener>,
+    /// `[cluster.NAME]` tables; a `BTreeMap` so validation and errors follow name order.
+    #[serde(default)]
+    pub(super) cluster: BTreeMap<String, RawCluster>,
+    /// The optional `[shutdown]` table.
+    #[serde(default)]
+    pub(super) shutdown: Option<RawShutdown>,
+}
+
+/// One `[[listener]]`; see [`super::ListenerConfig`] for what each key is for.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawListener {
+    pub(super) name: Option<String>,
+    pub(super) bind: Option<String>,
+    pub(super) protocol: Option<String>,
+    pub(super) cluster: Option<String>,
+    pub(super) idle_timeout: Option<String>,
+    pub(super) read_buffer: Option<RawSize>,
+    pub(super) high_watermark: Option<RawSize>,
+    pub(super) low_watermark: Option<RawSize>,
+    #[serde(default)]
+    pub(super) stage: Vec<RawStage>,
+}
+
+/// One `[[listener.stage]]`.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawStage {
+    pub(super) kind: Option<String>,
+    /// Everything but `kind` belongs to the stage. Flattening also keeps these keys away from
+    /// `serde_ignored`, so they are not reported as unknown.
+    #[serde(flatten)]
+    pub(super) options: toml::Table,
+}
+
+/// One `[cluster.NAME]`; see [`super::ClusterConfig`].
+#[derive(Debug, Deserialize)]
+pub(super) struct RawCluster {
+    pub(super) backends: Option<Vec<String>>,
+    pub(super) connect_timeout: Option<String>,
+}
+
+/// The `[shutdown]` table; see [`super::ShutdownConfig`].
+#[derive(Debug, Deserialize)]
+pub(super) struct RawShutdown {
+    pub(super) drain_timeout: Option<String>,
+}
+
+/// A byte size as written: a TOML integer (bytes) or a string such as `"32KiB"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum RawSize {
+    Bytes(i64),
+    Text(String),
+}
+
+/// Deserializes `text`, returning the raw document and the path of every unknown key.
+///
+/// A syntax or type error is returned alone: there is no document left to check after it.
+pub(super) fn parse(text: &str) -> Result<(RawConfig, Vec<String>), ConfigError> {
+    let document = toml::Deserializer::parse(text)
+        .map_err(|err| ConfigError::new("", format!("invalid TOML: {}", describe(text, &err))))?;
+    let mut unknown = Vec::new();
+    let mut record = |ignored: serde_ignored::Path<'_>| unknown.push(path::from_ignored(&ignored));
+    let ignoring = serde_ignored::Deserializer::new(document, &mut record);
+    let raw: RawConfig = serde_path_to_error::deserialize(ignoring).map_err(|err| {
+        let at = path::from_tracked(err.path());
+        ConfigError::new(at, describe(text, err.inner()))
+    })?;
+    Ok((raw, unknown))
+}
+
+/// toml's message with the line and column it points at, on one line: its own `Display` adds
+/// a multi-line source excerpt, which would break our one-error-per-line output.
+fn describe(text: &str, err: &toml::de::Error) -> String {
+    let message = err.message().trim_end();
+    match err.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("{message} (line {line}, column {column})")
+        }
+        None => message.to_owned(),
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+// === impl RawSize ===
+
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Hand-written rather than `#[serde(untagged)]`, whose error ("did not match any
+        // variant") would not tell the operator what a size looks like.
+        struct SizeVisitor;
+
+        impl Visitor<'_> for SizeVisitor {
+            type Value = RawSize;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a byte size: an integer number of bytes or a string such as \"32KiB\"")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawSize, E> {
+                i64::try_from(v)
+                    .map(RawSize::Bytes)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(v.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
+
+impl fmt::Display for RawSize {
+    /// As written in the file, so error messages quote what the operator typed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RawSize::Bytes(n) => write!(f, "{n}"),
+            RawSize::Text(text) => write!(f, "{text:?}"),
+        }
+    }
+}

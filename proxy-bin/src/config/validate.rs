@@ -1,0 +1,147 @@
+//! The second pass: raw values checked and turned into the public [`Config`] types, with every
+//! error collected rather than returned at the first one.
+//!
+//! Each check records what is wrong with one value and yields `None` for it; a listener or
+//! cluster is only assembled when all of its values are good. The result is an error whenever
+//! anything was recorded, so a partly built config never escapes. Listener checks live in
+//! [`super::listener`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::error::{ConfigError, ConfigErrors};
+use super::raw::{RawCluster, RawConfig, RawShutdown};
+use super::{ClusterConfig, Config, ShutdownConfig, addr, path, value};
+
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+const BACKEND_EXPECTED: &str =
+    "expected HOST:PORT such as 127.0.0.1:9092, [::1]:9092 or broker.example:9092";
+
+/// Checks `raw`; `unknown` are the paths of keys the first pass did not recognise.
+pub(super) fn validate(raw: RawConfig, unknown: Vec<String>) -> Result<Config, ConfigErrors> {
+    let mut v = Validator {
+        errors: unknown
+            .into_iter()
+            .map(|at| ConfigError::new(at, "unknown key"))
+            .collect(),
+    };
+    // Names are taken before the clusters are checked so that a listener naming a cluster with
+    // a bad value is not also told that the cluster does not exist.
+    let cluster_names: Vec<String> = raw.cluster.keys().cloned().collect();
+    let listeners = v.listeners(raw.listener, &cluster_names);
+    let clusters = v.clusters(raw.cluster);
+    let shutdown = v.shutdown(raw.shutdown);
+    match shutdown {
+        Some(shutdown) if v.errors.is_empty() => Ok(Config {
+            listeners,
+            clusters,
+            shutdown,
+        }),
+        _ => Err(ConfigErrors(v.errors)),
+    }
+}
+
+/// Collects errors while the config is checked.
+#[derive(Debug)]
+pub(super) struct Validator {
+    /// In the order found: unknown keys first, then each value in file order.
+    errors: Vec<ConfigError>,
+}
+
+// === impl Validator ===
+
+impl Validator {
+    pub(super) fn error(&mut self, at: String, message: String) {
+        self.errors.push(ConfigError::new(at, message));
+    }
+
+    /// `value`, recording a "missing required key" error at `at` when it is absent.
+    pub(super) fn required<T>(&mut self, at: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.error(at.to_owned(), "missing required key".into());
+        }
+        value
+    }
+
+    /// `default` when the key is absent, else `parse`d, recording the error if that fails.
+    pub(super) fn or_default<R, T>(
+        &mut self,
+        at: String,
+        raw: Option<R>,
+        default: T,
+        parse: impl FnOnce(R) -> Result<T, String>,
+    ) -> Option<T> {
+        match raw.map(parse) {
+            None => Some(default),
+            Some(Ok(value)) => Some(value),
+            Some(Err(message)) => {
+                self.error(at, message);
+                None
+            }
+        }
+    }
+
+    fn clusters(&mut self, raw: BTreeMap<String, RawCluster>) -> BTreeMap<String, ClusterConfig> {
+        raw.into_iter()
+            .filter_map(|(name, raw)| {
+                let at = path::key("cluster", &name);
+                Some((name, self.cluster(&at, raw)?))
+            })
+            .collect()
+    }
+
+    fn cluster(&mut self, at: &str, raw: RawCluster) -> Option<ClusterConfig> {
+        let backends_at = path::key(at, "backends");
+        let backends = self
+            .required(&backends_at, raw.backends)
+            .and_then(|list| self.backends(&backends_at, &list));
+        let connect_timeout = self.or_default(
+            path::key(at, "connect_timeout"),
+            raw.connect_timeout,
+            DEFAULT_CONNECT_TIMEOUT,
+            |text| value::duration(&text),
+        );
+        Some(ClusterConfig {
+            backends: backends?,
+            connect_timeout: connect_timeout?,
+        })
+    }
+
+    fn backends(&mut self, at: &str, list: &[String]) -> Option<Vec<super::BackendAddr>> {
+        if list.is_empty() {
+            self.error(
+                at.to_owned(),
+                "no backends: list at least one HOST:PORT".into(),
+            );
+            return None;
+        }
+        let mut backends = Some(Vec::with_capacity(list.len()));
+        for (i, text) in list.iter().enumerate() {
+            match (addr::parse_backend(text), backends.as_mut()) {
+                (Ok(backend), Some(backends)) => backends.push(backend),
+                (Ok(_), None) => {}
+                // Keep going so every bad entry in the list is reported.
+                (Err(why), _) => {
+                    self.error(
+                        path::index(at, i),
+                        format!("invalid backend address {text:?}: {why}; {BACKEND_EXPECTED}"),
+                    );
+                    backends = None;
+                }
+            }
+        }
+        backends
+    }
+
+    fn shutdown(&mut self, raw: Option<RawShutdown>) -> Option<ShutdownConfig> {
+        let drain_timeout = self.or_default(
+            path::key("shutdown", "drain_timeout"),
+            raw.and_then(|raw| raw.drain_timeout),
+            DEFAULT_DRAIN_TIMEOUT,
+            |text| value::duration(&text),
+        )?;
+        Some(ShutdownConfig { drain_timeout })
+    }
+}

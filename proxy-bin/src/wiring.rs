@@ -1,0 +1,77 @@
+//! Turns a validated [`Config`] into what the library crates run: listener specs with their
+//! stage factories, cluster specs, and the router. Stage options are checked here, so
+//! `sluice check` reports a bad stage with its key path like any other config error.
+
+use std::sync::Arc;
+
+use proxy_backend::{BackendAddr, ClusterSpec};
+use proxy_core::forward::ForwardLimits;
+use proxy_core::route::{Prerequisites, RouteId, StaticRouter};
+use proxy_core::stage::raw_tcp_registry;
+use proxy_frontend::ListenerSpec;
+
+use crate::config::{Config, ConfigError, ConfigErrors, ListenerProtocol};
+
+/// Everything the proxy runs, built from configuration.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) listeners: Vec<ListenerSpec>,
+    pub(crate) clusters: Vec<ClusterSpec>,
+    pub(crate) router: StaticRouter,
+}
+
+/// Builds the plan, or every error found while building it.
+pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
+    let registry = raw_tcp_registry();
+    let mut errors = Vec::new();
+    let mut listeners = Vec::new();
+    let mut router = StaticRouter::new();
+    for listener in &config.listeners {
+        let ListenerProtocol::Tcp = listener.protocol;
+        let mut stages = Vec::new();
+        for stage in &listener.stages {
+            match registry.build(&stage.kind, &stage.options) {
+                Ok(factory) => stages.push(factory),
+                Err(err) => errors.push(ConfigError::new(stage.path.clone(), err.to_string())),
+            }
+        }
+        let name: Arc<str> = Arc::from(listener.name.as_str());
+        router = router.with_route(name.clone(), RouteId::new(listener.cluster.as_str()));
+        listeners.push(ListenerSpec {
+            name,
+            bind: listener.bind,
+            requires: Prerequisites::TCP,
+            limits: ForwardLimits {
+                read_buffer: listener.read_buffer,
+                high_watermark: listener.high_watermark,
+                low_watermark: listener.low_watermark,
+                idle_timeout: listener.idle_timeout,
+            },
+            stages,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    let clusters = config
+        .clusters
+        .iter()
+        .map(|(name, cluster)| ClusterSpec {
+            route: RouteId::new(name.as_str()),
+            backends: cluster
+                .backends
+                .iter()
+                .map(|b| BackendAddr {
+                    host: b.host.clone(),
+                    port: b.port,
+                })
+                .collect(),
+            connect_timeout: cluster.connect_timeout,
+        })
+        .collect();
+    Ok(Plan {
+        listeners,
+        clusters,
+        router,
+    })
+}

@@ -1,0 +1,75 @@
+//! What every listener of one proxy instance shares: the router, the backend connector, the
+//! live-resource gauges, the session registry, and how shutdown reaches sessions.
+
+use std::fmt;
+use std::sync::Arc;
+
+use proxy_core::context::LiveResources;
+use proxy_core::route::Router;
+use proxy_core::upstream::Connect;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::session::SessionSummary;
+use crate::sessions::Sessions;
+
+/// Called with every session's summary when it closes (audit, tests, metrics).
+pub type CloseObserver = Arc<dyn Fn(&SessionSummary) + Send + Sync>;
+
+/// The shared half of every listener of a proxy instance.
+pub struct Frontend<R, C> {
+    pub(crate) router: R,
+    pub(crate) connector: C,
+    pub(crate) live: Arc<LiveResources>,
+    pub(crate) sessions: Sessions,
+    pub(crate) on_close: Option<CloseObserver>,
+}
+
+impl<R, C> fmt::Debug for Frontend<R, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frontend")
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Router, C: Connect> Frontend<R, C> {
+    /// A frontend routing with `router` and reaching backends through `connector`.
+    pub fn new(router: R, connector: C) -> Self {
+        Self {
+            router,
+            connector,
+            live: Arc::default(),
+            sessions: Sessions::default(),
+            on_close: None,
+        }
+    }
+
+    /// Calls `observer` with the summary of every session that closes.
+    pub fn with_close_observer(mut self, observer: CloseObserver) -> Self {
+        self.on_close = Some(observer);
+        self
+    }
+
+    /// The gauges of resources live sessions hold.
+    pub fn live_resources(&self) -> &Arc<LiveResources> {
+        &self.live
+    }
+
+    /// The sessions currently open.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+}
+
+/// How shutdown reaches listeners and sessions. The binary owns the root token; these are its
+/// children.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    /// Cancelled when listeners must stop accepting (sessions keep running).
+    pub stop_accepting: CancellationToken,
+    /// Cancelled at the drain deadline: every session still open closes at once.
+    pub force_close: CancellationToken,
+    /// Tracks every session task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}

@@ -1,0 +1,22 @@
+//! `proxy-frontend`: the client side of Sluice.
+//!
+//! A [`BoundListener`] accepts connections and spawns one task per session on the caller's
+//! [`TaskTracker`](tokio_util::task::TaskTracker). Each session builds its
+//! [`SessionContext`](proxy_core::SessionContext), walks the frontend state machine, asks the
+//! [`Router`](proxy_core::route::Router) for a route, obtains a backend through any
+//! [`Connect`](proxy_core::upstream::Connect) implementation, passes the forwarding gate, and
+//! forwards through its stage chain until it closes; then it writes one close line.
+//!
+//! This crate installs no signal handlers: shutdown arrives as [`Lifecycle`] tokens.
+
+mod error;
+mod frontend;
+mod listener;
+mod session;
+mod sessions;
+
+pub use self::error::FrontendError;
+pub use self::frontend::{CloseObserver, Frontend, Lifecycle};
+pub use self::listener::{BoundListener, ListenerSpec};
+pub use self::session::SessionSummary;
+pub use self::sessions::{SessionEntry, Sessions};

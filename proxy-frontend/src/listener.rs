@@ -1,0 +1,135 @@
+//! A listening socket and its accept loop.
+//!
+//! One connection's failure never ends the loop: accept errors (a full file-descriptor table,
+//! a connection reset before it was accepted) are logged and, where retrying at once would spin,
+//! followed by a short pause.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proxy_core::codec::RawTcp;
+use proxy_core::forward::ForwardLimits;
+use proxy_core::route::{Prerequisites, Router};
+use proxy_core::stage::NewStage;
+use proxy_core::upstream::Connect;
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::error::FrontendError;
+use crate::frontend::{Frontend, Lifecycle};
+use crate::session;
+
+/// How long to pause after an accept error that would repeat at once (EMFILE, ENFILE, ENOBUFS).
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// Everything a listener needs to know, from configuration.
+#[derive(Clone)]
+pub struct ListenerSpec {
+    /// The listener's name, in logs, metrics and routing.
+    pub name: Arc<str>,
+    /// Where to listen.
+    pub bind: SocketAddr,
+    /// What a session must establish before it may forward.
+    pub requires: Prerequisites,
+    /// Buffer bounds and timeouts of each session.
+    pub limits: ForwardLimits,
+    /// Factories of the stages each session runs, in request order.
+    pub stages: Vec<Arc<dyn NewStage<RawTcp>>>,
+}
+
+impl fmt::Debug for ListenerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListenerSpec")
+            .field("name", &self.name)
+            .field("bind", &self.bind)
+            .field("requires", &self.requires)
+            .field("limits", &self.limits)
+            .field("stages", &self.stages.len())
+            .finish()
+    }
+}
+
+/// A bound listening socket, not yet accepting.
+#[derive(Debug)]
+pub struct BoundListener {
+    spec: Arc<ListenerSpec>,
+    listener: TcpListener,
+}
+
+// === impl BoundListener ===
+
+impl BoundListener {
+    /// Binds the listener's address.
+    pub async fn bind(spec: ListenerSpec) -> Result<Self, FrontendError> {
+        let listener =
+            TcpListener::bind(spec.bind)
+                .await
+                .map_err(|source| FrontendError::Bind {
+                    listener: spec.name.to_string(),
+                    addr: spec.bind,
+                    source,
+                })?;
+        Ok(Self {
+            spec: Arc::new(spec),
+            listener,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.spec.bind)
+    }
+
+    /// The listener's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Accepts connections until `lifecycle.stop_accepting` is cancelled, running each session
+    /// on `lifecycle.tracker`. Returns when the listening socket has been closed.
+    pub async fn serve<R: Router, C: Connect>(
+        self,
+        frontend: Arc<Frontend<R, C>>,
+        lifecycle: Lifecycle,
+    ) {
+        let local = self.local_addr();
+        info!(listener = %self.spec.name, addr = %local, "listening");
+        loop {
+            // `accept` is cancel safe: a connection not yet returned stays in the backlog.
+            let accepted = tokio::select! {
+                biased;
+                () = lifecycle.stop_accepting.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let frontend = frontend.clone();
+                    let spec = self.spec.clone();
+                    let force_close = lifecycle.force_close.clone();
+                    lifecycle.tracker.spawn(async move {
+                        session::run(stream, peer, spec, frontend, force_close).await;
+                    });
+                }
+                Err(err) if is_transient(&err) => {
+                    debug!(listener = %self.spec.name, error = %err, "connection lost before accept");
+                }
+                Err(err) => {
+                    warn!(listener = %self.spec.name, error = %err, "accept failed; pausing");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                }
+            }
+        }
+        info!(listener = %self.spec.name, addr = %local, "stopped accepting");
+    }
+}
+
+/// Errors about one connection that leave the listener healthy.
+fn is_transient(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    )
+}
