@@ -84,6 +84,17 @@ pub enum CloseReason {
     Internal(Cow<'static, str>),
 }
 
+impl Fault {
+    /// A short, stable label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Downstream => "downstream",
+            Self::Upstream => "upstream",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 // === impl CloseReason ===
 
 impl From<crate::state::InvalidEvent> for CloseReason {

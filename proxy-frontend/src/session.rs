@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proxy_core::close::CloseReason;
+use proxy_core::close::{CloseReason, Fault};
 use proxy_core::codec::RawCodec;
 use proxy_core::context::{SessionContext, SessionId};
 use proxy_core::forward::forward;
@@ -179,7 +179,7 @@ fn log_close(summary: &SessionSummary) {
         duration_ms = summary.duration.as_millis() as u64,
         reason = %summary.reason,
         reason.label = summary.reason.label(),
-        fault = ?summary.reason.fault(),
+        fault = summary.reason.fault().map_or("none", Fault::label),
         "session closed"
     );
 }

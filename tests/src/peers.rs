@@ -1,0 +1,109 @@
+//! Backends a proxy forwards to in tests: an echo server, a server that answers once the client
+//! has finished sending, a firehose that never stops sending, and a port nobody listens on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A server running on loopback until dropped.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Server {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    async fn spawn<F, Fut>(handle: F) -> Self
+    where
+        F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a test server");
+        let addr = listener.local_addr().expect("test server address");
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    accepted = listener.accept() => {
+                        if let Ok((stream, _)) = accepted {
+                            connections.spawn(handle(stream));
+                        }
+                    }
+                }
+            }
+            connections.abort_all();
+        });
+        Self { addr, stop }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Echoes every byte back; after the client's EOF, finishes echoing and sends EOF too.
+pub async fn echo() -> Server {
+    Server::spawn(|mut stream| async move {
+        let (mut read, mut write) = stream.split();
+        if tokio::io::copy(&mut read, &mut write).await.is_ok() {
+            let _ = write.shutdown().await;
+        }
+    })
+    .await
+}
+
+/// Reads until the client's EOF, then answers with `reply` and closes: the half-close case.
+pub async fn reply_after_eof(reply: Vec<u8>) -> Server {
+    let reply = Arc::new(reply);
+    Server::spawn(move |mut stream| {
+        let reply = reply.clone();
+        async move {
+            let mut request = Vec::new();
+            if stream.read_to_end(&mut request).await.is_ok() {
+                let _ = stream.write_all(&reply).await;
+                let _ = stream.shutdown().await;
+            }
+        }
+    })
+    .await
+}
+
+/// Sends `chunk` over and over and never reads; counts the bytes the kernel accepted.
+pub async fn firehose(chunk: Vec<u8>, sent: Arc<AtomicU64>) -> Server {
+    let chunk = Arc::new(chunk);
+    Server::spawn(move |mut stream| {
+        let (chunk, sent) = (chunk.clone(), sent.clone());
+        async move {
+            while stream.write_all(&chunk).await.is_ok() {
+                sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        }
+    })
+    .await
+}
+
+/// A loopback address nothing listens on: connecting to it is refused.
+pub async fn refused_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a probe port");
+    listener.local_addr().expect("probe port address")
+    // Dropped here: the port is closed and connections to it are refused.
+}
