@@ -1,0 +1,321 @@
+//! The `sluice` binary as an operator runs it: `check`, `--version`, `--help`, and `run` with
+//! real signals and real log lines.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+const STEP: Duration = Duration::from_secs(20);
+
+fn write_config(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn check(text: &str, name: &str) -> (bool, String) {
+    let path = write_config(name, text);
+    let out = Command::new(SLUICE)
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const VALID: &str = r#"
+[[listener]]
+name = "plain"
+bind = "127.0.0.1:9192"
+protocol = "tcp"
+cluster = "local"
+
+[cluster.local]
+backends = ["127.0.0.1:9092"]
+connect_timeout = "5s"
+"#;
+
+#[test]
+fn check_accepts_the_contract_example_and_the_shipped_examples() {
+    assert_eq!(check(VALID, "valid.toml"), (true, String::new()));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sluice.toml");
+    let status = Command::new(SLUICE)
+        .args(["check", "--config", example])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn check_names_the_key_of_an_unknown_key() {
+    let (ok, stderr) = check(
+        &VALID.replace(
+            "protocol = \"tcp\"",
+            "protocol = \"tcp\"\nprotocl = \"tcp\"",
+        ),
+        "unknown.toml",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("listener[0].protocl: unknown key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_names_the_key_of_a_malformed_address() {
+    let (ok, stderr) = check(
+        &VALID.replace("127.0.0.1:9192", "127.0.0.1:port"),
+        "address.toml",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("listener[0].bind: invalid socket address \"127.0.0.1:port\""),
+        "{stderr}"
+    );
+    let (ok, stderr) = check(
+        &VALID.replace("\"127.0.0.1:9092\"", "\"127.0.0.1\""),
+        "backend.toml",
+    );
+    assert!(!ok);
+    assert!(stderr.contains("cluster.local.backends[0]"), "{stderr}");
+}
+
+#[test]
+fn check_names_the_key_of_a_listener_naming_a_missing_cluster() {
+    let (ok, stderr) = check(
+        &VALID.replace("cluster = \"local\"", "cluster = \"remote\""),
+        "cluster.toml",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("listener[0].cluster: no cluster named \"remote\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_reports_every_error_in_one_run() {
+    let text = VALID
+        .replace(
+            "protocol = \"tcp\"",
+            "protocol = \"tcp\"\nprotocl = \"tcp\"",
+        )
+        .replace("127.0.0.1:9192", "127.0.0.1:port")
+        .replace("cluster = \"local\"", "cluster = \"remote\"");
+    let (ok, stderr) = check(&text, "all.toml");
+    assert!(!ok);
+    for key in [
+        "listener[0].protocl",
+        "listener[0].bind",
+        "listener[0].cluster",
+    ] {
+        assert!(stderr.contains(key), "{key} missing from: {stderr}");
+    }
+    assert!(stderr.contains("3 configuration error(s)"), "{stderr}");
+}
+
+#[test]
+fn check_of_a_missing_file_says_which_file() {
+    let out = Command::new(SLUICE)
+        .args(["check", "--config", "/nonexistent/sluice.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/sluice.toml"));
+}
+
+#[test]
+fn version_and_help_answer() {
+    let out = Command::new(SLUICE).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sluice "));
+    let out = Command::new(SLUICE).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("run") && help.contains("check"), "{help}");
+}
+
+/// A running `sluice run` whose JSON log lines arrive on a channel.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<serde_json::Value>,
+}
+
+impl Running {
+    fn start(config: &str, name: &str) -> Self {
+        let path = write_config(name, config);
+        let mut child = Command::new(SLUICE)
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(value) = serde_json::from_str(&line) {
+                    let _ = tx.send(value);
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next log line with `message`, skipping others; bounded by `STEP`.
+    fn wait_for(&self, message: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line {message:?}"));
+            if line["message"] == message {
+                return line;
+            }
+        }
+    }
+
+    /// The address the listener actually bound (the config asks for port 0).
+    fn listening_addr(&self) -> SocketAddr {
+        self.wait_for("listening")["addr"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = std::time::Instant::now() + STEP;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sluice did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn refused_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn run_forwards_logs_one_close_line_and_exits_zero_on_sigterm() {
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend_addr = backend.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = backend.accept() {
+            let mut request = Vec::new();
+            stream.read_to_end(&mut request).unwrap();
+            stream.write_all(&request).unwrap();
+        }
+    });
+    let config = format!(
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n[cluster.local]\nbackends = [\"{backend_addr}\"]\n"
+    );
+    let sluice = Running::start(&config, "run.toml");
+    let addr = sluice.listening_addr();
+    let mut client = TcpStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(STEP)).unwrap();
+    client.write_all(b"through sluice").unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    client.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, b"through sluice");
+
+    let close = sluice.wait_for("session closed");
+    assert_eq!(close["listener"], "plain");
+    assert_eq!(
+        close["client.addr"],
+        client.local_addr().unwrap().to_string()
+    );
+    assert_eq!(close["backend.addr"], backend_addr.to_string());
+    assert_eq!(close["bytes.from_client"], 14);
+    assert_eq!(close["bytes.from_backend"], 14);
+    assert_eq!(close["reason.label"], "client_closed");
+    assert!(
+        close["session.id"].is_u64() && close["duration_ms"].is_u64(),
+        "{close}"
+    );
+
+    let status = sluice.terminate();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn run_closes_the_client_and_says_why_when_every_backend_refuses() {
+    let config = format!(
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"down\"\n\n[cluster.down]\nbackends = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\nconnect_timeout = \"2s\"\n",
+        refused_port(),
+        refused_port()
+    );
+    let sluice = Running::start(&config, "down.toml");
+    let addr = sluice.listening_addr();
+    let mut client = TcpStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(STEP)).unwrap();
+    let mut buf = [0u8; 8];
+    let read = client.read(&mut buf);
+    assert!(
+        matches!(read, Ok(0) | Err(_))
+            && !matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "{read:?}"
+    );
+
+    let close = sluice.wait_for("session closed");
+    assert_eq!(close["reason.label"], "backend_unavailable");
+    assert_eq!(
+        close["reason"],
+        "no backend reachable after 2 attempt(s), last: connection refused"
+    );
+    assert_eq!(close["fault"], "upstream");
+    assert_eq!(sluice.terminate().code(), Some(0));
+}
+
+#[test]
+fn run_with_a_bad_config_exits_non_zero_before_binding() {
+    let path = write_config(
+        "bad-run.toml",
+        &VALID.replace("cluster = \"local\"", "cluster = \"nowhere\""),
+    );
+    let out = Command::new(SLUICE)
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listener[0].cluster"));
+}
