@@ -9,27 +9,10 @@ use proxy_core::close::{CloseReason, ConnectFailure};
 use proxy_core::forward::ForwardLimits;
 use proxy_core::gate::{PauseReason, Side};
 use sluice_tests::proxy::{ProxyOptions, TestProxy};
-use sluice_tests::{STEP_TIMEOUT, pattern, peers};
+use sluice_tests::{STEP_TIMEOUT, exchange, pattern, peers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-
-/// Sends `upload` and reads until EOF at the same time (an echo backend answers while the client
-/// is still sending); returns what came back.
-async fn exchange(stream: TcpStream, upload: &[u8]) -> Vec<u8> {
-    let (mut read, mut write) = stream.into_split();
-    let send = async {
-        write.write_all(upload).await.expect("upload");
-        write.shutdown().await.expect("half-close");
-    };
-    let receive = async {
-        let mut got = Vec::with_capacity(upload.len());
-        read.read_to_end(&mut got).await.expect("download");
-        got
-    };
-    let ((), got) = tokio::join!(send, receive);
-    got
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_mebibyte_each_way_arrives_byte_exact() {

@@ -196,12 +196,12 @@ impl Validator {
         for (i, stage) in raw.into_iter().enumerate() {
             let at = path::index(&path::key(at, "stage"), i);
             let kind = self.required(&path::key(&at, "kind"), stage.kind);
-            if let Some(kind) = &kind {
-                if let Err(err) = registry.build(kind, &stage.options) {
-                    self.error(at.clone(), err.to_string());
-                    stages = None;
-                    continue;
-                }
+            if let Some(kind) = &kind
+                && let Err(err) = registry.build(kind, &stage.options)
+            {
+                self.error(at.clone(), err.to_string());
+                stages = None;
+                continue;
             }
             match (kind, stages.as_mut()) {
                 (Some(kind), Some(stages)) => stages.push(StageConfig {

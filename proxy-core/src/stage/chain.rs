@@ -143,21 +143,21 @@ impl<P: Protocol> StageChain<P> {
         emit: &mut impl Emit<P>,
     ) -> Poll<Result<(), CloseReason>> {
         let mut resolved = false;
-        if let Some(pending) = self.requests.deferred.as_mut() {
-            if let Poll::Ready(flow) = pending.decision.as_mut().poll(task) {
-                let stage = pending.stage;
-                self.requests.deferred = None;
-                resolved = true;
-                self.after_request_stage(stage, flow, cx, emit)?;
-            }
+        if let Some(pending) = self.requests.deferred.as_mut()
+            && let Poll::Ready(flow) = pending.decision.as_mut().poll(task)
+        {
+            let stage = pending.stage;
+            self.requests.deferred = None;
+            resolved = true;
+            self.after_request_stage(stage, flow, cx, emit)?;
         }
-        if let Some(pending) = self.responses.deferred.as_mut() {
-            if let Poll::Ready(flow) = pending.decision.as_mut().poll(task) {
-                let stage = pending.stage;
-                self.responses.deferred = None;
-                resolved = true;
-                self.after_response_stage(stage, flow, cx, emit)?;
-            }
+        if let Some(pending) = self.responses.deferred.as_mut()
+            && let Poll::Ready(flow) = pending.decision.as_mut().poll(task)
+        {
+            let stage = pending.stage;
+            self.responses.deferred = None;
+            resolved = true;
+            self.after_response_stage(stage, flow, cx, emit)?;
         }
         if !resolved {
             return Poll::Pending;
