@@ -1,7 +1,7 @@
 //! `sluice`: a protocol-aware TCP proxy.
 //!
 //! `main` only parses the command line, loads configuration, sets up logging, and hands over to
-//! [`run`] or [`check`]; the proxy itself lives in the library crates.
+//! `run` or `check`; the proxy itself lives in the library crates.
 
 use std::process::ExitCode;
 

@@ -1,12 +1,12 @@
 //! `proxy-core`: the session model every Sluice proxy is built from.
 //!
-//! A client connection is a *session*. Its [`SessionContext`](context::SessionContext) is the one
+//! A client connection is a *session*. Its [`SessionContext`] is the one
 //! owner of everything known about it; a sans-IO frontend state machine and one backend state
 //! machine per route move it from accept to close; a [`Router`](route::Router) picks its route and
 //! a [`ForwardingGate`](route::ForwardingGate) lets it forward only when its prerequisites hold;
 //! its bytes cross a [`StageChain`](stage::StageChain) in both directions; and the
 //! [`forward`](forward::forward) driver moves them, pausing reads through a
-//! [`ReadGate`](gate::ReadGate) that records why.
+//! [`ReadGate`] that records why.
 //!
 //! This crate has no listeners, no config files and no signal handling: it is generic over
 //! `AsyncRead + AsyncWrite`, and takes shutdown as a parameter.
