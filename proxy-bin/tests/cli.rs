@@ -206,9 +206,17 @@ impl Running {
             .unwrap()
     }
 
-    fn terminate(mut self) -> std::process::ExitStatus {
+    fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        Command::new("kill").args([name, &pid]).status().unwrap();
+    }
+
+    fn terminate(self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        self.wait_exit()
+    }
+
+    fn wait_exit(mut self) -> std::process::ExitStatus {
         let deadline = std::time::Instant::now() + STEP;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -323,4 +331,33 @@ fn run_with_a_bad_config_exits_non_zero_before_binding() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("listener[0].cluster"));
+}
+
+#[test]
+fn sigint_stops_accepting_then_force_closes_sessions_at_the_drain_deadline() {
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend_addr = backend.local_addr().unwrap();
+    // Holds its connection open and silent: the session outlives the drain.
+    let holder = std::thread::spawn(move || backend.accept().map(|(stream, _)| stream));
+    let config = format!(
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n[cluster.local]\nbackends = [\"{backend_addr}\"]\n\n[shutdown]\ndrain_timeout = \"1s\"\n"
+    );
+    let sluice = Running::start(&config, "drain.toml");
+    let addr = sluice.listening_addr();
+    let mut client = TcpStream::connect(addr).unwrap();
+    client.write_all(b"hold").unwrap();
+    let _backend_side = holder.join().unwrap().unwrap();
+
+    sluice.signal("-INT");
+    sluice.wait_for("shutdown: stop accepting");
+    sluice.wait_for("stopped accepting");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after SIGINT"
+    );
+    let forced = sluice.wait_for("shutdown: force-closing sessions still open");
+    assert_eq!(forced["sessions"], 1);
+    let close = sluice.wait_for("session closed");
+    assert_eq!(close["reason.label"], "drain_timeout");
+    assert_eq!(sluice.wait_exit().code(), Some(0));
 }
