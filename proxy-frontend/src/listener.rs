@@ -95,33 +95,36 @@ impl BoundListener {
         lifecycle: Lifecycle,
     ) {
         let local = self.local_addr();
-        info!(listener = %self.spec.name, addr = %local, "listening");
+        let Self { spec, listener } = self;
+        info!(listener = %spec.name, addr = %local, "listening");
         loop {
             // `accept` is cancel safe: a connection not yet returned stays in the backlog.
             let accepted = tokio::select! {
                 biased;
                 () = lifecycle.stop_accepting.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
+                accepted = listener.accept() => accepted,
             };
             match accepted {
                 Ok((stream, peer)) => {
                     let frontend = frontend.clone();
-                    let spec = self.spec.clone();
+                    let spec = spec.clone();
                     let force_close = lifecycle.force_close.clone();
                     lifecycle.tracker.spawn(async move {
                         session::run(stream, peer, spec, frontend, force_close).await;
                     });
                 }
                 Err(err) if is_transient(&err) => {
-                    debug!(listener = %self.spec.name, error = %err, "connection lost before accept");
+                    debug!(listener = %spec.name, error = %err, "connection lost before accept");
                 }
                 Err(err) => {
-                    warn!(listener = %self.spec.name, error = %err, "accept failed; pausing");
+                    warn!(listener = %spec.name, error = %err, "accept failed; pausing");
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 }
             }
         }
-        info!(listener = %self.spec.name, addr = %local, "stopped accepting");
+        // Close the socket before saying so: new connections are refused from here on.
+        drop(listener);
+        info!(listener = %spec.name, addr = %local, "stopped accepting");
     }
 }
 
