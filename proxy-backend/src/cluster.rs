@@ -7,7 +7,7 @@ use proxy_core::route::RouteId;
 
 /// One backend address as configured: a host (IP literal or DNS name) and a port. Names are
 /// resolved at connect time, so a backend that moves is followed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BackendAddr {
     /// An IP literal (IPv6 without brackets) or a DNS name.
     pub host: String,

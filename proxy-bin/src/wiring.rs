@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use proxy_backend::{BackendAddr, ClusterSpec};
+use proxy_backend::ClusterSpec;
 use proxy_core::forward::ForwardLimits;
 use proxy_core::route::{Prerequisites, RouteId, StaticRouter};
 use proxy_core::stage::raw_tcp_registry;
@@ -58,14 +58,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         .iter()
         .map(|(name, cluster)| ClusterSpec {
             route: RouteId::new(name.as_str()),
-            backends: cluster
-                .backends
-                .iter()
-                .map(|b| BackendAddr {
-                    host: b.host.clone(),
-                    port: b.port,
-                })
-                .collect(),
+            backends: cluster.backends.clone(),
             connect_timeout: cluster.connect_timeout,
         })
         .collect();

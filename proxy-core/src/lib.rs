@@ -23,6 +23,9 @@ pub mod state;
 pub mod units;
 pub mod upstream;
 
+#[cfg(test)]
+mod test_support;
+
 pub use close::{CloseReason, Fault};
 pub use context::{SessionContext, SessionId};
 pub use gate::{PauseReason, ReadGate, Side};

@@ -20,12 +20,13 @@ mod value;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+/// A backend as written in the file (port never 0); the connector's own type, so no conversion.
+pub use proxy_backend::BackendAddr;
 
 /// The configuration used when no file is given: one plain TCP listener forwarding to a local
 /// broker. It is also the smallest complete example of the format.
@@ -100,15 +101,6 @@ pub struct ClusterConfig {
     pub connect_timeout: Duration,
 }
 
-/// A backend as written in the file: an IP address or a DNS name, and a port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BackendAddr {
-    /// An IPv4 address, an IPv6 address without brackets, or a DNS name.
-    pub host: String,
-    /// Never 0: a backend on port 0 cannot be connected to.
-    pub port: u16,
-}
-
 /// The optional `[shutdown]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShutdownConfig {
@@ -132,17 +124,4 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         )
     })?;
     parse(&text)
-}
-
-// === impl BackendAddr ===
-
-impl fmt::Display for BackendAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Only an IPv6 address contains ':', and it needs brackets to keep the port apart.
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
 }

@@ -178,18 +178,12 @@ where
     where
         K: Codec<P>,
     {
-        let mut progress = false;
-        let mut out = Outbound {
-            codec: &mut self.codec,
-            to_client: &mut self.client.outbound,
-            to_backend: &mut self.backend.outbound,
-        };
-        if chain.poll_deferred(task, cx, &mut out)?.is_ready() {
-            progress = true;
-        }
+        let mut progress = chain
+            .poll_deferred(task, cx, &mut self.outbound())?
+            .is_ready();
         self.update_gates(chain);
-        progress |= self.read_requests(task, chain, cx)?;
-        progress |= self.read_responses(task, chain, cx)?;
+        progress |= self.read_side(Side::Client, task, chain, cx)?;
+        progress |= self.read_side(Side::Backend, task, chain, cx)?;
         progress |= self.client.poll_flush_queue(task)?;
         progress |= self.backend.poll_flush_queue(task)?;
         self.update_gates(chain);
@@ -204,9 +198,10 @@ where
         })
     }
 
-    /// Reads and decodes client bytes into the chain while the client's gate is open.
-    fn read_requests<P: Protocol>(
+    /// Reads and decodes `side`'s bytes into the chain while that side's gate is open.
+    fn read_side<P: Protocol>(
         &mut self,
+        side: Side,
         task: &mut Context<'_>,
         chain: &mut StageChain<P>,
         cx: &mut SessionContext,
@@ -215,29 +210,29 @@ where
         K: Codec<P>,
     {
         let mut progress = false;
-        while self.client.gate.is_open() {
-            let decoded = self
-                .codec
-                .decode_request(&mut self.client.read_buf)
-                .map_err(|e| protocol_error(Side::Client, e))?;
-            if let Some(msg) = decoded {
-                let mut out = Outbound {
-                    codec: &mut self.codec,
-                    to_client: &mut self.client.outbound,
-                    to_backend: &mut self.backend.outbound,
-                };
-                chain.on_request(msg, cx, &mut out)?;
+        loop {
+            let open = match side {
+                Side::Client => self.client.gate.is_open(),
+                Side::Backend => self.backend.gate.is_open(),
+            };
+            if !open {
+                break;
+            }
+            if self.decode_one(side, chain, cx)? {
                 self.update_gates(chain);
                 progress = true;
                 continue;
             }
-            match self.client.poll_fill(task, cx, &self.limits)? {
-                Poll::Ready(filled) => {
+            let filled = match side {
+                Side::Client => self.client.poll_fill(task, cx, &self.limits)?,
+                Side::Backend => self.backend.poll_fill(task, cx, &self.limits)?,
+            };
+            match filled {
+                Poll::Ready(true) => progress = true,
+                Poll::Ready(false) => {
+                    self.first_eof.get_or_insert(side);
                     progress = true;
-                    if !filled {
-                        self.first_eof.get_or_insert(Side::Client);
-                        break;
-                    }
+                    break;
                 }
                 Poll::Pending => break,
             }
@@ -245,45 +240,49 @@ where
         Ok(progress)
     }
 
-    /// Reads and decodes backend bytes into the chain while the backend's gate is open.
-    fn read_responses<P: Protocol>(
+    /// Decodes one message from `side`'s read buffer and hands it to the chain; false when the
+    /// buffer holds no whole message.
+    fn decode_one<P: Protocol>(
         &mut self,
-        task: &mut Context<'_>,
+        side: Side,
         chain: &mut StageChain<P>,
         cx: &mut SessionContext,
     ) -> Result<bool, CloseReason>
     where
         K: Codec<P>,
     {
-        let mut progress = false;
-        while self.backend.gate.is_open() {
-            let decoded = self
-                .codec
-                .decode_response(&mut self.backend.read_buf)
-                .map_err(|e| protocol_error(Side::Backend, e))?;
-            if let Some(msg) = decoded {
-                let mut out = Outbound {
-                    codec: &mut self.codec,
-                    to_client: &mut self.client.outbound,
-                    to_backend: &mut self.backend.outbound,
+        let fail = |e| protocol_error(side, e);
+        match side {
+            Side::Client => {
+                let Some(msg) = self
+                    .codec
+                    .decode_request(&mut self.client.read_buf)
+                    .map_err(fail)?
+                else {
+                    return Ok(false);
                 };
-                chain.on_response(msg, cx, &mut out)?;
-                self.update_gates(chain);
-                progress = true;
-                continue;
+                chain.on_request(msg, cx, &mut self.outbound())?;
             }
-            match self.backend.poll_fill(task, cx, &self.limits)? {
-                Poll::Ready(filled) => {
-                    progress = true;
-                    if !filled {
-                        self.first_eof.get_or_insert(Side::Backend);
-                        break;
-                    }
-                }
-                Poll::Pending => break,
+            Side::Backend => {
+                let Some(msg) = self
+                    .codec
+                    .decode_response(&mut self.backend.read_buf)
+                    .map_err(fail)?
+                else {
+                    return Ok(false);
+                };
+                chain.on_response(msg, cx, &mut self.outbound())?;
             }
         }
-        Ok(progress)
+        Ok(true)
+    }
+
+    fn outbound(&mut self) -> Outbound<'_, K> {
+        Outbound {
+            codec: &mut self.codec,
+            to_client: &mut self.client.outbound,
+            to_backend: &mut self.backend.outbound,
+        }
     }
 
     /// Recomputes every pause reason from the queues and the chain.

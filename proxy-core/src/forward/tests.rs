@@ -1,7 +1,6 @@
 //! The forwarding driver over in-memory duplex pipes. Paused time makes "stalled" exact: the
 //! clock only advances when every task is blocked.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,22 +12,11 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::codec::{RawCodec, RawTcp};
 use crate::context::SessionStats;
-use crate::route::Prerequisites;
 use crate::stage::throttle::NewThrottle;
 use crate::stage::{Flow, NewStage, Stage, StageContext};
+use crate::test_support::cx;
 
 const PIPE: usize = 64 * 1024;
-
-fn cx() -> SessionContext {
-    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    SessionContext::new(
-        Arc::from("t"),
-        addr,
-        addr,
-        Prerequisites::TCP,
-        Arc::default(),
-    )
-}
 
 struct Harness {
     client: DuplexStream,

@@ -1,7 +1,5 @@
 //! Sans-IO tests of the stage chain: every `Flow` outcome, and order under `Defer`.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -12,7 +10,7 @@ use crate::close::CloseReason;
 use crate::codec::RawTcp;
 use crate::context::SessionContext;
 use crate::gate::{Direction, Side};
-use crate::route::Prerequisites;
+use crate::test_support::cx;
 
 #[derive(Default)]
 struct Collect {
@@ -27,17 +25,6 @@ impl Emit<RawTcp> for Collect {
     fn to_client(&mut self, msg: Bytes) {
         self.to_client.push(msg);
     }
-}
-
-fn cx() -> SessionContext {
-    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    SessionContext::new(
-        Arc::from("t"),
-        addr,
-        addr,
-        Prerequisites::TCP,
-        Arc::default(),
-    )
 }
 
 /// Applies a fixed rule to requests by their content.

@@ -8,17 +8,7 @@ use super::*;
 use crate::close::CloseReason;
 use crate::context::{LiveResources, ProxiedAddrs, ProxyHeader, Resource, SessionContext};
 use crate::route::{ForwardingGate, Prerequisites, RouteId};
-
-fn cx() -> SessionContext {
-    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    SessionContext::new(
-        Arc::from("l"),
-        addr,
-        addr,
-        Prerequisites::TCP,
-        Arc::default(),
-    )
-}
+use crate::test_support::cx;
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(3)
