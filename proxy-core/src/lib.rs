@@ -17,6 +17,8 @@ pub mod codec;
 pub mod context;
 pub mod forward;
 pub mod gate;
+pub mod io;
+pub mod proxy_protocol;
 pub mod route;
 pub mod stage;
 pub mod state;

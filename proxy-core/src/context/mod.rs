@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 pub use self::auth::{AuthMechanism, AuthState};
 pub use self::live::{LiveResources, Resource};
-pub use self::proxy_header::{ProxiedAddrs, ProxyHeader, Tlv};
+pub use self::proxy_header::{ProxiedAddrs, ProxyHeader, SslFacts, Tlv};
 pub use self::stats::{SessionStats, StatsSnapshot};
 pub use self::tls::{PeerCertificates, TlsFacts};
 use crate::route::{Prerequisites, RouteId};
@@ -73,6 +73,8 @@ pub struct SessionContext {
     local: SocketAddr,
     /// Compact facts from a PROXY header, kept after the header itself is released.
     proxied: Option<ProxiedAddrs>,
+    /// The header's authority TLV, kept after release because routing may have used it.
+    proxied_authority: Option<Box<str>>,
     proxy_header: Option<ProxyHeader>,
     tls: Option<TlsFacts>,
     peer_certificates: Option<PeerCertificates>,
@@ -106,6 +108,7 @@ impl SessionContext {
             peer,
             local,
             proxied: None,
+            proxied_authority: None,
             proxy_header: None,
             tls: None,
             peer_certificates: None,
@@ -154,6 +157,7 @@ impl SessionContext {
     /// Stores a parsed PROXY header and the addresses it carried.
     pub fn set_proxy_header(&mut self, header: ProxyHeader) {
         self.proxied = header.addrs().or(self.proxied);
+        self.proxied_authority = header.authority().map(Box::from);
         if self.proxy_header.replace(header).is_none() {
             self.live.acquire(Resource::ProxyHeader);
         }
@@ -164,7 +168,12 @@ impl SessionContext {
         self.proxy_header.as_ref()
     }
 
-    /// Drops the parsed PROXY header, keeping only the addresses it carried.
+    /// The authority (host name) a load balancer's PROXY header named, even after release.
+    pub fn proxied_authority(&self) -> Option<&str> {
+        self.proxied_authority.as_deref()
+    }
+
+    /// Drops the parsed PROXY header, keeping only the addresses and authority it carried.
     pub fn release_proxy_header(&mut self) {
         if self.proxy_header.take().is_some() {
             self.live.release(Resource::ProxyHeader);

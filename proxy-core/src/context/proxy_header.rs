@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
+use crate::proxy_protocol::{TLV_ALPN, TLV_AUTHORITY, TLV_AWS, TLV_AZURE, TLV_SSL, TLV_UNIQUE_ID};
+
 /// The addresses a PROXY header carried: the real client and the address it connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProxiedAddrs {
@@ -70,4 +72,61 @@ impl ProxyHeader {
     pub fn raw(&self) -> &Bytes {
         &self.raw
     }
+
+    /// PP2_TYPE_AUTHORITY: the host name the client asked the load balancer for.
+    pub fn authority(&self) -> Option<&str> {
+        self.tlv(TLV_AUTHORITY)
+            .and_then(|t| std::str::from_utf8(&t.value).ok())
+    }
+
+    /// PP2_TYPE_ALPN: the protocol the client negotiated with the load balancer.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.tlv(TLV_ALPN).map(|t| &t.value[..])
+    }
+
+    /// PP2_TYPE_UNIQUE_ID: the load balancer's id for the connection.
+    pub fn unique_id(&self) -> Option<&[u8]> {
+        self.tlv(TLV_UNIQUE_ID).map(|t| &t.value[..])
+    }
+
+    /// PP2_TYPE_SSL's client flags (PP2_CLIENT_SSL = 0x01, CERT_CONN = 0x02, CERT_SESS = 0x04)
+    /// and whether the client certificate verified (`verify == 0`).
+    pub fn ssl(&self) -> Option<SslFacts> {
+        let value = &self.tlv(TLV_SSL)?.value;
+        let client = *value.first()?;
+        let verify = u32::from_be_bytes(value.get(1..5)?.try_into().ok()?);
+        Some(SslFacts {
+            client,
+            verified: verify == 0,
+        })
+    }
+
+    /// AWS PrivateLink: the VPC endpoint id (PP2_TYPE_AWS, subtype PP2_SUBTYPE_AWS_VPCE_ID).
+    pub fn aws_vpc_endpoint_id(&self) -> Option<&str> {
+        let value = &self
+            .tlvs
+            .iter()
+            .find(|t| t.kind == TLV_AWS && t.value.first() == Some(&0x01))?
+            .value;
+        std::str::from_utf8(&value[1..]).ok()
+    }
+
+    /// Azure Private Link: the link id (PP2_TYPE_AZURE, subtype 0x01, a little-endian u32).
+    pub fn azure_private_link_id(&self) -> Option<u32> {
+        let value = &self
+            .tlvs
+            .iter()
+            .find(|t| t.kind == TLV_AZURE && t.value.first() == Some(&0x01))?
+            .value;
+        Some(u32::from_le_bytes(value.get(1..5)?.try_into().ok()?))
+    }
+}
+
+/// What PP2_TYPE_SSL says about the client's TLS session with the load balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SslFacts {
+    /// The PP2_CLIENT_* bit field.
+    pub client: u8,
+    /// The client certificate was verified by the load balancer.
+    pub verified: bool,
 }
