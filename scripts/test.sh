@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests drive as real peers, as "command:debian-package". Raw TCP needs none
-# beyond the Rust toolchain; PROXY-protocol and TLS tests will add haproxy and openssl here.
-needed=()
+# System tools the tests drive as real peers, as "command:debian-package".
+needed=("haproxy:haproxy")
 
 missing=()
+# Debian installs haproxy in /usr/sbin, which is not on every user's PATH.
+export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 for entry in "${needed[@]}"; do
     command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
 done

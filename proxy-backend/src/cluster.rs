@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use proxy_core::proxy_protocol::ProxyProtocolVersion;
 use proxy_core::route::RouteId;
 
 /// One backend address as configured: a host (IP literal or DNS name) and a port. Names are
@@ -34,4 +35,7 @@ pub struct ClusterSpec {
     pub backends: Vec<BackendAddr>,
     /// The longest one connect attempt (name resolution included) may take.
     pub connect_timeout: Duration,
+    /// When set, a PROXY header naming the real client goes to the backend before any other
+    /// byte.
+    pub send_proxy_protocol: Option<ProxyProtocolVersion>,
 }

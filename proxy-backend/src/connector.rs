@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use proxy_core::close::{CloseReason, ConnectFailure};
 use proxy_core::context::SessionContext;
+use proxy_core::proxy_protocol;
 use proxy_core::route::RouteId;
 use proxy_core::state::{BackendEvent, BackendState};
 use proxy_core::upstream::{Connect, Connected};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tracing::debug;
@@ -61,10 +63,30 @@ impl Connect for TcpConnector {
                 state = state.on(BackendEvent::Connect { addr, deadline }, cx.id())?;
                 attempts += 1;
                 match timeout_at(deadline, TcpStream::connect(addr)).await {
-                    Ok(Ok(stream)) => {
+                    Ok(Ok(mut stream)) => {
                         // Sluice adds no delay of its own: small writes leave at once.
                         if let Err(err) = stream.set_nodelay(true) {
                             debug!(backend.addr = %addr, error = %err, "could not set TCP_NODELAY");
+                        }
+                        if let Some(version) = cluster.send_proxy_protocol {
+                            let header = proxy_protocol::encode(
+                                version,
+                                cx.client_addr(),
+                                cx.destination_addr(),
+                            );
+                            match timeout_at(deadline, stream.write_all(&header)).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(err)) => {
+                                    return Err(fail(state, cx, CloseReason::BackendIo(err.kind())));
+                                }
+                                Err(_) => {
+                                    return Err(fail(
+                                        state,
+                                        cx,
+                                        CloseReason::BackendIo(std::io::ErrorKind::TimedOut),
+                                    ));
+                                }
+                            }
                         }
                         state = state.on(BackendEvent::Established, cx.id())?;
                         cx.set_backend_addr(addr);
@@ -81,9 +103,19 @@ impl Connect for TcpConnector {
                 }
             }
         }
-        let reason = CloseReason::BackendUnavailable { attempts, last };
-        state.on(BackendEvent::Fail(reason.clone()), cx.id())?;
-        Err(reason)
+        Err(fail(
+            state,
+            cx,
+            CloseReason::BackendUnavailable { attempts, last },
+        ))
+    }
+}
+
+/// Moves the backend machine to `Failed` and returns the reason for the session.
+fn fail(state: BackendState, cx: &SessionContext, reason: CloseReason) -> CloseReason {
+    match state.on(BackendEvent::Fail(reason.clone()), cx.id()) {
+        Ok(_) => reason,
+        Err(invalid) => invalid.into(),
     }
 }
 
@@ -147,6 +179,7 @@ mod tests {
                 })
                 .collect(),
             connect_timeout: Duration::from_secs(2),
+            send_proxy_protocol: None,
         }])
     }
 

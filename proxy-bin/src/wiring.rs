@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use proxy_backend::ClusterSpec;
 use proxy_core::forward::ForwardLimits;
-use proxy_core::route::{Prerequisites, RouteId, StaticRouter};
+use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, StaticRouter};
 use proxy_core::stage::raw_tcp_registry;
 use proxy_frontend::ListenerSpec;
 
@@ -36,11 +36,23 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
             }
         }
         let name: Arc<str> = Arc::from(listener.name.as_str());
-        router = router.with_route(name.clone(), RouteId::new(listener.cluster.as_str()));
+        let rules = listener
+            .routes
+            .iter()
+            .map(|rule| RouteRule {
+                when: RouteMatch {
+                    authority: rule.authority.as_deref().map(Box::from),
+                    source: rule.source,
+                },
+                route: RouteId::new(rule.cluster.as_str()),
+            })
+            .collect();
+        router = router.with_rules(name.clone(), rules, RouteId::new(listener.cluster.as_str()));
         listeners.push(ListenerSpec {
             name,
             bind: listener.bind,
             requires: Prerequisites::TCP,
+            proxy_protocol: listener.proxy_protocol.clone(),
             limits: ForwardLimits {
                 read_buffer: listener.read_buffer,
                 high_watermark: listener.high_watermark,
@@ -60,6 +72,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
             route: RouteId::new(name.as_str()),
             backends: cluster.backends.clone(),
             connect_timeout: cluster.connect_timeout,
+            send_proxy_protocol: cluster.send_proxy_protocol,
         })
         .collect();
     Ok(Plan {

@@ -80,6 +80,8 @@ pub enum CloseReason {
     AnswerAfterShutdown(crate::Side),
     /// The proxy is shutting down and the session outlived its drain deadline.
     Shutdown,
+    /// The connection's PROXY-protocol header was missing, untrusted, invalid or late.
+    ProxyHeader(crate::proxy_protocol::ProxyHeaderError),
     /// A bug in Sluice: a state machine refused an event its driver sent.
     Internal(Cow<'static, str>),
 }
@@ -108,7 +110,7 @@ impl CloseReason {
     pub fn fault(&self) -> Option<Fault> {
         match self {
             Self::ClientClosed | Self::BackendClosed => None,
-            Self::IdleTimeout | Self::ClientIo(_) => Some(Fault::Downstream),
+            Self::IdleTimeout | Self::ClientIo(_) | Self::ProxyHeader(_) => Some(Fault::Downstream),
             Self::Protocol { side, .. } => Some(side.fault()),
             Self::BackendIo(_) | Self::BackendUnavailable { .. } => Some(Fault::Upstream),
             Self::NoRoute
@@ -133,6 +135,7 @@ impl CloseReason {
             Self::Stage { .. } => "stage_closed",
             Self::AnswerAfterShutdown(_) => "answer_after_shutdown",
             Self::Shutdown => "drain_timeout",
+            Self::ProxyHeader(err) => err.label(),
             Self::Internal(_) => "internal_error",
         }
     }
@@ -160,6 +163,7 @@ impl fmt::Display for CloseReason {
                 )
             }
             Self::Shutdown => f.write_str("closed at the drain deadline"),
+            Self::ProxyHeader(err) => write!(f, "rejected: {err}"),
             Self::Internal(detail) => write!(f, "internal error: {detail}"),
         }
     }

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use ipnet::IpNet;
+
 use crate::context::SessionContext;
 use crate::state::BackendState;
 
@@ -48,10 +50,49 @@ pub trait Router: Send + Sync + 'static {
     fn route(&self, cx: &SessionContext) -> Result<RouteId, NoRoute>;
 }
 
-/// Routes every session of a listener to that listener's one cluster.
+/// A condition on a session; every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteMatch {
+    /// The authority (host name) from the load balancer's PROXY header, compared ignoring case.
+    pub authority: Option<Box<str>>,
+    /// A network the real client's address must be in.
+    pub source: Option<IpNet>,
+}
+
+impl RouteMatch {
+    fn holds(&self, cx: &SessionContext) -> bool {
+        let authority_holds = self.authority.as_deref().is_none_or(|wanted| {
+            cx.proxied_authority()
+                .is_some_and(|got| got.eq_ignore_ascii_case(wanted))
+        });
+        let source_holds = self
+            .source
+            .is_none_or(|net| net.contains(&cx.client_addr().ip().to_canonical()));
+        authority_holds && source_holds
+    }
+}
+
+/// Sends sessions that match `when` to `route`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    /// The condition.
+    pub when: RouteMatch,
+    /// Where matching sessions go.
+    pub route: RouteId,
+}
+
+/// One listener's rules, tried in order, and where everything else goes.
+#[derive(Debug, Clone)]
+struct ListenerRoutes {
+    rules: Vec<RouteRule>,
+    default: RouteId,
+}
+
+/// Routes from configuration: per listener, the first matching rule wins, else the listener's
+/// default cluster.
 #[derive(Debug, Clone, Default)]
 pub struct StaticRouter {
-    routes: HashMap<Arc<str>, RouteId>,
+    listeners: HashMap<Arc<str>, ListenerRoutes>,
 }
 
 impl StaticRouter {
@@ -61,20 +102,34 @@ impl StaticRouter {
     }
 
     /// Sends sessions of `listener` to `route`.
-    pub fn with_route(mut self, listener: impl Into<Arc<str>>, route: RouteId) -> Self {
-        self.routes.insert(listener.into(), route);
+    pub fn with_route(self, listener: impl Into<Arc<str>>, route: RouteId) -> Self {
+        self.with_rules(listener, Vec::new(), route)
+    }
+
+    /// Sends sessions of `listener` to the first of `rules` that matches, else to `default`.
+    pub fn with_rules(
+        mut self,
+        listener: impl Into<Arc<str>>,
+        rules: Vec<RouteRule>,
+        default: RouteId,
+    ) -> Self {
+        self.listeners
+            .insert(listener.into(), ListenerRoutes { rules, default });
         self
     }
 }
 
 impl Router for StaticRouter {
     fn route(&self, cx: &SessionContext) -> Result<RouteId, NoRoute> {
-        self.routes
-            .get(cx.listener())
-            .cloned()
-            .ok_or_else(|| NoRoute {
-                listener: cx.listener().to_owned(),
-            })
+        let routes = self.listeners.get(cx.listener()).ok_or_else(|| NoRoute {
+            listener: cx.listener().to_owned(),
+        })?;
+        let chosen = routes
+            .rules
+            .iter()
+            .find(|rule| rule.when.holds(cx))
+            .map_or(&routes.default, |rule| &rule.route);
+        Ok(chosen.clone())
     }
 }
 
@@ -196,6 +251,67 @@ mod tests {
                 listener: "other".into()
             })
         );
+    }
+
+    #[test]
+    fn rules_route_on_the_proxied_authority_and_the_client_network() {
+        use bytes::Bytes;
+
+        use crate::context::{ProxiedAddrs, ProxyHeader, Tlv};
+        use crate::proxy_protocol::TLV_AUTHORITY;
+
+        let router = StaticRouter::new().with_rules(
+            "lb",
+            vec![
+                RouteRule {
+                    when: RouteMatch {
+                        authority: Some("tenant-a.example".into()),
+                        source: None,
+                    },
+                    route: RouteId::new("a"),
+                },
+                RouteRule {
+                    when: RouteMatch {
+                        authority: None,
+                        source: Some("10.0.0.0/8".parse().unwrap()),
+                    },
+                    route: RouteId::new("internal"),
+                },
+            ],
+            RouteId::new("default"),
+        );
+        let proxied = |source: &str, authority: Option<&'static [u8]>| {
+            let mut cx = cx("lb", Prerequisites::TCP);
+            let tlvs = authority.map(|a| Tlv {
+                kind: TLV_AUTHORITY,
+                value: Bytes::from_static(a),
+            });
+            cx.set_proxy_header(ProxyHeader::new(
+                Bytes::new(),
+                Some(ProxiedAddrs {
+                    source: source.parse().unwrap(),
+                    destination: "192.0.2.1:9192".parse().unwrap(),
+                }),
+                tlvs,
+            ));
+            cx
+        };
+        assert_eq!(
+            router.route(&proxied("192.0.2.9:1", Some(b"TENANT-A.example"))),
+            Ok(RouteId::new("a"))
+        );
+        assert_eq!(
+            router.route(&proxied("10.1.1.1:1", Some(b"other.example"))),
+            Ok(RouteId::new("internal"))
+        );
+        assert_eq!(
+            router.route(&proxied("192.0.2.9:1", None)),
+            Ok(RouteId::new("default"))
+        );
+        // The authority is kept after the header is released.
+        let mut cx = proxied("192.0.2.9:1", Some(b"tenant-a.example"));
+        cx.release_proxy_header();
+        assert_eq!(router.route(&cx), Ok(RouteId::new("a")));
     }
 
     #[test]

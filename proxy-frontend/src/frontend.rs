@@ -10,6 +10,7 @@ use proxy_core::upstream::Connect;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::closes::CloseCounts;
 use crate::session::SessionSummary;
 use crate::sessions::Sessions;
 
@@ -22,6 +23,7 @@ pub struct Frontend<R, C> {
     pub(crate) connector: C,
     pub(crate) live: Arc<LiveResources>,
     pub(crate) sessions: Sessions,
+    pub(crate) closes: CloseCounts,
     pub(crate) on_close: Option<CloseObserver>,
 }
 
@@ -41,6 +43,7 @@ impl<R: Router, C: Connect> Frontend<R, C> {
             connector,
             live: Arc::default(),
             sessions: Sessions::default(),
+            closes: CloseCounts::default(),
             on_close: None,
         }
     }
@@ -59,6 +62,11 @@ impl<R: Router, C: Connect> Frontend<R, C> {
     /// The sessions currently open.
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// How many sessions have closed, by reason label (`proxy_header_untrusted`, ...).
+    pub fn closes(&self) -> &CloseCounts {
+        &self.closes
     }
 }
 

@@ -9,12 +9,15 @@
 //!
 //! This crate installs no signal handlers: shutdown arrives as [`Lifecycle`] tokens.
 
+mod closes;
 mod error;
 mod frontend;
 mod listener;
+mod proxy_header;
 mod session;
 mod sessions;
 
+pub use self::closes::CloseCounts;
 pub use self::error::FrontendError;
 pub use self::frontend::{CloseObserver, Frontend, Lifecycle};
 pub use self::listener::{BoundListener, ListenerSpec};

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use proxy_core::codec::RawTcp;
 use proxy_core::forward::ForwardLimits;
+use proxy_core::proxy_protocol::ProxyProtocolPolicy;
 use proxy_core::route::{Prerequisites, Router};
 use proxy_core::stage::NewStage;
 use proxy_core::upstream::Connect;
@@ -33,6 +34,8 @@ pub struct ListenerSpec {
     pub bind: SocketAddr,
     /// What a session must establish before it may forward.
     pub requires: Prerequisites,
+    /// Whether connections start with a PROXY header, and whose to believe.
+    pub proxy_protocol: ProxyProtocolPolicy,
     /// Buffer bounds and timeouts of each session.
     pub limits: ForwardLimits,
     /// Factories of the stages each session runs, in request order.
@@ -45,6 +48,7 @@ impl fmt::Debug for ListenerSpec {
             .field("name", &self.name)
             .field("bind", &self.bind)
             .field("requires", &self.requires)
+            .field("proxy_protocol", &self.proxy_protocol)
             .field("limits", &self.limits)
             .field("stages", &self.stages.len())
             .finish()

@@ -9,21 +9,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use proxy_core::close::{CloseReason, Fault};
 use proxy_core::codec::RawCodec;
 use proxy_core::context::{SessionContext, SessionId};
 use proxy_core::forward::forward;
 use proxy_core::gate::Side;
+use proxy_core::io::PrefixedIo;
+use proxy_core::proxy_protocol::ProxyProtocolMode;
 use proxy_core::route::{ForwardingGate, RouteId, Router};
 use proxy_core::stage::StageChain;
 use proxy_core::state::{FrontendEvent, FrontendState};
 use proxy_core::upstream::Connect;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span};
+use tracing::{Instrument, Span, debug, field, info, info_span};
 
 use crate::frontend::Frontend;
 use crate::listener::ListenerSpec;
+use crate::proxy_header;
+use crate::sessions::Registration;
 
 /// What is known about a session when it closes; logged as its close line.
 #[derive(Debug, Clone)]
@@ -32,8 +38,10 @@ pub struct SessionSummary {
     pub id: SessionId,
     /// The listener that accepted it.
     pub listener: Arc<str>,
-    /// The real client's address.
+    /// The real client's address (from the PROXY header when one was accepted).
     pub client_addr: SocketAddr,
+    /// The TCP peer: the client itself, or the load balancer in front of it.
+    pub peer_addr: SocketAddr,
     /// The route it was given, if it got that far.
     pub route: Option<RouteId>,
     /// The backend address that served it, if one did.
@@ -64,18 +72,29 @@ pub(crate) async fn run<R: Router, C: Connect>(
         spec.requires,
         frontend.live.clone(),
     );
+    // The client's address is known only after a PROXY header (if any) has been read.
     let span = info_span!(
         "session",
         session.id = cx.id().get(),
-        client.addr = %cx.client_addr(),
+        peer.addr = %peer,
+        client.addr = field::Empty,
         listener = %spec.name,
     );
     async move {
-        let _registration = frontend.sessions.register(&cx, spec.name.clone());
-        debug!(peer.addr = %peer, "accepted");
-        let reason = drive(stream, &mut cx, &spec, &frontend, &force_close).await;
+        let registration = frontend.sessions.register(&cx, spec.name.clone());
+        debug!("accepted");
+        let reason = drive(
+            stream,
+            &mut cx,
+            &spec,
+            &frontend,
+            &registration,
+            &force_close,
+        )
+        .await;
         let summary = summarize(&cx, spec.name.clone(), reason);
         log_close(&summary);
+        frontend.closes.count(&summary.reason);
         if let Some(observer) = &frontend.on_close {
             observer(&summary);
         }
@@ -90,26 +109,53 @@ async fn drive<R: Router, C: Connect>(
     cx: &mut SessionContext,
     spec: &ListenerSpec,
     frontend: &Frontend<R, C>,
+    registration: &Registration,
     force_close: &CancellationToken,
 ) -> CloseReason {
     // Sluice adds no delay of its own: small writes leave at once.
     if let Err(err) = client.set_nodelay(true) {
         debug!(error = %err, "could not set TCP_NODELAY");
     }
-    let state = FrontendState::Accepted;
-    let state = match state.on(FrontendEvent::Route, cx) {
-        Ok(state) => state,
-        Err(err) => return err.into(),
-    };
-    let reason = match forward_session(client, cx, spec, frontend, force_close, state).await {
+    let handshake = handshake_and_forward(client, cx, spec, frontend, registration, force_close);
+    let reason = match handshake.await {
         Ok(reason) | Err(reason) => reason,
     };
     debug!(reason = %reason, "closing");
     reason
 }
 
+/// The handshake phases, then routing and forwarding.
+async fn handshake_and_forward<R: Router, C: Connect>(
+    mut client: TcpStream,
+    cx: &mut SessionContext,
+    spec: &ListenerSpec,
+    frontend: &Frontend<R, C>,
+    registration: &Registration,
+    force_close: &CancellationToken,
+) -> Result<CloseReason, CloseReason> {
+    let mut state = FrontendState::Accepted;
+    let mut early_bytes = BytesMut::new();
+    if spec.proxy_protocol.mode != ProxyProtocolMode::Off {
+        let deadline = Instant::now() + spec.proxy_protocol.timeout;
+        state = state.on(FrontendEvent::AwaitProxyHeader { deadline }, cx)?;
+        let read = proxy_header::read(&mut client, cx, &spec.proxy_protocol, deadline);
+        let result = tokio::select! {
+            () = force_close.cancelled() => Err(CloseReason::Shutdown),
+            result = read => result,
+        };
+        registration.set_client_addr(cx.client_addr());
+        Span::current().record("client.addr", field::display(cx.client_addr()));
+        early_bytes = result?;
+    } else {
+        Span::current().record("client.addr", field::display(cx.client_addr()));
+    }
+    let state = state.on(FrontendEvent::Route, cx)?;
+    let client = PrefixedIo::new(early_bytes.freeze(), client);
+    forward_session(client, cx, spec, frontend, force_close, state).await
+}
+
 async fn forward_session<R: Router, C: Connect>(
-    client: TcpStream,
+    client: PrefixedIo<TcpStream>,
     cx: &mut SessionContext,
     spec: &ListenerSpec,
     frontend: &Frontend<R, C>,
@@ -154,6 +200,7 @@ fn summarize(cx: &SessionContext, listener: Arc<str>, reason: CloseReason) -> Se
         id: cx.id(),
         listener,
         client_addr: cx.client_addr(),
+        peer_addr: cx.peer_addr(),
         route: cx.route().cloned(),
         backend_addr: cx.backend_addr(),
         bytes_from_client: cx.stats().bytes_from(Side::Client),
@@ -171,6 +218,7 @@ fn log_close(summary: &SessionSummary) {
     info!(
         session.id = summary.id.get(),
         client.addr = %summary.client_addr,
+        peer.addr = %summary.peer_addr,
         listener = %summary.listener,
         route = route.unwrap_or("-"),
         backend.addr = backend.as_deref().unwrap_or("-"),

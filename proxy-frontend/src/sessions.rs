@@ -70,6 +70,15 @@ pub(crate) struct Registration {
     id: SessionId,
 }
 
+impl Registration {
+    /// Records the real client's address once a PROXY header has revealed it.
+    pub(crate) fn set_client_addr(&self, addr: SocketAddr) {
+        if let Some(entry) = self.sessions.open.lock().get_mut(&self.id) {
+            entry.client_addr = addr;
+        }
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         self.sessions.open.lock().remove(&self.id);

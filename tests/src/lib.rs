@@ -4,9 +4,11 @@
 //! global, so tests run in parallel.
 #![expect(
     clippy::expect_used,
+    clippy::panic,
     reason = "test helpers fail the test, with a message, when setup fails"
 )]
 
+pub mod haproxy;
 pub mod peers;
 pub mod proxy;
 

@@ -107,3 +107,67 @@ pub async fn refused_addr() -> SocketAddr {
     listener.local_addr().expect("probe port address")
     // Dropped here: the port is closed and connections to it are refused.
 }
+
+/// Reads a PROXY header (v1 or v2) and answers with the client address it named, as
+/// `IP:PORT\n`, or `none\n` for a header without addresses; then echoes what follows.
+pub async fn proxy_reporter() -> Server {
+    Server::spawn(|mut stream| async move {
+        let mut buf = Vec::new();
+        let (reply, consumed) = loop {
+            let mut chunk = [0u8; 512];
+            let Ok(n) = stream.read(&mut chunk).await else {
+                return;
+            };
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            match ppp::HeaderResult::parse(&buf) {
+                ppp::HeaderResult::V1(Ok(h)) => break (v1_source(&h.addresses), h.header.len()),
+                ppp::HeaderResult::V2(Ok(h)) => break (v2_source(&h.addresses), h.len()),
+                result if ppp::PartialResult::is_incomplete(&result) => {}
+                _ => return,
+            }
+        };
+        if stream
+            .write_all(format!("{reply}\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let rest = buf.split_off(consumed);
+        if stream.write_all(&rest).await.is_err() {
+            return;
+        }
+        let (mut read, mut write) = stream.split();
+        if tokio::io::copy(&mut read, &mut write).await.is_ok() {
+            let _ = write.shutdown().await;
+        }
+    })
+    .await
+}
+
+fn v1_source(addresses: &ppp::v1::Addresses) -> String {
+    match addresses {
+        ppp::v1::Addresses::Tcp4(a) => {
+            SocketAddr::from((a.source_address, a.source_port)).to_string()
+        }
+        ppp::v1::Addresses::Tcp6(a) => {
+            SocketAddr::from((a.source_address, a.source_port)).to_string()
+        }
+        ppp::v1::Addresses::Unknown => "none".into(),
+    }
+}
+
+fn v2_source(addresses: &ppp::v2::Addresses) -> String {
+    match addresses {
+        ppp::v2::Addresses::IPv4(a) => {
+            SocketAddr::from((a.source_address, a.source_port)).to_string()
+        }
+        ppp::v2::Addresses::IPv6(a) => {
+            SocketAddr::from((a.source_address, a.source_port)).to_string()
+        }
+        _ => "none".into(),
+    }
+}

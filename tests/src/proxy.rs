@@ -7,10 +7,14 @@ use std::time::Duration;
 
 use proxy_backend::{BackendAddr, ClusterSpec, TcpConnector};
 use proxy_core::codec::RawTcp;
+use proxy_core::context::LiveResources;
 use proxy_core::forward::ForwardLimits;
-use proxy_core::route::{Prerequisites, RouteId, StaticRouter};
+use proxy_core::proxy_protocol::{ProxyProtocolPolicy, ProxyProtocolVersion};
+use proxy_core::route::{Prerequisites, RouteId, RouteRule, StaticRouter};
 use proxy_core::stage::NewStage;
-use proxy_frontend::{BoundListener, Frontend, Lifecycle, ListenerSpec, SessionSummary, Sessions};
+use proxy_frontend::{
+    BoundListener, CloseCounts, Frontend, Lifecycle, ListenerSpec, SessionSummary, Sessions,
+};
 use tokio::sync::mpsc;
 
 /// How the test proxy is set up.
@@ -24,6 +28,14 @@ pub struct ProxyOptions {
     pub connect_timeout: Duration,
     /// Stage factories, in request order.
     pub stages: Vec<Arc<dyn NewStage<RawTcp>>>,
+    /// The listener's PROXY-protocol policy.
+    pub proxy_protocol: ProxyProtocolPolicy,
+    /// The PROXY header sent to the backends, if any.
+    pub send_proxy_protocol: Option<ProxyProtocolVersion>,
+    /// Extra clusters (name, backends) that `rules` may route to.
+    pub other_clusters: Vec<(&'static str, Vec<SocketAddr>)>,
+    /// Routing rules tried before the default cluster.
+    pub rules: Vec<RouteRule>,
 }
 
 impl std::fmt::Debug for ProxyOptions {
@@ -42,6 +54,10 @@ impl ProxyOptions {
             limits: ForwardLimits::default(),
             connect_timeout: Duration::from_secs(2),
             stages: Vec::new(),
+            proxy_protocol: ProxyProtocolPolicy::default(),
+            send_proxy_protocol: None,
+            other_clusters: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }
@@ -51,6 +67,8 @@ impl ProxyOptions {
 pub struct TestProxy {
     addr: SocketAddr,
     sessions: Sessions,
+    closes: CloseCounts,
+    live: Arc<LiveResources>,
     lifecycle: Lifecycle,
     closed: mpsc::UnboundedReceiver<SessionSummary>,
 }
@@ -59,10 +77,9 @@ impl TestProxy {
     /// Starts a proxy with `options`.
     pub async fn start(options: ProxyOptions) -> Self {
         let route = RouteId::new("cluster");
-        let cluster = ClusterSpec {
-            route: route.clone(),
-            backends: options
-                .backends
+        let cluster = |name: &str, backends: &[SocketAddr]| ClusterSpec {
+            route: RouteId::new(name),
+            backends: backends
                 .iter()
                 .map(|a| BackendAddr {
                     host: a.ip().to_string(),
@@ -70,11 +87,19 @@ impl TestProxy {
                 })
                 .collect(),
             connect_timeout: options.connect_timeout,
+            send_proxy_protocol: options.send_proxy_protocol,
         };
+        let mut clusters = vec![cluster("cluster", &options.backends)];
+        clusters.extend(
+            options
+                .other_clusters
+                .iter()
+                .map(|(name, backends)| cluster(name, backends)),
+        );
         let (tx, closed) = mpsc::unbounded_channel();
         let frontend = Frontend::new(
-            StaticRouter::new().with_route("test", route),
-            TcpConnector::new([cluster]),
+            StaticRouter::new().with_rules("test", options.rules, route),
+            TcpConnector::new(clusters),
         )
         .with_close_observer(Arc::new(move |summary: &SessionSummary| {
             let _ = tx.send(summary.clone());
@@ -84,6 +109,7 @@ impl TestProxy {
             name: Arc::from("test"),
             bind: "127.0.0.1:0".parse().expect("loopback address"),
             requires: Prerequisites::TCP,
+            proxy_protocol: options.proxy_protocol,
             limits: options.limits,
             stages: options.stages,
         };
@@ -96,6 +122,8 @@ impl TestProxy {
         Self {
             addr,
             sessions: frontend.sessions().clone(),
+            closes: frontend.closes().clone(),
+            live: frontend.live_resources().clone(),
             lifecycle,
             closed,
         }
@@ -109,6 +137,16 @@ impl TestProxy {
     /// The sessions open right now.
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// Closed sessions by reason label.
+    pub fn closes(&self) -> &CloseCounts {
+        &self.closes
+    }
+
+    /// The gauges of what live sessions hold.
+    pub fn live_resources(&self) -> &LiveResources {
+        &self.live
     }
 
     /// The next session to close, within `timeout`.

@@ -96,6 +96,13 @@ impl Validator {
             );
         }
         let stages = self.stages(at, raw.stage);
+        let proxy_protocol = self.proxy_protocol(
+            at,
+            raw.proxy_protocol,
+            raw.proxy_protocol_trusted,
+            raw.proxy_protocol_timeout,
+        );
+        let routes = self.routes(at, raw.route, clusters);
         Some(ListenerConfig {
             name: name?,
             bind: bind?,
@@ -106,6 +113,8 @@ impl Validator {
             high_watermark: high?,
             low_watermark: low?,
             stages: stages?,
+            proxy_protocol: proxy_protocol?,
+            routes: routes?,
         })
     }
 
@@ -164,7 +173,7 @@ impl Validator {
         }
     }
 
-    fn cluster_ref(
+    pub(super) fn cluster_ref(
         &mut self,
         at: &str,
         raw: Option<String>,

@@ -12,10 +12,14 @@ mod addr;
 mod error;
 mod listener;
 mod path;
+mod proxy;
 mod raw;
+mod route;
 mod validate;
 mod value;
 
+#[cfg(test)]
+mod proxy_tests;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +27,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
+
+use ipnet::IpNet;
+use proxy_core::proxy_protocol::{ProxyProtocolPolicy, ProxyProtocolVersion};
 
 pub use error::{ConfigError, ConfigErrors};
 /// A backend as written in the file (port never 0); the connector's own type, so no conversion.
@@ -68,6 +75,21 @@ pub struct ListenerConfig {
     pub low_watermark: usize,
     /// The `[[listener.stage]]` tables, in the order the pipeline runs them.
     pub stages: Vec<StageConfig>,
+    /// Whether connections start with a PROXY header, whose to believe, and how long to wait.
+    pub proxy_protocol: ProxyProtocolPolicy,
+    /// `[[listener.route]]` rules, tried in order before falling back to `cluster`.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One `[[listener.route]]`: sessions matching every condition given go to `cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// A key of [`Config::clusters`].
+    pub cluster: String,
+    /// The PROXY header's authority (host name), compared ignoring case.
+    pub authority: Option<String>,
+    /// A network the real client's address must be in.
+    pub source: Option<IpNet>,
 }
 
 /// The protocol a listener accepts. An enum rather than a string so adding one forces every
@@ -99,6 +121,8 @@ pub struct ClusterConfig {
     pub backends: Vec<BackendAddr>,
     /// How long one connect attempt may take, so a dead backend fails fast.
     pub connect_timeout: Duration,
+    /// A PROXY header to send to backends before any other byte, naming the real client.
+    pub send_proxy_protocol: Option<ProxyProtocolVersion>,
 }
 
 /// The optional `[shutdown]` table.

@@ -39,8 +39,21 @@ pub(super) struct RawListener {
     pub(super) read_buffer: Option<RawSize>,
     pub(super) high_watermark: Option<RawSize>,
     pub(super) low_watermark: Option<RawSize>,
+    pub(super) proxy_protocol: Option<String>,
+    pub(super) proxy_protocol_trusted: Option<Vec<String>>,
+    pub(super) proxy_protocol_timeout: Option<String>,
     #[serde(default)]
     pub(super) stage: Vec<RawStage>,
+    #[serde(default)]
+    pub(super) route: Vec<RawRoute>,
+}
+
+/// One `[[listener.route]]`; see [`super::RouteConfig`].
+#[derive(Debug, Deserialize)]
+pub(super) struct RawRoute {
+    pub(super) cluster: Option<String>,
+    pub(super) authority: Option<String>,
+    pub(super) source: Option<String>,
 }
 
 /// One `[[listener.stage]]`.
@@ -58,6 +71,7 @@ pub(super) struct RawStage {
 pub(super) struct RawCluster {
     pub(super) backends: Option<Vec<String>>,
     pub(super) connect_timeout: Option<String>,
+    pub(super) send_proxy_protocol: Option<String>,
 }
 
 /// The `[shutdown]` table; see [`super::ShutdownConfig`].

@@ -18,7 +18,7 @@ cluster = "local"
 backends = ["127.0.0.1:9092"]
 "#;
 
-fn errors(text: &str) -> Vec<ConfigError> {
+pub(super) fn errors(text: &str) -> Vec<ConfigError> {
     match parse(text) {
         Ok(config) => panic!("expected errors, parsed {config:?}"),
         Err(errors) => errors.0,
@@ -26,7 +26,7 @@ fn errors(text: &str) -> Vec<ConfigError> {
 }
 
 /// Asserts that exactly one error is at `path` and that its message contains `needle`.
-fn assert_error(errors: &[ConfigError], path: &str, needle: &str) {
+pub(super) fn assert_error(errors: &[ConfigError], path: &str, needle: &str) {
     let at: Vec<_> = errors.iter().filter(|e| e.path == path).collect();
     assert_eq!(at.len(), 1, "want one error at {path}, got {errors:#?}");
     assert!(

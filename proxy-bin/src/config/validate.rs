@@ -103,9 +103,11 @@ impl Validator {
             DEFAULT_CONNECT_TIMEOUT,
             |text| value::duration(&text),
         );
+        let send_proxy_protocol = self.send_proxy_protocol(at, raw.send_proxy_protocol);
         Some(ClusterConfig {
             backends: backends?,
             connect_timeout: connect_timeout?,
+            send_proxy_protocol: send_proxy_protocol?,
         })
     }
 
