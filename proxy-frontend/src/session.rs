@@ -1,9 +1,10 @@
 //! One client session, from accept to its close line.
 //!
-//! The frontend state machine is walked explicitly: `Accepted → Routing` (no handshake phases
-//! exist for raw TCP yet), the router names a route, the backend connector brings the route's
-//! backend state machine to `Ready`, the forwarding gate issues a permit, `Forwarding` runs the
-//! stage chain until either side ends it, and `Closed` records why.
+//! The frontend state machine is walked explicitly: `Accepted → AwaitingProxyHeader?` (when the
+//! listener expects PROXY headers) `→ Routing`, the router names a route, the backend connector
+//! brings the route's backend state machine to `Ready`, the forwarding gate issues a permit,
+//! `Forwarding` runs the stage chain until either side ends it, and every path ends in `Closed`
+//! with the reason.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,15 +84,15 @@ pub(crate) async fn run<R: Router, C: Connect>(
     async move {
         let registration = frontend.sessions.register(&cx, spec.name.clone());
         debug!("accepted");
-        let reason = drive(
-            stream,
-            &mut cx,
-            &spec,
-            &frontend,
-            &registration,
-            &force_close,
-        )
-        .await;
+        let driver = Driver {
+            cx: &mut cx,
+            spec: &spec,
+            frontend: &frontend,
+            registration: &registration,
+            force_close: &force_close,
+            state: FrontendState::Accepted,
+        };
+        let reason = driver.run(stream).await;
         let summary = summarize(&cx, spec.name.clone(), reason);
         log_close(&summary);
         frontend.closes.count(&summary.reason);
@@ -103,96 +104,101 @@ pub(crate) async fn run<R: Router, C: Connect>(
     .await;
 }
 
-/// Walks the frontend state machine until the session closes; returns why it closed.
-async fn drive<R: Router, C: Connect>(
-    client: TcpStream,
-    cx: &mut SessionContext,
-    spec: &ListenerSpec,
-    frontend: &Frontend<R, C>,
-    registration: &Registration,
-    force_close: &CancellationToken,
-) -> CloseReason {
-    // Sluice adds no delay of its own: small writes leave at once.
-    if let Err(err) = client.set_nodelay(true) {
-        debug!(error = %err, "could not set TCP_NODELAY");
-    }
-    let handshake = handshake_and_forward(client, cx, spec, frontend, registration, force_close);
-    let reason = match handshake.await {
-        Ok(reason) | Err(reason) => reason,
-    };
-    debug!(reason = %reason, "closing");
-    reason
-}
-
-/// The handshake phases, then routing and forwarding.
-async fn handshake_and_forward<R: Router, C: Connect>(
-    mut client: TcpStream,
-    cx: &mut SessionContext,
-    spec: &ListenerSpec,
-    frontend: &Frontend<R, C>,
-    registration: &Registration,
-    force_close: &CancellationToken,
-) -> Result<CloseReason, CloseReason> {
-    let mut state = FrontendState::Accepted;
-    let mut early_bytes = BytesMut::new();
-    if spec.proxy_protocol.mode != ProxyProtocolMode::Off {
-        let deadline = Instant::now() + spec.proxy_protocol.timeout;
-        state = state.on(FrontendEvent::AwaitProxyHeader { deadline }, cx)?;
-        let read = proxy_header::read(&mut client, cx, &spec.proxy_protocol, deadline);
-        let result = tokio::select! {
-            () = force_close.cancelled() => Err(CloseReason::Shutdown),
-            result = read => result,
-        };
-        registration.set_client_addr(cx.client_addr());
-        Span::current().record("client.addr", field::display(cx.client_addr()));
-        early_bytes = result?;
-    } else {
-        Span::current().record("client.addr", field::display(cx.client_addr()));
-    }
-    let state = state.on(FrontendEvent::Route, cx)?;
-    let client = PrefixedIo::new(early_bytes.freeze(), client);
-    forward_session(client, cx, spec, frontend, force_close, state).await
-}
-
-async fn forward_session<R: Router, C: Connect>(
-    client: PrefixedIo<TcpStream>,
-    cx: &mut SessionContext,
-    spec: &ListenerSpec,
-    frontend: &Frontend<R, C>,
-    force_close: &CancellationToken,
+/// Everything one session's phases use, and its frontend state machine.
+struct Driver<'a, R, C> {
+    cx: &'a mut SessionContext,
+    spec: &'a ListenerSpec,
+    frontend: &'a Frontend<R, C>,
+    registration: &'a Registration,
+    force_close: &'a CancellationToken,
     state: FrontendState,
-) -> Result<CloseReason, CloseReason> {
-    let route = frontend
-        .router
-        .route(cx)
-        .map_err(|_| CloseReason::NoRoute)?;
-    cx.set_route(route.clone());
-    let connected = tokio::select! {
-        () = force_close.cancelled() => return Err(CloseReason::Shutdown),
-        connected = frontend.connector.connect(&route, cx) => connected?,
-    };
-    let permit = ForwardingGate::check(cx, &connected.state)
-        .map_err(|closed| CloseReason::Internal(closed.to_string().into()))?;
-    let state = state.on(FrontendEvent::Forward(permit), cx)?;
-    debug!(backend.addr = ?cx.backend_addr(), route = %route, "forwarding");
-    let stages = spec
-        .stages
-        .iter()
-        .map(|factory| factory.new_stage(cx))
-        .collect();
-    let mut chain = StageChain::new(stages);
-    let reason = forward(
-        client,
-        connected.io,
-        RawCodec,
-        &mut chain,
-        cx,
-        spec.limits,
-        force_close,
-    )
-    .await;
-    state.on(FrontendEvent::Close(reason.clone()), cx)?;
-    Ok(reason)
+}
+
+impl<R: Router, C: Connect> Driver<'_, R, C> {
+    /// Runs every phase; whichever way the session ends, the machine ends in `Closed`.
+    async fn run(mut self, client: TcpStream) -> CloseReason {
+        // Sluice adds no delay of its own: small writes leave at once.
+        if let Err(err) = client.set_nodelay(true) {
+            debug!(error = %err, "could not set TCP_NODELAY");
+        }
+        let reason = match self.phases(client).await {
+            Ok(reason) | Err(reason) => reason,
+        };
+        if let Err(err) = self.step(FrontendEvent::Close(reason.clone())) {
+            debug!(error = %err, "session was already closed");
+        }
+        debug!(reason = %reason, "closing");
+        reason
+    }
+
+    /// Applies `event` to the frontend machine.
+    fn step(&mut self, event: FrontendEvent) -> Result<(), CloseReason> {
+        let current = std::mem::replace(&mut self.state, FrontendState::Accepted);
+        self.state = current.on(event, self.cx)?;
+        Ok(())
+    }
+
+    /// The handshake phases, routing, then forwarding; `Ok` and `Err` both carry the reason the
+    /// session ended, `Err` for ends before forwarding.
+    async fn phases(&mut self, mut client: TcpStream) -> Result<CloseReason, CloseReason> {
+        let mut early_bytes = BytesMut::new();
+        let policy = &self.spec.proxy_protocol;
+        if policy.mode != ProxyProtocolMode::Off {
+            let deadline = Instant::now() + policy.timeout;
+            self.step(FrontendEvent::AwaitProxyHeader { deadline })?;
+            let read = proxy_header::read(&mut client, self.cx, policy, deadline);
+            let result = tokio::select! {
+                () = self.force_close.cancelled() => Err(CloseReason::Shutdown),
+                result = read => result,
+            };
+            self.registration.set_client_addr(self.cx.client_addr());
+            Span::current().record("client.addr", field::display(self.cx.client_addr()));
+            early_bytes = result?;
+        } else {
+            Span::current().record("client.addr", field::display(self.cx.client_addr()));
+        }
+        self.step(FrontendEvent::Route)?;
+        let client = PrefixedIo::new(early_bytes.freeze(), client);
+        self.route_and_forward(client).await
+    }
+
+    async fn route_and_forward(
+        &mut self,
+        client: PrefixedIo<TcpStream>,
+    ) -> Result<CloseReason, CloseReason> {
+        let route = self
+            .frontend
+            .router
+            .route(self.cx)
+            .map_err(|_| CloseReason::NoRoute)?;
+        self.cx.set_route(route.clone());
+        let connected = tokio::select! {
+            () = self.force_close.cancelled() => return Err(CloseReason::Shutdown),
+            connected = self.frontend.connector.connect(&route, self.cx) => connected?,
+        };
+        let permit = ForwardingGate::check(self.cx, &connected.state)
+            .map_err(|closed| CloseReason::Internal(closed.to_string().into()))?;
+        self.step(FrontendEvent::Forward(permit))?;
+        debug!(backend.addr = ?self.cx.backend_addr(), route = %route, "forwarding");
+        let stages = self
+            .spec
+            .stages
+            .iter()
+            .map(|factory| factory.new_stage(self.cx))
+            .collect();
+        let mut chain = StageChain::new(stages);
+        let limits = self.spec.limits;
+        Ok(forward(
+            client,
+            connected.io,
+            RawCodec,
+            &mut chain,
+            self.cx,
+            limits,
+            self.force_close,
+        )
+        .await)
+    }
 }
 
 fn summarize(cx: &SessionContext, listener: Arc<str>, reason: CloseReason) -> SessionSummary {
