@@ -77,7 +77,11 @@ impl Connect for TcpConnector {
                             match timeout_at(deadline, stream.write_all(&header)).await {
                                 Ok(Ok(())) => {}
                                 Ok(Err(err)) => {
-                                    return Err(fail(state, cx, CloseReason::BackendIo(err.kind())));
+                                    return Err(fail(
+                                        state,
+                                        cx,
+                                        CloseReason::BackendIo(err.kind()),
+                                    ));
                                 }
                                 Err(_) => {
                                     return Err(fail(

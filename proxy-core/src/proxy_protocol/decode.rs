@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use ppp::{HeaderResult, PartialResult, v1, v2};
+use ppp::{PartialResult, v1, v2};
 
 use super::ProxyHeaderError;
 use crate::context::{ProxiedAddrs, ProxyHeader, Tlv};
@@ -49,33 +49,15 @@ pub fn detect(buf: &[u8]) -> Detection {
 
 /// Decodes the header at the start of `buf` and removes its bytes, leaving whatever followed
 /// it. `Ok(None)` means more bytes are needed; a header that would exceed `max_len` is refused
-/// as soon as that is certain.
+/// as soon as that is certain. The verdict never depends on how the bytes were split into reads.
 pub fn decode(buf: &mut BytesMut, max_len: usize) -> Result<Option<ProxyHeader>, ProxyHeaderError> {
-    let (len, addrs, tlv_spans) = match HeaderResult::parse(buf) {
-        result if result.is_incomplete() => {
-            return if buf.len() >= max_len || declared_v2_len(buf).is_some_and(|n| n > max_len) {
-                Err(ProxyHeaderError::TooLarge { max: max_len })
-            } else {
-                Ok(None)
-            };
-        }
-        HeaderResult::V1(Ok(header)) => {
-            (header.header.len(), v1_addrs(&header.addresses), Vec::new())
-        }
-        HeaderResult::V2(Ok(header)) => {
-            let addrs = match header.command {
-                v2::Command::Local => None,
-                v2::Command::Proxy => v2_addrs(&header.addresses),
-            };
-            (header.len(), addrs, tlv_spans(&header)?)
-        }
-        // `ppp` judges a v1 line before its CR arrives (a port cut in half reads as invalid):
-        // until the CR or the 107-byte limit, it is only incomplete.
-        HeaderResult::V1(Err(_)) if !buf.contains(&b'\r') && buf.len() < V1_MAX_LEN => {
-            return Ok(None);
-        }
-        HeaderResult::V1(Err(err)) => return Err(ProxyHeaderError::Invalid(err.to_string())),
-        HeaderResult::V2(Err(err)) => return Err(ProxyHeaderError::Invalid(err.to_string())),
+    let parsed = if buf.first() == Some(&V2_SIGNATURE[0]) {
+        decode_v2(buf, max_len)?
+    } else {
+        decode_v1(buf)?
+    };
+    let Some((len, addrs, tlv_spans)) = parsed else {
+        return Ok(None);
     };
     if len > max_len {
         return Err(ProxyHeaderError::TooLarge { max: max_len });
@@ -86,6 +68,59 @@ pub fn decode(buf: &mut BytesMut, max_len: usize) -> Result<Option<ProxyHeader>,
         value: raw.slice(start..end),
     });
     Ok(Some(ProxyHeader::new(raw.clone(), addrs, tlvs)))
+}
+
+/// A decoded header's length, addresses and TLV value spans.
+type Parsed = (usize, Option<ProxiedAddrs>, Vec<(u8, usize, usize)>);
+
+/// v1 is a line: it is framed here (CR LF within 107 bytes) and only the complete line is
+/// given to `ppp`, whose own view of an unfinished line depends on where it was cut.
+fn decode_v1(buf: &[u8]) -> Result<Option<Parsed>, ProxyHeaderError> {
+    let window = &buf[..buf.len().min(V1_MAX_LEN)];
+    let Some(cr) = window.iter().position(|&b| b == b'\r') else {
+        return if buf.len() >= V1_MAX_LEN {
+            Err(ProxyHeaderError::Invalid(format!(
+                "v1 header without CRLF in its first {V1_MAX_LEN} bytes"
+            )))
+        } else {
+            Ok(None)
+        };
+    };
+    match buf.get(cr + 1) {
+        None => return Ok(None),
+        Some(b'\n') => {}
+        Some(_) => {
+            return Err(ProxyHeaderError::Invalid(
+                "v1 header: CR not followed by LF".into(),
+            ));
+        }
+    }
+    let line = &buf[..cr + 2];
+    match v1::Header::try_from(line) {
+        Ok(header) => Ok(Some((line.len(), v1_addrs(&header.addresses), Vec::new()))),
+        Err(err) => Err(ProxyHeaderError::Invalid(err.to_string())),
+    }
+}
+
+/// v2 declares its length up front, so `ppp`'s verdict depends only on the bytes present.
+fn decode_v2(buf: &[u8], max_len: usize) -> Result<Option<Parsed>, ProxyHeaderError> {
+    match v2::Header::try_from(buf) {
+        Err(err) if PartialResult::is_incomplete(&err) => {
+            if buf.len() >= max_len || declared_v2_len(buf).is_some_and(|n| n > max_len) {
+                Err(ProxyHeaderError::TooLarge { max: max_len })
+            } else {
+                Ok(None)
+            }
+        }
+        Err(err) => Err(ProxyHeaderError::Invalid(err.to_string())),
+        Ok(header) => {
+            let addrs = match header.command {
+                v2::Command::Local => None,
+                v2::Command::Proxy => v2_addrs(&header.addresses),
+            };
+            Ok(Some((header.len(), addrs, tlv_spans(&header)?)))
+        }
+    }
 }
 
 /// The total length a v2 header declares, once its fixed 16 bytes are in.

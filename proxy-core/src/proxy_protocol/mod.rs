@@ -11,6 +11,8 @@ mod encode;
 mod policy;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod tests;
 
 pub use self::decode::{Detection, decode, detect};
