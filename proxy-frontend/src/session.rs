@@ -178,8 +178,8 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         };
         let permit = ForwardingGate::check(self.cx, &connected.state)
             .map_err(|closed| CloseReason::Internal(closed.to_string().into()))?;
-        self.step(FrontendEvent::Forward(permit))?;
-        debug!(backend.addr = ?self.cx.backend_addr(), route = %route, "forwarding");
+        // Stage factories see the whole PROXY header (TLVs included) and keep what they need;
+        // entering `Forwarding` releases it.
         let stages = self
             .spec
             .stages
@@ -187,6 +187,8 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             .map(|factory| factory.new_stage(self.cx))
             .collect();
         let mut chain = StageChain::new(stages);
+        self.step(FrontendEvent::Forward(permit))?;
+        debug!(backend.addr = ?self.cx.backend_addr(), route = %route, "forwarding");
         let limits = self.spec.limits;
         Ok(forward(
             client,

@@ -58,9 +58,26 @@ async fn expect_closed(proxy: &TestProxy, bytes: &[u8]) {
     assert!(matches!(read, Ok(0) | Err(_)), "answered: {read:?}");
 }
 
-async fn reported_client(stream: TcpStream) -> String {
-    let reply = timeout(STEP_TIMEOUT, exchange(stream, b"")).await.unwrap();
-    String::from_utf8(reply).unwrap().trim_end().to_owned()
+/// Sends a request and reads the reporter's answer (the client address its PROXY header named,
+/// then the echoed request), as a real client would: request first, close after the answer.
+async fn reported_client(mut stream: TcpStream) -> String {
+    stream.write_all(b"ping").await.unwrap();
+    let mut reply = Vec::new();
+    let read_answer = async {
+        let mut chunk = [0u8; 128];
+        while !reply.ends_with(b"\nping") {
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before answering: {:?}",
+                String::from_utf8_lossy(&reply)
+            );
+            reply.extend_from_slice(&chunk[..n]);
+        }
+    };
+    timeout(STEP_TIMEOUT, read_answer).await.unwrap();
+    let text = String::from_utf8(reply).unwrap();
+    text.trim_end_matches("\nping").to_owned()
 }
 
 async fn behind_haproxy(send: SendProxy) {
@@ -443,4 +460,59 @@ async fn a_forwarding_session_holds_only_the_compact_facts_of_its_header() {
     assert_eq!(live.live(Resource::ProxyHeader), 0);
     let sessions = proxy.sessions().snapshot();
     assert_eq!(sessions[0].client_addr.to_string(), "203.0.113.9:4242");
+}
+
+/// Records the AWS VPC endpoint id each session's PROXY header carried.
+struct RecordVpce(std::sync::mpsc::Sender<Option<String>>);
+
+impl proxy_core::stage::NewStage<proxy_core::codec::RawTcp> for RecordVpce {
+    fn new_stage(
+        &self,
+        cx: &proxy_core::SessionContext,
+    ) -> Box<dyn proxy_core::stage::Stage<proxy_core::codec::RawTcp>> {
+        let vpce = cx
+            .proxy_header()
+            .and_then(|h| h.aws_vpc_endpoint_id())
+            .map(str::to_owned);
+        self.0.send(vpce).unwrap();
+        Box::new(PassThrough)
+    }
+}
+
+struct PassThrough;
+
+impl proxy_core::stage::Stage<proxy_core::codec::RawTcp> for PassThrough {
+    fn kind(&self) -> &'static str {
+        "pass"
+    }
+}
+
+#[tokio::test]
+async fn stage_factories_see_the_tlvs_before_the_header_is_released() {
+    let backend = peers::echo().await;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let proxy = TestProxy::start(ProxyOptions {
+        proxy_protocol: policy(ProxyProtocolMode::Required, &["127.0.0.1/32"]),
+        stages: vec![std::sync::Arc::new(RecordVpce(tx))],
+        ..ProxyOptions::to([backend.addr()])
+    })
+    .await;
+    let header = v2_header(
+        "203.0.113.9:4242",
+        "192.0.2.2:9192",
+        &[(TLV_AWS, b"\x01vpce-0abc123")],
+    );
+    let stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    let reply = timeout(
+        STEP_TIMEOUT,
+        exchange(stream, &[header.as_slice(), b"x"].concat()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply, b"x");
+    assert_eq!(
+        rx.recv_timeout(STEP_TIMEOUT).unwrap().as_deref(),
+        Some("vpce-0abc123")
+    );
+    assert_eq!(proxy.live_resources().live(Resource::ProxyHeader), 0);
 }
