@@ -6,6 +6,8 @@ use std::time::Duration;
 use proxy_core::proxy_protocol::ProxyProtocolVersion;
 use proxy_core::route::RouteId;
 
+use crate::child::ChildSpec;
+
 /// One backend address as configured: a host (IP literal or DNS name) and a port. Names are
 /// resolved at connect time, so a backend that moves is followed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,4 +40,7 @@ pub struct ClusterSpec {
     /// When set, a PROXY header naming the real client goes to the backend before any other
     /// byte.
     pub send_proxy_protocol: Option<ProxyProtocolVersion>,
+    /// When set, each session spawns this program instead of connecting to `backends` (which
+    /// is then empty).
+    pub exec: Option<ChildSpec>,
 }

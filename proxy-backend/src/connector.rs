@@ -9,41 +9,83 @@ use proxy_core::context::SessionContext;
 use proxy_core::proxy_protocol;
 use proxy_core::route::RouteId;
 use proxy_core::state::{BackendEvent, BackendState};
-use proxy_core::upstream::{Connect, Connected};
+use proxy_core::upstream::{BackendTarget, Connect, Connected};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tracing::debug;
 
+use crate::child::{ChildReaper, ChildSpec};
 use crate::cluster::{BackendAddr, ClusterSpec};
+use crate::io::BackendIo;
 
-/// Opens plain TCP connections to the backends of configured clusters.
-#[derive(Debug, Clone, Default)]
-pub struct TcpConnector {
+/// Connects sessions to the clusters they are routed to: TCP with ordered failover, or a child
+/// process per session for `exec` clusters.
+#[derive(Debug, Clone)]
+pub struct Connector {
     clusters: HashMap<RouteId, Arc<ClusterSpec>>,
+    /// Stops the children of `exec` clusters when their sessions end.
+    reaper: ChildReaper,
 }
 
-impl TcpConnector {
-    /// A connector for `clusters`, each reached by its route name.
-    pub fn new(clusters: impl IntoIterator<Item = ClusterSpec>) -> Self {
+impl Connector {
+    /// A connector for `clusters`, each reached by its route name; children go to `reaper`.
+    pub fn new(clusters: impl IntoIterator<Item = ClusterSpec>, reaper: ChildReaper) -> Self {
         Self {
             clusters: clusters
                 .into_iter()
                 .map(|c| (c.route.clone(), Arc::new(c)))
                 .collect(),
+            reaper,
         }
+    }
+
+    /// Spawns the session's child; a spawn that fails is a backend that is unavailable.
+    fn spawn(
+        &self,
+        spec: &ChildSpec,
+        cx: &mut SessionContext,
+    ) -> Result<Connected<BackendIo>, CloseReason> {
+        let program: Box<str> = spec.argv.first().map_or("?", String::as_str).into();
+        let (io, pid) = self.reaper.spawn(spec).map_err(|err| {
+            debug!(program = %program, error = %err, "child backend did not start");
+            let reason = CloseReason::BackendUnavailable {
+                attempts: 1,
+                last: ConnectFailure::Io(err.kind()),
+            };
+            fail(BackendState::Idle, cx, reason)
+        })?;
+        let target = BackendTarget::Child { pid, program };
+        let deadline = Instant::now();
+        let state = BackendState::Idle
+            .on(
+                BackendEvent::Connect {
+                    target: target.clone(),
+                    deadline,
+                },
+                cx.id(),
+            )?
+            .on(BackendEvent::Established, cx.id())?;
+        cx.set_backend(target);
+        Ok(Connected {
+            io: BackendIo::Child(io),
+            state,
+        })
     }
 }
 
-impl Connect for TcpConnector {
-    type Io = TcpStream;
+impl Connect for Connector {
+    type Io = BackendIo;
 
     async fn connect(
         &self,
         route: &RouteId,
         cx: &mut SessionContext,
-    ) -> Result<Connected<TcpStream>, CloseReason> {
+    ) -> Result<Connected<BackendIo>, CloseReason> {
         let cluster = self.clusters.get(route).ok_or(CloseReason::NoRoute)?;
+        if let Some(spec) = &cluster.exec {
+            return self.spawn(spec, cx);
+        }
         let mut state = BackendState::Idle;
         let mut attempts = 0u32;
         let mut last = ConnectFailure::Unresolved;
@@ -60,7 +102,8 @@ impl Connect for TcpConnector {
             };
             for addr in addrs {
                 let deadline = Instant::now() + cluster.connect_timeout;
-                state = state.on(BackendEvent::Connect { addr, deadline }, cx.id())?;
+                let target = BackendTarget::Addr(addr);
+                state = state.on(BackendEvent::Connect { target, deadline }, cx.id())?;
                 attempts += 1;
                 match timeout_at(deadline, TcpStream::connect(addr)).await {
                     Ok(Ok(mut stream)) => {
@@ -93,8 +136,11 @@ impl Connect for TcpConnector {
                             }
                         }
                         state = state.on(BackendEvent::Established, cx.id())?;
-                        cx.set_backend_addr(addr);
-                        return Ok(Connected { io: stream, state });
+                        cx.set_backend(BackendTarget::Addr(addr));
+                        return Ok(Connected {
+                            io: BackendIo::Tcp(stream),
+                            state,
+                        });
                     }
                     Ok(Err(err)) => {
                         debug!(backend.addr = %addr, error = %err, "backend connect failed");
@@ -124,7 +170,7 @@ fn fail(state: BackendState, cx: &SessionContext, reason: CloseReason) -> CloseR
 }
 
 /// The socket addresses of `backend`: the literal itself, or what its name resolves to.
-async fn resolve(
+pub(crate) async fn resolve(
     backend: &BackendAddr,
     deadline: Instant,
 ) -> Result<Vec<SocketAddr>, ConnectFailure> {
@@ -172,19 +218,23 @@ mod tests {
         listener.local_addr().unwrap().port()
     }
 
-    fn cluster(ports: &[u16]) -> TcpConnector {
-        TcpConnector::new([ClusterSpec {
-            route: RouteId::new("c"),
-            backends: ports
-                .iter()
-                .map(|&port| BackendAddr {
-                    host: "127.0.0.1".into(),
-                    port,
-                })
-                .collect(),
-            connect_timeout: Duration::from_secs(2),
-            send_proxy_protocol: None,
-        }])
+    fn cluster(ports: &[u16]) -> Connector {
+        Connector::new(
+            [ClusterSpec {
+                route: RouteId::new("c"),
+                backends: ports
+                    .iter()
+                    .map(|&port| BackendAddr {
+                        host: "127.0.0.1".into(),
+                        port,
+                    })
+                    .collect(),
+                connect_timeout: Duration::from_secs(2),
+                send_proxy_protocol: None,
+                exec: None,
+            }],
+            ChildReaper::new(),
+        )
     }
 
     #[tokio::test]
@@ -197,7 +247,12 @@ mod tests {
             .connect(&RouteId::new("c"), &mut cx)
             .await
             .unwrap();
-        assert_eq!(connected.state, BackendState::Ready { addr: live });
+        assert_eq!(
+            connected.state,
+            BackendState::Ready {
+                target: BackendTarget::Addr(live)
+            }
+        );
         assert_eq!(cx.backend_addr(), Some(live));
     }
 

@@ -1,13 +1,20 @@
 //! `proxy-backend`: the upstream side of a session.
 //!
-//! A [`TcpConnector`] knows each cluster's backend addresses and implements
+//! A [`Connector`] knows each cluster and implements
 //! [`Connect`](proxy_core::upstream::Connect): it walks the session's backend state machine from
 //! `Idle` through `Connecting` (one attempt per address, in configured order, each bounded by the
 //! cluster's connect timeout) to `Ready`, or to `Failed` with the reason the client's close line
-//! will show. TLS origination and SASL toward backends will join it here.
+//! will show. An `exec` cluster spawns a child per session instead ([`ChildReaper`] stops and
+//! reaps them). [`health`] probes clusters for readiness. TLS origination and SASL toward
+//! backends will join it here.
 
+mod child;
 mod cluster;
 mod connector;
+pub mod health;
+mod io;
 
+pub use self::child::{ChildIo, ChildReaper, ChildSpec};
 pub use self::cluster::{BackendAddr, ClusterSpec};
-pub use self::connector::TcpConnector;
+pub use self::connector::Connector;
+pub use self::io::BackendIo;

@@ -75,6 +75,9 @@ fn describe(origin: &str, errors: &ConfigErrors) -> String {
 pub(crate) fn check(path: &Path) -> ExitCode {
     match load(Some(path)) {
         Ok(config) => {
+            for warning in config.warnings() {
+                eprintln!("sluice: {}: warning: {warning}", path.display());
+            }
             let summary = format!(
                 "{}: OK ({} listener(s), {} cluster(s))",
                 path.display(),

@@ -1,20 +1,31 @@
-//! `sluice run`: binds every listener, serves until SIGINT or SIGTERM, then shuts down.
+//! `sluice run`: binds everything, serves until SIGINT or SIGTERM, then shuts down in phases
+//! sized for Kubernetes (see docs/operations.md):
 //!
-//! Shutdown: stop accepting at once, let open sessions finish for up to
-//! `shutdown.drain_timeout`, then force-close what remains and exit 0. A second signal during
-//! the drain skips to the force-close. (Readiness, accept grace and request-boundary draining
-//! arrive with the lifecycle work.)
+//! 1. readiness fails at once (and systemd hears `STOPPING=1`);
+//! 2. listeners keep accepting for `accept_grace`, while endpoints are removed elsewhere;
+//! 3. listeners close;
+//! 4. open sessions drain until `drain_timeout`;
+//! 5. what remains is force-closed;
+//! 6. child-process backends are stopped; the process exits 0.
+//!
+//! A second signal during 2–4 jumps to 5. There is no `process::exit` on this path, so every
+//! close line is written and every child is reaped.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proxy_backend::TcpConnector;
+use anyhow::Context as _;
+use proxy_backend::health::{self, ClusterHealth};
+use proxy_backend::{ChildReaper, Connector};
 use proxy_frontend::{BoundListener, Frontend, Lifecycle};
-use tokio::signal::unix::{SignalKind, signal};
+use sd_notify::NotifyState;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
+use crate::admin::{self, AdminState, Phase};
 use crate::config::Config;
 use crate::wiring;
 
@@ -42,14 +53,71 @@ pub(crate) fn main(config: Config) -> ExitCode {
     }
 }
 
+/// SIGINT and SIGTERM, either of which asks for shutdown.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    /// Waits for the next one; cancel safe.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-
     let plan = wiring::plan(&config).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut signals = StopSignals::install()?;
+    let reaper = ChildReaper::new();
+    let connector = Connector::new(plan.clusters.clone(), reaper.clone());
+    let frontend = Arc::new(Frontend::new(plan.router, connector));
 
-    let frontend = Arc::new(Frontend::new(plan.router, TcpConnector::new(plan.clusters)));
+    // Probes and the admin listener live until the very end: /readyz must answer while draining.
+    let background = TaskTracker::new();
+    let stop_background = CancellationToken::new();
+    let mut cluster_health = Vec::new();
+    for probe in plan.probes {
+        let health = Arc::new(ClusterHealth::new(
+            probe.cluster.route.as_str(),
+            probe.requirement,
+            probe.cluster.backends.len(),
+        ));
+        cluster_health.push(health.clone());
+        background.spawn(health::probe_until(
+            probe.cluster,
+            health,
+            probe.interval,
+            stop_background.clone(),
+        ));
+    }
+    let state = Arc::new(AdminState::new(
+        cluster_health,
+        frontend.closes().clone(),
+        frontend.live_resources().clone(),
+        frontend.sessions().clone(),
+    ));
+    if let Some(admin) = config.admin {
+        let listener = tokio::net::TcpListener::bind(admin.bind)
+            .await
+            .with_context(|| format!("admin: cannot bind {}", admin.bind))?;
+        background.spawn(admin::serve(
+            listener,
+            state.clone(),
+            stop_background.clone(),
+        ));
+    }
+
     let lifecycle = Lifecycle::default();
     let mut bound = Vec::with_capacity(plan.listeners.len());
     for spec in plan.listeners {
@@ -60,32 +128,46 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         listeners.spawn(listener.serve(frontend.clone(), lifecycle.clone()));
     }
     listeners.close();
+    state.set_listeners_bound();
+    state.set_phase(Phase::Running);
+    notify(NotifyState::Ready);
     info!(version = env!("CARGO_PKG_VERSION"), "sluice started");
 
-    let signal_name = tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
+    let signal_name = signals.next().await;
+    let shutdown = &config.shutdown;
+
+    state.set_phase(Phase::AcceptGrace);
+    notify(NotifyState::Stopping);
+    info!(signal = signal_name, accept_grace = ?shutdown.accept_grace, "shutdown: readiness failing");
+    let mut forced = tokio::select! {
+        () = tokio::time::sleep(shutdown.accept_grace) => false,
+        signal = signals.next() => {
+            info!(signal, "shutdown: second signal, skipping the drain");
+            true
+        }
     };
-    let drain_timeout = config.shutdown.drain_timeout;
-    info!(signal = signal_name, drain_timeout = ?drain_timeout, "shutdown: stop accepting");
+
+    info!("shutdown: stop accepting");
     lifecycle.stop_accepting.cancel();
     listeners.wait().await;
     lifecycle.tracker.close();
-    info!(
-        sessions = frontend.sessions().len(),
-        "shutdown: draining sessions"
-    );
 
-    let drained = tokio::select! {
-        () = lifecycle.tracker.wait() => true,
-        () = tokio::time::sleep(drain_timeout) => false,
-        _ = interrupt.recv() => false,
-        _ = terminate.recv() => false,
-    };
-    if !drained {
-        let remaining = frontend.sessions().len();
+    if !forced {
+        state.set_phase(Phase::Draining);
+        info!(sessions = frontend.sessions().len(), drain_timeout = ?shutdown.drain_timeout, "shutdown: draining");
+        forced = tokio::select! {
+            () = lifecycle.tracker.wait() => false,
+            () = tokio::time::sleep(shutdown.drain_timeout) => true,
+            signal = signals.next() => {
+                info!(signal, "shutdown: second signal, ending the drain");
+                true
+            }
+        };
+    }
+    if forced && !lifecycle.tracker.is_empty() {
+        state.set_phase(Phase::ForceClosing);
         warn!(
-            sessions = remaining,
+            sessions = frontend.sessions().len(),
             "shutdown: force-closing sessions still open"
         );
         lifecycle.force_close.cancel();
@@ -96,6 +178,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             warn!("shutdown: sessions did not finish closing in time");
         }
     }
+
+    state.set_phase(Phase::StoppingChildren);
+    info!(
+        children = reaper.live(),
+        "shutdown: stopping child backends"
+    );
+    reaper.stop_all().await;
+
+    stop_background.cancel();
+    background.close();
+    background.wait().await;
     info!("shutdown: complete");
     Ok(())
+}
+
+/// Tells systemd about a state change when running under it; a no-op elsewhere.
+fn notify(state: NotifyState<'_>) {
+    if let Err(err) = sd_notify::notify(false, &[state]) {
+        debug!(error = %err, "could not notify systemd");
+    }
 }

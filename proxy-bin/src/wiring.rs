@@ -3,14 +3,16 @@
 //! `sluice check` reports a bad stage with its key path like any other config error.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use proxy_backend::ClusterSpec;
+use proxy_backend::health::Requirement;
+use proxy_backend::{ChildSpec, ClusterSpec};
 use proxy_core::forward::ForwardLimits;
 use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, StaticRouter};
 use proxy_core::stage::raw_tcp_registry;
 use proxy_frontend::ListenerSpec;
 
-use crate::config::{Config, ConfigError, ConfigErrors, ListenerProtocol};
+use crate::config::{Config, ConfigError, ConfigErrors, ListenerProtocol, ReadyRequires};
 
 /// Everything the proxy runs, built from configuration.
 #[derive(Debug)]
@@ -18,6 +20,16 @@ pub(crate) struct Plan {
     pub(crate) listeners: Vec<ListenerSpec>,
     pub(crate) clusters: Vec<ClusterSpec>,
     pub(crate) router: StaticRouter,
+    /// The clusters readiness depends on, and how to probe them.
+    pub(crate) probes: Vec<Probe>,
+}
+
+/// A cluster whose reachability readiness requires.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    pub(crate) cluster: ClusterSpec,
+    pub(crate) requirement: Requirement,
+    pub(crate) interval: Duration,
 }
 
 /// Builds the plan, or every error found while building it.
@@ -58,6 +70,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                 high_watermark: listener.high_watermark,
                 low_watermark: listener.low_watermark,
                 idle_timeout: listener.idle_timeout,
+                half_close_timeout: listener.half_close_timeout,
             },
             stages,
         });
@@ -73,11 +86,32 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
             backends: cluster.backends.clone(),
             connect_timeout: cluster.connect_timeout,
             send_proxy_protocol: cluster.send_proxy_protocol,
+            exec: cluster.exec.as_ref().map(|exec| ChildSpec {
+                argv: exec.argv.clone(),
+                stop_timeout: exec.stop_timeout,
+            }),
+        })
+        .collect::<Vec<_>>();
+    let probes = clusters
+        .iter()
+        .filter_map(|spec| {
+            let config = config.clusters.get(spec.route.as_str())?;
+            let requirement = match config.ready_requires {
+                ReadyRequires::None => return None,
+                ReadyRequires::Any => Requirement::Any,
+                ReadyRequires::All => Requirement::All,
+            };
+            Some(Probe {
+                cluster: spec.clone(),
+                requirement,
+                interval: config.probe_interval,
+            })
         })
         .collect();
     Ok(Plan {
         listeners,
         clusters,
         router,
+        probes,
     })
 }

@@ -2,27 +2,16 @@
 //! real signals and real log lines.
 #![expect(
     clippy::unwrap_used,
-    clippy::panic,
-    reason = "helpers of this test file fail the test when the environment misbehaves"
+    reason = "helpers of this test file fail the test on bad setup"
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
 
-const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
-const STEP: Duration = Duration::from_secs(20);
+mod support;
 
-fn write_config(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use support::{Running, SLUICE, STEP, refused_port, write_config};
 
 fn check(text: &str, name: &str) -> (bool, String) {
     let path = write_config(name, text);
@@ -151,101 +140,6 @@ fn version_and_help_answer() {
     assert!(help.contains("run") && help.contains("check"), "{help}");
 }
 
-/// A running `sluice run` whose JSON log lines arrive on a channel.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<serde_json::Value>,
-}
-
-impl Running {
-    fn start(config: &str, name: &str) -> Self {
-        let path = write_config(name, config);
-        let mut child = Command::new(SLUICE)
-            .args(["run", "--log-format", "json", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(value) = serde_json::from_str(&line) {
-                    let _ = tx.send(value);
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// The next log line with `message`, skipping others; bounded by `STEP`.
-    fn wait_for(&self, message: &str) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + STEP;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no log line {message:?}"));
-            if line["message"] == message {
-                return line;
-            }
-        }
-    }
-
-    /// The address the listener actually bound (the config asks for port 0).
-    fn listening_addr(&self) -> SocketAddr {
-        self.wait_for("listening")["addr"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args([name, &pid]).status().unwrap();
-    }
-
-    fn terminate(self) -> std::process::ExitStatus {
-        self.signal("-TERM");
-        self.wait_exit()
-    }
-
-    fn wait_exit(mut self) -> std::process::ExitStatus {
-        let deadline = std::time::Instant::now() + STEP;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "sluice did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn refused_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn run_forwards_logs_one_close_line_and_exits_zero_on_sigterm() {
     let backend = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -258,7 +152,7 @@ fn run_forwards_logs_one_close_line_and_exits_zero_on_sigterm() {
         }
     });
     let config = format!(
-        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n[cluster.local]\nbackends = [\"{backend_addr}\"]\n"
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n[cluster.local]\nbackends = [\"{backend_addr}\"]\n\n[shutdown]\naccept_grace = \"0s\"\n"
     );
     let sluice = Running::start(&config, "run.toml");
     let addr = sluice.listening_addr();
@@ -292,7 +186,7 @@ fn run_forwards_logs_one_close_line_and_exits_zero_on_sigterm() {
 #[test]
 fn run_closes_the_client_and_says_why_when_every_backend_refuses() {
     let config = format!(
-        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"down\"\n\n[cluster.down]\nbackends = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\nconnect_timeout = \"2s\"\n",
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"down\"\n\n[cluster.down]\nbackends = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\nconnect_timeout = \"2s\"\n\n[shutdown]\naccept_grace = \"0s\"\n",
         refused_port(),
         refused_port()
     );
@@ -340,7 +234,7 @@ fn sigint_stops_accepting_then_force_closes_sessions_at_the_drain_deadline() {
     // Holds its connection open and silent: the session outlives the drain.
     let holder = std::thread::spawn(move || backend.accept().map(|(stream, _)| stream));
     let config = format!(
-        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n[cluster.local]\nbackends = [\"{backend_addr}\"]\n\n[shutdown]\ndrain_timeout = \"1s\"\n"
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n[cluster.local]\nbackends = [\"{backend_addr}\"]\n\n[shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"1s\"\n"
     );
     let sluice = Running::start(&config, "drain.toml");
     let addr = sluice.listening_addr();

@@ -49,6 +49,8 @@ pub enum CloseReason {
     BackendClosed,
     /// No byte moved in either direction for the listener's idle timeout.
     IdleTimeout,
+    /// One side had sent EOF and no byte moved for the listener's half-close timeout.
+    HalfCloseTimeout,
     /// Reading from or writing to the client failed.
     ClientIo(io::ErrorKind),
     /// Reading from or writing to the backend failed.
@@ -110,7 +112,10 @@ impl CloseReason {
     pub fn fault(&self) -> Option<Fault> {
         match self {
             Self::ClientClosed | Self::BackendClosed => None,
-            Self::IdleTimeout | Self::ClientIo(_) | Self::ProxyHeader(_) => Some(Fault::Downstream),
+            Self::IdleTimeout
+            | Self::HalfCloseTimeout
+            | Self::ClientIo(_)
+            | Self::ProxyHeader(_) => Some(Fault::Downstream),
             Self::Protocol { side, .. } => Some(side.fault()),
             Self::BackendIo(_) | Self::BackendUnavailable { .. } => Some(Fault::Upstream),
             Self::NoRoute
@@ -127,6 +132,7 @@ impl CloseReason {
             Self::ClientClosed => "client_closed",
             Self::BackendClosed => "backend_closed",
             Self::IdleTimeout => "idle_timeout",
+            Self::HalfCloseTimeout => "half_close_timeout",
             Self::ClientIo(_) => "client_error",
             Self::BackendIo(_) => "backend_error",
             Self::NoRoute => "no_route",
@@ -147,6 +153,9 @@ impl fmt::Display for CloseReason {
             Self::ClientClosed => f.write_str("client closed the connection"),
             Self::BackendClosed => f.write_str("backend closed the connection"),
             Self::IdleTimeout => f.write_str("idle timeout"),
+            Self::HalfCloseTimeout => {
+                f.write_str("half-closed and idle past the half-close timeout")
+            }
             Self::ClientIo(kind) => write!(f, "client i/o error: {kind}"),
             Self::BackendIo(kind) => write!(f, "backend i/o error: {kind}"),
             Self::NoRoute => f.write_str("no route for the session"),

@@ -226,6 +226,7 @@ mod tests {
 
     use super::*;
     use crate::context::{AuthMechanism, AuthState, TlsFacts};
+    use crate::upstream::BackendTarget;
 
     fn cx(listener: &str, requires: Prerequisites) -> SessionContext {
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
@@ -234,7 +235,7 @@ mod tests {
 
     fn ready() -> BackendState {
         BackendState::Ready {
-            addr: "127.0.0.1:9092".parse().unwrap(),
+            target: BackendTarget::Addr("127.0.0.1:9092".parse().unwrap()),
         }
     }
 

@@ -2,7 +2,9 @@
 //! its route's backend. `proxy-backend` implements [`Connect`]; `proxy-frontend` drives it.
 //! Neither crate depends on the other.
 
+use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -32,4 +34,37 @@ pub trait Connect: Send + Sync + 'static {
         route: &RouteId,
         cx: &mut SessionContext,
     ) -> impl Future<Output = Result<Connected<Self::Io>, CloseReason>> + Send;
+}
+
+/// What a session's backend connection goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendTarget {
+    /// A TCP address.
+    Addr(SocketAddr),
+    /// A child process spawned for the session, talking on its stdin and stdout.
+    Child {
+        /// Its process id.
+        pid: u32,
+        /// The program, for logs.
+        program: Box<str>,
+    },
+}
+
+impl BackendTarget {
+    /// The TCP address, for a network backend.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Addr(addr) => Some(*addr),
+            Self::Child { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for BackendTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Addr(addr) => addr.fmt(f),
+            Self::Child { pid, program } => write!(f, "{program}[{pid}]"),
+        }
+    }
 }

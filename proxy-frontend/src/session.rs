@@ -21,7 +21,7 @@ use proxy_core::proxy_protocol::ProxyProtocolMode;
 use proxy_core::route::{ForwardingGate, RouteId, Router};
 use proxy_core::stage::StageChain;
 use proxy_core::state::{FrontendEvent, FrontendState};
-use proxy_core::upstream::Connect;
+use proxy_core::upstream::{BackendTarget, Connect};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -45,8 +45,10 @@ pub struct SessionSummary {
     pub peer_addr: SocketAddr,
     /// The route it was given, if it got that far.
     pub route: Option<RouteId>,
-    /// The backend address that served it, if one did.
+    /// The backend's TCP address, when a network backend served it.
     pub backend_addr: Option<SocketAddr>,
+    /// What served it (an address or a child process), if anything did.
+    pub backend: Option<BackendTarget>,
     /// Bytes read from the client.
     pub bytes_from_client: u64,
     /// Bytes read from the backend.
@@ -188,7 +190,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             .collect();
         let mut chain = StageChain::new(stages);
         self.step(FrontendEvent::Forward(permit))?;
-        debug!(backend.addr = ?self.cx.backend_addr(), route = %route, "forwarding");
+        debug!(backend = ?self.cx.backend(), route = %route, "forwarding");
         let limits = self.spec.limits;
         Ok(forward(
             client,
@@ -211,6 +213,7 @@ fn summarize(cx: &SessionContext, listener: Arc<str>, reason: CloseReason) -> Se
         peer_addr: cx.peer_addr(),
         route: cx.route().cloned(),
         backend_addr: cx.backend_addr(),
+        backend: cx.backend().cloned(),
         bytes_from_client: cx.stats().bytes_from(Side::Client),
         bytes_from_backend: cx.stats().bytes_from(Side::Backend),
         duration: cx.accepted_at().elapsed(),
@@ -221,7 +224,7 @@ fn summarize(cx: &SessionContext, listener: Arc<str>, reason: CloseReason) -> Se
 /// The one line every session ends with. A close caused by a peer is not an error of ours, so
 /// it is `info` whatever the reason; the `fault` field says whose it was.
 fn log_close(summary: &SessionSummary) {
-    let backend = summary.backend_addr.map(|a| a.to_string());
+    let backend = summary.backend.as_ref().map(ToString::to_string);
     let route = summary.route.as_ref().map(|r| r.as_str());
     info!(
         session.id = summary.id.get(),

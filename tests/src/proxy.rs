@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proxy_backend::{BackendAddr, ClusterSpec, TcpConnector};
+use proxy_backend::{BackendAddr, ChildReaper, ClusterSpec, Connector};
 use proxy_core::codec::RawTcp;
 use proxy_core::context::LiveResources;
 use proxy_core::forward::ForwardLimits;
@@ -88,6 +88,7 @@ impl TestProxy {
                 .collect(),
             connect_timeout: options.connect_timeout,
             send_proxy_protocol: options.send_proxy_protocol,
+            exec: None,
         };
         let mut clusters = vec![cluster("cluster", &options.backends)];
         clusters.extend(
@@ -99,7 +100,7 @@ impl TestProxy {
         let (tx, closed) = mpsc::unbounded_channel();
         let frontend = Frontend::new(
             StaticRouter::new().with_rules("test", options.rules, route),
-            TcpConnector::new(clusters),
+            Connector::new(clusters, ChildReaper::new()),
         )
         .with_close_observer(Arc::new(move |summary: &SessionSummary| {
             let _ = tx.send(summary.clone());

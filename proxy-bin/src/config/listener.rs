@@ -10,6 +10,7 @@ use super::validate::Validator;
 use super::{ListenerConfig, ListenerProtocol, StageConfig, addr, path, value};
 
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+const DEFAULT_HALF_CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_READ_BUFFER: usize = 32 * 1024;
 /// Smaller reads cost a syscall per few bytes; larger ones only waste memory per connection.
 const READ_BUFFER_RANGE: (usize, usize) = (512, 16 * 1024 * 1024);
@@ -66,6 +67,12 @@ impl Validator {
             DEFAULT_IDLE_TIMEOUT,
             |text| value::duration(&text),
         );
+        let half_close_timeout = self.or_default(
+            path::key(at, "half_close_timeout"),
+            raw.half_close_timeout,
+            DEFAULT_HALF_CLOSE_TIMEOUT,
+            |text| value::duration(&text),
+        );
         let read_buffer = self.or_default(
             path::key(at, "read_buffer"),
             raw.read_buffer,
@@ -109,6 +116,7 @@ impl Validator {
             protocol: protocol?,
             cluster: cluster?,
             idle_timeout: idle_timeout?,
+            half_close_timeout: half_close_timeout?,
             read_buffer: read_buffer?,
             high_watermark: high?,
             low_watermark: low?,

@@ -10,6 +10,7 @@
 
 mod addr;
 mod error;
+mod lifecycle;
 mod listener;
 mod path;
 mod proxy;
@@ -18,6 +19,8 @@ mod route;
 mod validate;
 mod value;
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod proxy_tests;
 #[cfg(test)]
@@ -47,8 +50,38 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Keyed by the name in `[cluster.NAME]`; every listener's `cluster` is a key here.
     pub clusters: BTreeMap<String, ClusterConfig>,
-    /// How long a graceful stop may take before connections are cut.
+    /// How a graceful stop is timed.
     pub shutdown: ShutdownConfig,
+    /// The admin HTTP listener (`/livez`, `/readyz`, `/metrics`), when configured.
+    pub admin: Option<AdminConfig>,
+}
+
+/// The `[admin]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Where the admin endpoints listen.
+    pub bind: SocketAddr,
+}
+
+/// How many of a cluster's backends must be reachable for the proxy to report ready.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadyRequires {
+    /// Readiness does not depend on this cluster.
+    #[default]
+    None,
+    /// At least one backend answers a TCP connect.
+    Any,
+    /// Every backend answers a TCP connect.
+    All,
+}
+
+/// A child-process backend: one child per session, the session's bytes on its stdin/stdout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecConfig {
+    /// The program and its arguments; never empty, run without a shell.
+    pub argv: Vec<String>,
+    /// Each of the two waits when stopping a child (after closing stdin, after SIGTERM).
+    pub stop_timeout: Duration,
 }
 
 /// One `[[listener]]`: a socket we accept on and the cluster its connections go to.
@@ -65,6 +98,9 @@ pub struct ListenerConfig {
     /// A connection with no traffic in either direction for this long is closed, so abandoned
     /// clients do not hold backend connections forever.
     pub idle_timeout: Duration,
+    /// Once one side has closed, a session idle this long is closed: a peer that went away
+    /// does not hold its half open until the idle timeout.
+    pub half_close_timeout: Duration,
     /// Size of each direction's read buffer; bounds memory per connection.
     pub read_buffer: usize,
     /// Bytes queued toward one peer above which reads from the other side pause, so a slow
@@ -123,14 +159,25 @@ pub struct ClusterConfig {
     pub connect_timeout: Duration,
     /// A PROXY header to send to backends before any other byte, naming the real client.
     pub send_proxy_protocol: Option<ProxyProtocolVersion>,
+    /// Set instead of `backends` for a child-process cluster (then `backends` is empty).
+    pub exec: Option<ExecConfig>,
+    /// What readiness requires of this cluster.
+    pub ready_requires: ReadyRequires,
+    /// How often the backends are probed when readiness depends on them.
+    pub probe_interval: Duration,
 }
 
 /// The optional `[shutdown]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShutdownConfig {
-    /// After a stop signal, how long open connections may finish before they are cut; kept
-    /// below a typical orchestrator's kill timeout (30s) so we exit on our own terms.
+    /// After a stop signal, how long listeners keep accepting while load balancers and
+    /// Kubernetes remove the endpoint (0 when a preStop sleep already covers that).
+    pub accept_grace: Duration,
+    /// After the listeners close, how long open sessions may finish before they are cut.
     pub drain_timeout: Duration,
+    /// The time the orchestrator allows before SIGKILL; `sluice check` warns when the phases
+    /// do not fit in it.
+    pub termination_grace_period: Duration,
 }
 
 /// Parses and validates a configuration, reporting every problem found.

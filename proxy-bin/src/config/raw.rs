@@ -26,6 +26,15 @@ pub(super) struct RawConfig {
     /// The optional `[shutdown]` table.
     #[serde(default)]
     pub(super) shutdown: Option<RawShutdown>,
+    /// The optional `[admin]` table.
+    #[serde(default)]
+    pub(super) admin: Option<RawAdmin>,
+}
+
+/// The `[admin]` table; see [`super::AdminConfig`].
+#[derive(Debug, Deserialize)]
+pub(super) struct RawAdmin {
+    pub(super) bind: Option<String>,
 }
 
 /// One `[[listener]]`; see [`super::ListenerConfig`] for what each key is for.
@@ -36,6 +45,7 @@ pub(super) struct RawListener {
     pub(super) protocol: Option<String>,
     pub(super) cluster: Option<String>,
     pub(super) idle_timeout: Option<String>,
+    pub(super) half_close_timeout: Option<String>,
     pub(super) read_buffer: Option<RawSize>,
     pub(super) high_watermark: Option<RawSize>,
     pub(super) low_watermark: Option<RawSize>,
@@ -72,12 +82,18 @@ pub(super) struct RawCluster {
     pub(super) backends: Option<Vec<String>>,
     pub(super) connect_timeout: Option<String>,
     pub(super) send_proxy_protocol: Option<String>,
+    pub(super) exec: Option<Vec<String>>,
+    pub(super) child_stop_timeout: Option<String>,
+    pub(super) ready_requires: Option<String>,
+    pub(super) probe_interval: Option<String>,
 }
 
 /// The `[shutdown]` table; see [`super::ShutdownConfig`].
 #[derive(Debug, Deserialize)]
 pub(super) struct RawShutdown {
+    pub(super) accept_grace: Option<String>,
     pub(super) drain_timeout: Option<String>,
+    pub(super) termination_grace_period: Option<String>,
 }
 
 /// A byte size as written: a TOML integer (bytes) or a string such as `"32KiB"`.

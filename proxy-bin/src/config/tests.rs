@@ -114,7 +114,7 @@ fn defaults_are_applied() {
         config.clusters["local"].connect_timeout,
         Duration::from_secs(5)
     );
-    assert_eq!(config.shutdown.drain_timeout, Duration::from_secs(25));
+    assert_eq!(config.shutdown.drain_timeout, Duration::from_secs(20));
 }
 
 #[test]

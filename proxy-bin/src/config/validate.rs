@@ -10,11 +10,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::error::{ConfigError, ConfigErrors};
-use super::raw::{RawCluster, RawConfig, RawShutdown};
-use super::{ClusterConfig, Config, ShutdownConfig, addr, path, value};
+use super::raw::{RawCluster, RawConfig};
+use super::{ClusterConfig, Config, addr, path, value};
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
 const BACKEND_EXPECTED: &str =
     "expected HOST:PORT such as 127.0.0.1:9092, [::1]:9092 or broker.example:9092";
@@ -33,11 +32,13 @@ pub(super) fn validate(raw: RawConfig, unknown: Vec<String>) -> Result<Config, C
     let listeners = v.listeners(raw.listener, &cluster_names);
     let clusters = v.clusters(raw.cluster);
     let shutdown = v.shutdown(raw.shutdown);
-    match shutdown {
-        Some(shutdown) if v.errors.is_empty() => Ok(Config {
+    let admin = v.admin(raw.admin);
+    match (shutdown, admin) {
+        (Some(shutdown), Some(admin)) if v.errors.is_empty() => Ok(Config {
             listeners,
             clusters,
             shutdown,
+            admin,
         }),
         _ => Err(ConfigErrors(v.errors)),
     }
@@ -94,9 +95,19 @@ impl Validator {
 
     fn cluster(&mut self, at: &str, raw: RawCluster) -> Option<ClusterConfig> {
         let backends_at = path::key(at, "backends");
-        let backends = self
-            .required(&backends_at, raw.backends)
-            .and_then(|list| self.backends(&backends_at, &list));
+        let exec = self.exec(at, raw.exec, raw.child_stop_timeout)?;
+        let backends = match (&exec, raw.backends) {
+            (Some(_), Some(_)) => {
+                self.error(backends_at, "set either backends or exec, not both".into());
+                None
+            }
+            (Some(_), None) => Some(Vec::new()),
+            (None, backends) => self
+                .required(&backends_at, backends)
+                .and_then(|list| self.backends(&backends_at, &list)),
+        };
+        let ready_requires = self.ready_requires(at, raw.ready_requires, exec.is_some());
+        let probe_interval = self.probe_interval(at, raw.probe_interval);
         let connect_timeout = self.or_default(
             path::key(at, "connect_timeout"),
             raw.connect_timeout,
@@ -108,6 +119,9 @@ impl Validator {
             backends: backends?,
             connect_timeout: connect_timeout?,
             send_proxy_protocol: send_proxy_protocol?,
+            exec,
+            ready_requires: ready_requires?,
+            probe_interval: probe_interval?,
         })
     }
 
@@ -135,15 +149,5 @@ impl Validator {
             }
         }
         backends
-    }
-
-    fn shutdown(&mut self, raw: Option<RawShutdown>) -> Option<ShutdownConfig> {
-        let drain_timeout = self.or_default(
-            path::key("shutdown", "drain_timeout"),
-            raw.and_then(|raw| raw.drain_timeout),
-            DEFAULT_DRAIN_TIMEOUT,
-            |text| value::duration(&text),
-        )?;
-        Some(ShutdownConfig { drain_timeout })
     }
 }

@@ -27,6 +27,7 @@ pub use self::proxy_header::{ProxiedAddrs, ProxyHeader, SslFacts, Tlv};
 pub use self::stats::{SessionStats, StatsSnapshot};
 pub use self::tls::{PeerCertificates, TlsFacts};
 use crate::route::{Prerequisites, RouteId};
+use crate::upstream::BackendTarget;
 
 /// A session's identifier, unique within one process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -82,8 +83,8 @@ pub struct SessionContext {
     /// What the listener demands before the session may forward.
     requires: Prerequisites,
     route: Option<RouteId>,
-    /// The backend address that accepted the connection, once one did.
-    backend_addr: Option<SocketAddr>,
+    /// What the backend connection goes to, once it is made.
+    backend: Option<BackendTarget>,
     released: Released,
     stats: Arc<SessionStats>,
     live: Arc<LiveResources>,
@@ -115,7 +116,7 @@ impl SessionContext {
             auth: AuthState::default(),
             requires,
             route: None,
-            backend_addr: None,
+            backend: None,
             released: Released::default(),
             stats: Arc::default(),
             live,
@@ -236,14 +237,19 @@ impl SessionContext {
         self.route = Some(route);
     }
 
-    /// The backend address that accepted the session's connection.
-    pub fn backend_addr(&self) -> Option<SocketAddr> {
-        self.backend_addr
+    /// What the session's backend connection goes to.
+    pub fn backend(&self) -> Option<&BackendTarget> {
+        self.backend.as_ref()
     }
 
-    /// Records which backend address accepted the connection.
-    pub fn set_backend_addr(&mut self, addr: SocketAddr) {
-        self.backend_addr = Some(addr);
+    /// The backend's TCP address, for a network backend.
+    pub fn backend_addr(&self) -> Option<SocketAddr> {
+        self.backend.as_ref().and_then(BackendTarget::addr)
+    }
+
+    /// Records what the backend connection goes to.
+    pub fn set_backend(&mut self, target: BackendTarget) {
+        self.backend = Some(target);
     }
 
     /// What has been released so far.

@@ -48,6 +48,10 @@ pub struct ForwardLimits {
     pub low_watermark: usize,
     /// How long the session may move no byte before it is closed.
     pub idle_timeout: Duration,
+    /// Once one side has sent EOF, how long the session may move no byte before it is closed
+    /// (HAProxy's `timeout client-fin`/`server-fin`): a peer that went away must not keep its
+    /// half of the session open until the idle timeout.
+    pub half_close_timeout: Duration,
 }
 
 impl Default for ForwardLimits {
@@ -57,6 +61,7 @@ impl Default for ForwardLimits {
             high_watermark: 256 * 1024,
             low_watermark: 128 * 1024,
             idle_timeout: Duration::from_secs(3600),
+            half_close_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -368,16 +373,30 @@ where
         Ok(progress)
     }
 
-    /// Registers the idle timer; the session ends when nothing has moved for the idle timeout.
+    /// Registers the idle timer; the session ends when nothing has moved for the idle timeout,
+    /// or for the half-close timeout once a side has sent EOF.
     fn poll_idle(
         &mut self,
         task: &mut Context<'_>,
         mut idle: Pin<&mut Sleep>,
     ) -> Poll<CloseReason> {
+        let (timeout, reason) = match self.first_eof {
+            Some(_) if self.limits.half_close_timeout < self.limits.idle_timeout => (
+                self.limits.half_close_timeout,
+                CloseReason::HalfCloseTimeout,
+            ),
+            _ => (self.limits.idle_timeout, CloseReason::IdleTimeout),
+        };
+        // Re-armed lazily (when it fires) as activity moves the deadline later; only a switch to
+        // the shorter half-close timeout moves it earlier.
+        let deadline = self.last_activity + timeout;
+        if idle.deadline() > deadline {
+            idle.as_mut().reset(deadline);
+        }
         while idle.as_mut().poll(task).is_ready() {
-            let deadline = self.last_activity + self.limits.idle_timeout;
+            let deadline = self.last_activity + timeout;
             if deadline <= Instant::now() {
-                return Poll::Ready(CloseReason::IdleTimeout);
+                return Poll::Ready(reason);
             }
             idle.as_mut().reset(deadline);
         }

@@ -310,3 +310,32 @@ async fn a_backend_eof_reaches_the_client_and_the_session_ends_when_the_client_c
     drop(client);
     assert_eq!(session.await.unwrap(), CloseReason::BackendClosed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_half_closed_session_that_goes_quiet_ends_at_the_half_close_timeout() {
+    let limits = ForwardLimits {
+        idle_timeout: Duration::from_secs(3600),
+        half_close_timeout: Duration::from_secs(5),
+        ..ForwardLimits::default()
+    };
+    let Harness {
+        mut client,
+        mut backend,
+        session,
+        ..
+    } = start(vec![], limits);
+    client.write_all(b"bye").await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    backend.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"bye");
+    let started = Instant::now();
+    // The backend never answers and never closes.
+    assert_eq!(session.await.unwrap(), CloseReason::HalfCloseTimeout);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(5) && elapsed < Duration::from_secs(6),
+        "{elapsed:?}"
+    );
+    drop((client, backend));
+}

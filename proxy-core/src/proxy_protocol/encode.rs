@@ -48,3 +48,19 @@ fn to_v6(addr: SocketAddr) -> SocketAddr {
         IpAddr::V6(_) => addr,
     }
 }
+
+/// A header that carries no client: v2 `LOCAL`, or v1 `UNKNOWN`. Health probes send it, so a
+/// backend that expects PROXY headers sees a well-formed connection from the proxy itself.
+pub fn encode_local(version: ProxyProtocolVersion) -> Bytes {
+    match version {
+        ProxyProtocolVersion::V1 => Bytes::from_static(b"PROXY UNKNOWN\r\n"),
+        ProxyProtocolVersion::V2 => {
+            let header = v2::Builder::with_addresses(
+                v2::Version::Two | v2::Command::Local,
+                v2::Protocol::Unspecified,
+                v2::Addresses::Unspecified,
+            );
+            Bytes::from(header.build().unwrap_or_default())
+        }
+    }
+}

@@ -16,7 +16,7 @@ mod corpus_tests;
 mod tests;
 
 pub use self::decode::{Detection, decode, detect};
-pub use self::encode::{ProxyProtocolVersion, encode};
+pub use self::encode::{ProxyProtocolVersion, encode, encode_local};
 pub use self::policy::{ProxyProtocolMode, ProxyProtocolPolicy, TrustedNetworks};
 
 /// The largest header accepted by default: v1 is at most 107 bytes; v2 headers carrying the TLVs

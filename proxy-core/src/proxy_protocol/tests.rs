@@ -226,3 +226,13 @@ fn trusted_networks_match_plain_and_mapped_addresses() {
     assert!(!trusted.contains("192.168.0.1".parse().unwrap()));
     assert!(!TrustedNetworks::default().contains("127.0.0.1".parse().unwrap()));
 }
+
+#[test]
+fn local_headers_decode_without_addresses() {
+    for version in [ProxyProtocolVersion::V1, ProxyProtocolVersion::V2] {
+        let mut buf = BytesMut::from(&encode_local(version)[..]);
+        let header = decode(&mut buf, DEFAULT_MAX_HEADER_LEN).unwrap().unwrap();
+        assert_eq!(header.addrs(), None, "{version:?}");
+        assert!(buf.is_empty());
+    }
+}

@@ -4,52 +4,51 @@
 //! `Connecting` counts attempts: a refused or timed-out address moves on to the next one by
 //! another `Connect` event.
 
-use std::net::SocketAddr;
-
 use tokio::time::Instant;
 use tracing::trace;
 
 use super::InvalidEvent;
 use crate::close::CloseReason;
 use crate::context::{AuthMechanism, SessionId};
+use crate::upstream::BackendTarget;
 
 /// Where the connection toward one route's backend stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendState {
     /// Nothing attempted yet.
     Idle,
-    /// A TCP connect to `addr` is in progress.
+    /// Connecting to `target` (a TCP connect, or a child being spawned) is in progress.
     Connecting {
         /// The address being tried.
-        addr: SocketAddr,
+        target: BackendTarget,
         /// 1 for the first address tried, 2 for the second, ...
         attempt: u32,
         /// When this attempt times out.
         deadline: Instant,
     },
-    /// Originating TLS toward `addr`.
+    /// Originating TLS toward `target`.
     TlsHandshaking {
         /// The connected address.
-        addr: SocketAddr,
+        target: BackendTarget,
         /// When the handshake times out.
         deadline: Instant,
     },
     /// Authenticating to the backend with the cluster's own credentials.
     Authenticating {
         /// The connected address.
-        addr: SocketAddr,
+        target: BackendTarget,
         /// The mechanism in use.
         mechanism: AuthMechanism,
     },
     /// The backend can take the session's traffic.
     Ready {
         /// The connected address.
-        addr: SocketAddr,
+        target: BackendTarget,
     },
     /// Finishing in-flight work.
     Draining {
         /// The connected address.
-        addr: SocketAddr,
+        target: BackendTarget,
     },
     /// Closed in an orderly way.
     Closed,
@@ -60,10 +59,10 @@ pub enum BackendState {
 /// What happened on the way to, or on, the backend connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendEvent {
-    /// A connect attempt to `addr` starts.
+    /// A connect attempt to `target` starts.
     Connect {
         /// The address to try.
-        addr: SocketAddr,
+        target: BackendTarget,
         /// When the attempt times out.
         deadline: Instant,
     },
@@ -124,14 +123,14 @@ impl BackendState {
         matches!(self, Self::Ready { .. })
     }
 
-    /// The address connected to (or being tried), if any.
-    pub fn addr(&self) -> Option<SocketAddr> {
+    /// What the backend connects to (or is trying), if anything yet.
+    pub fn target(&self) -> Option<&BackendTarget> {
         match self {
-            Self::Connecting { addr, .. }
-            | Self::TlsHandshaking { addr, .. }
-            | Self::Authenticating { addr, .. }
-            | Self::Ready { addr }
-            | Self::Draining { addr } => Some(*addr),
+            Self::Connecting { target, .. }
+            | Self::TlsHandshaking { target, .. }
+            | Self::Authenticating { target, .. }
+            | Self::Ready { target }
+            | Self::Draining { target } => Some(target),
             Self::Idle | Self::Closed | Self::Failed(_) => None,
         }
     }
@@ -143,32 +142,32 @@ impl BackendState {
         let next = match (self, event) {
             (Self::Closed | Self::Failed(_), _) => None,
             (_, BackendEvent::Fail(reason)) => Some(Self::Failed(reason)),
-            (Self::Idle, BackendEvent::Connect { addr, deadline }) => Some(Self::Connecting {
-                addr,
+            (Self::Idle, BackendEvent::Connect { target, deadline }) => Some(Self::Connecting {
+                target,
                 attempt: 1,
                 deadline,
             }),
-            (Self::Connecting { attempt, .. }, BackendEvent::Connect { addr, deadline }) => {
+            (Self::Connecting { attempt, .. }, BackendEvent::Connect { target, deadline }) => {
                 Some(Self::Connecting {
-                    addr,
+                    target,
                     attempt: attempt.saturating_add(1),
                     deadline,
                 })
             }
-            (Self::Connecting { addr, .. }, BackendEvent::StartTls { deadline }) => {
-                Some(Self::TlsHandshaking { addr, deadline })
+            (Self::Connecting { target, .. }, BackendEvent::StartTls { deadline }) => {
+                Some(Self::TlsHandshaking { target, deadline })
             }
             (
-                Self::Connecting { addr, .. } | Self::TlsHandshaking { addr, .. },
+                Self::Connecting { target, .. } | Self::TlsHandshaking { target, .. },
                 BackendEvent::StartAuth { mechanism },
-            ) => Some(Self::Authenticating { addr, mechanism }),
+            ) => Some(Self::Authenticating { target, mechanism }),
             (
-                Self::Connecting { addr, .. }
-                | Self::TlsHandshaking { addr, .. }
-                | Self::Authenticating { addr, .. },
+                Self::Connecting { target, .. }
+                | Self::TlsHandshaking { target, .. }
+                | Self::Authenticating { target, .. },
                 BackendEvent::Established,
-            ) => Some(Self::Ready { addr }),
-            (Self::Ready { addr }, BackendEvent::Drain) => Some(Self::Draining { addr }),
+            ) => Some(Self::Ready { target }),
+            (Self::Ready { target }, BackendEvent::Drain) => Some(Self::Draining { target }),
             (Self::Ready { .. } | Self::Draining { .. }, BackendEvent::Close) => Some(Self::Closed),
             _ => None,
         };

@@ -5,9 +5,14 @@ use tokio::time::{Duration, Instant};
 use super::*;
 use crate::close::{CloseReason, ConnectFailure};
 use crate::context::{AuthMechanism, SessionId};
+use crate::upstream::BackendTarget;
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn tcp(port: u16) -> BackendTarget {
+    BackendTarget::Addr(addr(port))
 }
 
 fn deadline() -> Instant {
@@ -17,7 +22,7 @@ fn deadline() -> Instant {
 fn events() -> Vec<BackendEvent> {
     vec![
         BackendEvent::Connect {
-            addr: addr(2),
+            target: tcp(2),
             deadline: deadline(),
         },
         BackendEvent::StartTls {
@@ -37,20 +42,22 @@ fn states() -> Vec<BackendState> {
     vec![
         BackendState::Idle,
         BackendState::Connecting {
-            addr: addr(1),
+            target: tcp(1),
             attempt: 1,
             deadline: deadline(),
         },
         BackendState::TlsHandshaking {
-            addr: addr(1),
+            target: tcp(1),
             deadline: deadline(),
         },
         BackendState::Authenticating {
-            addr: addr(1),
+            target: tcp(1),
             mechanism: AuthMechanism::Plain,
         },
-        BackendState::Ready { addr: addr(1) },
-        BackendState::Draining { addr: addr(1) },
+        BackendState::Ready {
+            target: BackendTarget::Addr(addr(1)),
+        },
+        BackendState::Draining { target: tcp(1) },
         BackendState::Closed,
         BackendState::Failed(CloseReason::BackendClosed),
     ]
@@ -111,18 +118,25 @@ fn each_retry_counts_an_attempt_and_moves_to_the_new_address() {
         state = state
             .on(
                 BackendEvent::Connect {
-                    addr: addr(port),
+                    target: tcp(port),
                     deadline: deadline(),
                 },
                 session,
             )
             .unwrap();
     }
-    assert!(matches!(state, BackendState::Connecting { attempt: 3, addr: a, .. } if a == addr(3)));
+    assert!(
+        matches!(&state, BackendState::Connecting { attempt: 3, target, .. } if *target == tcp(3))
+    );
     let state = state.on(BackendEvent::Established, session).unwrap();
-    assert_eq!(state, BackendState::Ready { addr: addr(3) });
+    assert_eq!(
+        state,
+        BackendState::Ready {
+            target: BackendTarget::Addr(addr(3))
+        }
+    );
     assert!(state.is_ready());
-    assert_eq!(state.addr(), Some(addr(3)));
+    assert_eq!(state.target(), Some(&tcp(3)));
 }
 
 #[test]
@@ -134,7 +148,7 @@ fn a_failed_connect_keeps_its_reason() {
     let state = BackendState::Idle
         .on(
             BackendEvent::Connect {
-                addr: addr(1),
+                target: tcp(1),
                 deadline: deadline(),
             },
             SessionId::next(),

@@ -9,6 +9,7 @@ use crate::close::CloseReason;
 use crate::context::{LiveResources, ProxiedAddrs, ProxyHeader, Resource, SessionContext};
 use crate::route::{ForwardingGate, Prerequisites, RouteId};
 use crate::test_support::cx;
+use crate::upstream::BackendTarget;
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(3)
@@ -17,7 +18,7 @@ fn deadline() -> Instant {
 fn permit(cx: &mut SessionContext) -> crate::route::ForwardPermit {
     cx.set_route(RouteId::new("local"));
     let ready = BackendState::Ready {
-        addr: "127.0.0.1:9".parse().unwrap(),
+        target: BackendTarget::Addr("127.0.0.1:9".parse().unwrap()),
     };
     ForwardingGate::check(cx, &ready).unwrap()
 }

@@ -1,0 +1,100 @@
+//! What the admin endpoints report: the lifecycle phase, readiness, and the counters behind
+//! the metrics. Written by `run` and the probes, read by scrapes, never locked on a hot path.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use proxy_backend::health::ClusterHealth;
+use proxy_core::context::LiveResources;
+use proxy_frontend::{CloseCounts, Sessions};
+
+/// Where the process stands in its life; exported as `sluice_lifecycle_phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Starting,
+    Running,
+    AcceptGrace,
+    Draining,
+    ForceClosing,
+    StoppingChildren,
+}
+
+impl Phase {
+    pub(crate) const ALL: [Phase; 6] = [
+        Self::Starting,
+        Self::Running,
+        Self::AcceptGrace,
+        Self::Draining,
+        Self::ForceClosing,
+        Self::StoppingChildren,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::AcceptGrace => "accept_grace",
+            Self::Draining => "draining",
+            Self::ForceClosing => "force_closing",
+            Self::StoppingChildren => "stopping_children",
+        }
+    }
+}
+
+/// Shared between `run`, the probes and the admin listener.
+#[derive(Debug)]
+pub(crate) struct AdminState {
+    phase: AtomicU8,
+    listeners_bound: AtomicBool,
+    pub(crate) clusters: Vec<Arc<ClusterHealth>>,
+    pub(crate) closes: CloseCounts,
+    pub(crate) live: Arc<LiveResources>,
+    pub(crate) sessions: Sessions,
+}
+
+impl AdminState {
+    pub(crate) fn new(
+        clusters: Vec<Arc<ClusterHealth>>,
+        closes: CloseCounts,
+        live: Arc<LiveResources>,
+        sessions: Sessions,
+    ) -> Self {
+        Self {
+            phase: AtomicU8::new(0),
+            listeners_bound: AtomicBool::new(false),
+            clusters,
+            closes,
+            live,
+            sessions,
+        }
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        let index = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
+        self.phase.store(index as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        Phase::ALL
+            .get(usize::from(self.phase.load(Ordering::Relaxed)))
+            .copied()
+            .unwrap_or(Phase::Starting)
+    }
+
+    pub(crate) fn set_listeners_bound(&self) {
+        self.listeners_bound.store(true, Ordering::Relaxed);
+    }
+
+    /// Ready only while running, with every listener bound and every cluster's requirement met.
+    pub(crate) fn readiness(&self) -> Result<(), String> {
+        match self.phase() {
+            Phase::Running => {}
+            Phase::Starting => return Err("starting".into()),
+            _ => return Err("shutting down".into()),
+        }
+        if !self.listeners_bound.load(Ordering::Relaxed) {
+            return Err("listeners not bound".into());
+        }
+        self.clusters.iter().try_for_each(|health| health.check())
+    }
+}
