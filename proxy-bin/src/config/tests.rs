@@ -98,7 +98,13 @@ fn example_parses_with_stage_options_and_ipv6() {
         }
     );
     assert_eq!(remote.backends[2].to_string(), "[::1]:9094");
-    assert_eq!(config.shutdown.drain_timeout, Duration::from_secs(25));
+    assert_eq!(config.shutdown.drain_timeout, Duration::from_secs(20));
+    assert_eq!(
+        config.clusters["tool"].exec.as_ref().map(|e| e.argv.len()),
+        Some(1)
+    );
+    assert!(config.admin.is_some());
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
 }
 
 #[test]
