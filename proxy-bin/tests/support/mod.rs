@@ -29,6 +29,11 @@ pub(crate) fn write_config(name: &str, text: &str) -> PathBuf {
 pub(crate) struct Running {
     child: Child,
     lines: mpsc::Receiver<serde_json::Value>,
+    /// Every line received so far; lines come from several tasks, so their order between
+    /// tasks is not fixed, and looking one up must not lose the others.
+    seen: std::cell::RefCell<Vec<serde_json::Value>>,
+    /// Where `wait_for` resumes: lines before it have been waited past, in order.
+    cursor: std::cell::Cell<usize>,
 }
 
 impl Running {
@@ -53,27 +58,53 @@ impl Running {
                 }
             }
         });
-        Self { child, lines }
+        Self {
+            child,
+            lines,
+            seen: Default::default(),
+            cursor: Default::default(),
+        }
     }
 
     /// The next log line with `message`, skipping others; bounded by `STEP`.
+    /// The next line with `message` after the last one waited for, so that a series of waits
+    /// checks the order of lines; bounded by `STEP`.
     pub(crate) fn wait_for(&self, message: &str) -> serde_json::Value {
+        let found = self.search(message, self.cursor.get());
+        self.cursor.set(found + 1);
+        self.seen.borrow()[found].clone()
+    }
+
+    /// The first line with `message` ever logged, without moving the `wait_for` cursor.
+    pub(crate) fn find(&self, message: &str) -> serde_json::Value {
+        let found = self.search(message, 0);
+        self.seen.borrow()[found].clone()
+    }
+
+    /// The index in `seen` of the first line with `message` at or after `from`, receiving more
+    /// lines as needed.
+    fn search(&self, message: &str, from: usize) -> usize {
         let deadline = std::time::Instant::now() + STEP;
+        let mut index = from;
         loop {
+            while index < self.seen.borrow().len() {
+                if self.seen.borrow()[index]["message"] == message {
+                    return index;
+                }
+                index += 1;
+            }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = self
                 .lines
                 .recv_timeout(left)
                 .unwrap_or_else(|_| panic!("no log line {message:?}"));
-            if line["message"] == message {
-                return line;
-            }
+            self.seen.borrow_mut().push(line);
         }
     }
 
     /// The address the listener actually bound (the config asks for port 0).
     pub(crate) fn listening_addr(&self) -> SocketAddr {
-        self.wait_for("listening")["addr"]
+        self.find("listening")["addr"]
             .as_str()
             .unwrap()
             .parse()
@@ -113,7 +144,7 @@ impl Running {
 
     /// The admin listener's address, from its start-up line.
     pub(crate) fn admin_addr(&self) -> SocketAddr {
-        self.wait_for("admin listening")["addr"]
+        self.find("admin listening")["addr"]
             .as_str()
             .unwrap()
             .parse()
