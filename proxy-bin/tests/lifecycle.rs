@@ -183,7 +183,9 @@ fn readyz_is_503_while_the_only_backend_is_down_and_200_once_it_is_up() {
     );
     let sluice = Running::start(&config, "ready.toml");
     let admin = sluice.admin_addr();
-    sluice.wait_for("backend reachability");
+    // Start-up and the first probe run concurrently: wait for both, in either order.
+    sluice.find("sluice started");
+    sluice.find("backend reachability");
     let (status, body) = http_get(admin, "/readyz");
     assert_eq!(
         (status, body.as_str()),
