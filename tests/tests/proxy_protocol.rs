@@ -60,6 +60,14 @@ async fn expect_closed(proxy: &TestProxy, bytes: &[u8]) {
 
 /// Sends a request and reads the reporter's answer (the client address its PROXY header named,
 /// then the echoed request), as a real client would: request first, close after the answer.
+/// Sends `header` and `payload` in one write, half-closes, and returns what came back.
+async fn send_after_header(proxy: &TestProxy, header: &[u8], payload: &[u8]) -> Vec<u8> {
+    let stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    timeout(STEP_TIMEOUT, exchange(stream, &[header, payload].concat()))
+        .await
+        .unwrap()
+}
+
 async fn reported_client(mut stream: TcpStream) -> String {
     stream.write_all(b"ping").await.unwrap();
     let mut reply = Vec::new();
@@ -363,13 +371,7 @@ async fn the_router_picks_a_cluster_by_the_headers_authority() {
         "192.0.2.2:9192",
         &[(TLV_AUTHORITY, b"tenant-a.example")],
     );
-    let stream = TcpStream::connect(proxy.addr()).await.unwrap();
-    let reply = timeout(
-        STEP_TIMEOUT,
-        exchange(stream, &[header.as_slice(), b"hi"].concat()),
-    )
-    .await
-    .unwrap();
+    let reply = send_after_header(&proxy, &header, b"hi").await;
     assert_eq!(reply, b"hi");
     let summary = proxy.next_closed(STEP_TIMEOUT).await.unwrap();
     assert_eq!(summary.route, Some(RouteId::new("tenant-a")));
@@ -502,13 +504,7 @@ async fn stage_factories_see_the_tlvs_before_the_header_is_released() {
         "192.0.2.2:9192",
         &[(TLV_AWS, b"\x01vpce-0abc123")],
     );
-    let stream = TcpStream::connect(proxy.addr()).await.unwrap();
-    let reply = timeout(
-        STEP_TIMEOUT,
-        exchange(stream, &[header.as_slice(), b"x"].concat()),
-    )
-    .await
-    .unwrap();
+    let reply = send_after_header(&proxy, &header, b"x").await;
     assert_eq!(reply, b"x");
     assert_eq!(
         rx.recv_timeout(STEP_TIMEOUT).unwrap().as_deref(),
