@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System tools the tests drive as real peers, as "command:debian-package".
-needed=("haproxy:haproxy")
+needed=("haproxy:haproxy" "openssl:openssl")
 
 missing=()
 # Debian installs haproxy in /usr/sbin, which is not on every user's PATH.

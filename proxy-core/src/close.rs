@@ -82,6 +82,13 @@ pub enum CloseReason {
     AnswerAfterShutdown(crate::Side),
     /// The proxy is shutting down and the session outlived its drain deadline.
     Shutdown,
+    /// A TLS handshake with `side` failed or did not finish before its deadline.
+    Tls {
+        /// Which side's handshake.
+        side: crate::Side,
+        /// What went wrong (unknown CA, name mismatch, timeout...), for the log.
+        detail: Cow<'static, str>,
+    },
     /// The connection's PROXY-protocol header was missing, untrusted, invalid or late.
     ProxyHeader(crate::proxy_protocol::ProxyHeaderError),
     /// A bug in Sluice: a state machine refused an event its driver sent.
@@ -116,7 +123,7 @@ impl CloseReason {
             | Self::HalfCloseTimeout
             | Self::ClientIo(_)
             | Self::ProxyHeader(_) => Some(Fault::Downstream),
-            Self::Protocol { side, .. } => Some(side.fault()),
+            Self::Protocol { side, .. } | Self::Tls { side, .. } => Some(side.fault()),
             Self::BackendIo(_) | Self::BackendUnavailable { .. } => Some(Fault::Upstream),
             Self::NoRoute
             | Self::Stage { .. }
@@ -141,6 +148,14 @@ impl CloseReason {
             Self::Stage { .. } => "stage_closed",
             Self::AnswerAfterShutdown(_) => "answer_after_shutdown",
             Self::Shutdown => "drain_timeout",
+            Self::Tls {
+                side: crate::Side::Client,
+                ..
+            } => "tls_handshake_failed",
+            Self::Tls {
+                side: crate::Side::Backend,
+                ..
+            } => "backend_tls_failed",
             Self::ProxyHeader(err) => err.label(),
             Self::Internal(_) => "internal_error",
         }
@@ -172,6 +187,9 @@ impl fmt::Display for CloseReason {
                 )
             }
             Self::Shutdown => f.write_str("closed at the drain deadline"),
+            Self::Tls { side, detail } => {
+                write!(f, "TLS handshake with the {side} failed: {detail}")
+            }
             Self::ProxyHeader(err) => write!(f, "rejected: {err}"),
             Self::Internal(detail) => write!(f, "internal error: {detail}"),
         }
