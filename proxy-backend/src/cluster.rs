@@ -7,6 +7,7 @@ use proxy_core::proxy_protocol::ProxyProtocolVersion;
 use proxy_core::route::RouteId;
 
 use crate::child::ChildSpec;
+use crate::tls::BackendTls;
 
 /// One backend address as configured: a host (IP literal or DNS name) and a port. Names are
 /// resolved at connect time, so a backend that moves is followed.
@@ -43,4 +44,7 @@ pub struct ClusterSpec {
     /// When set, each session spawns this program instead of connecting to `backends` (which
     /// is then empty).
     pub exec: Option<ChildSpec>,
+    /// When set, Sluice originates TLS to each backend after the connect (and after the PROXY
+    /// header, which stays in the clear: the backend reads it before its TLS handshake).
+    pub tls: Option<BackendTls>,
 }

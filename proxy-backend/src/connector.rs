@@ -1,9 +1,11 @@
-//! Connecting a session to its cluster, with ordered failover across backend addresses.
+//! Connecting a session to its cluster, with ordered failover across backend addresses, then
+//! the outbound PROXY header and, for a TLS cluster, the handshake.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use proxy_core::Side;
 use proxy_core::close::{CloseReason, ConnectFailure};
 use proxy_core::context::SessionContext;
 use proxy_core::proxy_protocol;
@@ -18,6 +20,7 @@ use tracing::debug;
 use crate::child::{ChildReaper, ChildSpec};
 use crate::cluster::{BackendAddr, ClusterSpec};
 use crate::io::BackendIo;
+use crate::tls::HandshakeError;
 
 /// Connects sessions to the clusters they are routed to: TCP with ordered failover, or a child
 /// process per session for `exec` clusters.
@@ -90,6 +93,15 @@ impl Connect for Connector {
         let mut attempts = 0u32;
         let mut last = ConnectFailure::Unresolved;
         for backend in &cluster.backends {
+            // The name a TLS backend's certificate must match comes from the configuration (the
+            // override, or the host as written), never from the address it resolves to.
+            let tls = match &cluster.tls {
+                Some(tls) => match tls.server_name_for(&backend.host) {
+                    Ok(name) => Some((tls, name)),
+                    Err(err) => return Err(fail(state, cx, tls_failure(&err))),
+                },
+                None => None,
+            };
             let deadline = Instant::now() + cluster.connect_timeout;
             let addrs = match resolve(backend, deadline).await {
                 Ok(addrs) => addrs,
@@ -105,52 +117,59 @@ impl Connect for Connector {
                 let target = BackendTarget::Addr(addr);
                 state = state.on(BackendEvent::Connect { target, deadline }, cx.id())?;
                 attempts += 1;
-                match timeout_at(deadline, TcpStream::connect(addr)).await {
-                    Ok(Ok(mut stream)) => {
-                        // Sluice adds no delay of its own: small writes leave at once.
-                        if let Err(err) = stream.set_nodelay(true) {
-                            debug!(backend.addr = %addr, error = %err, "could not set TCP_NODELAY");
-                        }
-                        if let Some(version) = cluster.send_proxy_protocol {
-                            let header = proxy_protocol::encode(
-                                version,
-                                cx.client_addr(),
-                                cx.destination_addr(),
-                            );
-                            match timeout_at(deadline, stream.write_all(&header)).await {
-                                Ok(Ok(())) => {}
-                                Ok(Err(err)) => {
-                                    return Err(fail(
-                                        state,
-                                        cx,
-                                        CloseReason::BackendIo(err.kind()),
-                                    ));
-                                }
-                                Err(_) => {
-                                    return Err(fail(
-                                        state,
-                                        cx,
-                                        CloseReason::BackendIo(std::io::ErrorKind::TimedOut),
-                                    ));
-                                }
-                            }
-                        }
-                        state = state.on(BackendEvent::Established, cx.id())?;
-                        cx.set_backend(BackendTarget::Addr(addr));
-                        return Ok(Connected {
-                            io: BackendIo::Tcp(stream),
-                            state,
-                        });
-                    }
+                let mut stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+                    Ok(Ok(stream)) => stream,
                     Ok(Err(err)) => {
                         debug!(backend.addr = %addr, error = %err, "backend connect failed");
                         last = ConnectFailure::Io(err.kind());
+                        continue;
                     }
                     Err(_) => {
                         debug!(backend.addr = %addr, "backend connect timed out");
                         last = ConnectFailure::TimedOut;
+                        continue;
+                    }
+                };
+                // Sluice adds no delay of its own: small writes leave at once.
+                if let Err(err) = stream.set_nodelay(true) {
+                    debug!(backend.addr = %addr, error = %err, "could not set TCP_NODELAY");
+                }
+                // The PROXY header goes first, in the clear, ahead of any TLS ClientHello.
+                if let Some(version) = cluster.send_proxy_protocol {
+                    let header =
+                        proxy_protocol::encode(version, cx.client_addr(), cx.destination_addr());
+                    let reason = match timeout_at(deadline, stream.write_all(&header)).await {
+                        Ok(Ok(())) => None,
+                        Ok(Err(err)) => Some(CloseReason::BackendIo(err.kind())),
+                        Err(_) => Some(CloseReason::BackendIo(std::io::ErrorKind::TimedOut)),
+                    };
+                    if let Some(reason) = reason {
+                        return Err(fail(state, cx, reason));
                     }
                 }
+                let io = match tls.clone() {
+                    None => BackendIo::Tcp(stream),
+                    Some((tls, name)) => {
+                        // A fresh deadline of `connect_timeout`: the handshake is its own phase
+                        // (as name resolution is), so a slow connect does not eat into it. The
+                        // worst case to `Ready` is thus twice `connect_timeout`.
+                        let deadline = Instant::now() + cluster.connect_timeout;
+                        state = state.on(BackendEvent::StartTls { deadline }, cx.id())?;
+                        match tls.handshake(name, stream, deadline).await {
+                            Ok(stream) => BackendIo::Tls(Box::new(stream)),
+                            // No failover: a certificate the backend presents is not an
+                            // unreachable backend, and the next address would likely present
+                            // the same one.
+                            Err(err) => {
+                                debug!(backend.addr = %addr, error = %err, "backend TLS handshake failed");
+                                return Err(fail(state, cx, tls_failure(&err)));
+                            }
+                        }
+                    }
+                };
+                state = state.on(BackendEvent::Established, cx.id())?;
+                cx.set_backend(BackendTarget::Addr(addr));
+                return Ok(Connected { io, state });
             }
         }
         Err(fail(
@@ -158,6 +177,14 @@ impl Connect for Connector {
             cx,
             CloseReason::BackendUnavailable { attempts, last },
         ))
+    }
+}
+
+/// The session's close reason for a failed TLS handshake with its backend.
+fn tls_failure(err: &HandshakeError) -> CloseReason {
+    CloseReason::Tls {
+        side: Side::Backend,
+        detail: err.to_string().into(),
     }
 }
 
@@ -232,6 +259,7 @@ mod tests {
                 connect_timeout: Duration::from_secs(2),
                 send_proxy_protocol: None,
                 exec: None,
+                tls: None,
             }],
             ChildReaper::new(),
         )

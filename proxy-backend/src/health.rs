@@ -169,6 +169,7 @@ mod tests {
             connect_timeout: Duration::from_secs(2),
             send_proxy_protocol: None,
             exec: None,
+            tls: None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The transport to a backend: a TCP stream or a child process's stdin and stdout.
+//! The transport to a backend: a TCP stream, TLS over one, or a child process's stdin and
+//! stdout.
 
 use std::io;
 use std::pin::Pin;
@@ -6,6 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::child::ChildIo;
 
@@ -14,6 +16,9 @@ use crate::child::ChildIo;
 pub enum BackendIo {
     /// A network backend.
     Tcp(TcpStream),
+    /// A network backend the proxy speaks TLS to. Boxed: a TLS connection's state is large
+    /// next to a socket.
+    Tls(Box<TlsStream<TcpStream>>),
     /// A child process spawned for the session.
     Child(ChildIo),
 }
@@ -26,6 +31,7 @@ impl AsyncRead for BackendIo {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(io) => Pin::new(io).poll_read(cx, buf),
+            Self::Tls(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
             Self::Child(io) => Pin::new(io).poll_read(cx, buf),
         }
     }
@@ -39,6 +45,7 @@ impl AsyncWrite for BackendIo {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Tcp(io) => Pin::new(io).poll_write(cx, buf),
+            Self::Tls(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
             Self::Child(io) => Pin::new(io).poll_write(cx, buf),
         }
     }
@@ -50,6 +57,7 @@ impl AsyncWrite for BackendIo {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Tcp(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            Self::Tls(io) => Pin::new(io.as_mut()).poll_write_vectored(cx, bufs),
             Self::Child(io) => Pin::new(io).poll_write_vectored(cx, bufs),
         }
     }
@@ -57,6 +65,7 @@ impl AsyncWrite for BackendIo {
     fn is_write_vectored(&self) -> bool {
         match self {
             Self::Tcp(io) => io.is_write_vectored(),
+            Self::Tls(io) => io.is_write_vectored(),
             Self::Child(io) => io.is_write_vectored(),
         }
     }
@@ -64,6 +73,7 @@ impl AsyncWrite for BackendIo {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(io) => Pin::new(io).poll_flush(cx),
+            Self::Tls(io) => Pin::new(io.as_mut()).poll_flush(cx),
             Self::Child(io) => Pin::new(io).poll_flush(cx),
         }
     }
@@ -71,6 +81,7 @@ impl AsyncWrite for BackendIo {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(io) => Pin::new(io).poll_shutdown(cx),
+            Self::Tls(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
             Self::Child(io) => Pin::new(io).poll_shutdown(cx),
         }
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use proxy_backend::health::{self, ClusterHealth};
 use proxy_backend::{ChildReaper, Connector};
-use proxy_frontend::{BoundListener, Frontend, Lifecycle};
+use proxy_frontend::{BoundListener, Frontend, Lifecycle, ReloadableServerConfig};
 use sd_notify::NotifyState;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,9 @@ use tracing::{debug, error, info, warn};
 use crate::admin::{self, AdminState, Phase};
 use crate::config::Config;
 use crate::wiring;
+
+/// How often certificate files are checked for changes.
+const TLS_FILE_CHECK: Duration = Duration::from_secs(2);
 
 /// How long force-closed sessions get to write their close lines before the process exits.
 const FORCE_CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -100,6 +103,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             probe.interval,
             stop_background.clone(),
         ));
+    }
+    if !plan.tls_reloads.is_empty() {
+        background.spawn(reload_tls(plan.tls_reloads, stop_background.clone()));
     }
     let state = Arc::new(AdminState::new(
         cluster_health,
@@ -191,6 +197,56 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     background.wait().await;
     info!("shutdown: complete");
     Ok(())
+}
+
+/// Reloads terminating listeners' certificates on SIGHUP and when their files change, until
+/// `stop`. New handshakes use the new certificates; established sessions are untouched. A
+/// reload that fails keeps the previous certificates and is logged once per distinct error.
+async fn reload_tls(configs: Vec<(String, Arc<ReloadableServerConfig>)>, stop: CancellationToken) {
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => Some(hangup),
+        Err(err) => {
+            warn!(error = %err, "cannot listen for SIGHUP; certificates reload only when files change");
+            None
+        }
+    };
+    let mut tick = tokio::time::interval(TLS_FILE_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_error: Vec<Option<String>> = vec![None; configs.len()];
+    loop {
+        let forced = tokio::select! {
+            () = stop.cancelled() => return,
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(hangup) => hangup.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+            _ = tick.tick() => false,
+        };
+        for ((listener, config), last_error) in configs.iter().zip(last_error.iter_mut()) {
+            let result = if forced {
+                config.reload().map(|()| true)
+            } else {
+                config.reload_if_changed()
+            };
+            match result {
+                Ok(true) => {
+                    let trigger = if forced { "SIGHUP" } else { "files changed" };
+                    info!(listener = %listener, trigger, "tls certificates reloaded");
+                    *last_error = None;
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    let message = err.to_string();
+                    if last_error.as_deref() != Some(message.as_str()) {
+                        warn!(listener = %listener, error = %message, "tls reload failed; keeping the previous certificates");
+                        *last_error = Some(message);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Tells systemd about a state change when running under it; a no-op elsewhere.

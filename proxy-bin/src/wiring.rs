@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proxy_backend::health::Requirement;
-use proxy_backend::{ChildSpec, ClusterSpec};
+use proxy_backend::{BackendTls, BackendTlsOptions, ChildSpec, ClusterSpec};
 use proxy_core::forward::ForwardLimits;
 use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, StaticRouter};
 use proxy_core::stage::raw_tcp_registry;
-use proxy_frontend::ListenerSpec;
+use proxy_frontend::{ListenerSpec, ListenerTls, ReloadableServerConfig, TlsTermination};
 
-use crate::config::{Config, ConfigError, ConfigErrors, ListenerProtocol, ReadyRequires};
+use crate::config::{
+    Config, ConfigError, ConfigErrors, ListenerProtocol, ListenerTlsConfig, ReadyRequires,
+};
 
 /// Everything the proxy runs, built from configuration.
 #[derive(Debug)]
@@ -22,6 +24,8 @@ pub(crate) struct Plan {
     pub(crate) router: StaticRouter,
     /// The clusters readiness depends on, and how to probe them.
     pub(crate) probes: Vec<Probe>,
+    /// Terminating listeners' TLS configurations, reloaded on SIGHUP and when files change.
+    pub(crate) tls_reloads: Vec<(String, Arc<ReloadableServerConfig>)>,
 }
 
 /// A cluster whose reachability readiness requires.
@@ -38,7 +42,8 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
     let mut errors = Vec::new();
     let mut listeners = Vec::new();
     let mut router = StaticRouter::new();
-    for listener in &config.listeners {
+    let mut tls_reloads = Vec::new();
+    for (index, listener) in config.listeners.iter().enumerate() {
         let ListenerProtocol::Tcp = listener.protocol;
         let mut stages = Vec::new();
         for stage in &listener.stages {
@@ -55,16 +60,53 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                 when: RouteMatch {
                     authority: rule.authority.as_deref().map(Box::from),
                     source: rule.source,
+                    sni: rule.sni.as_deref().map(Box::from),
+                    principal: rule.principal.as_deref().map(Box::from),
                 },
                 route: RouteId::new(rule.cluster.as_str()),
             })
             .collect();
         router = router.with_rules(name.clone(), rules, RouteId::new(listener.cluster.as_str()));
+        let tls = match &listener.tls {
+            None => None,
+            Some(ListenerTlsConfig::Passthrough { handshake_timeout }) => {
+                Some(ListenerTls::Passthrough {
+                    handshake_timeout: *handshake_timeout,
+                })
+            }
+            Some(ListenerTlsConfig::Terminate {
+                server,
+                principal,
+                handshake_timeout,
+            }) => match ReloadableServerConfig::load(server.clone()) {
+                Ok(config) => {
+                    let config = Arc::new(config);
+                    tls_reloads.push((listener.name.clone(), config.clone()));
+                    Some(ListenerTls::Terminate(TlsTermination {
+                        server: config,
+                        handshake_timeout: *handshake_timeout,
+                        principal: *principal,
+                    }))
+                }
+                Err(err) => {
+                    errors.push(ConfigError::new(
+                        format!("listener[{index}].tls"),
+                        err.to_string(),
+                    ));
+                    None
+                }
+            },
+        };
+        let requires = match tls {
+            Some(ListenerTls::Terminate(_)) => Prerequisites::TLS,
+            _ => Prerequisites::TCP,
+        };
         listeners.push(ListenerSpec {
             name,
             bind: listener.bind,
-            requires: Prerequisites::TCP,
+            requires,
             proxy_protocol: listener.proxy_protocol.clone(),
+            tls,
             limits: ForwardLimits {
                 read_buffer: listener.read_buffer,
                 high_watermark: listener.high_watermark,
@@ -75,13 +117,31 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
             stages,
         });
     }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
-    let clusters = config
-        .clusters
-        .iter()
-        .map(|(name, cluster)| ClusterSpec {
+    let mut clusters = Vec::with_capacity(config.clusters.len());
+    for (name, cluster) in &config.clusters {
+        let tls = match &cluster.tls {
+            None => None,
+            Some(tls) => {
+                let options = BackendTlsOptions {
+                    ca: tls.ca.clone(),
+                    server_name: tls.server_name.clone(),
+                    client_cert: tls.cert.clone(),
+                    client_key: tls.key.clone(),
+                    insecure_skip_verify: tls.insecure_skip_verify,
+                };
+                match BackendTls::from_files(&options) {
+                    Ok(tls) => Some(tls),
+                    Err(err) => {
+                        errors.push(ConfigError::new(
+                            format!("cluster.{name}.tls"),
+                            err.to_string(),
+                        ));
+                        None
+                    }
+                }
+            }
+        };
+        clusters.push(ClusterSpec {
             route: RouteId::new(name.as_str()),
             backends: cluster.backends.clone(),
             connect_timeout: cluster.connect_timeout,
@@ -90,8 +150,12 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                 argv: exec.argv.clone(),
                 stop_timeout: exec.stop_timeout,
             }),
-        })
-        .collect::<Vec<_>>();
+            tls,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
     let probes = clusters
         .iter()
         .filter_map(|spec| {
@@ -113,5 +177,6 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         clusters,
         router,
         probes,
+        tls_reloads,
     })
 }

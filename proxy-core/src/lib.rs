@@ -22,6 +22,7 @@ pub mod proxy_protocol;
 pub mod route;
 pub mod stage;
 pub mod state;
+pub mod tls;
 pub mod units;
 pub mod upstream;
 

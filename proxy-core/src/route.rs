@@ -57,10 +57,26 @@ pub struct RouteMatch {
     pub authority: Option<Box<str>>,
     /// A network the real client's address must be in.
     pub source: Option<IpNet>,
+    /// The server name from the client's TLS ClientHello, compared ignoring case.
+    pub sni: Option<Box<str>>,
+    /// The authenticated principal (mTLS, later SASL), compared exactly.
+    pub principal: Option<Box<str>>,
 }
 
 impl RouteMatch {
     fn holds(&self, cx: &SessionContext) -> bool {
+        let sni_holds = self
+            .sni
+            .as_deref()
+            .is_none_or(|wanted| cx.sni().is_some_and(|got| got.eq_ignore_ascii_case(wanted)));
+        let principal_holds = self
+            .principal
+            .as_deref()
+            .is_none_or(|wanted| cx.auth().principal() == Some(wanted));
+        sni_holds && principal_holds && self.proxied_holds(cx)
+    }
+
+    fn proxied_holds(&self, cx: &SessionContext) -> bool {
         let authority_holds = self.authority.as_deref().is_none_or(|wanted| {
             cx.proxied_authority()
                 .is_some_and(|got| got.eq_ignore_ascii_case(wanted))
@@ -268,6 +284,7 @@ mod tests {
                     when: RouteMatch {
                         authority: Some("tenant-a.example".into()),
                         source: None,
+                        ..RouteMatch::default()
                     },
                     route: RouteId::new("a"),
                 },
@@ -275,6 +292,7 @@ mod tests {
                     when: RouteMatch {
                         authority: None,
                         source: Some("10.0.0.0/8".parse().unwrap()),
+                        ..RouteMatch::default()
                     },
                     route: RouteId::new("internal"),
                 },

@@ -16,6 +16,7 @@ mod listener;
 mod proxy_header;
 mod session;
 mod sessions;
+mod tls;
 
 pub use self::closes::CloseCounts;
 pub use self::error::FrontendError;
@@ -23,3 +24,7 @@ pub use self::frontend::{CloseObserver, Frontend, Lifecycle};
 pub use self::listener::{BoundListener, ListenerSpec};
 pub use self::session::SessionSummary;
 pub use self::sessions::{SessionEntry, Sessions};
+pub use self::tls::{
+    CertFiles, ClientAuth, ListenerTls, MinTlsVersion, PrincipalSource, ReloadableServerConfig,
+    TlsConfigError, TlsServerOptions, TlsTermination,
+};

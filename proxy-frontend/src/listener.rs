@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 use crate::error::FrontendError;
 use crate::frontend::{Frontend, Lifecycle};
 use crate::session;
+use crate::tls::ListenerTls;
 
 /// How long to pause after an accept error that would repeat at once (EMFILE, ENFILE, ENOBUFS).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
@@ -36,6 +37,8 @@ pub struct ListenerSpec {
     pub requires: Prerequisites,
     /// Whether connections start with a PROXY header, and whose to believe.
     pub proxy_protocol: ProxyProtocolPolicy,
+    /// TLS termination or passthrough, after any PROXY header.
+    pub tls: Option<ListenerTls>,
     /// Buffer bounds and timeouts of each session.
     pub limits: ForwardLimits,
     /// Factories of the stages each session runs, in request order.
@@ -49,6 +52,7 @@ impl fmt::Debug for ListenerSpec {
             .field("bind", &self.bind)
             .field("requires", &self.requires)
             .field("proxy_protocol", &self.proxy_protocol)
+            .field("tls", &self.tls)
             .field("limits", &self.limits)
             .field("stages", &self.stages.len())
             .finish()

@@ -22,6 +22,7 @@ use proxy_core::route::{ForwardingGate, RouteId, Router};
 use proxy_core::stage::StageChain;
 use proxy_core::state::{FrontendEvent, FrontendState};
 use proxy_core::upstream::{BackendTarget, Connect};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,7 @@ use crate::frontend::Frontend;
 use crate::listener::ListenerSpec;
 use crate::proxy_header;
 use crate::sessions::Registration;
+use crate::tls::{self, ListenerTls};
 
 /// What is known about a session when it closes; logged as its close line.
 #[derive(Debug, Clone)]
@@ -49,6 +51,10 @@ pub struct SessionSummary {
     pub backend_addr: Option<SocketAddr>,
     /// What served it (an address or a child process), if anything did.
     pub backend: Option<BackendTarget>,
+    /// The server name the client's ClientHello asked for.
+    pub sni: Option<Box<str>>,
+    /// The authenticated principal (from the client certificate, later SASL).
+    pub principal: Option<Box<str>>,
     /// Bytes read from the client.
     pub bytes_from_client: u64,
     /// Bytes read from the backend.
@@ -159,15 +165,43 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         } else {
             Span::current().record("client.addr", field::display(self.cx.client_addr()));
         }
-        self.step(FrontendEvent::Route)?;
-        let client = PrefixedIo::new(early_bytes.freeze(), client);
-        self.route_and_forward(client).await
+        let spec = self.spec;
+        let Some(tls) = &spec.tls else {
+            self.step(FrontendEvent::Route)?;
+            return self
+                .route_and_forward(PrefixedIo::new(early_bytes.freeze(), client))
+                .await;
+        };
+        let deadline = Instant::now() + tls.handshake_timeout();
+        self.step(FrontendEvent::StartTls { deadline })?;
+        match tls {
+            ListenerTls::Passthrough { .. } => {
+                let peek = tls::peek_sni(&mut client, early_bytes, deadline, self.cx);
+                let hello = tokio::select! {
+                    () = self.force_close.cancelled() => Err(CloseReason::Shutdown),
+                    hello = peek => hello,
+                }?;
+                self.step(FrontendEvent::Route)?;
+                self.route_and_forward(PrefixedIo::new(hello.freeze(), client))
+                    .await
+            }
+            ListenerTls::Terminate(termination) => {
+                let io = PrefixedIo::new(early_bytes.freeze(), client);
+                let handshake = tls::terminate(io, termination, deadline, self.cx);
+                let stream = tokio::select! {
+                    () = self.force_close.cancelled() => Err(CloseReason::Shutdown),
+                    stream = handshake => stream,
+                }?;
+                self.step(FrontendEvent::Route)?;
+                self.route_and_forward(stream).await
+            }
+        }
     }
 
-    async fn route_and_forward(
-        &mut self,
-        client: PrefixedIo<TcpStream>,
-    ) -> Result<CloseReason, CloseReason> {
+    async fn route_and_forward<Io>(&mut self, client: Io) -> Result<CloseReason, CloseReason>
+    where
+        Io: AsyncRead + AsyncWrite + Unpin,
+    {
         let route = self
             .frontend
             .router
@@ -214,6 +248,8 @@ fn summarize(cx: &SessionContext, listener: Arc<str>, reason: CloseReason) -> Se
         route: cx.route().cloned(),
         backend_addr: cx.backend_addr(),
         backend: cx.backend().cloned(),
+        sni: cx.sni().map(Box::from),
+        principal: cx.auth().principal().map(Box::from),
         bytes_from_client: cx.stats().bytes_from(Side::Client),
         bytes_from_backend: cx.stats().bytes_from(Side::Backend),
         duration: cx.accepted_at().elapsed(),
@@ -233,6 +269,8 @@ fn log_close(summary: &SessionSummary) {
         listener = %summary.listener,
         route = route.unwrap_or("-"),
         backend.addr = backend.as_deref().unwrap_or("-"),
+        tls.sni = summary.sni.as_deref().unwrap_or("-"),
+        auth.principal = summary.principal.as_deref().unwrap_or("-"),
         bytes.from_client = summary.bytes_from_client,
         bytes.from_backend = summary.bytes_from_backend,
         duration_ms = summary.duration.as_millis() as u64,

@@ -8,7 +8,9 @@
     reason = "test helpers fail the test, with a message, when setup fails"
 )]
 
+pub mod certs;
 pub mod haproxy;
+pub mod openssl;
 pub mod peers;
 pub mod proxy;
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proxy_backend::{BackendAddr, ChildReaper, ClusterSpec, Connector};
+use proxy_backend::{BackendAddr, BackendTls, ChildReaper, ClusterSpec, Connector};
 use proxy_core::codec::RawTcp;
 use proxy_core::context::LiveResources;
 use proxy_core::forward::ForwardLimits;
@@ -13,7 +13,8 @@ use proxy_core::proxy_protocol::{ProxyProtocolPolicy, ProxyProtocolVersion};
 use proxy_core::route::{Prerequisites, RouteId, RouteRule, StaticRouter};
 use proxy_core::stage::NewStage;
 use proxy_frontend::{
-    BoundListener, CloseCounts, Frontend, Lifecycle, ListenerSpec, SessionSummary, Sessions,
+    BoundListener, CloseCounts, Frontend, Lifecycle, ListenerSpec, ListenerTls, SessionSummary,
+    Sessions,
 };
 use tokio::sync::mpsc;
 
@@ -36,6 +37,10 @@ pub struct ProxyOptions {
     pub other_clusters: Vec<(&'static str, Vec<SocketAddr>)>,
     /// Routing rules tried before the default cluster.
     pub rules: Vec<RouteRule>,
+    /// TLS termination or passthrough on the listener.
+    pub tls: Option<ListenerTls>,
+    /// TLS toward the backends of every cluster.
+    pub backend_tls: Option<BackendTls>,
 }
 
 impl std::fmt::Debug for ProxyOptions {
@@ -58,6 +63,8 @@ impl ProxyOptions {
             send_proxy_protocol: None,
             other_clusters: Vec::new(),
             rules: Vec::new(),
+            tls: None,
+            backend_tls: None,
         }
     }
 }
@@ -89,6 +96,7 @@ impl TestProxy {
             connect_timeout: options.connect_timeout,
             send_proxy_protocol: options.send_proxy_protocol,
             exec: None,
+            tls: options.backend_tls.clone(),
         };
         let mut clusters = vec![cluster("cluster", &options.backends)];
         clusters.extend(
@@ -109,8 +117,12 @@ impl TestProxy {
         let spec = ListenerSpec {
             name: Arc::from("test"),
             bind: "127.0.0.1:0".parse().expect("loopback address"),
-            requires: Prerequisites::TCP,
+            requires: match options.tls {
+                Some(ListenerTls::Terminate(_)) => Prerequisites::TLS,
+                _ => Prerequisites::TCP,
+            },
             proxy_protocol: options.proxy_protocol,
+            tls: options.tls,
             limits: options.limits,
             stages: options.stages,
         };

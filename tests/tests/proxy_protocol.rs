@@ -360,6 +360,7 @@ async fn the_router_picks_a_cluster_by_the_headers_authority() {
             when: RouteMatch {
                 authority: Some("tenant-a.example".into()),
                 source: None,
+                ..RouteMatch::default()
             },
             route: RouteId::new("tenant-a"),
         }],

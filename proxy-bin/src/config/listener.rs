@@ -110,6 +110,7 @@ impl Validator {
             raw.proxy_protocol_timeout,
         );
         let routes = self.routes(at, raw.route, clusters);
+        let tls = self.listener_tls(at, raw.tls);
         Some(ListenerConfig {
             name: name?,
             bind: bind?,
@@ -123,6 +124,7 @@ impl Validator {
             stages: stages?,
             proxy_protocol: proxy_protocol?,
             routes: routes?,
+            tls: tls?,
         })
     }
 

@@ -16,6 +16,7 @@ mod path;
 mod proxy;
 mod raw;
 mod route;
+mod tls;
 mod validate;
 mod value;
 
@@ -28,11 +29,12 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use proxy_core::proxy_protocol::{ProxyProtocolPolicy, ProxyProtocolVersion};
+use proxy_frontend::{PrincipalSource, TlsServerOptions};
 
 pub use error::{ConfigError, ConfigErrors};
 /// A backend as written in the file (port never 0); the connector's own type, so no conversion.
@@ -115,6 +117,42 @@ pub struct ListenerConfig {
     pub proxy_protocol: ProxyProtocolPolicy,
     /// `[[listener.route]]` rules, tried in order before falling back to `cluster`.
     pub routes: Vec<RouteConfig>,
+    /// TLS termination or passthrough, when the listener has a `[listener.tls]` table.
+    pub tls: Option<ListenerTlsConfig>,
+}
+
+/// A listener's TLS, with every path resolved against the config file's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenerTlsConfig {
+    /// `mode = "terminate"` (the default).
+    Terminate {
+        /// Certificates, versions, ALPN and client authentication.
+        server: TlsServerOptions,
+        /// How a client certificate names its principal.
+        principal: PrincipalSource,
+        /// How long the handshake may take.
+        handshake_timeout: Duration,
+    },
+    /// `mode = "passthrough"`: route by the ClientHello's SNI, forward the bytes untouched.
+    Passthrough {
+        /// How long the ClientHello may take to arrive.
+        handshake_timeout: Duration,
+    },
+}
+
+/// A cluster's TLS toward its backends, paths resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTlsConfig {
+    /// The CA bundle backends' certificates must chain to; the system roots when absent.
+    pub ca: Option<PathBuf>,
+    /// The name to verify (and send as SNI) instead of the backend's host.
+    pub server_name: Option<String>,
+    /// A client certificate chain for mTLS to the backends.
+    pub cert: Option<PathBuf>,
+    /// Its key.
+    pub key: Option<PathBuf>,
+    /// Accept any backend certificate; only ever when written explicitly.
+    pub insecure_skip_verify: bool,
 }
 
 /// One `[[listener.route]]`: sessions matching every condition given go to `cluster`.
@@ -126,6 +164,10 @@ pub struct RouteConfig {
     pub authority: Option<String>,
     /// A network the real client's address must be in.
     pub source: Option<IpNet>,
+    /// The TLS ClientHello's server name, compared ignoring case.
+    pub sni: Option<String>,
+    /// The authenticated principal, compared exactly.
+    pub principal: Option<String>,
 }
 
 /// The protocol a listener accepts. An enum rather than a string so adding one forces every
@@ -165,6 +207,8 @@ pub struct ClusterConfig {
     pub ready_requires: ReadyRequires,
     /// How often the backends are probed when readiness depends on them.
     pub probe_interval: Duration,
+    /// TLS toward the backends, when the cluster has a `[cluster.NAME.tls]` table.
+    pub tls: Option<ClusterTlsConfig>,
 }
 
 /// The optional `[shutdown]` table.
@@ -182,8 +226,14 @@ pub struct ShutdownConfig {
 
 /// Parses and validates a configuration, reporting every problem found.
 pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    parse_in(text, Path::new("."))
+}
+
+/// Like [`parse`], resolving relative file paths (certificates, keys, CA bundles) against
+/// `base`, the directory of the config file.
+pub fn parse_in(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
     let (raw, unknown) = raw::parse(text)?;
-    validate::validate(raw, unknown)
+    validate::validate(raw, unknown, base)
 }
 
 /// Reads the file at `path` and [`parse`]s it.
@@ -194,5 +244,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             format!("cannot read config file {}: {err}", path.display()),
         )
     })?;
-    parse(&text)
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parse_in(&text, base)
 }

@@ -56,6 +56,41 @@ pub(super) struct RawListener {
     pub(super) stage: Vec<RawStage>,
     #[serde(default)]
     pub(super) route: Vec<RawRoute>,
+    pub(super) tls: Option<RawListenerTls>,
+}
+
+/// A listener's `[listener.tls]` table; see [`super::ListenerTlsConfig`].
+#[derive(Debug, Deserialize)]
+pub(super) struct RawListenerTls {
+    pub(super) mode: Option<String>,
+    pub(super) cert: Option<String>,
+    pub(super) key: Option<String>,
+    #[serde(default)]
+    pub(super) certificate: Vec<RawTlsCertificate>,
+    pub(super) min_version: Option<String>,
+    pub(super) alpn: Option<Vec<String>>,
+    pub(super) client_auth: Option<String>,
+    pub(super) client_ca: Option<String>,
+    pub(super) principal: Option<String>,
+    pub(super) handshake_timeout: Option<String>,
+}
+
+/// One `[[listener.tls.certificate]]`: a certificate served for some server names.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawTlsCertificate {
+    pub(super) names: Option<Vec<String>>,
+    pub(super) cert: Option<String>,
+    pub(super) key: Option<String>,
+}
+
+/// A cluster's `[cluster.NAME.tls]` table.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawClusterTls {
+    pub(super) ca: Option<String>,
+    pub(super) server_name: Option<String>,
+    pub(super) cert: Option<String>,
+    pub(super) key: Option<String>,
+    pub(super) insecure_skip_verify: Option<bool>,
 }
 
 /// One `[[listener.route]]`; see [`super::RouteConfig`].
@@ -64,6 +99,8 @@ pub(super) struct RawRoute {
     pub(super) cluster: Option<String>,
     pub(super) authority: Option<String>,
     pub(super) source: Option<String>,
+    pub(super) sni: Option<String>,
+    pub(super) principal: Option<String>,
 }
 
 /// One `[[listener.stage]]`.
@@ -86,6 +123,7 @@ pub(super) struct RawCluster {
     pub(super) child_stop_timeout: Option<String>,
     pub(super) ready_requires: Option<String>,
     pub(super) probe_interval: Option<String>,
+    pub(super) tls: Option<RawClusterTls>,
 }
 
 /// The `[shutdown]` table; see [`super::ShutdownConfig`].

@@ -27,10 +27,14 @@ impl Validator {
                     None
                 }
             };
-            if rule.authority.is_none() && rule.source.is_none() {
+            if rule.authority.is_none()
+                && rule.source.is_none()
+                && rule.sni.is_none()
+                && rule.principal.is_none()
+            {
                 self.error(
                     at.clone(),
-                    "a route needs a condition: authority, source, or both".into(),
+                    "a route needs a condition: authority, source, sni or principal".into(),
                 );
                 routes = None;
                 continue;
@@ -40,6 +44,8 @@ impl Validator {
                     cluster,
                     authority: rule.authority,
                     source,
+                    sni: rule.sni,
+                    principal: rule.principal,
                 }),
                 _ => routes = None,
             }

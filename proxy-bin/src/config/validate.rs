@@ -19,8 +19,13 @@ const BACKEND_EXPECTED: &str =
     "expected HOST:PORT such as 127.0.0.1:9092, [::1]:9092 or broker.example:9092";
 
 /// Checks `raw`; `unknown` are the paths of keys the first pass did not recognise.
-pub(super) fn validate(raw: RawConfig, unknown: Vec<String>) -> Result<Config, ConfigErrors> {
+pub(super) fn validate(
+    raw: RawConfig,
+    unknown: Vec<String>,
+    base: &std::path::Path,
+) -> Result<Config, ConfigErrors> {
     let mut v = Validator {
+        base: base.to_path_buf(),
         errors: unknown
             .into_iter()
             .map(|at| ConfigError::new(at, "unknown key"))
@@ -47,6 +52,8 @@ pub(super) fn validate(raw: RawConfig, unknown: Vec<String>) -> Result<Config, C
 /// Collects errors while the config is checked.
 #[derive(Debug)]
 pub(super) struct Validator {
+    /// Relative file paths are resolved against this: the config file's directory.
+    pub(super) base: std::path::PathBuf,
     /// In the order found: unknown keys first, then each value in file order.
     errors: Vec<ConfigError>,
 }
@@ -115,6 +122,7 @@ impl Validator {
             |text| value::duration(&text),
         );
         let send_proxy_protocol = self.send_proxy_protocol(at, raw.send_proxy_protocol);
+        let tls = self.cluster_tls(at, raw.tls);
         Some(ClusterConfig {
             backends: backends?,
             connect_timeout: connect_timeout?,
@@ -122,6 +130,7 @@ impl Validator {
             exec,
             ready_requires: ready_requires?,
             probe_interval: probe_interval?,
+            tls: tls?,
         })
     }
 

@@ -78,6 +78,9 @@ pub struct SessionContext {
     proxied_authority: Option<Box<str>>,
     proxy_header: Option<ProxyHeader>,
     tls: Option<TlsFacts>,
+    /// The server name the client asked for in its ClientHello, whether TLS is terminated here
+    /// or passed through.
+    sni: Option<Box<str>>,
     peer_certificates: Option<PeerCertificates>,
     auth: AuthState,
     /// What the listener demands before the session may forward.
@@ -112,6 +115,7 @@ impl SessionContext {
             proxied_authority: None,
             proxy_header: None,
             tls: None,
+            sni: None,
             peer_certificates: None,
             auth: AuthState::default(),
             requires,
@@ -190,6 +194,16 @@ impl SessionContext {
     /// Facts from the TLS handshake, if the session is TLS.
     pub fn tls(&self) -> Option<&TlsFacts> {
         self.tls.as_ref()
+    }
+
+    /// The server name from the client's ClientHello.
+    pub fn sni(&self) -> Option<&str> {
+        self.sni.as_deref()
+    }
+
+    /// Records the server name from the client's ClientHello.
+    pub fn set_sni(&mut self, sni: Option<Box<str>>) {
+        self.sni = sni;
     }
 
     /// Stores the client's certificate chain until the principal has been derived.
