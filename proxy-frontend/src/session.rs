@@ -101,6 +101,8 @@ pub(crate) async fn run<R: Router, C: Connect>(
             state: FrontendState::Accepted,
         };
         let reason = driver.run(stream).await;
+        // Unregistered before the close is published: whoever hears of it sees it gone.
+        drop(registration);
         let summary = summarize(&cx, spec.name.clone(), reason);
         log_close(&summary);
         frontend.closes.count(&summary.reason);
