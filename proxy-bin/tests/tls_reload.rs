@@ -1,0 +1,136 @@
+//! Certificate reload in the real binary: SIGHUP, and a change of the files on disk, each make
+//! new handshakes see the new certificate while an established session keeps working.
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers of this test file fail the test on bad setup"
+)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+
+use sluice_tests::certs::{TestCa, temp_dir};
+use sluice_tests::openssl::peer_certificate_subject;
+use support::{Running, STEP};
+
+fn echo_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut reader = stream.try_clone().unwrap();
+                let mut writer = stream;
+                let _ = std::io::copy(&mut reader, &mut writer);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
+    let dir = temp_dir("binary-reload");
+    let ca = TestCa::new("Reload CA");
+    let (chain, key) = ca.issue(&["first.example"]).write_to(&dir, "server");
+    let backend = echo_backend();
+    let config = format!(
+        "[[listener]]\nname = \"tls\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\
+         [listener.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[cluster.local]\nbackends = [\"{backend}\"]\n\n\
+         [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"1s\"\n",
+        chain.display(),
+        key.display()
+    );
+    let sluice = Running::start(&config, "tls-reload.toml");
+    let addr = sluice.listening_addr();
+    let subject = || peer_certificate_subject(addr, Some("first.example")).unwrap_or_default();
+    assert!(subject().contains("first.example"), "{}", subject());
+
+    // An established session, through TLS, held across both reloads.
+    let mut held = HeldSession::open(addr);
+    held.echo(b"before\n");
+
+    let second = ca.issue(&["second.example"]);
+    std::fs::write(&chain, &second.chain_pem).unwrap();
+    std::fs::write(&key, &second.key_pem).unwrap();
+    sluice.signal("-HUP");
+    let reloaded = sluice.wait_for("tls certificates reloaded");
+    assert_eq!(reloaded["trigger"], "SIGHUP");
+    assert!(subject().contains("second.example"), "{}", subject());
+    held.echo(b"after sighup\n");
+
+    let third = ca.issue(&["third.example"]);
+    std::fs::write(&chain, &third.chain_pem).unwrap();
+    std::fs::write(&key, &third.key_pem).unwrap();
+    let reloaded = sluice.wait_for("tls certificates reloaded");
+    assert_eq!(reloaded["trigger"], "files changed");
+    assert!(subject().contains("third.example"), "{}", subject());
+    held.echo(b"after file change\n");
+
+    // A broken file keeps the last good certificate.
+    std::fs::write(&key, "not a key").unwrap();
+    sluice.wait_for("tls reload failed; keeping the previous certificates");
+    assert!(subject().contains("third.example"), "{}", subject());
+
+    drop(held);
+    assert_eq!(sluice.terminate().code(), Some(0));
+}
+
+/// An `openssl s_client` session kept open, piped both ways; its output is read on a thread
+/// so every read is bounded by `STEP`.
+struct HeldSession {
+    child: Child,
+    output: mpsc::Receiver<Vec<u8>>,
+}
+
+impl HeldSession {
+    fn open(addr: SocketAddr) -> Self {
+        let mut child = Command::new("openssl")
+            .args([
+                "s_client",
+                "-quiet",
+                "-connect",
+                &addr.to_string(),
+                "-servername",
+                "first.example",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, output) = mpsc::channel();
+        thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut chunk) {
+                if n == 0 || tx.send(chunk[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { child, output }
+    }
+
+    /// Sends `text` and waits (bounded) for it to come back.
+    fn echo(&mut self, text: &[u8]) {
+        self.child.stdin.as_mut().unwrap().write_all(text).unwrap();
+        let mut back = Vec::new();
+        while back.len() < text.len() {
+            let chunk = self.output.recv_timeout(STEP).unwrap();
+            back.extend_from_slice(&chunk);
+        }
+        assert_eq!(back, text);
+    }
+}
+
+impl Drop for HeldSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
