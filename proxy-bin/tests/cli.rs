@@ -255,3 +255,45 @@ fn sigint_stops_accepting_then_force_closes_sessions_at_the_drain_deadline() {
     assert_eq!(close["reason.label"], "drain_timeout");
     assert_eq!(sluice.wait_exit().code(), Some(0));
 }
+
+#[test]
+fn check_names_the_key_and_the_file_of_an_unusable_certificate() {
+    let text = VALID.replace(
+        "cluster = \"local\"\n",
+        "cluster = \"local\"\n[listener.tls]\ncert = \"missing-chain.pem\"\nkey = \"missing-key.pem\"\n",
+    );
+    let (ok, stderr) = check(&text, "tls-missing.toml");
+    assert!(!ok);
+    assert!(
+        stderr.contains("listener[0].tls") && stderr.contains("missing-chain.pem"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_tls_example_checks_once_its_certificates_exist() {
+    use sluice_tests::certs::{TestCa, temp_dir};
+    let dir = temp_dir("tls-example");
+    let ca = TestCa::new("Example CA");
+    let server = ca.issue(&["proxy.example"]);
+    std::fs::write(dir.join("server-chain.pem"), &server.chain_pem).unwrap();
+    std::fs::write(dir.join("server-key.pem"), &server.key_pem).unwrap();
+    let client = ca.issue_client("sluice", &[]);
+    std::fs::write(dir.join("client-chain.pem"), &client.chain_pem).unwrap();
+    std::fs::write(dir.join("client-key.pem"), &client.key_pem).unwrap();
+    std::fs::write(dir.join("clients-ca.pem"), ca.cert_pem()).unwrap();
+    std::fs::write(dir.join("backend-ca.pem"), ca.cert_pem()).unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tls.toml");
+    std::fs::copy(example, dir.join("tls.toml")).unwrap();
+    let out = Command::new(SLUICE)
+        .arg("check")
+        .arg("--config")
+        .arg(dir.join("tls.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -26,6 +26,8 @@ mod lifecycle_tests;
 mod proxy_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
