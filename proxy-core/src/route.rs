@@ -334,6 +334,52 @@ mod tests {
     }
 
     #[test]
+    fn rules_route_on_sni_and_on_the_authenticated_principal() {
+        let router = StaticRouter::new().with_rules(
+            "tls",
+            vec![
+                RouteRule {
+                    when: RouteMatch {
+                        principal: Some("batch-jobs".into()),
+                        ..RouteMatch::default()
+                    },
+                    route: RouteId::new("batch"),
+                },
+                RouteRule {
+                    when: RouteMatch {
+                        sni: Some("A.example".into()),
+                        ..RouteMatch::default()
+                    },
+                    route: RouteId::new("a"),
+                },
+            ],
+            RouteId::new("default"),
+        );
+        let mut cx = cx("tls", Prerequisites::TLS);
+        assert_eq!(router.route(&cx), Ok(RouteId::new("default")));
+        cx.set_sni(Some("a.example".into()));
+        assert_eq!(router.route(&cx), Ok(RouteId::new("a")));
+        cx.set_auth(AuthState::Authenticated {
+            principal: "batch-jobs".into(),
+            mechanism: AuthMechanism::Mtls,
+        });
+        assert_eq!(
+            router.route(&cx),
+            Ok(RouteId::new("batch")),
+            "the first matching rule wins"
+        );
+        cx.set_auth(AuthState::Authenticated {
+            principal: "batch-jobs-2".into(),
+            mechanism: AuthMechanism::Mtls,
+        });
+        assert_eq!(
+            router.route(&cx),
+            Ok(RouteId::new("a")),
+            "principals match exactly"
+        );
+    }
+
+    #[test]
     fn gate_needs_a_route_and_a_ready_backend() {
         let mut cx = cx("plain", Prerequisites::TCP);
         assert_eq!(

@@ -223,6 +223,42 @@ async fn required_client_certificates_are_verified_and_name_the_principal() {
     }
 
     let alice = client_ca.issue_client("alice", &[]);
+    // While a session is open, its certificate chain is already released.
+    let tcp = TcpStream::connect(proxy.addr()).await.unwrap();
+    let name = ServerName::try_from("proxy.example".to_owned()).unwrap();
+    let mut open = TlsConnector::from(rustls_client_config(&pki.ca, Some(&alice)))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    open.write_all(b"ping").await.unwrap();
+    let mut pong = [0u8; 4];
+    timeout(STEP_TIMEOUT, open.read_exact(&mut pong))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        proxy
+            .live_resources()
+            .live(proxy_core::context::Resource::Session),
+        1
+    );
+    assert_eq!(
+        proxy
+            .live_resources()
+            .live(proxy_core::context::Resource::PeerCertificates),
+        0
+    );
+    drop(open);
+    assert_eq!(
+        proxy
+            .next_closed(STEP_TIMEOUT)
+            .await
+            .unwrap()
+            .principal
+            .as_deref(),
+        Some("alice")
+    );
+
     let config = rustls_client_config(&pki.ca, Some(&alice));
     let got = timeout(
         STEP_TIMEOUT,
