@@ -11,6 +11,7 @@
 //! delivered, then the other side's write half is shut down, and the opposite direction keeps
 //! flowing until it ends too.
 
+mod gates;
 mod peer;
 mod queue;
 
@@ -31,7 +32,7 @@ pub use self::queue::WriteQueue;
 use crate::close::CloseReason;
 use crate::codec::Codec;
 use crate::context::SessionContext;
-use crate::gate::{Direction, PauseReason, Side};
+use crate::gate::{Direction, Side};
 use crate::stage::{Emit, Protocol, StageChain};
 
 /// How many rounds of progress one poll may make before yielding to other sessions.
@@ -290,66 +291,6 @@ where
         }
     }
 
-    /// Recomputes every pause reason from the queues and the chain.
-    fn update_gates<P: Protocol>(&mut self, chain: &StageChain<P>) {
-        let (high, low) = (self.limits.high_watermark, self.limits.low_watermark);
-        let to_client = self.client.outbound.len();
-        let to_backend = self.backend.outbound.len();
-        let client = &mut self.client.gate;
-        let backend = &mut self.backend.gate;
-        hysteresis(
-            client,
-            PauseReason::Backpressure(Side::Backend),
-            to_backend,
-            high,
-            low,
-        );
-        hysteresis(
-            backend,
-            PauseReason::Backpressure(Side::Client),
-            to_client,
-            high,
-            low,
-        );
-        // A side whose own messages are answered by stages feeds its own queue too.
-        if chain.has_answered(Side::Client) {
-            hysteresis(
-                client,
-                PauseReason::Backpressure(Side::Client),
-                to_client,
-                high,
-                low,
-            );
-        }
-        if chain.has_answered(Side::Backend) {
-            hysteresis(
-                backend,
-                PauseReason::Backpressure(Side::Backend),
-                to_backend,
-                high,
-                low,
-            );
-        }
-        // A side is paused while its lane is deferred, and while answers it caused wait in the
-        // other lane.
-        client.set(
-            PauseReason::StageDeferred(Direction::Request),
-            chain.is_stalled(Direction::Request),
-        );
-        client.set(
-            PauseReason::StageDeferred(Direction::Response),
-            chain.has_waiting(Direction::Response),
-        );
-        backend.set(
-            PauseReason::StageDeferred(Direction::Response),
-            chain.is_stalled(Direction::Response),
-        );
-        backend.set(
-            PauseReason::StageDeferred(Direction::Request),
-            chain.has_waiting(Direction::Request),
-        );
-    }
-
     /// Shuts down a side's write half once the other side has ended and everything it sent
     /// (and every answer a stage could still give) has been written.
     fn poll_half_close<P: Protocol>(
@@ -424,20 +365,5 @@ fn protocol_error(side: Side, err: crate::codec::CodecError) -> CloseReason {
     CloseReason::Protocol {
         side,
         detail: err.detail,
-    }
-}
-
-/// Pauses at `high` and resumes at `low`; between the two the gate keeps what it had.
-fn hysteresis(
-    gate: &mut crate::gate::ReadGate,
-    reason: PauseReason,
-    queued: usize,
-    high: usize,
-    low: usize,
-) {
-    if queued >= high {
-        gate.pause(reason);
-    } else if queued <= low {
-        gate.resume(reason);
     }
 }

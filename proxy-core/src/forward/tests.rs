@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::codec::{RawCodec, RawTcp};
+use crate::gate::PauseReason;
 use crate::context::SessionStats;
 use crate::stage::throttle::NewThrottle;
 use crate::stage::{Flow, NewStage, Stage, StageContext};

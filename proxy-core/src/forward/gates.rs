@@ -1,0 +1,89 @@
+//! Recomputing a session's read gates from its write queues and its stage chain.
+//!
+//! Called after every message, so a burst decoded from one read can never outrun a pause:
+//! reading from a side stops as soon as the queue it feeds reaches the high watermark (and
+//! starts again once it is back at the low watermark), while a stage defers a message it sent,
+//! and while answers it caused wait behind a deferral in the other lane.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Forwarding;
+use crate::gate::{Direction, PauseReason, ReadGate, Side};
+use crate::stage::{Protocol, StageChain};
+
+// === impl Forwarding ===
+
+impl<K, C, B> Forwarding<K, C, B>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Recomputes every pause reason from the queues and the chain.
+    pub(super) fn update_gates<P: Protocol>(&mut self, chain: &StageChain<P>) {
+        let (high, low) = (self.limits.high_watermark, self.limits.low_watermark);
+        let to_client = self.client.outbound.len();
+        let to_backend = self.backend.outbound.len();
+        let client = &mut self.client.gate;
+        let backend = &mut self.backend.gate;
+        hysteresis(
+            client,
+            PauseReason::Backpressure(Side::Backend),
+            to_backend,
+            high,
+            low,
+        );
+        hysteresis(
+            backend,
+            PauseReason::Backpressure(Side::Client),
+            to_client,
+            high,
+            low,
+        );
+        // A side whose own messages are answered by stages feeds its own queue too.
+        if chain.has_answered(Side::Client) {
+            hysteresis(
+                client,
+                PauseReason::Backpressure(Side::Client),
+                to_client,
+                high,
+                low,
+            );
+        }
+        if chain.has_answered(Side::Backend) {
+            hysteresis(
+                backend,
+                PauseReason::Backpressure(Side::Backend),
+                to_backend,
+                high,
+                low,
+            );
+        }
+        // A side is paused while its lane is deferred, and while answers it caused wait in the
+        // other lane.
+        client.set(
+            PauseReason::StageDeferred(Direction::Request),
+            chain.is_stalled(Direction::Request),
+        );
+        client.set(
+            PauseReason::StageDeferred(Direction::Response),
+            chain.has_waiting(Direction::Response),
+        );
+        backend.set(
+            PauseReason::StageDeferred(Direction::Response),
+            chain.is_stalled(Direction::Response),
+        );
+        backend.set(
+            PauseReason::StageDeferred(Direction::Request),
+            chain.has_waiting(Direction::Request),
+        );
+    }
+}
+
+/// Pauses at `high` and resumes at `low`; between the two the gate keeps what it had.
+fn hysteresis(gate: &mut ReadGate, reason: PauseReason, queued: usize, high: usize, low: usize) {
+    if queued >= high {
+        gate.pause(reason);
+    } else if queued <= low {
+        gate.resume(reason);
+    }
+}
