@@ -48,3 +48,22 @@ pub struct ClusterSpec {
     /// header, which stays in the clear: the backend reads it before its TLS handshake).
     pub tls: Option<BackendTls>,
 }
+
+/// A TLS-less cluster `c` of loopback `ports` with a 2 s connect timeout, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_cluster(ports: &[u16]) -> ClusterSpec {
+    ClusterSpec {
+        route: RouteId::new("c"),
+        backends: ports
+            .iter()
+            .map(|&port| BackendAddr {
+                host: "127.0.0.1".into(),
+                port,
+            })
+            .collect(),
+        connect_timeout: std::time::Duration::from_secs(2),
+        send_proxy_protocol: None,
+        exec: None,
+        tls: None,
+    }
+}

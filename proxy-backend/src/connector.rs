@@ -221,12 +221,11 @@ pub(crate) async fn resolve(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use proxy_core::route::Prerequisites;
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::cluster::test_cluster;
 
     fn cx() -> SessionContext {
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
@@ -246,23 +245,7 @@ mod tests {
     }
 
     fn cluster(ports: &[u16]) -> Connector {
-        Connector::new(
-            [ClusterSpec {
-                route: RouteId::new("c"),
-                backends: ports
-                    .iter()
-                    .map(|&port| BackendAddr {
-                        host: "127.0.0.1".into(),
-                        port,
-                    })
-                    .collect(),
-                connect_timeout: Duration::from_secs(2),
-                send_proxy_protocol: None,
-                exec: None,
-                tls: None,
-            }],
-            ChildReaper::new(),
-        )
+        Connector::new([test_cluster(ports)], ChildReaper::new())
     }
 
     #[tokio::test]

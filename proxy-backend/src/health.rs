@@ -150,28 +150,10 @@ async fn probe_addr(cluster: &ClusterSpec, addr: SocketAddr, deadline: Instant) 
 
 #[cfg(test)]
 mod tests {
-    use proxy_core::route::RouteId;
     use tokio::net::TcpListener;
 
     use super::*;
-    use crate::cluster::BackendAddr;
-
-    fn cluster(ports: &[u16]) -> ClusterSpec {
-        ClusterSpec {
-            route: RouteId::new("c"),
-            backends: ports
-                .iter()
-                .map(|&port| BackendAddr {
-                    host: "127.0.0.1".into(),
-                    port,
-                })
-                .collect(),
-            connect_timeout: Duration::from_secs(2),
-            send_proxy_protocol: None,
-            exec: None,
-            tls: None,
-        }
-    }
+    use crate::cluster::test_cluster as cluster;
 
     #[tokio::test]
     async fn requirements_follow_the_probe() {

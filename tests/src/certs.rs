@@ -18,10 +18,10 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
+
+use crate::peers::Server;
 
 /// A certificate authority that issues server and client certificates.
 pub struct TestCa {
@@ -226,58 +226,19 @@ pub fn rustls_client_config(ca: &TestCa, client: Option<&TestLeaf>) -> Arc<Clien
 
 // === TLS echo server ===
 
-/// A TLS server running on loopback until dropped.
-#[derive(Debug)]
-pub struct TlsServer {
-    addr: SocketAddr,
-    stop: CancellationToken,
-}
-
-impl TlsServer {
-    /// Where it listens.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 /// A TLS echo server presenting `leaf` on 127.0.0.1, port 0: echoes every byte; after the
 /// client's close_notify, finishes echoing and closes too (close_notify, then FIN), like
 /// [`peers::echo`](crate::peers::echo). A client that ends TCP without close_notify gets no
 /// close_notify back.
-pub async fn tls_echo_server(leaf: &TestLeaf) -> (SocketAddr, TlsServer) {
+pub async fn tls_echo_server(leaf: &TestLeaf) -> (SocketAddr, Server) {
     tls_echo_server_with(rustls_server_config(leaf)).await
 }
 
 /// [`tls_echo_server`] with any server configuration (e.g. [`rustls_server_config_mtls`]).
-pub async fn tls_echo_server_with(config: Arc<ServerConfig>) -> (SocketAddr, TlsServer) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a TLS test server");
-    let addr = listener.local_addr().expect("TLS test server address");
+pub async fn tls_echo_server_with(config: Arc<ServerConfig>) -> (SocketAddr, Server) {
     let acceptor = TlsAcceptor::from(config);
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    tokio::spawn(async move {
-        let mut connections = JoinSet::new();
-        loop {
-            tokio::select! {
-                () = token.cancelled() => break,
-                accepted = listener.accept() => {
-                    if let Ok((stream, _)) = accepted {
-                        connections.spawn(echo(acceptor.clone(), stream));
-                    }
-                }
-            }
-        }
-        connections.abort_all();
-    });
-    (addr, TlsServer { addr, stop })
+    let server = Server::spawn(move |stream| echo(acceptor.clone(), stream)).await;
+    (server.addr(), server)
 }
 
 async fn echo(acceptor: TlsAcceptor, stream: TcpStream) {

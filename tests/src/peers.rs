@@ -23,7 +23,8 @@ impl Server {
         self.addr
     }
 
-    async fn spawn<F, Fut>(handle: F) -> Self
+    /// Serves each accepted connection with `handle`, until dropped.
+    pub(crate) async fn spawn<F, Fut>(handle: F) -> Self
     where
         F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,

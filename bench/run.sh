@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# Benchmarks Sluice against HAProxy (mode tcp) and against no proxy at all ("direct"), in one
+# run on this machine, and prints a markdown table of medians. docs/performance.md explains each
+# mode and the fairness choices.
+#
+#   bench/run.sh           3 repetitions of 5 s per measurement (about 5 minutes)
+#   bench/run.sh --quick   1 repetition of 2 s per measurement (about 1 minute)
+#
+# Everything listens on 127.0.0.1 on free ports; every process started here is stopped on exit.
+# Installs HAProxy with apt-get when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { echo "usage: bench/run.sh [--quick]"; }
+
+reps=3
+seconds=5
+mode_name=full
+case "${1:-}" in
+    "") ;;
+    --quick) reps=1 seconds=2 mode_name=quick ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+esac
+(($# <= 1)) || { usage >&2; exit 2; }
+idle_sessions=1000
+
+# === tools ===
+
+# Debian installs haproxy in /usr/sbin, which is not on every user's PATH.
+export PATH="$PATH:/usr/sbin:/usr/local/sbin"
+if ! command -v haproxy >/dev/null 2>&1; then
+    echo "installing haproxy"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq </dev/null
+    apt-get install -y -qq --no-install-recommends haproxy </dev/null
+fi
+for tool in cargo python3; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
+done
+
+cargo build --release -p proxy-bin -p sluice-tests --bin sluice --bin loadgen
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+sluice="$target_dir/release/sluice"
+loadgen="$target_dir/release/loadgen"
+
+# === processes ===
+
+work=$(mktemp -d -t sluice-bench.XXXXXX)
+started=() # every process this script started, stopped in reverse on exit
+
+# Stops one process started here: SIGTERM, then SIGKILL if it is still there after 5 s.
+stop() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local i
+    for ((i = ${#started[@]} - 1; i >= 0; i--)); do
+        stop "${started[i]}"
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Free loopback ports, as many as asked, distinct (all bound at once, then released).
+free_ports() {
+    python3 - "$1" <<'EOF'
+import socket, sys
+held = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+EOF
+}
+
+# Waits until 127.0.0.1:PORT accepts connections, or fails when process PID has exited.
+wait_port() {
+    local port=$1 pid=$2 name=$3
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || { echo "bench: $name exited; its log:" >&2; cat "$work/$name.log" >&2; exit 1; }
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "bench: $name is not listening on port $port after 10 s" >&2
+    exit 1
+}
+
+# Starts `loadgen serve --mode MODE` on a free port; sets backend_addr.
+start_backend() {
+    local mode=$1
+    "$loadgen" serve --listen 127.0.0.1:0 --mode "$mode" >"$work/$mode.addr" 2>"$work/$mode.log" &
+    started+=($!)
+    backend_addr=
+    for _ in $(seq 100); do
+        backend_addr=$(head -n 1 "$work/$mode.addr")
+        [[ -n $backend_addr ]] && return 0
+        sleep 0.1
+    done
+    echo "bench: the $mode backend did not start" >&2
+    exit 1
+}
+
+# Starts HAProxy with two frontends (to the echo and to the sink backend); sets haproxy_pid,
+# haproxy_echo and haproxy_sink. Two threads, as Sluice's runtime has two workers here (one
+# per core); no logging, as Sluice runs with RUST_LOG=warn.
+start_haproxy() {
+    local ports
+    read -r -a ports <<<"$(free_ports 2)"
+    haproxy_echo="127.0.0.1:${ports[0]}"
+    haproxy_sink="127.0.0.1:${ports[1]}"
+    cat >"$work/haproxy.cfg" <<EOF
+global
+    nbthread 2
+    maxconn 4096
+
+defaults
+    mode tcp
+    maxconn 4096
+    timeout connect 5s
+    timeout client 5m
+    timeout server 5m
+
+frontend to_echo
+    bind $haproxy_echo
+    default_backend echo
+
+frontend to_sink
+    bind $haproxy_sink
+    default_backend sink
+
+backend echo
+    server echo $echo_addr
+
+backend sink
+    server sink $sink_addr
+EOF
+    haproxy -db -f "$work/haproxy.cfg" </dev/null >"$work/haproxy.log" 2>&1 &
+    haproxy_pid=$!
+    started+=("$haproxy_pid")
+    wait_port "${ports[0]}" "$haproxy_pid" haproxy
+    wait_port "${ports[1]}" "$haproxy_pid" haproxy
+}
+
+# Starts Sluice with two plain TCP listeners (to the echo and to the sink backend), every
+# other setting at its default; sets sluice_pid, sluice_echo and sluice_sink.
+start_sluice() {
+    local ports
+    read -r -a ports <<<"$(free_ports 2)"
+    sluice_echo="127.0.0.1:${ports[0]}"
+    sluice_sink="127.0.0.1:${ports[1]}"
+    cat >"$work/sluice.toml" <<EOF
+[[listener]]
+name = "to_echo"
+bind = "$sluice_echo"
+protocol = "tcp"
+cluster = "echo"
+
+[[listener]]
+name = "to_sink"
+bind = "$sluice_sink"
+protocol = "tcp"
+cluster = "sink"
+
+[cluster.echo]
+backends = ["$echo_addr"]
+
+[cluster.sink]
+backends = ["$sink_addr"]
+
+[shutdown]
+# Nothing to drain between benchmark runs: stop at once.
+accept_grace = "0s"
+drain_timeout = "1s"
+EOF
+    "$sluice" check --config "$work/sluice.toml" >/dev/null
+    # One "session closed" line per session is an info line; HAProxy logs nothing here either.
+    RUST_LOG=warn "$sluice" run --config "$work/sluice.toml" </dev/null >"$work/sluice.log" 2>&1 &
+    sluice_pid=$!
+    started+=("$sluice_pid")
+    wait_port "${ports[0]}" "$sluice_pid" sluice
+    wait_port "${ports[1]}" "$sluice_pid" sluice
+}
+
+# Stops HAProxy and Sluice (before a repetition starts them afresh).
+stop_proxies() {
+    local pid kept=()
+    stop "$haproxy_pid"
+    stop "$sluice_pid"
+    for pid in "${started[@]}"; do
+        [[ $pid == "$haproxy_pid" || $pid == "$sluice_pid" ]] || kept+=("$pid")
+    done
+    started=("${kept[@]}")
+}
+
+# === measurements ===
+
+results="$work/results.txt"
+: >"$results"
+
+# Runs loadgen with ARGS...; files its RESULT line under repetition REP, TARGET (as via=, since
+# the line has its own target=) and CASE.
+measure() {
+    local rep=$1 target=$2 case_id=$3
+    shift 3
+    local out
+    if ! out=$("$loadgen" "$@" 2>"$work/loadgen.err"); then
+        echo "bench: loadgen $* failed: $(cat "$work/loadgen.err")" >&2
+        return 0
+    fi
+    grep '^RESULT ' <<<"$out" | sed "s/^RESULT /RESULT rep=$rep via=$target case=$case_id /" >>"$results"
+    printf '  %-8s %s\n' "$target" "$(grep -v '^RESULT ' <<<"$out")"
+}
+
+start_backend echo
+echo_addr=$backend_addr
+start_backend sink
+sink_addr=$backend_addr
+echo "bench ($mode_name): $reps repetition(s), ${seconds}s per measurement; echo $echo_addr, sink $sink_addr"
+
+for rep in $(seq "$reps"); do
+    # Fresh proxies each repetition, so memory freed by an earlier run cannot hide the cost
+    # of the idle sessions.
+    start_haproxy
+    start_sluice
+    echo "repetition $rep/$reps (haproxy pid $haproxy_pid, sluice pid $sluice_pid)"
+    measure "$rep" haproxy idle idle --target "$haproxy_echo" --connections "$idle_sessions" --pid "$haproxy_pid"
+    measure "$rep" sluice idle idle --target "$sluice_echo" --connections "$idle_sessions" --pid "$sluice_pid"
+    for case_id in up1 up8 both8 rr1 rr64 connect16; do
+        for target in direct haproxy sluice; do
+            case $target in
+                direct) echo_at=$echo_addr sink_at=$sink_addr ;;
+                haproxy) echo_at=$haproxy_echo sink_at=$haproxy_sink ;;
+                sluice) echo_at=$sluice_echo sink_at=$sluice_sink ;;
+            esac
+            case $case_id in
+                up1) args=(throughput --target "$sink_at" --direction up --connections 1) ;;
+                up8) args=(throughput --target "$sink_at" --direction up --connections 8) ;;
+                both8) args=(throughput --target "$echo_at" --direction both --connections 8) ;;
+                rr1) args=(rr --target "$echo_at" --size 64 --connections 1) ;;
+                rr64) args=(rr --target "$echo_at" --size 64 --connections 64) ;;
+                connect16) args=(connect --target "$echo_at" --concurrency 16) ;;
+            esac
+            measure "$rep" "$target" "$case_id" "${args[@]}" --seconds "$seconds"
+        done
+    done
+    stop_proxies
+done
+
+# === table ===
+
+echo
+echo "Medians of $reps run(s) of ${seconds}s each ($mode_name), $(date -u +%Y-%m-%d), $(nproc) cores,"
+echo "$(haproxy -v | head -n 1 | cut -d' ' -f1-3), sluice $("$sluice" --version | awk '{print $NF}')."
+echo
+python3 - "$results" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+
+runs = defaultdict(list)  # (case, via) -> [fields]
+for line in open(sys.argv[1]):
+    fields = dict(item.split("=", 1) for item in line.split()[1:])
+    runs[(fields["case"], fields["via"])].append(fields)
+
+rows = [  # (case, field, label, higher is better)
+    ("up1", "mbps", "throughput up, 1 conn (MB/s)", True),
+    ("up8", "mbps", "throughput up, 8 conns (MB/s)", True),
+    ("both8", "mbps", "throughput both ways, 8 conns (MB/s, up + down)", True),
+    ("rr1", "rps", "rr 64 B, 1 conn (req/s)", True),
+    ("rr1", "p50_us", "rr 64 B, 1 conn p50 (µs)", False),
+    ("rr1", "p99_us", "rr 64 B, 1 conn p99 (µs)", False),
+    ("rr64", "rps", "rr 64 B, 64 conns (req/s)", True),
+    ("rr64", "p50_us", "rr 64 B, 64 conns p50 (µs)", False),
+    ("rr64", "p99_us", "rr 64 B, 64 conns p99 (µs)", False),
+    ("connect16", "cps", "connect, concurrency 16 (conn/s)", True),
+    ("idle", "kib_per_session", "idle, 1000 sessions (KiB/session)", False),
+]
+
+def median(case, target, field):
+    values = [float(r[field]) for r in runs.get((case, target), []) if field in r]
+    return statistics.median(values) if values else None
+
+def errors(case, target):
+    return sum(int(r.get("errors", 0)) for r in runs.get((case, target), []))
+
+def show(value):
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.1f}"
+
+def ratio(a, b):
+    return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+
+print("| measurement | direct | HAProxy | Sluice | Sluice/HAProxy | Sluice/direct | errors (d/H/S) |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for case, field, label, _higher in rows:
+    d, h, s = (median(case, t, field) for t in ("direct", "haproxy", "sluice"))
+    errs = "/".join("—" if (case, t) not in runs else str(errors(case, t)) for t in ("direct", "haproxy", "sluice"))
+    print(f"| {label} | {show(d)} | {show(h)} | {show(s)} | {ratio(s, h)} | {ratio(s, d)} | {errs} |")
+print()
+print("Ratios above 1 are better for throughput, req/s and conn/s; below 1 for latency and memory.")
+EOF

@@ -1,0 +1,99 @@
+//! Output: one `RESULT mode=... key=value ...` line per run for scripts (`bench/run.sh` greps
+//! it), followed by one line for people; and the byte sizes the command line accepts.
+
+use std::fmt::Display;
+use std::io::{self, Write};
+
+use hdrhistogram::Histogram;
+
+use crate::failures::Failures;
+
+/// A run's results, in the order they are printed.
+#[derive(Debug)]
+pub(crate) struct Report {
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Report {
+    /// A report for `mode`.
+    pub(crate) fn new(mode: &'static str) -> Self {
+        Self {
+            fields: vec![("mode", mode.to_owned())],
+        }
+    }
+
+    /// Adds `key=value`; values never contain spaces, so a line splits on whitespace.
+    pub(crate) fn field(mut self, key: &'static str, value: impl Display) -> Self {
+        let value = value.to_string().replace(char::is_whitespace, "_");
+        self.fields.push((key, value));
+        self
+    }
+
+    /// Adds the failure counts: `errors` (the total), then each kind.
+    pub(crate) fn failures(self, failures: &Failures) -> Self {
+        self.field("errors", failures.total())
+            .field("refused", failures.refused)
+            .field("reset", failures.reset)
+            .field("timeout", failures.timeout)
+            .field("other", failures.other)
+    }
+
+    /// Adds `p50_us`, `p99_us` and `p999_us` from a histogram of microseconds (0 when empty).
+    pub(crate) fn latency(self, histogram: &Histogram<u64>) -> Self {
+        let at = |q: f64| {
+            if histogram.is_empty() {
+                0
+            } else {
+                histogram.value_at_quantile(q)
+            }
+        };
+        self.field("p50_us", at(0.50))
+            .field("p99_us", at(0.99))
+            .field("p999_us", at(0.999))
+    }
+
+    /// Writes the `RESULT` line, then `human`, to standard output.
+    pub(crate) fn emit(self, human: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        write!(out, "RESULT")?;
+        for (key, value) in &self.fields {
+            write!(out, " {key}={value}")?;
+        }
+        writeln!(out)?;
+        writeln!(out, "{human}")?;
+        out.flush()
+    }
+}
+
+/// An empty histogram of latencies in microseconds, from 1 µs to 60 s, to 3 significant
+/// digits; connections each record into a clone, merged at the end.
+pub(crate) fn latency_histogram() -> Result<Histogram<u64>, hdrhistogram::CreationError> {
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+}
+
+/// Parses a size: bytes, or a number with `B`, `KiB`, `MiB`, `GiB`, `KB`, `MB` or `GB`.
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (such as 64KiB)"))?;
+    let multiplier: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("{text:?}: unknown unit {other:?}")),
+    };
+    match number.checked_mul(multiplier) {
+        Some(0) => Err(format!("{text:?}: must be at least one byte")),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text:?} is too large")),
+    }
+}
