@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::codec::{RawCodec, RawTcp};
-use crate::gate::PauseReason;
 use crate::context::SessionStats;
+use crate::gate::PauseReason;
 use crate::stage::throttle::NewThrottle;
 use crate::stage::{Flow, NewStage, Stage, StageContext};
 use crate::test_support::cx;
