@@ -13,8 +13,10 @@ use crate::close::CloseReason;
 use crate::context::SessionContext;
 use crate::gate::{ReadGate, Side};
 
-/// Below this much free space the read buffer is topped up before reading, so reads stay large.
-const MIN_READ_SPACE: usize = 4096;
+/// A side starts with reads of this size and grows to the listener's `read_buffer` only once a
+/// read fills its buffer: an idle or chatty session keeps a small buffer (memory per idle
+/// session), a bulk transfer gets large reads (throughput).
+const FIRST_READ: usize = 2048;
 
 /// How far our write half toward a peer has been shut down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub(super) struct Peer<Io> {
     write: WriteHalf,
     /// Bytes were written since the transport was last flushed.
     needs_flush: bool,
+    /// A read has filled the buffer: this side streams, so it reads `read_buffer` at a time.
+    streaming: bool,
 }
 
 // === impl Peer ===
@@ -47,12 +51,13 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         Self {
             io,
             side,
-            read_buf: BytesMut::with_capacity(read_buffer),
+            read_buf: BytesMut::with_capacity(FIRST_READ.min(read_buffer)),
             gate: ReadGate::open(),
             eof: false,
             outbound: WriteQueue::default(),
             write: WriteHalf::Open,
             needs_flush: false,
+            streaming: false,
         }
     }
 
@@ -78,10 +83,17 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         if self.eof {
             return Ok(Poll::Pending);
         }
-        if self.read_buf.capacity() - self.read_buf.len() < MIN_READ_SPACE {
-            // Reclaims the old allocation when every chunk cut from it has been written.
-            self.read_buf.reserve(limits.read_buffer);
+        let want = if self.streaming {
+            limits.read_buffer
+        } else {
+            FIRST_READ.min(limits.read_buffer)
+        };
+        // Topped up below a quarter of a read, so reads stay large; `reserve` reclaims the old
+        // allocation when every chunk cut from it has been written.
+        if self.read_buf.capacity() - self.read_buf.len() < want / 4 {
+            self.read_buf.reserve(want);
         }
+        let space = self.read_buf.capacity() - self.read_buf.len();
         match poll_read_buf(Pin::new(&mut self.io), task, &mut self.read_buf) {
             Poll::Pending => Ok(Poll::Pending),
             Poll::Ready(Ok(0)) => {
@@ -95,6 +107,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
                 Ok(Poll::Ready(false))
             }
             Poll::Ready(Ok(n)) => {
+                self.streaming |= n >= space;
                 cx.stats().add_read(self.side, n);
                 Ok(Poll::Ready(true))
             }
