@@ -195,7 +195,9 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                     stream = handshake => stream,
                 }?;
                 self.step(FrontendEvent::Route)?;
-                self.route_and_forward(stream).await
+                // Boxed: a TLS stream is large, and held inline it would make every plain
+                // session's future as big as a TLS one.
+                Box::pin(self.route_and_forward(stream)).await
             }
         }
     }
