@@ -71,29 +71,12 @@ pub(crate) fn latency_histogram() -> Result<Histogram<u64>, hdrhistogram::Creati
     Histogram::new_with_bounds(1, 60_000_000, 3)
 }
 
-/// Parses a size: bytes, or a number with `B`, `KiB`, `MiB`, `GiB`, `KB`, `MB` or `GB`.
+/// Parses a size as the proxy's config does (`"64KiB"`, `"1MiB"`, or bytes); at least one byte.
 pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: usize = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (such as 64KiB)"))?;
-    let multiplier: usize = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        other => return Err(format!("{text:?}: unknown unit {other:?}")),
-    };
-    match number.checked_mul(multiplier) {
-        Some(0) => Err(format!("{text:?}: must be at least one byte")),
-        Some(bytes) => Ok(bytes),
-        None => Err(format!("{text:?} is too large")),
+    let bytes = proxy_core::units::parse_byte_size(text).map_err(|err| err.to_string())?;
+    match usize::try_from(bytes) {
+        Ok(0) => Err(format!("{text:?}: must be at least one byte")),
+        Ok(bytes) => Ok(bytes),
+        Err(_) => Err(format!("{text:?} is too large")),
     }
 }
