@@ -31,10 +31,11 @@ pub trait Codec<P: Protocol>: Send {
     fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<P::Request>, CodecError>;
     /// The next whole response in `buf`, removing its bytes.
     fn decode_response(&mut self, buf: &mut BytesMut) -> Result<Option<P::Response>, CodecError>;
-    /// Queues a request for the backend.
-    fn encode_request(&mut self, msg: P::Request, out: &mut WriteQueue);
-    /// Queues a response for the client.
-    fn encode_response(&mut self, msg: P::Response, out: &mut WriteQueue);
+    /// Queues a request for the backend; fails only for a message that cannot be encoded.
+    fn encode_request(&mut self, msg: P::Request, out: &mut WriteQueue) -> Result<(), CodecError>;
+    /// Queues a response for the client; fails only for a message that cannot be encoded.
+    fn encode_response(&mut self, msg: P::Response, out: &mut WriteQueue)
+    -> Result<(), CodecError>;
 }
 
 /// Raw TCP: requests and responses are byte chunks, exactly as read.
@@ -65,11 +66,13 @@ impl Codec<RawTcp> for RawCodec {
         Ok(Self::take(buf))
     }
 
-    fn encode_request(&mut self, msg: Bytes, out: &mut WriteQueue) {
+    fn encode_request(&mut self, msg: Bytes, out: &mut WriteQueue) -> Result<(), CodecError> {
         out.push(msg);
+        Ok(())
     }
 
-    fn encode_response(&mut self, msg: Bytes, out: &mut WriteQueue) {
+    fn encode_response(&mut self, msg: Bytes, out: &mut WriteQueue) -> Result<(), CodecError> {
         out.push(msg);
+        Ok(())
     }
 }

@@ -18,6 +18,7 @@ pub mod context;
 pub mod forward;
 pub mod gate;
 pub mod io;
+pub mod kafka;
 pub mod proxy_protocol;
 pub mod route;
 pub mod stage;

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use self::peer::Peer;
 pub use self::queue::WriteQueue;
 use crate::close::CloseReason;
-use crate::codec::Codec;
+use crate::codec::{Codec, CodecError};
 use crate::context::SessionContext;
 use crate::gate::{Direction, Side};
 use crate::stage::{Emit, Protocol, StageChain};
@@ -124,13 +124,23 @@ struct Outbound<'a, K> {
 }
 
 impl<P: Protocol, K: Codec<P>> Emit<P> for Outbound<'_, K> {
-    fn to_backend(&mut self, msg: P::Request) {
-        self.codec.encode_request(msg, self.to_backend);
+    fn to_backend(&mut self, msg: P::Request) -> Result<(), CloseReason> {
+        self.codec
+            .encode_request(msg, self.to_backend)
+            .map_err(encode_error)
     }
 
-    fn to_client(&mut self, msg: P::Response) {
-        self.codec.encode_response(msg, self.to_client);
+    fn to_client(&mut self, msg: P::Response) -> Result<(), CloseReason> {
+        self.codec
+            .encode_response(msg, self.to_client)
+            .map_err(encode_error)
     }
+}
+
+/// A message the proxy cannot encode is the proxy's own failure (a stage changed it into
+/// something its version cannot carry), not a peer's.
+fn encode_error(err: CodecError) -> CloseReason {
+    CloseReason::Internal(format!("cannot encode a message: {err}").into())
 }
 
 // === impl Forwarding ===

@@ -15,10 +15,11 @@ use crate::gate::Direction;
 
 /// Where messages leave the chain.
 pub trait Emit<P: Protocol> {
-    /// A request that passed every stage: send it to the backend.
-    fn to_backend(&mut self, msg: P::Request);
+    /// A request that passed every stage: send it to the backend. An error (a message that
+    /// cannot be encoded) ends the session.
+    fn to_backend(&mut self, msg: P::Request) -> Result<(), CloseReason>;
     /// A response that passed every stage (or an answer from one): send it to the client.
-    fn to_client(&mut self, msg: P::Response);
+    fn to_client(&mut self, msg: P::Response) -> Result<(), CloseReason>;
 }
 
 /// A stage's deferred decision on a message at `stage`.
@@ -232,8 +233,7 @@ impl<P: Protocol> StageChain<P> {
         emit: &mut impl Emit<P>,
     ) -> Result<(), CloseReason> {
         let Some(stage) = self.stages.get_mut(at) else {
-            emit.to_backend(msg);
-            return Ok(());
+            return emit.to_backend(msg);
         };
         let flow = stage.on_request(msg, &mut StageContext::new(cx));
         self.after_request_stage(at, flow, cx, emit)
@@ -247,12 +247,10 @@ impl<P: Protocol> StageChain<P> {
         emit: &mut impl Emit<P>,
     ) -> Result<(), CloseReason> {
         let Some(index) = at.checked_sub(1) else {
-            emit.to_client(msg);
-            return Ok(());
+            return emit.to_client(msg);
         };
         let Some(stage) = self.stages.get_mut(index) else {
-            emit.to_client(msg);
-            return Ok(());
+            return emit.to_client(msg);
         };
         let flow = stage.on_response(msg, &mut StageContext::new(cx));
         self.after_response_stage(index, flow, cx, emit)

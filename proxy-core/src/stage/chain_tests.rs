@@ -19,11 +19,13 @@ struct Collect {
 }
 
 impl Emit<RawTcp> for Collect {
-    fn to_backend(&mut self, msg: Bytes) {
+    fn to_backend(&mut self, msg: Bytes) -> Result<(), CloseReason> {
         self.to_backend.push(msg);
+        Ok(())
     }
-    fn to_client(&mut self, msg: Bytes) {
+    fn to_client(&mut self, msg: Bytes) -> Result<(), CloseReason> {
         self.to_client.push(msg);
+        Ok(())
     }
 }
 

@@ -1,0 +1,252 @@
+//! The Kafka codec: frames in, frames out, and the per-session bookkeeping that ties each
+//! response to its request.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tracing::debug;
+
+use super::header::{parse_request_header, response_body_offset, response_correlation_id};
+use super::message::{InFlightKey, LENGTH_PREFIX};
+use super::{DEFAULT_MAX_FRAME_SIZE, Kafka, KafkaError, KafkaMetrics, KafkaRequest, KafkaResponse};
+use crate::codec::{Codec, CodecError};
+use crate::forward::WriteQueue;
+use crate::kafka::Origin;
+
+/// How much a read buffer is grown at once toward a large frame's declared size: a declared
+/// size alone never makes the proxy allocate it all.
+const GROW_STEP: usize = 1024 * 1024;
+
+/// Correlation ids of the proxy's own requests start here (clients count up from 0).
+const FIRST_PROXY_CORRELATION_ID: i32 = 0x5100_0000;
+
+/// Cuts Kafka frames and keeps, in order, the requests the backend still has to answer.
+#[derive(Debug)]
+pub struct KafkaCodec {
+    max_frame_size: usize,
+    /// Requests sent to the backend that expect a response, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// Client requests whose response has not been written to the client yet, oldest first.
+    undelivered: VecDeque<Undelivered>,
+    next_proxy_correlation_id: i32,
+    metrics: Option<Arc<KafkaMetrics>>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    /// As on the wire.
+    key: InFlightKey,
+    origin: Origin,
+}
+
+#[derive(Debug)]
+struct Undelivered {
+    api_key: i16,
+    received_at: Instant,
+    /// Answers stages gave to later requests: written right after this response, so the
+    /// client sees responses in the order of its requests.
+    held: Vec<Bytes>,
+}
+
+impl Default for KafkaCodec {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_FRAME_SIZE)
+    }
+}
+
+impl KafkaCodec {
+    /// A codec rejecting frames larger than `max_frame_size` bytes (length prefix excluded).
+    pub fn new(max_frame_size: usize) -> Self {
+        Self {
+            max_frame_size,
+            in_flight: VecDeque::new(),
+            undelivered: VecDeque::new(),
+            next_proxy_correlation_id: FIRST_PROXY_CORRELATION_ID,
+            metrics: None,
+        }
+    }
+
+    /// Counts requests, bytes and latency per API key into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<KafkaMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Requests sent to the backend and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The next whole frame in `buf`, length prefix included.
+    fn next_frame(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, KafkaFrameError> {
+        let Some(prefix) = buf.get(..LENGTH_PREFIX) else {
+            return Ok(None);
+        };
+        let declared = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        let len = usize::try_from(declared).map_err(|_| KafkaFrameError::Negative(declared))?;
+        if len > self.max_frame_size {
+            return Err(KafkaFrameError::TooLarge {
+                len,
+                max: self.max_frame_size,
+            });
+        }
+        let total = LENGTH_PREFIX + len;
+        if buf.len() < total {
+            if buf.capacity() < total {
+                buf.reserve((total - buf.len()).min(GROW_STEP));
+            }
+            return Ok(None);
+        }
+        Ok(Some(buf.split_to(total).freeze()))
+    }
+
+    fn next_proxy_id(&mut self) -> i32 {
+        let id = self.next_proxy_correlation_id;
+        self.next_proxy_correlation_id = id.wrapping_add(1);
+        id
+    }
+}
+
+/// Why a frame was refused before it was read.
+#[derive(Debug, thiserror::Error)]
+enum KafkaFrameError {
+    #[error("negative frame size {0}")]
+    Negative(i32),
+    #[error("frame of {len} bytes exceeds the maximum of {max} bytes (max_frame_size)")]
+    TooLarge { len: usize, max: usize },
+}
+
+fn codec_error(what: &str, err: impl std::fmt::Display) -> CodecError {
+    CodecError {
+        detail: format!("{what}: {err}").into(),
+    }
+}
+
+impl From<KafkaFrameError> for CodecError {
+    fn from(err: KafkaFrameError) -> Self {
+        CodecError {
+            detail: err.to_string().into(),
+        }
+    }
+}
+
+impl From<KafkaError> for CodecError {
+    fn from(err: KafkaError) -> Self {
+        CodecError {
+            detail: err.to_string().into(),
+        }
+    }
+}
+
+impl Codec<Kafka> for KafkaCodec {
+    fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<KafkaRequest>, CodecError> {
+        let Some(frame) = self.next_frame(buf)? else {
+            return Ok(None);
+        };
+        let info = parse_request_header(&frame[LENGTH_PREFIX..])
+            .map_err(|err| codec_error("request header", err))?;
+        if let Some(metrics) = &self.metrics {
+            metrics.record_request(info.api_key, frame.len());
+        }
+        Ok(Some(KafkaRequest::from_frame(frame, info)))
+    }
+
+    fn decode_response(&mut self, buf: &mut BytesMut) -> Result<Option<KafkaResponse>, CodecError> {
+        let Some(frame) = self.next_frame(buf)? else {
+            return Ok(None);
+        };
+        let correlation_id = response_correlation_id(&frame[LENGTH_PREFIX..])
+            .map_err(|err| codec_error("response header", err))?;
+        let Some(request) = self.in_flight.pop_front() else {
+            return Err(CodecError {
+                detail: format!("a response (correlation id {correlation_id}) to no request")
+                    .into(),
+            });
+        };
+        if request.key.correlation_id != correlation_id {
+            return Err(CodecError {
+                detail: format!(
+                    "response correlation id {correlation_id} does not answer the oldest \
+                     request ({})",
+                    request.key.correlation_id
+                )
+                .into(),
+            });
+        }
+        let body_offset = response_body_offset(
+            &frame[LENGTH_PREFIX..],
+            request.key.response_header_version(),
+        )
+        .map_err(|err| codec_error("response header", err))?;
+        if let Some(metrics) = &self.metrics {
+            metrics.record_response_bytes(request.key.api_key, frame.len());
+        }
+        Ok(Some(KafkaResponse::from_frame(
+            frame,
+            LENGTH_PREFIX + body_offset,
+            &request.key,
+            request.origin,
+        )))
+    }
+
+    fn encode_request(
+        &mut self,
+        msg: KafkaRequest,
+        out: &mut WriteQueue,
+    ) -> Result<(), CodecError> {
+        let origin = msg.origin();
+        let expects_response = msg.expects_response();
+        let received_at = msg.received_at;
+        let mut key = InFlightKey::of(&msg);
+        if origin == Origin::Proxy {
+            key.correlation_id = self.next_proxy_id();
+        }
+        out.push(msg.into_frame(key.correlation_id)?);
+        if expects_response {
+            self.in_flight.push_back(InFlight { key, origin });
+            if origin == Origin::Client {
+                self.undelivered.push_back(Undelivered {
+                    api_key: key.api_key,
+                    received_at,
+                    held: Vec::new(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_response(
+        &mut self,
+        msg: KafkaResponse,
+        out: &mut WriteQueue,
+    ) -> Result<(), CodecError> {
+        if msg.origin() == Origin::Proxy {
+            debug!(
+                correlation_id = msg.correlation_id(),
+                "response to the proxy's own request reached the client side; dropped"
+            );
+            return Ok(());
+        }
+        let answered_locally = msg.is_answer();
+        let frame = msg.into_frame()?;
+        if answered_locally {
+            match self.undelivered.back_mut() {
+                Some(earlier) => earlier.held.push(frame),
+                None => out.push(frame),
+            }
+            return Ok(());
+        }
+        out.push(frame);
+        if let Some(delivered) = self.undelivered.pop_front() {
+            if let Some(metrics) = &self.metrics {
+                metrics.record_latency(delivered.api_key, delivered.received_at.elapsed());
+            }
+            for answer in delivered.held {
+                out.push(answer);
+            }
+        }
+        Ok(())
+    }
+}

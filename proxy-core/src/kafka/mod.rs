@@ -1,0 +1,91 @@
+//! Kafka: length-prefixed frames, request headers parsed for every request, bodies decoded
+//! (with the `kafka-protocol` crate) only when a stage asks, and the broker-address rewriting
+//! that keeps clients on the proxy.
+//!
+//! [`KafkaCodec`] cuts frames and remembers, per session, which request each response answers
+//! (API key and version, so the response header and body can be read), in order; Produce with
+//! `acks = 0` expects no response. Stages see [`KafkaRequest`]s and [`KafkaResponse`]s; a frame
+//! no stage decodes is written on as the `Bytes` it was read into.
+
+mod codec;
+mod header;
+mod message;
+mod metrics;
+pub mod rewrite;
+
+#[cfg(test)]
+mod tests;
+
+pub use kafka_protocol;
+use kafka_protocol::messages::ApiKey;
+
+pub use self::codec::KafkaCodec;
+pub use self::header::{RequestHeaderInfo, parse_request_header, produce_acks};
+pub use self::message::{KafkaRequest, KafkaResponse, Origin};
+pub use self::metrics::{ApiSnapshot, KafkaMetrics, LATENCY_BUCKETS};
+use crate::stage::Protocol;
+
+/// The largest frame accepted unless configured otherwise (Kafka's `socket.request.max.bytes`).
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 100 * 1024 * 1024;
+
+/// The Kafka protocol's messages, for stages and the forwarding driver.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Kafka;
+
+impl Protocol for Kafka {
+    type Request = KafkaRequest;
+    type Response = KafkaResponse;
+}
+
+/// A Kafka message that could not be read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaError {
+    /// The frame ended inside the header.
+    #[error("truncated header")]
+    Truncated,
+    /// A header field with an impossible value.
+    #[error("malformed header: {0}")]
+    Malformed(&'static str),
+    /// An API key this proxy does not know, asked to be decoded.
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    /// A body `kafka-protocol` could not decode.
+    #[error("cannot decode {api:?} v{version}: {detail}")]
+    Decode {
+        /// The API.
+        api: ApiKey,
+        /// Its version.
+        version: i16,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A changed message that could not be encoded.
+    #[error("cannot encode {api:?} v{version}: {detail}")]
+    Encode {
+        /// The API.
+        api: ApiKey,
+        /// Its version.
+        version: i16,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+impl KafkaError {
+    pub(crate) fn decode(api: ApiKey, version: i16, err: &impl std::fmt::Display) -> Self {
+        Self::Decode {
+            api,
+            version,
+            detail: err.to_string(),
+        }
+    }
+}
+
+/// The API's name as Kafka spells it (`Metadata`), or its number when unknown.
+pub fn api_label(api_key: i16) -> String {
+    match ApiKey::try_from(api_key) {
+        Ok(api) => format!("{api:?}"),
+        Err(()) => api_key.to_string(),
+    }
+}
