@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
-# Bounded-time fuzzing of the PROXY-protocol header parser: `fuzz/run.sh [SECONDS]` (default 60).
+# Bounded-time fuzzing of one of Sluice's wire parsers: `fuzz/run.sh [TARGET] [SECONDS]`.
 #
-# Fuzzes a scratch copy of fuzz/corpus/proxy_header, so the inputs libFuzzer adds do not land in
-# the committed seed corpus. A crash stops the run with a non-zero status and leaves its input in
-# fuzz/artifacts/proxy_header/; commit it under fuzz/corpus/proxy_header/ once it is fixed, and
-# the stable `proxy_protocol::corpus_tests` unit test keeps it fixed.
+#   fuzz/run.sh                      the PROXY-protocol header parser (proxy_header), 60 s
+#   fuzz/run.sh 30                   the same, 30 s (the original usage)
+#   fuzz/run.sh kafka_frames [120]   the Kafka codec (kafka_frames)
+#
+# Targets are the `[[bin]]`s of fuzz/Cargo.toml (files in fuzz/fuzz_targets/). Fuzzes a scratch
+# copy of fuzz/corpus/TARGET (an empty corpus if that directory does not exist), so the inputs
+# libFuzzer adds do not land in the committed seed corpus. A crash stops the run with a non-zero
+# status and leaves its input in fuzz/artifacts/TARGET/; commit it under fuzz/corpus/TARGET/
+# once it is fixed (for proxy_header, the stable `proxy_protocol::corpus_tests` unit test then
+# keeps it fixed).
 #
 # Honours CARGO_TARGET_DIR and CARGO_BUILD_JOBS like any cargo build.
 set -euo pipefail
 
-seconds="${1:-60}"
-if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
-    echo "usage: $0 [SECONDS]" >&2
+usage() {
+    echo "usage: $0 [TARGET] [SECONDS]   (TARGET: proxy_header (default), kafka_frames)" >&2
     exit 2
+}
+
+target="proxy_header"
+if [[ $# -gt 0 && ! "$1" =~ ^[0-9]+$ ]]; then
+    target="$1"
+    shift
 fi
+[[ $# -le 1 ]] || usage
+seconds="${1:-60}"
+[[ "$seconds" =~ ^[0-9]+$ ]] || usage
 
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+[[ "$target" =~ ^[a-z0-9_]+$ && -f "$fuzz_dir/fuzz_targets/$target.rs" ]] || usage
 cd "$fuzz_dir/.."
 
 # cargo-fuzz passes nightly-only flags to rustc (`-Zsanitizer=address`, `-Cpasses=sancov-module`,
@@ -30,8 +45,10 @@ fi
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/sluice-fuzz-corpus.XXXXXX")"
 trap 'rm -rf -- "$scratch"' EXIT
-cp -- fuzz/corpus/proxy_header/* "$scratch/"
+if [[ -d "fuzz/corpus/$target" ]]; then
+    find "fuzz/corpus/$target" -maxdepth 1 -type f ! -name '.*' -exec cp -- {} "$scratch/" \;
+fi
 
 # libFuzzer writes the inputs it finds into the corpus directory it is given: the scratch copy.
-cargo fuzz run proxy_header "$scratch" -- \
+cargo fuzz run "$target" "$scratch" -- \
     -max_total_time="$seconds" -print_final_stats=1

@@ -1,33 +1,13 @@
 //! What the proxy knows about a cluster: its backend addresses and how to reach them.
 
-use std::fmt;
 use std::time::Duration;
 
 use proxy_core::proxy_protocol::ProxyProtocolVersion;
 use proxy_core::route::RouteId;
+pub use proxy_core::upstream::BackendAddr;
 
 use crate::child::ChildSpec;
 use crate::tls::BackendTls;
-
-/// One backend address as configured: a host (IP literal or DNS name) and a port. Names are
-/// resolved at connect time, so a backend that moves is followed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BackendAddr {
-    /// An IP literal (IPv6 without brackets) or a DNS name.
-    pub host: String,
-    /// The TCP port.
-    pub port: u16,
-}
-
-impl fmt::Display for BackendAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
 
 /// A cluster: where a route's sessions go.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -92,7 +92,12 @@ impl Connect for Connector {
         let mut state = BackendState::Idle;
         let mut attempts = 0u32;
         let mut last = ConnectFailure::Unresolved;
-        for backend in &cluster.backends {
+        let pinned = cx.pinned_backend().cloned();
+        let backends = match &pinned {
+            Some(backend) => std::slice::from_ref(backend),
+            None => &cluster.backends[..],
+        };
+        for backend in backends {
             // The name a TLS backend's certificate must match comes from the configuration (the
             // override, or the host as written), never from the address it resolves to.
             let tls = match &cluster.tls {

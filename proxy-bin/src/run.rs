@@ -107,12 +107,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if !plan.tls_reloads.is_empty() {
         background.spawn(reload_tls(plan.tls_reloads, stop_background.clone()));
     }
-    let state = Arc::new(AdminState::new(
-        cluster_health,
-        frontend.closes().clone(),
-        frontend.live_resources().clone(),
-        frontend.sessions().clone(),
-    ));
+    let state = Arc::new(
+        AdminState::new(
+            cluster_health,
+            frontend.closes().clone(),
+            frontend.live_resources().clone(),
+            frontend.sessions().clone(),
+        )
+        .with_kafka_metrics(plan.kafka_metrics),
+    );
     if let Some(admin) = config.admin {
         let listener = tokio::net::TcpListener::bind(admin.bind)
             .await
@@ -127,6 +130,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let lifecycle = Lifecycle::default();
     let mut bound = Vec::with_capacity(plan.listeners.len());
     for spec in plan.listeners {
+        proxy_frontend::serve_broker_ports(&spec, frontend.clone(), lifecycle.clone());
         bound.push(BoundListener::bind(spec).await?);
     }
     let listeners = TaskTracker::new();

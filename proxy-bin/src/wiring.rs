@@ -2,18 +2,24 @@
 //! stage factories, cluster specs, and the router. Stage options are checked here, so
 //! `sluice check` reports a bad stage with its key path like any other config error.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use proxy_backend::health::Requirement;
 use proxy_backend::{BackendTls, BackendTlsOptions, ChildSpec, ClusterSpec};
 use proxy_core::forward::ForwardLimits;
+use proxy_core::kafka::{KafkaMetrics, kafka_registry};
 use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, StaticRouter};
 use proxy_core::stage::raw_tcp_registry;
-use proxy_frontend::{ListenerSpec, ListenerTls, ReloadableServerConfig, TlsTermination};
+use proxy_frontend::{
+    GatewayMode, KafkaGateway, KafkaListener, ListenerSpec, ListenerTls, ReloadableServerConfig,
+    TlsTermination,
+};
 
 use crate::config::{
-    Config, ConfigError, ConfigErrors, ListenerProtocol, ListenerTlsConfig, ReadyRequires,
+    Config, ConfigError, ConfigErrors, KafkaGatewayConfig, ListenerProtocol, ListenerTlsConfig,
+    ReadyRequires,
 };
 
 /// Everything the proxy runs, built from configuration.
@@ -26,6 +32,8 @@ pub(crate) struct Plan {
     pub(crate) probes: Vec<Probe>,
     /// Terminating listeners' TLS configurations, reloaded on SIGHUP and when files change.
     pub(crate) tls_reloads: Vec<(String, Arc<ReloadableServerConfig>)>,
+    /// Kafka listeners' per-API counters, by listener name.
+    pub(crate) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
 }
 
 /// A cluster whose reachability readiness requires.
@@ -39,20 +47,52 @@ pub(crate) struct Probe {
 /// Builds the plan, or every error found while building it.
 pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
     let registry = raw_tcp_registry();
+    let kafka_registry = kafka_registry();
+    let mut kafka_metrics = Vec::new();
     let mut errors = Vec::new();
     let mut listeners = Vec::new();
     let mut router = StaticRouter::new();
     let mut tls_reloads = Vec::new();
     for (index, listener) in config.listeners.iter().enumerate() {
-        let ListenerProtocol::Tcp = listener.protocol;
+        let name: Arc<str> = Arc::from(listener.name.as_str());
         let mut stages = Vec::new();
-        for stage in &listener.stages {
-            match registry.build(&stage.kind, &stage.options) {
-                Ok(factory) => stages.push(factory),
-                Err(err) => errors.push(ConfigError::new(stage.path.clone(), err.to_string())),
+        let mut kafka = None;
+        match &listener.protocol {
+            ListenerProtocol::Tcp => {
+                for stage in &listener.stages {
+                    match registry.build(&stage.kind, &stage.options) {
+                        Ok(factory) => stages.push(factory),
+                        Err(err) => {
+                            errors.push(ConfigError::new(stage.path.clone(), err.to_string()));
+                        }
+                    }
+                }
+            }
+            ListenerProtocol::Kafka(config) => {
+                let mut kafka_stages = Vec::new();
+                for stage in &listener.stages {
+                    match kafka_registry.build(&stage.kind, &stage.options) {
+                        Ok(factory) => kafka_stages.push(factory),
+                        Err(err) => {
+                            errors.push(ConfigError::new(stage.path.clone(), err.to_string()));
+                        }
+                    }
+                }
+                let metrics = Arc::new(KafkaMetrics::default());
+                kafka_metrics.push((listener.name.clone(), metrics.clone()));
+                kafka = Some(KafkaListener {
+                    gateway: Arc::new(KafkaGateway::new(
+                        name.clone(),
+                        config.advertised_host.clone(),
+                        gateway_mode(&config.gateway, listener.bind.ip()),
+                    )),
+                    node_id: None,
+                    max_frame_size: config.max_frame_size,
+                    stages: kafka_stages,
+                    metrics,
+                });
             }
         }
-        let name: Arc<str> = Arc::from(listener.name.as_str());
         let rules = listener
             .routes
             .iter()
@@ -115,6 +155,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                 half_close_timeout: listener.half_close_timeout,
             },
             stages,
+            kafka,
         });
     }
     let mut clusters = Vec::with_capacity(config.clusters.len());
@@ -178,5 +219,23 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         router,
         probes,
         tls_reloads,
+        kafka_metrics,
     })
+}
+
+/// The gateway a Kafka listener's keys describe; broker ports bind the listener's address.
+fn gateway_mode(config: &KafkaGatewayConfig, bind_ip: IpAddr) -> GatewayMode {
+    match config {
+        KafkaGatewayConfig::PortPerBroker { broker_port_start } => GatewayMode::PortPerBroker {
+            broker_port_start: *broker_port_start,
+            bind_ip,
+        },
+        KafkaGatewayConfig::Sni {
+            broker_host_pattern,
+            advertised_port,
+        } => GatewayMode::Sni {
+            broker_host_pattern: broker_host_pattern.clone(),
+            advertised_port: *advertised_port,
+        },
+    }
 }

@@ -91,6 +91,11 @@ pub enum CloseReason {
     },
     /// The connection's PROXY-protocol header was missing, untrusted, invalid or late.
     ProxyHeader(crate::proxy_protocol::ProxyHeaderError),
+    /// The client connected to a Kafka broker the cluster does not list (any more).
+    UnknownBroker {
+        /// The broker's node id.
+        node_id: i32,
+    },
     /// A bug in Sluice: a state machine refused an event its driver sent.
     Internal(Cow<'static, str>),
 }
@@ -122,7 +127,8 @@ impl CloseReason {
             Self::IdleTimeout
             | Self::HalfCloseTimeout
             | Self::ClientIo(_)
-            | Self::ProxyHeader(_) => Some(Fault::Downstream),
+            | Self::ProxyHeader(_)
+            | Self::UnknownBroker { .. } => Some(Fault::Downstream),
             Self::Protocol { side, .. } | Self::Tls { side, .. } => Some(side.fault()),
             Self::BackendIo(_) | Self::BackendUnavailable { .. } => Some(Fault::Upstream),
             Self::NoRoute
@@ -157,6 +163,7 @@ impl CloseReason {
                 ..
             } => "backend_tls_failed",
             Self::ProxyHeader(err) => err.label(),
+            Self::UnknownBroker { .. } => "unknown_broker",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -191,6 +198,9 @@ impl fmt::Display for CloseReason {
                 write!(f, "TLS handshake with the {side} failed: {detail}")
             }
             Self::ProxyHeader(err) => write!(f, "rejected: {err}"),
+            Self::UnknownBroker { node_id } => {
+                write!(f, "the cluster lists no broker with node id {node_id}")
+            }
             Self::Internal(detail) => write!(f, "internal error: {detail}"),
         }
     }

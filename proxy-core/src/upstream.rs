@@ -36,6 +36,26 @@ pub trait Connect: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Connected<Self::Io>, CloseReason>> + Send;
 }
 
+/// One backend address as configured: a host (IP literal or DNS name) and a port. Names are
+/// resolved at connect time, so a backend that moves is followed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackendAddr {
+    /// An IP literal (IPv6 without brackets) or a DNS name.
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for BackendAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// What a session's backend connection goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendTarget {

@@ -12,6 +12,7 @@
 mod closes;
 mod error;
 mod frontend;
+mod kafka;
 mod listener;
 mod proxy_header;
 mod session;
@@ -21,7 +22,11 @@ mod tls;
 pub use self::closes::CloseCounts;
 pub use self::error::FrontendError;
 pub use self::frontend::{CloseObserver, Frontend, Lifecycle};
-pub use self::listener::{BoundListener, ListenerSpec};
+pub use self::kafka::{
+    BrokerListenerStarter, GatewayMode, HostPattern, KafkaGateway, KafkaListener,
+    NODE_ID_PLACEHOLDER,
+};
+pub use self::listener::{BoundListener, ListenerSpec, serve_broker_ports};
 pub use self::session::SessionSummary;
 pub use self::sessions::{SessionEntry, Sessions};
 pub use self::tls::{

@@ -15,13 +15,18 @@ use proxy_core::proxy_protocol::ProxyProtocolPolicy;
 use proxy_core::route::{Prerequisites, Router};
 use proxy_core::stage::NewStage;
 use proxy_core::upstream::Connect;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tracing::{debug, info, warn};
 
 use crate::error::FrontendError;
 use crate::frontend::{Frontend, Lifecycle};
+use crate::kafka::{GatewayMode, KafkaListener};
 use crate::session;
 use crate::tls::ListenerTls;
+
+/// The accept queue of listeners bound with [`BoundListener::bind_now`] (Linux caps it at
+/// `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// How long to pause after an accept error that would repeat at once (EMFILE, ENFILE, ENOBUFS).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
@@ -41,8 +46,10 @@ pub struct ListenerSpec {
     pub tls: Option<ListenerTls>,
     /// Buffer bounds and timeouts of each session.
     pub limits: ForwardLimits,
-    /// Factories of the stages each session runs, in request order.
+    /// Factories of the stages each session runs, in request order (raw TCP listeners).
     pub stages: Vec<Arc<dyn NewStage<RawTcp>>>,
+    /// Set for Kafka listeners: the session speaks Kafka through this gateway and these stages.
+    pub kafka: Option<KafkaListener>,
 }
 
 impl fmt::Debug for ListenerSpec {
@@ -55,6 +62,7 @@ impl fmt::Debug for ListenerSpec {
             .field("tls", &self.tls)
             .field("limits", &self.limits)
             .field("stages", &self.stages.len())
+            .field("kafka", &self.kafka)
             .finish()
     }
 }
@@ -79,6 +87,30 @@ impl BoundListener {
                     addr: spec.bind,
                     source,
                 })?;
+        Ok(Self {
+            spec: Arc::new(spec),
+            listener,
+        })
+    }
+
+    /// Binds the listener's address at once, without waiting on the runtime (a Kafka gateway
+    /// opens a broker's port this way before the response naming it reaches the client).
+    /// Must be called within a tokio runtime.
+    pub fn bind_now(spec: ListenerSpec) -> Result<Self, FrontendError> {
+        let bind_error = |source| FrontendError::Bind {
+            listener: spec.name.to_string(),
+            addr: spec.bind,
+            source,
+        };
+        let socket = match spec.bind {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(bind_error)?;
+        // As `TcpListener::bind` does: a restarted proxy rebinds despite TIME_WAIT sockets.
+        socket.set_reuseaddr(true).map_err(bind_error)?;
+        socket.bind(spec.bind).map_err(bind_error)?;
+        let listener = socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
         Ok(Self {
             spec: Arc::new(spec),
             listener,
@@ -143,4 +175,38 @@ fn is_transient(err: &std::io::Error) -> bool {
         err.kind(),
         ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
     )
+}
+
+/// Lets a port-per-broker Kafka listener open its brokers' ports as they are revealed: each is
+/// served like `bootstrap` (same name, TLS, limits and stages) for one node id, on the same
+/// frontend and lifecycle. Does nothing for other listeners.
+pub fn serve_broker_ports<R: Router, C: Connect>(
+    bootstrap: &ListenerSpec,
+    frontend: Arc<Frontend<R, C>>,
+    lifecycle: Lifecycle,
+) {
+    let Some(kafka) = &bootstrap.kafka else {
+        return;
+    };
+    if !matches!(kafka.gateway.mode(), GatewayMode::PortPerBroker { .. }) {
+        return;
+    }
+    let template = bootstrap.clone();
+    kafka
+        .gateway
+        .set_broker_listener_starter(Box::new(move |node_id, addr| {
+            let mut spec = template.clone();
+            spec.bind = addr;
+            if let Some(kafka) = &mut spec.kafka {
+                kafka.node_id = Some(node_id);
+            }
+            let listener = BoundListener::bind_now(spec)
+                .map_err(|FrontendError::Bind { source, .. }| source)?;
+            let frontend = frontend.clone();
+            let serving = lifecycle.clone();
+            lifecycle
+                .tracker
+                .spawn(async move { listener.serve(frontend, serving).await });
+            Ok(())
+        }));
 }

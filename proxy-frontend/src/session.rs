@@ -17,9 +17,10 @@ use proxy_core::context::{SessionContext, SessionId};
 use proxy_core::forward::forward;
 use proxy_core::gate::Side;
 use proxy_core::io::PrefixedIo;
+use proxy_core::kafka::{Kafka, KafkaCodec};
 use proxy_core::proxy_protocol::ProxyProtocolMode;
 use proxy_core::route::{ForwardingGate, RouteId, Router};
-use proxy_core::stage::StageChain;
+use proxy_core::stage::{Stage, StageChain};
 use proxy_core::state::{FrontendEvent, FrontendState};
 use proxy_core::upstream::{BackendTarget, Connect};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,10 +30,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, field, info, info_span};
 
 use crate::frontend::Frontend;
+use crate::kafka::{self, BrokerAddressRewrite, GatewayMode, KafkaListener};
 use crate::listener::ListenerSpec;
 use crate::proxy_header;
 use crate::sessions::Registration;
 use crate::tls::{self, ListenerTls};
+
+/// How long discovering a cluster's brokers may take, once connected.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What is known about a session when it closes; logged as its close line.
 #[derive(Debug, Clone)]
@@ -45,6 +50,8 @@ pub struct SessionSummary {
     pub client_addr: SocketAddr,
     /// The TCP peer: the client itself, or the load balancer in front of it.
     pub peer_addr: SocketAddr,
+    /// The proxy's address the connection was accepted on.
+    pub local_addr: SocketAddr,
     /// The route it was given, if it got that far.
     pub route: Option<RouteId>,
     /// The backend's TCP address, when a network backend served it.
@@ -212,14 +219,43 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             .route(self.cx)
             .map_err(|_| CloseReason::NoRoute)?;
         self.cx.set_route(route.clone());
+        if let Some(kafka) = &self.spec.kafka {
+            self.pin_broker(&route, kafka).await?;
+        }
         let connected = tokio::select! {
             () = self.force_close.cancelled() => return Err(CloseReason::Shutdown),
             connected = self.frontend.connector.connect(&route, self.cx) => connected?,
         };
         let permit = ForwardingGate::check(self.cx, &connected.state)
             .map_err(|closed| CloseReason::Internal(closed.to_string().into()))?;
+        let limits = self.spec.limits;
         // Stage factories see the whole PROXY header (TLVs included) and keep what they need;
         // entering `Forwarding` releases it.
+        if let Some(kafka) = &self.spec.kafka {
+            let mut stages: Vec<Box<dyn Stage<Kafka>>> =
+                vec![Box::new(BrokerAddressRewrite::new(kafka.gateway.clone()))];
+            stages.extend(
+                kafka
+                    .stages
+                    .iter()
+                    .map(|factory| factory.new_stage(self.cx)),
+            );
+            let mut chain = StageChain::new(stages);
+            let codec = KafkaCodec::new(kafka.max_frame_size).with_metrics(kafka.metrics.clone());
+            self.step(FrontendEvent::Forward(permit))?;
+            debug!(backend = ?self.cx.backend(), route = %route, "forwarding kafka");
+            // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
+            return Ok(Box::pin(forward(
+                client,
+                connected.io,
+                codec,
+                &mut chain,
+                self.cx,
+                limits,
+                self.force_close,
+            ))
+            .await);
+        }
         let stages = self
             .spec
             .stages
@@ -229,7 +265,6 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         let mut chain = StageChain::new(stages);
         self.step(FrontendEvent::Forward(permit))?;
         debug!(backend = ?self.cx.backend(), route = %route, "forwarding");
-        let limits = self.spec.limits;
         Ok(forward(
             client,
             connected.io,
@@ -241,6 +276,54 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         )
         .await)
     }
+
+    /// Pins a session for one broker (by its port, or its server name on an SNI gateway) to
+    /// that broker's own address, discovering the cluster's brokers first if none is known.
+    async fn pin_broker(
+        &mut self,
+        route: &RouteId,
+        kafka: &KafkaListener,
+    ) -> Result<(), CloseReason> {
+        let node_id = match (kafka.node_id, kafka.gateway.mode()) {
+            (Some(node_id), _) => node_id,
+            (
+                None,
+                GatewayMode::Sni {
+                    broker_host_pattern,
+                    ..
+                },
+            ) => {
+                match self
+                    .cx
+                    .sni()
+                    .and_then(|name| broker_host_pattern.node_id(name))
+                {
+                    Some(node_id) => node_id,
+                    None => return Ok(()),
+                }
+            }
+            (None, GatewayMode::PortPerBroker { .. }) => return Ok(()),
+        };
+        if kafka.gateway.upstream(node_id).is_none() {
+            // The connector goes to the cluster's bootstrap servers: nothing is pinned yet.
+            let discovery = async {
+                let mut connected = self.frontend.connector.connect(route, self.cx).await?;
+                let deadline = Instant::now() + DISCOVERY_TIMEOUT;
+                kafka::discover(&mut connected.io, &kafka.gateway, deadline).await
+            };
+            tokio::select! {
+                () = self.force_close.cancelled() => return Err(CloseReason::Shutdown),
+                discovered = discovery => discovered?,
+            }
+        }
+        let upstream = kafka
+            .gateway
+            .upstream(node_id)
+            .ok_or(CloseReason::UnknownBroker { node_id })?;
+        debug!(broker.node_id = node_id, broker.addr = %upstream, "session is for one broker");
+        self.cx.pin_backend(upstream);
+        Ok(())
+    }
 }
 
 fn summarize(cx: &SessionContext, listener: Arc<str>, reason: CloseReason) -> SessionSummary {
@@ -249,6 +332,7 @@ fn summarize(cx: &SessionContext, listener: Arc<str>, reason: CloseReason) -> Se
         listener,
         client_addr: cx.client_addr(),
         peer_addr: cx.peer_addr(),
+        local_addr: cx.local_addr(),
         route: cx.route().cloned(),
         backend_addr: cx.backend_addr(),
         backend: cx.backend().cloned(),
@@ -271,6 +355,7 @@ fn log_close(summary: &SessionSummary) {
         client.addr = %summary.client_addr,
         peer.addr = %summary.peer_addr,
         listener = %summary.listener,
+        listener.addr = %summary.local_addr,
         route = route.unwrap_or("-"),
         backend.addr = backend.as_deref().unwrap_or("-"),
         tls.sni = summary.sni.as_deref().unwrap_or("-"),

@@ -125,6 +125,7 @@ impl TestProxy {
             tls: options.tls,
             limits: options.limits,
             stages: options.stages,
+            kafka: None,
         };
         let listener = BoundListener::bind(spec)
             .await

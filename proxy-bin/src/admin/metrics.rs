@@ -88,6 +88,7 @@ pub(super) fn render(state: &AdminState) -> String {
             health.reachable()
         );
     }
+    super::kafka_metrics::render(state, &mut out);
     let ready = u8::from(state.readiness().is_ok());
     gauge(
         &mut out,
@@ -98,7 +99,7 @@ pub(super) fn render(state: &AdminState) -> String {
     out
 }
 
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+pub(super) fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
@@ -113,7 +114,7 @@ fn counter(out: &mut String, name: &str, help: &str, value: u64) {
 }
 
 /// Label values escape backslash, double quote and newline.
-fn escape(value: &str) -> String {
+pub(super) fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -4,6 +4,7 @@
 //! answering 503 while the proxy drains. Three routes need no framework: hyper serves HTTP/1.1
 //! and [`respond`] picks the route.
 
+mod kafka_metrics;
 mod metrics;
 mod state;
 

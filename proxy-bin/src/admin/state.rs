@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use proxy_backend::health::ClusterHealth;
 use proxy_core::context::LiveResources;
+use proxy_core::kafka::KafkaMetrics;
 use proxy_frontend::{CloseCounts, Sessions};
 
 /// Where the process stands in its life; exported as `sluice_lifecycle_phase`.
@@ -50,6 +51,8 @@ pub(crate) struct AdminState {
     pub(crate) closes: CloseCounts,
     pub(crate) live: Arc<LiveResources>,
     pub(crate) sessions: Sessions,
+    /// Kafka listeners' per-API counters, by listener name.
+    pub(crate) kafka: Vec<(String, Arc<KafkaMetrics>)>,
 }
 
 impl AdminState {
@@ -66,7 +69,14 @@ impl AdminState {
             closes,
             live,
             sessions,
+            kafka: Vec::new(),
         }
+    }
+
+    /// Exports these Kafka listeners' counters too.
+    pub(crate) fn with_kafka_metrics(mut self, kafka: Vec<(String, Arc<KafkaMetrics>)>) -> Self {
+        self.kafka = kafka;
+        self
     }
 
     pub(crate) fn set_phase(&self, phase: Phase) {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::kafka::RawKafka;
 use super::raw::{RawListener, RawStage};
 use super::validate::Validator;
 use super::{ListenerConfig, ListenerProtocol, StageConfig, addr, path, value};
@@ -18,6 +19,13 @@ const DEFAULT_HIGH_WATERMARK: usize = 256 * 1024;
 const DEFAULT_LOW_WATERMARK: usize = 128 * 1024;
 
 const BIND_EXPECTED: &str = "expected IP:PORT such as 127.0.0.1:9192 or [::1]:9192";
+
+/// Which protocol a listener speaks, known before its protocol-specific keys are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProtocolKind {
+    Tcp,
+    Kafka,
+}
 
 /// Where each listener name and bind address was first seen, to point duplicates at it.
 #[derive(Debug, Default)]
@@ -59,7 +67,15 @@ impl Validator {
     ) -> Option<ListenerConfig> {
         let name = self.name(at, raw.name, seen);
         let bind = self.bind(at, raw.bind, seen);
-        let protocol = self.protocol(at, raw.protocol);
+        let kind = self.protocol(at, raw.protocol);
+        let raw_kafka = RawKafka {
+            gateway: raw.gateway,
+            advertised_host: raw.advertised_host,
+            advertised_port: raw.advertised_port,
+            broker_port_start: raw.broker_port_start,
+            broker_host_pattern: raw.broker_host_pattern,
+            max_frame_size: raw.max_frame_size,
+        };
         let cluster = self.cluster_ref(at, raw.cluster, clusters);
         let idle_timeout = self.or_default(
             path::key(at, "idle_timeout"),
@@ -102,7 +118,10 @@ impl Validator {
                 ),
             );
         }
-        let stages = self.stages(at, raw.stage);
+        let stages = match kind {
+            Some(kind) => self.stages(at, raw.stage, kind),
+            None => None,
+        };
         let proxy_protocol = self.proxy_protocol(
             at,
             raw.proxy_protocol,
@@ -111,6 +130,15 @@ impl Validator {
         );
         let routes = self.routes(at, raw.route, clusters);
         let tls = self.listener_tls(at, raw.tls);
+        let protocol = match kind? {
+            ProtocolKind::Tcp => {
+                self.no_kafka_keys(at, &raw_kafka);
+                Some(ListenerProtocol::Tcp)
+            }
+            ProtocolKind::Kafka => self
+                .kafka(at, raw_kafka, bind, tls.as_ref())
+                .map(ListenerProtocol::Kafka),
+        };
         Some(ListenerConfig {
             name: name?,
             bind: bind?,
@@ -169,14 +197,15 @@ impl Validator {
         Some(bind)
     }
 
-    fn protocol(&mut self, at: &str, raw: Option<String>) -> Option<ListenerProtocol> {
+    fn protocol(&mut self, at: &str, raw: Option<String>) -> Option<ProtocolKind> {
         let at = path::key(at, "protocol");
         match self.required(&at, raw)?.as_str() {
-            "tcp" => Some(ListenerProtocol::Tcp),
+            "tcp" => Some(ProtocolKind::Tcp),
+            "kafka" => Some(ProtocolKind::Kafka),
             other => {
                 self.error(
                     at,
-                    format!("unsupported protocol {other:?}: expected one of \"tcp\""),
+                    format!("unsupported protocol {other:?}: expected \"tcp\" or \"kafka\""),
                 );
                 None
             }
@@ -209,15 +238,24 @@ impl Validator {
 
     /// Checks each stage's kind and options against the stages this build of Sluice has, so a
     /// bad stage is reported in the same run as every other mistake.
-    fn stages(&mut self, at: &str, raw: Vec<RawStage>) -> Option<Vec<StageConfig>> {
-        let registry = proxy_core::stage::raw_tcp_registry();
+    fn stages(
+        &mut self,
+        at: &str,
+        raw: Vec<RawStage>,
+        kind_of_listener: ProtocolKind,
+    ) -> Option<Vec<StageConfig>> {
+        let tcp = proxy_core::stage::raw_tcp_registry();
+        let kafka = proxy_core::kafka::kafka_registry();
         let mut stages = Some(Vec::with_capacity(raw.len()));
         for (i, stage) in raw.into_iter().enumerate() {
             let at = path::index(&path::key(at, "stage"), i);
             let kind = self.required(&path::key(&at, "kind"), stage.kind);
-            if let Some(kind) = &kind
-                && let Err(err) = registry.build(kind, &stage.options)
-            {
+            let protocol = kind_of_listener;
+            let built = kind.as_deref().map(|name| match protocol {
+                ProtocolKind::Tcp => tcp.build(name, &stage.options).map(drop),
+                ProtocolKind::Kafka => kafka.build(name, &stage.options).map(drop),
+            });
+            if let Some(Err(err)) = built {
                 self.error(at.clone(), err.to_string());
                 stages = None;
                 continue;

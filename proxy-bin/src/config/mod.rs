@@ -10,6 +10,7 @@
 
 mod addr;
 mod error;
+mod kafka;
 mod lifecycle;
 mod listener;
 mod path;
@@ -41,6 +42,7 @@ use proxy_frontend::{PrincipalSource, TlsServerOptions};
 pub use error::{ConfigError, ConfigErrors};
 /// A backend as written in the file (port never 0); the connector's own type, so no conversion.
 pub use proxy_backend::BackendAddr;
+use proxy_frontend::HostPattern;
 
 /// The configuration used when no file is given: one plain TCP listener forwarding to a local
 /// broker. It is also the smallest complete example of the format.
@@ -174,11 +176,41 @@ pub struct RouteConfig {
 
 /// The protocol a listener accepts. An enum rather than a string so adding one forces every
 /// `match` on it to be revisited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ListenerProtocol {
     /// Raw bytes, forwarded as they are.
     Tcp,
+    /// Kafka, through a gateway that keeps clients on the proxy.
+    Kafka(KafkaConfig),
+}
+
+/// A Kafka listener's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// How clients reach each broker.
+    pub gateway: KafkaGatewayConfig,
+    /// The host clients are told for brokers (port-per-broker).
+    pub advertised_host: String,
+    /// Frames above this many bytes close the session.
+    pub max_frame_size: usize,
+}
+
+/// `gateway = "port-per-broker" | "sni"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KafkaGatewayConfig {
+    /// Broker node id N is served on `broker_port_start + N`.
+    PortPerBroker {
+        /// The port of node id 0.
+        broker_port_start: u16,
+    },
+    /// One TLS port; the SNI names the broker.
+    Sni {
+        /// Broker host names, with the node id in place of `{node_id}`.
+        broker_host_pattern: HostPattern,
+        /// The port clients are told.
+        advertised_port: u16,
+    },
 }
 
 /// One `[[listener.stage]]`. Its options are kept as TOML because each stage kind defines and

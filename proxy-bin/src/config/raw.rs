@@ -57,6 +57,13 @@ pub(super) struct RawListener {
     #[serde(default)]
     pub(super) route: Vec<RawRoute>,
     pub(super) tls: Option<RawListenerTls>,
+    // Kafka listeners only; see `super::kafka`.
+    pub(super) gateway: Option<String>,
+    pub(super) advertised_host: Option<String>,
+    pub(super) advertised_port: Option<i64>,
+    pub(super) broker_port_start: Option<i64>,
+    pub(super) broker_host_pattern: Option<String>,
+    pub(super) max_frame_size: Option<RawSize>,
 }
 
 /// A listener's `[listener.tls]` table; see [`super::ListenerTlsConfig`].

@@ -27,7 +27,7 @@ pub use self::proxy_header::{ProxiedAddrs, ProxyHeader, SslFacts, Tlv};
 pub use self::stats::{SessionStats, StatsSnapshot};
 pub use self::tls::{PeerCertificates, TlsFacts};
 use crate::route::{Prerequisites, RouteId};
-use crate::upstream::BackendTarget;
+use crate::upstream::{BackendAddr, BackendTarget};
 
 /// A session's identifier, unique within one process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,6 +88,8 @@ pub struct SessionContext {
     route: Option<RouteId>,
     /// What the backend connection goes to, once it is made.
     backend: Option<BackendTarget>,
+    /// The one backend this session must use, chosen before connecting (a Kafka broker).
+    pinned_backend: Option<BackendAddr>,
     released: Released,
     stats: Arc<SessionStats>,
     live: Arc<LiveResources>,
@@ -121,6 +123,7 @@ impl SessionContext {
             requires,
             route: None,
             backend: None,
+            pinned_backend: None,
             released: Released::default(),
             stats: Arc::default(),
             live,
@@ -151,6 +154,11 @@ impl SessionContext {
     /// otherwise our own side of the accepted connection.
     pub fn destination_addr(&self) -> SocketAddr {
         self.proxied.map_or(self.local, |p| p.destination)
+    }
+
+    /// The proxy's own address the TCP connection was accepted on (a Kafka broker's port, say).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 
     /// The real client's address: from the PROXY header when one was received, otherwise the
@@ -264,6 +272,17 @@ impl SessionContext {
     /// Records what the backend connection goes to.
     pub fn set_backend(&mut self, target: BackendTarget) {
         self.backend = Some(target);
+    }
+
+    /// Pins the session to one backend address: the connector uses it instead of the
+    /// route's list (with the route's timeouts, TLS and PROXY settings).
+    pub fn pin_backend(&mut self, backend: BackendAddr) {
+        self.pinned_backend = Some(backend);
+    }
+
+    /// The backend the session is pinned to, if any.
+    pub fn pinned_backend(&self) -> Option<&BackendAddr> {
+        self.pinned_backend.as_ref()
     }
 
     /// What has been released so far.

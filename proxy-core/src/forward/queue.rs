@@ -44,6 +44,14 @@ impl WriteQueue {
         self.len == 0
     }
 
+    /// Takes every chunk waiting, front first, leaving the queue empty: tests read back what a
+    /// codec queued (and check it is the very `Bytes` that was read, not a copy).
+    #[cfg(test)]
+    pub(crate) fn take_chunks(&mut self) -> Vec<Bytes> {
+        self.len = 0;
+        self.chunks.drain(..).collect()
+    }
+
     /// Writes from the front of the queue once, vectored when the writer supports it.
     pub(crate) fn poll_write_to<W: AsyncWrite + ?Sized>(
         &mut self,

@@ -30,6 +30,11 @@ pub struct KafkaCodec {
     in_flight: VecDeque<InFlight>,
     /// Client requests whose response has not been written to the client yet, oldest first.
     undelivered: VecDeque<Undelivered>,
+    /// Recent Produce requests with `acks = 0`, newest last: Kafka sends them no response, but
+    /// some brokers (librdkafka's mock) do, and such an answer is passed on, not an error.
+    unanswered: VecDeque<(u64, InFlightKey)>,
+    /// Requests sent so far: orders `in_flight` against `unanswered`.
+    sent: u64,
     next_proxy_correlation_id: i32,
     metrics: Option<Arc<KafkaMetrics>>,
 }
@@ -39,7 +44,12 @@ struct InFlight {
     /// As on the wire.
     key: InFlightKey,
     origin: Origin,
+    /// Its place among the requests sent.
+    seq: u64,
 }
+
+/// How many `acks = 0` requests are remembered in case their broker answers anyway.
+const UNANSWERED_KEPT: usize = 256;
 
 #[derive(Debug)]
 struct Undelivered {
@@ -63,6 +73,8 @@ impl KafkaCodec {
             max_frame_size,
             in_flight: VecDeque::new(),
             undelivered: VecDeque::new(),
+            unanswered: VecDeque::new(),
+            sent: 0,
             next_proxy_correlation_id: FIRST_PROXY_CORRELATION_ID,
             metrics: None,
         }
@@ -159,12 +171,41 @@ impl Codec<Kafka> for KafkaCodec {
         };
         let correlation_id = response_correlation_id(&frame[LENGTH_PREFIX..])
             .map_err(|err| codec_error("response header", err))?;
+        let expected = self.in_flight.front().map(|r| r.key.correlation_id);
+        if expected != Some(correlation_id)
+            && let Some(at) = self
+                .unanswered
+                .iter()
+                .position(|(_, key)| key.correlation_id == correlation_id)
+        {
+            // A broker answering an `acks = 0` Produce: pass the answer on as it came.
+            let Some((_, key)) = self.unanswered.drain(..=at).next_back() else {
+                return Err(CodecError {
+                    detail: "acks=0 bookkeeping lost an entry".into(),
+                });
+            };
+            let body_offset =
+                response_body_offset(&frame[LENGTH_PREFIX..], key.response_header_version())
+                    .map_err(|err| codec_error("response header", err))?;
+            return Ok(Some(
+                KafkaResponse::from_frame(frame, LENGTH_PREFIX + body_offset, &key, Origin::Client)
+                    .unsolicited(),
+            ));
+        }
         let Some(request) = self.in_flight.pop_front() else {
             return Err(CodecError {
                 detail: format!("a response (correlation id {correlation_id}) to no request")
                     .into(),
             });
         };
+        // `acks = 0` requests sent before this one will not be answered any more.
+        while self
+            .unanswered
+            .front()
+            .is_some_and(|(seq, _)| *seq < request.seq)
+        {
+            self.unanswered.pop_front();
+        }
         if request.key.correlation_id != correlation_id {
             return Err(CodecError {
                 detail: format!(
@@ -204,8 +245,15 @@ impl Codec<Kafka> for KafkaCodec {
             key.correlation_id = self.next_proxy_id();
         }
         out.push(msg.into_frame(key.correlation_id)?);
-        if expects_response {
-            self.in_flight.push_back(InFlight { key, origin });
+        let seq = self.sent;
+        self.sent += 1;
+        if !expects_response {
+            if self.unanswered.len() == UNANSWERED_KEPT {
+                self.unanswered.pop_front();
+            }
+            self.unanswered.push_back((seq, key));
+        } else {
+            self.in_flight.push_back(InFlight { key, origin, seq });
             if origin == Origin::Client {
                 self.undelivered.push_back(Undelivered {
                     api_key: key.api_key,
@@ -230,6 +278,10 @@ impl Codec<Kafka> for KafkaCodec {
             return Ok(());
         }
         let answered_locally = msg.is_answer();
+        if msg.is_unsolicited() {
+            out.push(msg.into_frame()?);
+            return Ok(());
+        }
         let frame = msg.into_frame()?;
         if answered_locally {
             match self.undelivered.back_mut() {

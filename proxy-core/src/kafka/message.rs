@@ -225,6 +225,8 @@ pub struct KafkaResponse {
     origin: Origin,
     /// Built by a stage, not read from the backend.
     answer: bool,
+    /// An answer to a request Kafka does not answer (Produce with `acks = 0`).
+    unsolicited: bool,
 }
 
 #[derive(Debug)]
@@ -250,6 +252,7 @@ impl KafkaResponse {
             decoded: None,
             origin,
             answer: false,
+            unsolicited: false,
         }
     }
 
@@ -266,6 +269,7 @@ impl KafkaResponse {
             decoded: Some(Box::new(DecodedResponse { body, dirty: true })),
             origin: Origin::Client,
             answer: true,
+            unsolicited: false,
         }
     }
 
@@ -293,6 +297,16 @@ impl KafkaResponse {
     /// client.
     pub fn origin(&self) -> Origin {
         self.origin
+    }
+
+    pub(crate) fn unsolicited(mut self) -> Self {
+        self.unsolicited = true;
+        self
+    }
+
+    /// True for a broker's answer to a request Kafka does not answer (Produce, `acks = 0`).
+    pub fn is_unsolicited(&self) -> bool {
+        self.unsolicited
     }
 
     /// True for a stage's answer, false for the backend's response.

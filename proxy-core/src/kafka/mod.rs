@@ -8,10 +8,12 @@
 //! no stage decodes is written on as the `Bytes` it was read into.
 
 mod codec;
+pub mod exchange;
 mod header;
 mod message;
 mod metrics;
 pub mod rewrite;
+mod stages;
 
 #[cfg(test)]
 mod tests;
@@ -23,6 +25,7 @@ pub use self::codec::KafkaCodec;
 pub use self::header::{RequestHeaderInfo, parse_request_header, produce_acks};
 pub use self::message::{KafkaRequest, KafkaResponse, Origin};
 pub use self::metrics::{ApiSnapshot, KafkaMetrics, LATENCY_BUCKETS};
+pub use self::stages::kafka_registry;
 use crate::stage::Protocol;
 
 /// The largest frame accepted unless configured otherwise (Kafka's `socket.request.max.bytes`).

@@ -74,6 +74,29 @@ impl<'a> StageOptions<'a> {
         }
     }
 
+    /// A list of strings.
+    pub fn strings(&mut self, key: &'static str) -> Result<Option<Vec<&'a str>>, StageConfigError> {
+        let invalid = |message: String| StageConfigError::InvalidOption { key, message };
+        match self.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(s) => Ok(s.as_str()),
+                    other => Err(invalid(format!(
+                        "expected a list of strings, found a {} in it",
+                        other.type_str()
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(invalid(format!(
+                "expected a list of strings, found {}",
+                other.type_str()
+            ))),
+        }
+    }
+
     /// Rejects every key that was never read.
     pub fn finish(self) -> Result<(), StageConfigError> {
         match self.table.keys().find(|k| !self.read.contains(k.as_str())) {

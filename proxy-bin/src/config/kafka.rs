@@ -1,0 +1,186 @@
+//! Checks for a Kafka listener's keys: `gateway`, `advertised_host`, `broker_port_start`,
+//! `broker_host_pattern`, `advertised_port` and `max_frame_size`; and that TCP listeners set
+//! none of them.
+
+use std::net::SocketAddr;
+
+use proxy_core::kafka::DEFAULT_MAX_FRAME_SIZE;
+use proxy_frontend::{HostPattern, NODE_ID_PLACEHOLDER};
+
+use super::raw::RawSize;
+use super::validate::Validator;
+use super::{KafkaConfig, KafkaGatewayConfig, ListenerTlsConfig, path, value};
+
+/// Frames below this cannot hold a request header.
+const MIN_FRAME_SIZE: usize = 1024;
+/// Kafka's own frames cannot exceed an i32.
+const MAX_FRAME_SIZE: usize = i32::MAX as usize;
+
+/// A listener's Kafka keys, as written.
+#[derive(Debug, Default)]
+pub(super) struct RawKafka {
+    pub(super) gateway: Option<String>,
+    pub(super) advertised_host: Option<String>,
+    pub(super) advertised_port: Option<i64>,
+    pub(super) broker_port_start: Option<i64>,
+    pub(super) broker_host_pattern: Option<String>,
+    pub(super) max_frame_size: Option<RawSize>,
+}
+
+impl RawKafka {
+    /// The keys given, by name.
+    fn present(&self) -> Vec<&'static str> {
+        [
+            ("gateway", self.gateway.is_some()),
+            ("advertised_host", self.advertised_host.is_some()),
+            ("advertised_port", self.advertised_port.is_some()),
+            ("broker_port_start", self.broker_port_start.is_some()),
+            ("broker_host_pattern", self.broker_host_pattern.is_some()),
+            ("max_frame_size", self.max_frame_size.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
+}
+
+impl Validator {
+    /// Reports Kafka keys on a listener of another protocol.
+    pub(super) fn no_kafka_keys(&mut self, at: &str, raw: &RawKafka) {
+        for key in raw.present() {
+            self.error(
+                path::key(at, key),
+                "only Kafka listeners (protocol = \"kafka\") take this key".into(),
+            );
+        }
+    }
+
+    /// A Kafka listener's gateway and limits.
+    pub(super) fn kafka(
+        &mut self,
+        at: &str,
+        raw: RawKafka,
+        bind: Option<SocketAddr>,
+        tls: Option<&Option<ListenerTlsConfig>>,
+    ) -> Option<KafkaConfig> {
+        let max_frame_size = self.or_default(
+            path::key(at, "max_frame_size"),
+            raw.max_frame_size,
+            DEFAULT_MAX_FRAME_SIZE,
+            |raw| value::byte_size_in(&raw, (MIN_FRAME_SIZE, MAX_FRAME_SIZE)),
+        );
+        if let Some(Some(ListenerTlsConfig::Passthrough { .. })) = tls {
+            self.error(
+                path::key(&path::key(at, "tls"), "mode"),
+                "a Kafka listener reads Kafka frames: TLS must be terminated (mode = \
+                 \"terminate\"), not passed through"
+                    .into(),
+            );
+        }
+        let gateway_at = path::key(at, "gateway");
+        let gateway = match self.required(&gateway_at, raw.gateway)?.as_str() {
+            "port-per-broker" => {
+                for key in ["broker_host_pattern", "advertised_port"] {
+                    let set = match key {
+                        "broker_host_pattern" => raw.broker_host_pattern.is_some(),
+                        _ => raw.advertised_port.is_some(),
+                    };
+                    if set {
+                        self.error(path::key(at, key), "only for gateway = \"sni\"".into());
+                    }
+                }
+                let start_at = path::key(at, "broker_port_start");
+                let start = self.required(&start_at, raw.broker_port_start)?;
+                let Some(start) = u16::try_from(start).ok().filter(|&p| p > 0) else {
+                    self.error(start_at, format!("{start} is not a port (1-65535)"));
+                    return None;
+                };
+                if bind.is_some_and(|bind| bind.port() == start) {
+                    self.error(
+                        start_at,
+                        format!("broker node id 0 would be served on {start}, the bootstrap port"),
+                    );
+                    return None;
+                }
+                KafkaGatewayConfig::PortPerBroker {
+                    broker_port_start: start,
+                }
+            }
+            "sni" => {
+                if raw.broker_port_start.is_some() {
+                    self.error(
+                        path::key(at, "broker_port_start"),
+                        "only for gateway = \"port-per-broker\"".into(),
+                    );
+                }
+                if !matches!(tls, Some(Some(ListenerTlsConfig::Terminate { .. })) | None) {
+                    self.error(
+                        gateway_at.clone(),
+                        "gateway = \"sni\" needs a [listener.tls] table (mode = \"terminate\"): \
+                         the broker is chosen by the TLS server name"
+                            .into(),
+                    );
+                }
+                let pattern_at = path::key(at, "broker_host_pattern");
+                let pattern = self.required(&pattern_at, raw.broker_host_pattern)?;
+                let Some(broker_host_pattern) = HostPattern::parse(&pattern) else {
+                    self.error(
+                        pattern_at,
+                        format!(
+                            "{pattern:?} must contain {NODE_ID_PLACEHOLDER} exactly once, as in \
+                             \"broker-{NODE_ID_PLACEHOLDER}.kafka.example.com\""
+                        ),
+                    );
+                    return None;
+                };
+                let port_at = path::key(at, "advertised_port");
+                let advertised_port = match raw.advertised_port {
+                    Some(port) => match u16::try_from(port).ok().filter(|&p| p > 0) {
+                        Some(port) => port,
+                        None => {
+                            self.error(port_at, format!("{port} is not a port (1-65535)"));
+                            return None;
+                        }
+                    },
+                    None => bind?.port(),
+                };
+                KafkaGatewayConfig::Sni {
+                    broker_host_pattern,
+                    advertised_port,
+                }
+            }
+            other => {
+                self.error(
+                    gateway_at,
+                    format!("unknown gateway {other:?}: expected \"port-per-broker\" or \"sni\""),
+                );
+                return None;
+            }
+        };
+        let host_at = path::key(at, "advertised_host");
+        let advertised_host = match (raw.advertised_host, &gateway, bind) {
+            (Some(host), _, _) if host.trim().is_empty() => {
+                self.error(host_at, "must not be empty".into());
+                return None;
+            }
+            (Some(host), _, _) => host,
+            // SNI gateways advertise the pattern's names; the host is unused.
+            (None, KafkaGatewayConfig::Sni { .. }, _) => String::new(),
+            (None, _, Some(bind)) if !bind.ip().is_unspecified() => bind.ip().to_string(),
+            (None, _, _) => {
+                self.error(
+                    host_at,
+                    "missing required key: clients must be told a host for each broker, and \
+                     the listener binds an unspecified address"
+                        .into(),
+                );
+                return None;
+            }
+        };
+        Some(KafkaConfig {
+            gateway,
+            advertised_host,
+            max_frame_size: max_frame_size?,
+        })
+    }
+}

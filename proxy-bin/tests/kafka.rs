@@ -1,0 +1,502 @@
+//! Kafka through the real binary: librdkafka clients (the `rdkafka` crate) producing and
+//! consuming through Sluice in front of librdkafka's mock cluster of 3 brokers, and raw frames
+//! that break the protocol. Every wait is bounded.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers of this test file fail the test when the environment misbehaves"
+)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use support::{Running, http_get};
+
+/// How long any one Kafka step may take.
+const KAFKA_STEP: Duration = Duration::from_secs(60);
+
+/// A bootstrap port `p` with `p + 1 + id` free for broker ids 1..=`brokers` (librdkafka's mock
+/// numbers its brokers from 1); returns `p`.
+fn free_port_block(brokers: u16) -> u16 {
+    for _ in 0..50 {
+        let base = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if base > u16::MAX - brokers - 2 {
+            continue;
+        }
+        let free =
+            (1..=brokers + 1).all(|i| TcpListener::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no block of free ports on loopback");
+}
+
+/// The mock brokers' own addresses.
+fn mock_addrs(mock: &MockCluster<'_, impl rdkafka::ClientContext>) -> Vec<SocketAddr> {
+    mock.bootstrap_servers()
+        .split(',')
+        .map(|addr| addr.parse().unwrap())
+        .collect()
+}
+
+/// A Sluice with one port-per-broker Kafka listener in front of `mock`.
+struct KafkaProxy {
+    sluice: Running,
+    bootstrap: u16,
+    broker_port_start: u16,
+}
+
+impl KafkaProxy {
+    fn start(mock: &MockCluster<'_, impl rdkafka::ClientContext>, name: &str, extra: &str) -> Self {
+        let bootstrap = free_port_block(3);
+        let broker_port_start = bootstrap + 1;
+        let backends: Vec<String> = mock_addrs(mock)
+            .iter()
+            .map(|addr| format!("\"{addr}\""))
+            .collect();
+        let config = format!(
+            r#"
+[admin]
+bind = "127.0.0.1:0"
+
+[[listener]]
+name = "kafka"
+bind = "127.0.0.1:{bootstrap}"
+protocol = "kafka"
+cluster = "main"
+gateway = "port-per-broker"
+advertised_host = "127.0.0.1"
+broker_port_start = {broker_port_start}
+{extra}
+
+[cluster.main]
+backends = [{backends}]
+"#,
+            backends = backends.join(", ")
+        );
+        let sluice = Running::start(&config, name);
+        sluice.wait_for("sluice started");
+        Self {
+            sluice,
+            bootstrap,
+            broker_port_start,
+        }
+    }
+
+    fn bootstrap_servers(&self) -> String {
+        format!("127.0.0.1:{}", self.bootstrap)
+    }
+
+    /// Every port clients may use: the bootstrap and each broker's.
+    fn ports(&self) -> BTreeSet<u16> {
+        (0..=3)
+            .map(|id| self.broker_port_start + id)
+            .chain([self.bootstrap])
+            .collect()
+    }
+
+    fn metrics(&self) -> String {
+        http_get(self.sluice.admin_addr(), "/metrics").1
+    }
+}
+
+fn producer(proxy: &KafkaProxy, extra: &[(&str, &str)]) -> FutureProducer {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", proxy.bootstrap_servers())
+        .set("message.timeout.ms", "30000");
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    config.create().unwrap()
+}
+
+fn consumer(proxy: &KafkaProxy, group: &str, extra: &[(&str, &str)]) -> StreamConsumer {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", proxy.bootstrap_servers())
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000");
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    config.create().unwrap()
+}
+
+/// Remote ports of this process's established TCP connections: a client of ours connected to
+/// a mock broker directly would show one of the mock's ports here.
+fn our_remote_ports() -> BTreeSet<u16> {
+    let inodes: BTreeSet<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            link.strip_prefix("socket:[")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .map(str::to_owned)
+        })
+        .collect();
+    let mut ports = BTreeSet::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st ... inode (field 9)
+            let (Some(remote), Some(state), Some(inode)) =
+                (fields.get(2), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            if *state != "01" || !inodes.contains(*inode) {
+                continue;
+            }
+            if let Some(port) = remote
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+            {
+                ports.insert(port);
+            }
+        }
+    }
+    ports
+}
+
+/// Fails if any client of this process is connected to a mock broker directly.
+fn assert_no_direct_connections(mock_ports: &BTreeSet<u16>) {
+    let direct: Vec<u16> = our_remote_ports()
+        .intersection(mock_ports)
+        .copied()
+        .collect();
+    assert!(
+        direct.is_empty(),
+        "a client connected to mock broker port(s) {direct:?} directly, bypassing the proxy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_and_consume_10000_messages_through_the_proxy_only() {
+    let mock = MockCluster::new(3).unwrap();
+    mock.create_topic("orders", 3, 1).unwrap();
+    let mock_ports: BTreeSet<u16> = mock_addrs(&mock).iter().map(SocketAddr::port).collect();
+    let proxy = KafkaProxy::start(&mock, "kafka-roundtrip.toml", "");
+
+    let producer = producer(&proxy, &[("acks", "all"), ("linger.ms", "5")]);
+    let mut deliveries = Vec::with_capacity(10_000);
+    for i in 0..10_000 {
+        let key = format!("k{i}");
+        let payload = format!("value-{i}");
+        let record = FutureRecord::to("orders").key(&key).payload(&payload);
+        deliveries.push(
+            producer
+                .send_result(record)
+                .map_err(|(err, _)| err)
+                .unwrap(),
+        );
+    }
+    let deadline = Instant::now() + KAFKA_STEP;
+    for delivery in deliveries {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = tokio::time::timeout(left, delivery)
+            .await
+            .expect("deliveries did not finish in time")
+            .unwrap();
+        assert!(result.is_ok(), "a message was not delivered: {result:?}");
+    }
+    assert_no_direct_connections(&mock_ports);
+
+    // Every broker the client knows is one of the proxy's ports.
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some("orders"), Duration::from_secs(10))
+        .unwrap();
+    let brokers: BTreeMap<i32, (String, u16)> = metadata
+        .brokers()
+        .iter()
+        .map(|b| (b.id(), (b.host().to_owned(), b.port() as u16)))
+        .collect();
+    assert_eq!(brokers.len(), 3, "{brokers:?}");
+    for (id, (host, port)) in &brokers {
+        assert_eq!(host, "127.0.0.1");
+        assert_eq!(
+            i32::from(*port),
+            i32::from(proxy.broker_port_start) + id,
+            "broker {id} is not advertised on broker_port_start + {id}"
+        );
+    }
+    assert_eq!(metadata.topics()[0].partitions().len(), 3);
+
+    let consumer = consumer(&proxy, "orders-readers", &[]);
+    consumer.subscribe(&["orders"]).unwrap();
+    let mut seen = BTreeMap::new();
+    let deadline = Instant::now() + KAFKA_STEP;
+    while seen.len() < 10_000 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("consumed only {} of 10000 messages", seen.len()))
+            .unwrap();
+        let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
+        let payload = String::from_utf8(message.payload().unwrap().to_vec()).unwrap();
+        seen.insert(key, payload);
+    }
+    for i in 0..10_000 {
+        assert_eq!(seen.get(&format!("k{i}")), Some(&format!("value-{i}")));
+    }
+    // A synchronous commit fails unless the group coordinator (reached through its broker
+    // port) accepted it. (Reading the offsets back with `committed()` is left out: after it,
+    // dropping a librdkafka consumer of the mock cluster hangs, through the proxy or not.)
+    consumer.commit_consumer_state(CommitMode::Sync).unwrap();
+    assert_no_direct_connections(&mock_ports);
+
+    // Per-API metrics counted the traffic.
+    let metrics = proxy.metrics();
+    for api in ["Produce", "Fetch", "Metadata", "JoinGroup", "OffsetCommit"] {
+        let line = format!("sluice_kafka_requests_total{{listener=\"kafka\",api=\"{api}\"}}");
+        assert!(
+            metrics.contains(&line),
+            "no {api} requests counted:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("sluice_kafka_request_duration_seconds_bucket{listener=\"kafka\",api=\"Produce\",le=\"+Inf\"}"));
+
+    drop(consumer);
+    drop(producer);
+    // Each broker's port served sessions, each pinned to that broker.
+    let mut served: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
+    let deadline = Instant::now() + KAFKA_STEP;
+    while served.keys().filter(|p| **p != proxy.bootstrap).count() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "broker ports that served sessions: {served:?}"
+        );
+        let line = proxy.sluice.wait_for("session closed");
+        let local: SocketAddr = line["listener.addr"].as_str().unwrap().parse().unwrap();
+        assert!(proxy.ports().contains(&local.port()), "{line}");
+        let reason = line["reason.label"].as_str().unwrap();
+        assert_eq!(reason, "client_closed", "{line}");
+        served
+            .entry(local.port())
+            .or_default()
+            .insert(line["backend.addr"].as_str().unwrap().to_owned());
+    }
+    for (port, backends) in &served {
+        if *port != proxy.bootstrap {
+            assert_eq!(backends.len(), 1, "broker port {port} went to {backends:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_zero_and_a_5_mib_message_go_through() {
+    let mock = MockCluster::new(3).unwrap();
+    mock.create_topic("fire", 1, 1).unwrap();
+    mock.create_topic("big", 1, 1).unwrap();
+    let proxy = KafkaProxy::start(&mock, "kafka-acks0.toml", "");
+
+    let fire_and_forget = producer(&proxy, &[("acks", "0"), ("linger.ms", "0")]);
+    for i in 0..200 {
+        let key = format!("k{i}");
+        let record = FutureRecord::to("fire").key(&key).payload("x");
+        // Fire and forget: the delivery report of an acks=0 message says nothing.
+        drop(
+            fire_and_forget
+                .send_result(record)
+                .map_err(|(err, _)| err)
+                .unwrap(),
+        );
+    }
+    fire_and_forget.flush(Duration::from_secs(30)).unwrap();
+
+    let big_payload: Vec<u8> = (0..5 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    let big = producer(&proxy, &[("message.max.bytes", "16000000")]);
+    let delivery = big
+        .send_result(FutureRecord::to("big").key("big").payload(&big_payload))
+        .map_err(|(err, _)| err)
+        .unwrap();
+    let delivered = tokio::time::timeout(KAFKA_STEP, delivery)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        delivered.is_ok(),
+        "the 5 MiB message was not delivered: {delivered:?}"
+    );
+
+    let reader = consumer(
+        &proxy,
+        "fire-readers",
+        &[
+            ("fetch.max.bytes", "16000000"),
+            ("max.partition.fetch.bytes", "16000000"),
+            ("receive.message.max.bytes", "20000000"),
+        ],
+    );
+    reader.subscribe(&["fire", "big"]).unwrap();
+    let mut fire = BTreeSet::new();
+    let mut big_seen = None;
+    let deadline = Instant::now() + KAFKA_STEP;
+    while fire.len() < 200 || big_seen.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, reader.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "got {} acks=0 messages, big: {}",
+                    fire.len(),
+                    big_seen.is_some()
+                )
+            })
+            .unwrap();
+        match message.topic() {
+            "fire" => {
+                fire.insert(message.key().unwrap().to_vec());
+            }
+            _ => big_seen = Some(message.payload().unwrap().to_vec()),
+        }
+    }
+    assert!(
+        big_seen.unwrap() == big_payload,
+        "the 5 MiB message changed on the way"
+    );
+    if proxy.metrics().contains("reason=\"protocol_error\"") {
+        let line = close_with(&proxy, "protocol_error");
+        panic!("a session ended in a protocol error: {line}");
+    }
+}
+
+/// Writes one request frame: header v1, then `body`.
+fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut header = bytes::BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(api_key)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("raw-test")))
+        .encode(&mut header, 1)
+        .unwrap();
+    let len = (header.len() + body.len()) as i32;
+    let mut out = len.to_be_bytes().to_vec();
+    out.extend_from_slice(&header);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reads one response frame, bounded.
+fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0; 4];
+    stream.read_exact(&mut len)?;
+    let mut body = vec![0; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body)?;
+    Ok(body)
+}
+
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// The close line of the next session that ends with `label`.
+fn close_with(proxy: &KafkaProxy, label: &str) -> serde_json::Value {
+    for _ in 0..20 {
+        let line = proxy.sluice.wait_for("session closed");
+        if line["reason.label"] == label {
+            return line;
+        }
+    }
+    panic!("no session closed with {label}");
+}
+
+#[test]
+fn bad_frames_close_the_session_with_a_reason_and_metadata_is_rewritten() {
+    let mock = MockCluster::new(3).unwrap();
+    let mock_ports: BTreeSet<u16> = mock_addrs(&mock).iter().map(SocketAddr::port).collect();
+    let proxy = KafkaProxy::start(&mock, "kafka-frames.toml", "max_frame_size = \"1MiB\"");
+
+    // A raw Metadata v4 exchange: the answer names only the proxy's ports.
+    let mut stream = connect(proxy.bootstrap);
+    let mut body = bytes::BytesMut::new();
+    MetadataRequest::default()
+        .with_topics(Some(Vec::new()))
+        .encode(&mut body, 4)
+        .unwrap();
+    stream
+        .write_all(&frame(ApiKey::Metadata as i16, 4, 41, &body))
+        .unwrap();
+    let response = read_frame(&mut stream).unwrap();
+    assert_eq!(&response[..4], &41i32.to_be_bytes());
+    let mut rest = bytes::Bytes::copy_from_slice(&response[4..]);
+    let metadata = MetadataResponse::decode(&mut rest, 4).unwrap();
+    assert_eq!(metadata.brokers.len(), 3);
+    for broker in &metadata.brokers {
+        assert_eq!(broker.host.as_str(), "127.0.0.1");
+        assert_eq!(
+            broker.port,
+            i32::from(proxy.broker_port_start) + broker.node_id.0
+        );
+        assert!(!mock_ports.contains(&(broker.port as u16)));
+    }
+    drop(stream);
+
+    // A declared size above max_frame_size: closed at once, without waiting for the bytes.
+    let mut stream = connect(proxy.bootstrap);
+    stream
+        .write_all(&(64 * 1024 * 1024i32).to_be_bytes())
+        .unwrap();
+    let mut byte = [0; 1];
+    assert!(
+        matches!(stream.read(&mut byte), Ok(0) | Err(_)),
+        "an oversized frame was not refused"
+    );
+    let line = close_with(&proxy, "protocol_error");
+    assert!(
+        line["reason"].as_str().unwrap().contains("max_frame_size"),
+        "{line}"
+    );
+
+    // A frame too short to hold a request header.
+    let mut stream = connect(proxy.bootstrap);
+    stream.write_all(&[0, 0, 0, 3, 0, 3, 0]).unwrap();
+    assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)));
+    let line = close_with(&proxy, "protocol_error");
+    assert!(
+        line["reason"].as_str().unwrap().contains("truncated"),
+        "{line}"
+    );
+
+    // An unknown API key passes to the broker, which closes the connection as brokers do;
+    // the proxy logs it as the broker's close, and the listener keeps serving.
+    let mut stream = connect(proxy.bootstrap);
+    stream.write_all(&frame(9999, 0, 7, &[])).unwrap();
+    assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)));
+    let mut stream = connect(proxy.bootstrap);
+    stream
+        .write_all(&frame(ApiKey::Metadata as i16, 4, 42, &body))
+        .unwrap();
+    let response = read_frame(&mut stream).unwrap();
+    assert_eq!(&response[..4], &42i32.to_be_bytes());
+}

@@ -1,0 +1,68 @@
+//! One request the proxy sends on its own over a connection no client uses (yet), and its
+//! response: broker discovery, and later authentication to the cluster.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, timeout_at};
+
+use super::{KafkaCodec, KafkaRequest, KafkaResponse};
+use crate::codec::Codec;
+use crate::forward::WriteQueue;
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExchangeError {
+    /// The connection failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The broker closed the connection before answering.
+    #[error("connection closed before the response")]
+    Closed,
+    /// The deadline passed.
+    #[error("no response in time")]
+    TimedOut,
+    /// The bytes were not a Kafka response to the request.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// Sends `request` (which gets a correlation id of the proxy's) and reads its response.
+pub async fn exchange<Io>(
+    io: &mut Io,
+    codec: &mut KafkaCodec,
+    request: KafkaRequest,
+    deadline: Instant,
+) -> Result<KafkaResponse, ExchangeError>
+where
+    Io: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut queue = WriteQueue::default();
+    codec
+        .encode_request(request, &mut queue)
+        .map_err(|err| ExchangeError::Protocol(err.to_string()))?;
+    let send = async {
+        while !queue.is_empty() {
+            poll_fn(|task| queue.poll_write_to(Pin::new(&mut *io), task)).await?;
+        }
+        io.flush().await?;
+        let mut buf = BytesMut::with_capacity(4096);
+        loop {
+            if let Some(response) = codec
+                .decode_response(&mut buf)
+                .map_err(|err| ExchangeError::Protocol(err.to_string()))?
+            {
+                return Ok(response);
+            }
+            if io.read_buf(&mut buf).await? == 0 {
+                return Err(ExchangeError::Closed);
+            }
+        }
+    };
+    timeout_at(deadline, send)
+        .await
+        .map_err(|_| ExchangeError::TimedOut)?
+}

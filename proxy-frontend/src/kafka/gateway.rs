@@ -1,0 +1,276 @@
+//! A Kafka virtual cluster's gateway: which broker each client connection is for, what address
+//! clients are told for each broker, and (port-per-broker) the listening ports, opened as
+//! responses reveal brokers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, RwLock};
+use proxy_core::kafka::rewrite::{BrokerAddressMap, UpstreamBroker};
+use proxy_core::upstream::BackendAddr;
+use tracing::{error, info};
+
+/// How clients reach each broker through the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayMode {
+    /// A bootstrap port, and broker node id N on `broker_port_start + N`.
+    PortPerBroker {
+        /// The port of node id 0.
+        broker_port_start: u16,
+        /// The address broker ports are bound on.
+        bind_ip: IpAddr,
+    },
+    /// One TLS port; the client's SNI names the broker through a host pattern.
+    Sni {
+        /// The broker host names, with `{node_id}` where the node id goes.
+        broker_host_pattern: HostPattern,
+        /// The port clients are told (the listener's port, unless it is behind a NAT).
+        advertised_port: u16,
+    },
+}
+
+/// A host name pattern with one `{node_id}` placeholder, as in `broker-{node_id}.kafka.example`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    prefix: String,
+    suffix: String,
+}
+
+/// The placeholder a host pattern must contain exactly once.
+pub const NODE_ID_PLACEHOLDER: &str = "{node_id}";
+
+impl HostPattern {
+    /// Parses a pattern; `None` unless `{node_id}` occurs exactly once.
+    pub fn parse(pattern: &str) -> Option<Self> {
+        let (prefix, suffix) = pattern.split_once(NODE_ID_PLACEHOLDER)?;
+        if suffix.contains(NODE_ID_PLACEHOLDER) {
+            return None;
+        }
+        Some(Self {
+            prefix: prefix.to_ascii_lowercase(),
+            suffix: suffix.to_ascii_lowercase(),
+        })
+    }
+
+    /// The host name of `node_id`.
+    pub fn render(&self, node_id: i32) -> String {
+        format!("{}{node_id}{}", self.prefix, self.suffix)
+    }
+
+    /// The node id a server name stands for, if it matches.
+    pub fn node_id(&self, server_name: &str) -> Option<i32> {
+        let name = server_name.to_ascii_lowercase();
+        let digits = name
+            .strip_prefix(&self.prefix)?
+            .strip_suffix(&self.suffix)?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+}
+
+/// Starts serving a broker's port: given its node id and bind address.
+pub type BrokerListenerStarter = Box<dyn Fn(i32, SocketAddr) -> io::Result<()> + Send + Sync>;
+
+/// One virtual cluster's view of its brokers, shared by its listeners' sessions.
+pub struct KafkaGateway {
+    listener: Arc<str>,
+    advertised_host: String,
+    mode: GatewayMode,
+    /// Each broker's own address, as the cluster advertises it.
+    upstream: RwLock<BTreeMap<i32, BackendAddr>>,
+    /// Broker ports already being served (port-per-broker).
+    serving: Mutex<BTreeSet<i32>>,
+    starter: OnceLock<BrokerListenerStarter>,
+}
+
+impl fmt::Debug for KafkaGateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaGateway")
+            .field("listener", &self.listener)
+            .field("advertised_host", &self.advertised_host)
+            .field("mode", &self.mode)
+            .field("brokers", &self.upstream.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaGateway {
+    /// The gateway of listener `listener`, telling clients `advertised_host`.
+    pub fn new(listener: Arc<str>, advertised_host: String, mode: GatewayMode) -> Self {
+        Self {
+            listener,
+            advertised_host,
+            mode,
+            upstream: RwLock::default(),
+            serving: Mutex::default(),
+            starter: OnceLock::new(),
+        }
+    }
+
+    /// How clients reach brokers.
+    pub fn mode(&self) -> &GatewayMode {
+        &self.mode
+    }
+
+    /// Sets how broker ports are opened (port-per-broker); until then, revealed brokers are
+    /// only recorded. Only the first call counts.
+    pub fn set_broker_listener_starter(&self, starter: BrokerListenerStarter) {
+        if self.starter.set(starter).is_err() {
+            error!(listener = %self.listener, "broker listener starter set twice; kept the first");
+        }
+    }
+
+    /// The broker's own address, if a response has revealed it.
+    pub fn upstream(&self, node_id: i32) -> Option<BackendAddr> {
+        self.upstream.read().get(&node_id).cloned()
+    }
+
+    /// The node ids whose ports are served, in order (port-per-broker).
+    pub fn serving(&self) -> Vec<i32> {
+        self.serving.lock().iter().copied().collect()
+    }
+
+    /// The port of `node_id` (port-per-broker), if it fits in a port number.
+    fn broker_port(&self, node_id: i32) -> Option<u16> {
+        match self.mode {
+            GatewayMode::PortPerBroker {
+                broker_port_start, ..
+            } => u16::try_from(i32::from(broker_port_start).checked_add(node_id)?).ok(),
+            GatewayMode::Sni { .. } => None,
+        }
+    }
+
+    fn start_serving(&self, node_id: i32) {
+        let GatewayMode::PortPerBroker { bind_ip, .. } = self.mode else {
+            return;
+        };
+        let Some(port) = self.broker_port(node_id) else {
+            error!(
+                listener = %self.listener,
+                broker.node_id = node_id,
+                "broker node id does not fit a port above broker_port_start; its clients cannot reach it"
+            );
+            return;
+        };
+        let mut serving = self.serving.lock();
+        if serving.contains(&node_id) {
+            return;
+        }
+        let Some(starter) = self.starter.get() else {
+            return;
+        };
+        let addr = SocketAddr::new(bind_ip, port);
+        match starter(node_id, addr) {
+            Ok(()) => {
+                serving.insert(node_id);
+                info!(listener = %self.listener, broker.node_id = node_id, addr = %addr, "serving broker port");
+            }
+            Err(err) => error!(
+                listener = %self.listener,
+                broker.node_id = node_id,
+                addr = %addr,
+                error = %err,
+                "cannot open the broker's port; clients cannot reach this broker"
+            ),
+        }
+    }
+}
+
+impl BrokerAddressMap for KafkaGateway {
+    fn learn(&self, brokers: &[UpstreamBroker]) {
+        let mut new = Vec::new();
+        {
+            let mut upstream = self.upstream.write();
+            for broker in brokers {
+                let addr = BackendAddr {
+                    host: broker.host.clone(),
+                    port: broker.port,
+                };
+                if upstream.get(&broker.node_id) != Some(&addr) {
+                    info!(
+                        listener = %self.listener,
+                        broker.node_id = broker.node_id,
+                        broker.addr = %addr,
+                        "learned broker address"
+                    );
+                    upstream.insert(broker.node_id, addr);
+                    new.push(broker.node_id);
+                }
+            }
+        }
+        for node_id in new {
+            self.start_serving(node_id);
+        }
+    }
+
+    fn advertised(&self, node_id: i32) -> (String, u16) {
+        match &self.mode {
+            GatewayMode::PortPerBroker { .. } => (
+                self.advertised_host.clone(),
+                self.broker_port(node_id).unwrap_or(0),
+            ),
+            GatewayMode::Sni {
+                broker_host_pattern,
+                advertised_port,
+            } => (broker_host_pattern.render(node_id), *advertised_port),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns_find_node_ids() {
+        let pattern = HostPattern::parse("broker-{node_id}.Kafka.test").unwrap();
+        assert_eq!(pattern.render(7), "broker-7.kafka.test");
+        assert_eq!(pattern.node_id("BROKER-12.kafka.test"), Some(12));
+        assert_eq!(pattern.node_id("broker-.kafka.test"), None);
+        assert_eq!(pattern.node_id("broker-1x.kafka.test"), None);
+        assert_eq!(pattern.node_id("bootstrap.kafka.test"), None);
+        assert!(HostPattern::parse("broker.kafka.test").is_none());
+        assert!(HostPattern::parse("{node_id}-{node_id}.test").is_none());
+    }
+
+    #[test]
+    fn port_per_broker_advertises_start_plus_node_id_and_opens_each_port_once() {
+        let gateway = KafkaGateway::new(
+            "kafka".into(),
+            "proxy.example".into(),
+            GatewayMode::PortPerBroker {
+                broker_port_start: 19100,
+                bind_ip: IpAddr::from([127, 0, 0, 1]),
+            },
+        );
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let log = started.clone();
+        gateway.set_broker_listener_starter(Box::new(move |node, addr| {
+            log.lock().push((node, addr.port()));
+            Ok(())
+        }));
+        let brokers = [
+            UpstreamBroker {
+                node_id: 1,
+                host: "10.0.0.1".into(),
+                port: 9092,
+            },
+            UpstreamBroker {
+                node_id: 2,
+                host: "10.0.0.2".into(),
+                port: 9092,
+            },
+        ];
+        gateway.learn(&brokers);
+        gateway.learn(&brokers);
+        assert_eq!(*started.lock(), vec![(1, 19101), (2, 19102)]);
+        assert_eq!(gateway.advertised(2), ("proxy.example".into(), 19102));
+        assert_eq!(gateway.upstream(1).unwrap().to_string(), "10.0.0.1:9092");
+        assert_eq!(gateway.serving(), vec![1, 2]);
+    }
+}

@@ -1,0 +1,45 @@
+//! Kafka listeners: the gateway that keeps clients on the proxy, the stage that rewrites broker
+//! addresses, and broker discovery for connections that arrive before any Metadata.
+
+mod discovery;
+mod gateway;
+mod rewrite_stage;
+
+use std::fmt;
+use std::sync::Arc;
+
+use proxy_core::kafka::{Kafka, KafkaMetrics};
+use proxy_core::stage::NewStage;
+
+pub(crate) use self::discovery::discover;
+pub use self::gateway::{
+    BrokerListenerStarter, GatewayMode, HostPattern, KafkaGateway, NODE_ID_PLACEHOLDER,
+};
+pub(crate) use self::rewrite_stage::BrokerAddressRewrite;
+
+/// What a Kafka listener adds to a listener.
+#[derive(Clone)]
+pub struct KafkaListener {
+    /// The virtual cluster's gateway, shared by its bootstrap and broker listeners.
+    pub gateway: Arc<KafkaGateway>,
+    /// The broker this listener serves (port-per-broker), or `None` for the bootstrap port (and
+    /// for SNI gateways, where the server name picks the broker).
+    pub node_id: Option<i32>,
+    /// Frames larger than this close the session.
+    pub max_frame_size: usize,
+    /// Factories of the configured Kafka stages, in request order.
+    pub stages: Vec<Arc<dyn NewStage<Kafka>>>,
+    /// Per-API-key counters, shared by the virtual cluster's listeners.
+    pub metrics: Arc<KafkaMetrics>,
+}
+
+impl fmt::Debug for KafkaListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaListener")
+            .field("gateway", &self.gateway)
+            .field("node_id", &self.node_id)
+            .field("max_frame_size", &self.max_frame_size)
+            .field("stages", &self.stages.len())
+            .finish_non_exhaustive()
+    }
+}

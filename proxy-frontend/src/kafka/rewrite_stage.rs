@@ -1,0 +1,56 @@
+//! The stage every Kafka session runs first: broker addresses in responses are replaced by the
+//! gateway's, and ApiVersions is capped to versions the proxy can rewrite.
+
+use std::sync::Arc;
+
+use proxy_core::close::CloseReason;
+use proxy_core::gate::Side;
+use proxy_core::kafka::rewrite::rewrite_response;
+use proxy_core::kafka::{Kafka, KafkaRequest, KafkaResponse};
+use proxy_core::stage::{Flow, Stage, StageContext};
+use tracing::debug;
+
+use super::KafkaGateway;
+
+/// Rewrites responses through the session's gateway.
+pub(crate) struct BrokerAddressRewrite {
+    gateway: Arc<KafkaGateway>,
+}
+
+impl BrokerAddressRewrite {
+    pub(crate) fn new(gateway: Arc<KafkaGateway>) -> Self {
+        Self { gateway }
+    }
+}
+
+impl Stage<Kafka> for BrokerAddressRewrite {
+    fn kind(&self) -> &'static str {
+        "broker_address_rewrite"
+    }
+
+    fn on_response(
+        &mut self,
+        mut msg: KafkaResponse,
+        _cx: &mut StageContext<'_>,
+    ) -> Flow<KafkaResponse, KafkaRequest> {
+        match rewrite_response(&mut msg, &*self.gateway) {
+            Ok(done) => {
+                if done.addresses > 0 || done.versions_capped > 0 {
+                    debug!(
+                        api = msg.api_key(),
+                        addresses = done.addresses,
+                        versions_capped = done.versions_capped,
+                        "rewrote response"
+                    );
+                }
+                Flow::Forward(msg)
+            }
+            // A response whose addresses cannot be rewritten must not reach the client: it
+            // would lead the client around the proxy.
+            Err(err) => Flow::Close(CloseReason::Protocol {
+                side: Side::Backend,
+                detail: format!("cannot rewrite broker addresses: {err}").into(),
+            }),
+        }
+    }
+}
