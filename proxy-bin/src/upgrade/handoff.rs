@@ -238,27 +238,29 @@ pub(crate) fn receive_sockets(
     }
     let mut data = buffer.get(..received.bytes).unwrap_or_default().to_vec();
     let mut reader = stream;
-    let mut need = 4;
-    while data.len() < need {
-        if let Some(len) = data.get(..4) {
-            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            if len > MAX_MESSAGE {
-                return Err(HandoffError::Manifest(format!("{len} bytes is too long")));
+    let mut fill = |data: &mut Vec<u8>, need: usize| -> Result<(), HandoffError> {
+        while data.len() < need {
+            let mut more = [0u8; 4096];
+            let n = reader.read(&mut more)?;
+            if n == 0 {
+                return Err(HandoffError::Manifest(
+                    "connection closed mid-message".into(),
+                ));
             }
-            need = 4 + len;
-            if data.len() >= need {
-                break;
-            }
+            data.extend_from_slice(more.get(..n).unwrap_or_default());
         }
-        let mut more = [0u8; 4096];
-        let n = reader.read(&mut more)?;
-        if n == 0 {
-            return Err(HandoffError::Manifest(
-                "connection closed mid-message".into(),
-            ));
-        }
-        data.extend_from_slice(more.get(..n).unwrap_or_default());
+        Ok(())
+    };
+    fill(&mut data, 4)?;
+    let len = match data.get(..4) {
+        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]) as usize,
+        _ => 0,
+    };
+    if len > MAX_MESSAGE {
+        return Err(HandoffError::Manifest(format!("{len} bytes is too long")));
     }
+    let need = 4 + len;
+    fill(&mut data, need)?;
     let entries = decode(data.get(4..need).unwrap_or_default())?;
     if entries.len() != fds.len() {
         return Err(HandoffError::Manifest(format!(
