@@ -38,12 +38,25 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) fn start(config: &str, name: &str) -> Self {
+        Self::start_with(config, name, &[], "info")
+    }
+
+    /// Like [`Running::start`], with more `sluice run` arguments and a `RUST_LOG` filter.
+    pub(crate) fn start_with(config: &str, name: &str, args: &[&str], log: &str) -> Self {
         let path = write_config(name, config);
-        let mut child = Command::new(SLUICE)
+        let mut command = Command::new(SLUICE);
+        command
             .args(["run", "--log-format", "json", "--config"])
             .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
+            .args(args)
+            .env("RUST_LOG", log)
+            .stdin(Stdio::null());
+        Self::spawn(command)
+    }
+
+    /// Runs `command` (a `sluice run ... --log-format json`, possibly behind a wrapper).
+    pub(crate) fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -79,6 +92,19 @@ impl Running {
     pub(crate) fn find(&self, message: &str) -> serde_json::Value {
         let found = self.search(message, 0);
         self.seen.borrow()[found].clone()
+    }
+
+    /// The first line with `message` whose field `key` is `value`, without moving the cursor.
+    pub(crate) fn find_where(&self, message: &str, key: &str, value: &str) -> serde_json::Value {
+        let mut from = 0;
+        loop {
+            let found = self.search(message, from);
+            let line = self.seen.borrow()[found].clone();
+            if line[key] == value {
+                return line;
+            }
+            from = found + 1;
+        }
     }
 
     /// The index in `seen` of the first line with `message` at or after `from`, receiving more

@@ -1,0 +1,384 @@
+//! Zero-downtime upgrade and reload of the real binary: sockets handed to successors under
+//! load, failed successors rolled back, a reload that adds and removes listeners, and systemd
+//! socket activation. Every wait and loop is bounded.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers of this test file fail the test when the environment misbehaves"
+)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{Running, SLUICE, STEP, http_get, process_gone, process_state, write_config};
+
+// === helpers ===
+
+/// Start-up, upgrade and shutdown lines, without one line per session.
+const QUIET: &str = "warn,sluice=info,proxy_frontend::listener=info";
+
+/// An echo server on its own threads: every connection gets its bytes back.
+fn echo_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut reader = stream.try_clone().unwrap();
+                let mut writer = stream;
+                let _ = std::io::copy(&mut reader, &mut writer);
+            });
+        }
+    });
+    addr
+}
+
+fn listener_block(name: &str, backend: SocketAddr) -> String {
+    format!(
+        "[[listener]]\nname = \"{name}\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n\
+         [cluster.local]\nbackends = [\"{backend}\"]\n\n"
+    )
+}
+
+/// The admin and shutdown tables every test here uses: a short drain, a short upgrade timeout.
+fn lifecycle_block(drain: &str, upgrade_timeout: &str) -> String {
+    format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n[shutdown]\naccept_grace = \"0s\"\n\
+         drain_timeout = \"{drain}\"\nupgrade_timeout = \"{upgrade_timeout}\"\n"
+    )
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    write_config(name, "").with_file_name(name)
+}
+
+/// `sluice upgrade --pid-file FILE` (`--reload` for SIGHUP).
+fn upgrade(pid_file: &Path, reload: bool) -> Output {
+    let mut command = Command::new(SLUICE);
+    command.args(["upgrade", "--timeout", "20s", "--pid-file"]).arg(pid_file);
+    if reload {
+        command.arg("--reload");
+    }
+    command.output().unwrap()
+}
+
+fn read_pid(pid_file: &Path) -> u32 {
+    std::fs::read_to_string(pid_file).unwrap().trim().parse().unwrap()
+}
+
+fn wait_for_pid_file(pid_file: &Path) -> u32 {
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(pid_file)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no PID file {}", pid_file.display());
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The inode of the socket listening on `addr`, from /proc/net/tcp.
+fn listening_inode(addr: SocketAddr) -> u64 {
+    let SocketAddr::V4(v4) = addr else { panic!("IPv4 only") };
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let inodes: Vec<u64> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address, st == 0A (LISTEN), inode
+            (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+                .then(|| fields.get(9)?.parse().ok())
+                .flatten()
+        })
+        .collect();
+    assert_eq!(inodes.len(), 1, "one listening socket on {addr}: {inodes:?}");
+    inodes[0]
+}
+
+/// Whether process `pid` holds socket `inode` among its descriptors.
+fn holds_socket(pid: u32, inode: u64) -> bool {
+    let target = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str()))
+}
+
+/// Gone, or a zombie left to a parent that has exited (its reaper is not ours to control).
+fn wait_exited(pid: u32) {
+    let deadline = Instant::now() + STEP;
+    while !(process_gone(pid) || process_state(pid) == Some('Z')) {
+        assert!(Instant::now() < deadline, "process {pid} still running");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_reaped(pid: u32) {
+    let deadline = Instant::now() + STEP;
+    while !process_gone(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} not reaped: state {:?}",
+            process_state(pid)
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills, at the end of a test, every generation it started (on success they are gone).
+struct Generations(Vec<u32>);
+
+impl Drop for Generations {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
+}
+
+fn terminate(pid: u32) {
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    wait_exited(pid);
+}
+
+/// Fresh connections on threads, each one request and its echo, paced to `per_second` in all;
+/// any failure (refused, reset, wrong echo) panics its thread and fails the test at `finish`.
+struct ConnectLoop {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl ConnectLoop {
+    const THREADS: u64 = 10;
+
+    fn start(addr: SocketAddr, per_second: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let gap = Duration::from_secs(Self::THREADS) / u32::try_from(per_second).unwrap();
+        let threads = (0..Self::THREADS)
+            .map(|t| {
+                let (stop, done) = (stop.clone(), done.clone());
+                thread::spawn(move || {
+                    let start = Instant::now();
+                    // Bounded: at most ten minutes of connections at this pace.
+                    for i in 0..(600 * per_second / Self::THREADS) {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let n = t * 10_000_000 + i;
+                        if let Err(err) = one_request(addr, n) {
+                            panic!("connection {i} of thread {t} failed: {err}");
+                        }
+                        done.fetch_add(1, Ordering::Relaxed);
+                        let next = start + gap * u32::try_from(i + 1).unwrap();
+                        thread::sleep(next.saturating_duration_since(Instant::now()));
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            done,
+            threads,
+        }
+    }
+
+    fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Stops the threads, failing the test if any connection failed; the count made.
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            assert!(thread.join().is_ok(), "a connection failed (see the panic above)");
+        }
+        self.done.load(Ordering::Relaxed)
+    }
+}
+
+fn one_request(addr: SocketAddr, n: u64) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(STEP))?;
+    writeln!(stream, "req {n}")?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    if line.trim_end() != format!("req {n}") {
+        return Err(std::io::Error::other(format!("echo {line:?} for req {n}")));
+    }
+    Ok(())
+}
+
+/// Long-lived sessions on threads: each streams 1 KiB chunks, checks every echoed byte, closes
+/// its write half after `length` and expects exactly its bytes back before EOF; then the next.
+struct Streams {
+    stop: Arc<AtomicBool>,
+    sessions: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Streams {
+    fn start(addr: SocketAddr, count: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sessions = Arc::new(AtomicU64::new(0));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let threads = (0..count)
+            .map(|t| {
+                let (stop, sessions, bytes) = (stop.clone(), sessions.clone(), bytes.clone());
+                // 300 ms to ~1.3 s: well within the drain window.
+                let length = Duration::from_millis(300 + t * 20);
+                thread::spawn(move || {
+                    for s in 0..10_000u64 {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        match stream_once(addr, length, (t * 31 + s) as u8) {
+                            Ok(sent) => {
+                                bytes.fetch_add(sent, Ordering::Relaxed);
+                                sessions.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(err) => panic!("session {s} of stream {t} failed: {err}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            sessions,
+            bytes,
+            threads,
+        }
+    }
+
+    /// Stops after the sessions under way; (sessions, bytes) echoed intact.
+    fn finish(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            assert!(thread.join().is_ok(), "a session failed (see the panic above)");
+        }
+        (
+            self.sessions.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn stream_once(addr: SocketAddr, length: Duration, seed: u8) -> std::io::Result<u64> {
+    use std::io::Read as _;
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(STEP))?;
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut chunk = [0u8; 1024];
+    let mut back = [0u8; 1024];
+    let mut k = 0u8;
+    while start.elapsed() < length {
+        chunk.iter_mut().enumerate().for_each(|(i, b)| *b = seed ^ k ^ (i as u8));
+        stream.write_all(&chunk)?;
+        stream.read_exact(&mut back)?;
+        if back != chunk {
+            return Err(std::io::Error::other("echoed bytes differ"));
+        }
+        sent += chunk.len() as u64;
+        k = k.wrapping_add(1);
+        thread::sleep(Duration::from_millis(10));
+    }
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest)?;
+    if !rest.is_empty() {
+        return Err(std::io::Error::other("bytes after the last echo"));
+    }
+    Ok(sent)
+}
+
+// === tests ===
+
+#[test]
+fn twenty_upgrades_under_load_refuse_nothing_and_lose_no_bytes() {
+    let backend = echo_backend();
+    let config = format!("{}{}", listener_block("plain", backend), lifecycle_block("5s", "10s"));
+    let pid_file = temp_path("twenty.pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let sluice = Running::start_with(
+        &config,
+        "twenty.toml",
+        &["--pid-file", pid_file.to_str().unwrap()],
+        QUIET,
+    );
+    let mut generations = Generations(vec![sluice.pid()]);
+    let addr = sluice.listening_addr();
+    let admin = sluice.admin_addr();
+    assert_eq!(wait_for_pid_file(&pid_file), sluice.pid());
+    let inode = listening_inode(addr);
+    assert!(holds_socket(sluice.pid(), inode));
+
+    let connects = ConnectLoop::start(addr, 1200);
+    let streams = Streams::start(addr, 50);
+    let started = Instant::now();
+    let mut pids = BTreeSet::from([sluice.pid()]);
+    let mut previous = sluice.pid();
+    for round in 1..=20 {
+        let before = connects.done();
+        let output = upgrade(&pid_file, false);
+        assert!(
+            output.status.success(),
+            "upgrade {round}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let pid = read_pid(&pid_file);
+        generations.0.push(pid);
+        assert!(pids.insert(pid), "upgrade {round}: pid {pid} seen before");
+        assert!(
+            String::from_utf8_lossy(&output.stdout)
+                .contains(&format!("process {previous} handed over to {pid}")),
+            "{output:?}"
+        );
+        assert_eq!(listening_inode(addr), inode, "upgrade {round}: a new socket");
+        assert!(holds_socket(pid, inode), "upgrade {round}: {pid} lacks the socket");
+        assert_eq!(http_get(admin, "/readyz").0, 200, "upgrade {round}");
+        previous = pid;
+        // Let each generation carry traffic before the next upgrade.
+        let deadline = Instant::now() + STEP;
+        while connects.done() < before + 200 {
+            assert!(Instant::now() < deadline, "the load stalled");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let elapsed = started.elapsed();
+    let connections = connects.finish();
+    let (sessions, bytes) = streams.finish();
+    eprintln!(
+        "20 upgrades in {elapsed:?}: {connections} connections ({:.0}/s), {sessions} streamed sessions, {bytes} bytes echoed",
+        connections as f64 / elapsed.as_secs_f64()
+    );
+    assert!(sessions >= 50, "{sessions} sessions");
+
+    // Every earlier generation drains and exits on its own; the last one stops on SIGTERM.
+    for pid in pids.iter().filter(|pid| **pid != previous) {
+        wait_exited(*pid);
+    }
+    terminate(previous);
+    assert!(!pid_file.exists(), "the last generation removes its PID file");
+}
