@@ -65,7 +65,9 @@ fn temp_path(name: &str) -> PathBuf {
 /// `sluice upgrade --pid-file FILE` (`--reload` for SIGHUP).
 fn upgrade(pid_file: &Path, reload: bool) -> Output {
     let mut command = Command::new(SLUICE);
-    command.args(["upgrade", "--timeout", "20s", "--pid-file"]).arg(pid_file);
+    command
+        .args(["upgrade", "--timeout", "20s", "--pid-file"])
+        .arg(pid_file);
     if reload {
         command.arg("--reload");
     }
@@ -73,7 +75,11 @@ fn upgrade(pid_file: &Path, reload: bool) -> Output {
 }
 
 fn read_pid(pid_file: &Path) -> u32 {
-    std::fs::read_to_string(pid_file).unwrap().trim().parse().unwrap()
+    std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn wait_for_pid_file(pid_file: &Path) -> u32 {
@@ -84,14 +90,20 @@ fn wait_for_pid_file(pid_file: &Path) -> u32 {
         {
             return pid;
         }
-        assert!(Instant::now() < deadline, "no PID file {}", pid_file.display());
+        assert!(
+            Instant::now() < deadline,
+            "no PID file {}",
+            pid_file.display()
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
 
 /// The inode of the socket listening on `addr`, from /proc/net/tcp.
 fn listening_inode(addr: SocketAddr) -> u64 {
-    let SocketAddr::V4(v4) = addr else { panic!("IPv4 only") };
+    let SocketAddr::V4(v4) = addr else {
+        panic!("IPv4 only")
+    };
     let local = format!(
         "{:08X}:{:04X}",
         u32::from_le_bytes(v4.ip().octets()),
@@ -109,7 +121,11 @@ fn listening_inode(addr: SocketAddr) -> u64 {
                 .flatten()
         })
         .collect();
-    assert_eq!(inodes.len(), 1, "one listening socket on {addr}: {inodes:?}");
+    assert_eq!(
+        inodes.len(),
+        1,
+        "one listening socket on {addr}: {inodes:?}"
+    );
     inodes[0]
 }
 
@@ -119,7 +135,9 @@ fn holds_socket(pid: u32, inode: u64) -> bool {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .flatten()
-        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str()))
+        .any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str())
+        })
 }
 
 /// Gone, or a zombie left to a parent that has exited (its reaper is not ours to control).
@@ -149,13 +167,19 @@ struct Generations(Vec<u32>);
 impl Drop for Generations {
     fn drop(&mut self) {
         for pid in &self.0 {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }
 
 fn terminate(pid: u32) {
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     wait_exited(pid);
 }
 
@@ -210,7 +234,10 @@ impl ConnectLoop {
     fn finish(self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads {
-            assert!(thread.join().is_ok(), "a connection failed (see the panic above)");
+            assert!(
+                thread.join().is_ok(),
+                "a connection failed (see the panic above)"
+            );
         }
         self.done.load(Ordering::Relaxed)
     }
@@ -275,7 +302,10 @@ impl Streams {
     fn finish(self) -> (u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads {
-            assert!(thread.join().is_ok(), "a session failed (see the panic above)");
+            assert!(
+                thread.join().is_ok(),
+                "a session failed (see the panic above)"
+            );
         }
         (
             self.sessions.load(Ordering::Relaxed),
@@ -294,7 +324,10 @@ fn stream_once(addr: SocketAddr, length: Duration, seed: u8) -> std::io::Result<
     let mut back = [0u8; 1024];
     let mut k = 0u8;
     while start.elapsed() < length {
-        chunk.iter_mut().enumerate().for_each(|(i, b)| *b = seed ^ k ^ (i as u8));
+        chunk
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = seed ^ k ^ (i as u8));
         stream.write_all(&chunk)?;
         stream.read_exact(&mut back)?;
         if back != chunk {
@@ -318,7 +351,11 @@ fn stream_once(addr: SocketAddr, length: Duration, seed: u8) -> std::io::Result<
 #[test]
 fn twenty_upgrades_under_load_refuse_nothing_and_lose_no_bytes() {
     let backend = echo_backend();
-    let config = format!("{}{}", listener_block("plain", backend), lifecycle_block("5s", "10s"));
+    let config = format!(
+        "{}{}",
+        listener_block("plain", backend),
+        lifecycle_block("5s", "10s")
+    );
     let pid_file = temp_path("twenty.pid");
     let _ = std::fs::remove_file(&pid_file);
     let sluice = Running::start_with(
@@ -355,8 +392,15 @@ fn twenty_upgrades_under_load_refuse_nothing_and_lose_no_bytes() {
                 .contains(&format!("process {previous} handed over to {pid}")),
             "{output:?}"
         );
-        assert_eq!(listening_inode(addr), inode, "upgrade {round}: a new socket");
-        assert!(holds_socket(pid, inode), "upgrade {round}: {pid} lacks the socket");
+        assert_eq!(
+            listening_inode(addr),
+            inode,
+            "upgrade {round}: a new socket"
+        );
+        assert!(
+            holds_socket(pid, inode),
+            "upgrade {round}: {pid} lacks the socket"
+        );
         assert_eq!(http_get(admin, "/readyz").0, 200, "upgrade {round}");
         previous = pid;
         // Let each generation carry traffic before the next upgrade.
@@ -380,5 +424,276 @@ fn twenty_upgrades_under_load_refuse_nothing_and_lose_no_bytes() {
         wait_exited(*pid);
     }
     terminate(previous);
-    assert!(!pid_file.exists(), "the last generation removes its PID file");
+    assert!(
+        !pid_file.exists(),
+        "the last generation removes its PID file"
+    );
+}
+
+/// Replaces the executable at `path` with a shell script (atomically, so it is never seen
+/// half written).
+fn write_script(path: &Path, body: &str) {
+    let aside = path.with_extension("tmp");
+    std::fs::write(&aside, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&aside, path).unwrap();
+}
+
+/// The successor's PID from a failure reason: "successor (pid N) ...".
+fn successor_pid(reason: &str) -> u32 {
+    let start = reason.find("(pid ").unwrap() + 5;
+    let end = start + reason[start..].find(')').unwrap();
+    reason[start..end].parse().unwrap()
+}
+
+fn status_field(pid_file: &Path, key: &str) -> Option<String> {
+    let mut name = pid_file.as_os_str().to_owned();
+    name.push(".status");
+    let text = std::fs::read_to_string(PathBuf::from(name)).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .map(str::to_owned)
+}
+
+#[test]
+fn failed_successors_are_killed_and_reaped_while_the_old_process_keeps_serving() {
+    let backend = echo_backend();
+    let config_text = format!(
+        "{}{}",
+        listener_block("plain", backend),
+        lifecycle_block("2s", "1s")
+    );
+    let config = write_config("failing.toml", &config_text);
+    let pid_file = temp_path("failing.pid");
+    let binary = temp_path("failing-successor");
+    let _ = std::fs::remove_file(&pid_file);
+    write_script(&binary, "exit 1");
+    let mut command = Command::new(SLUICE);
+    command
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("--upgrade-binary")
+        .arg(&binary)
+        .env("RUST_LOG", QUIET)
+        .stdin(std::process::Stdio::null());
+    let sluice = Running::spawn(command);
+    let mut generations = Generations(vec![sluice.pid()]);
+    let addr = sluice.listening_addr();
+    let admin = sluice.admin_addr();
+    assert_eq!(wait_for_pid_file(&pid_file), sluice.pid());
+    let connects = ConnectLoop::start(addr, 500);
+    let failed = |output: &Output| -> String {
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(
+            read_pid(&pid_file),
+            sluice.pid(),
+            "the PID file still names the old process"
+        );
+        assert_eq!(http_get(admin, "/readyz"), (200, "ready\n".to_owned()));
+        stderr
+    };
+
+    // 1. The new binary exits 1 at once.
+    let stderr = failed(&upgrade(&pid_file, false));
+    assert!(
+        stderr.contains("upgrade failed: successor (pid"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("exited before it was ready (exit status: 1)"),
+        "{stderr}"
+    );
+    wait_reaped(successor_pid(&stderr));
+    let logged = sluice.wait_for("upgrade failed; still serving");
+    assert!(
+        logged["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exit status: 1"),
+        "{logged}"
+    );
+
+    // 2. The new binary hangs before it is ready; a second trigger meanwhile is refused.
+    write_script(&binary, "sleep 30");
+    let hanging = {
+        let pid_file = pid_file.clone();
+        thread::spawn(move || upgrade(&pid_file, false))
+    };
+    let deadline = Instant::now() + STEP;
+    while status_field(&pid_file, "outcome").as_deref() != Some("started") {
+        assert!(Instant::now() < deadline, "the upgrade never started");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let stderr = failed(&upgrade(&pid_file, true));
+    assert!(stderr.contains("reload refused: upgrade"), "{stderr}");
+    assert!(stderr.contains("still in progress"), "{stderr}");
+    sluice.wait_for("upgrade refused");
+    let stderr = failed(&hanging.join().unwrap());
+    assert!(
+        stderr.contains("was not ready within upgrade_timeout (1s)"),
+        "{stderr}"
+    );
+    wait_reaped(successor_pid(&stderr));
+
+    // 3. A real successor with an invalid config reports why, and is reaped.
+    write_script(&binary, &format!("exec {SLUICE} \"$@\""));
+    std::fs::write(
+        &config,
+        config_text.replace("drain_timeout = \"2s\"", "drain_timeout = \"soon\""),
+    )
+    .unwrap();
+    let stderr = failed(&upgrade(&pid_file, true));
+    assert!(stderr.contains("reload failed: successor (pid"), "{stderr}");
+    assert!(stderr.contains("shutdown.drain_timeout"), "{stderr}");
+    assert!(stderr.contains("invalid duration \"soon\""), "{stderr}");
+    wait_reaped(successor_pid(&stderr));
+
+    // Every connection during all of that was served; the old process still is.
+    let served = connects.finish();
+    assert!(served > 0);
+
+    // 4. With the config fixed, the same path hands over.
+    std::fs::write(&config, &config_text).unwrap();
+    let output = upgrade(&pid_file, true);
+    assert!(output.status.success(), "{output:?}");
+    let successor = read_pid(&pid_file);
+    generations.0.push(successor);
+    assert_ne!(successor, sluice.pid());
+    one_request(addr, 1).unwrap();
+    let mut sluice = sluice;
+    let deadline = Instant::now() + STEP;
+    while sluice.try_exit().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the old process did not exit after the hand-off"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    terminate(successor);
+}
+
+#[test]
+fn a_reload_adds_and_removes_listeners_without_refusing_on_the_one_that_stays() {
+    let backend = echo_backend();
+    let lifecycle = lifecycle_block("2s", "10s");
+    // Port 0 on distinct loopback addresses: two listeners may not share a bind address.
+    let listener = |name: &str, ip: &str| {
+        format!(
+            "[[listener]]\nname = \"{name}\"\nbind = \"{ip}:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n"
+        )
+    };
+    let cluster = format!("[cluster.local]\nbackends = [\"{backend}\"]\n\n");
+    let before = format!(
+        "{}{}{cluster}{lifecycle}",
+        listener("kept", "127.0.0.1"),
+        listener("removed", "127.0.0.2")
+    );
+    let after = format!(
+        "{}{}{cluster}{lifecycle}",
+        listener("kept", "127.0.0.1"),
+        listener("added", "127.0.0.3")
+    );
+    let config = write_config("reload.toml", &before);
+    let pid_file = temp_path("reload.pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let mut command = Command::new(SLUICE);
+    command
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .env("RUST_LOG", QUIET)
+        .stdin(std::process::Stdio::null());
+    let sluice = Running::spawn(command);
+    let mut generations = Generations(vec![sluice.pid()]);
+    let addr_of = |name: &str| -> SocketAddr {
+        sluice.find_where("listening", "listener", name)["addr"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let kept = addr_of("kept");
+    let removed = addr_of("removed");
+    assert_eq!(wait_for_pid_file(&pid_file), sluice.pid());
+    let inode = listening_inode(kept);
+    one_request(removed, 1).unwrap();
+
+    let connects = ConnectLoop::start(kept, 500);
+    std::fs::write(&config, &after).unwrap();
+    let output = upgrade(&pid_file, true);
+    assert!(output.status.success(), "{output:?}");
+    let successor = read_pid(&pid_file);
+    generations.0.push(successor);
+    let adopted = sluice.find_where("adopted inherited socket", "listener", "kept");
+    assert_eq!(adopted["addr"], kept.to_string());
+    sluice.find_where(
+        "closed inherited socket no listener uses",
+        "listener",
+        "removed",
+    );
+    let added = addr_of("added");
+    one_request(added, 2).unwrap();
+    // The old process drops its copy as it hands over, so the removed listener's socket closes.
+    let deadline = Instant::now() + STEP;
+    while TcpStream::connect(removed).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the removed listener still accepts"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(listening_inode(kept), inode);
+    assert!(holds_socket(successor, inode));
+    // Keep the load on the kept listener a moment past the hand-off.
+    let served = connects.done();
+    let deadline = Instant::now() + STEP;
+    while connects.done() < served + 100 {
+        assert!(Instant::now() < deadline, "the load stalled");
+        thread::sleep(Duration::from_millis(10));
+    }
+    connects.finish();
+    wait_exited(sluice.pid());
+    terminate(successor);
+}
+
+#[test]
+fn socket_activation_serves_on_the_socket_systemd_passed() {
+    let backend = echo_backend();
+    // Bound by "systemd" (the test): the config asks for its exact address.
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let inode = listening_inode(addr);
+    let config = format!(
+        "[[listener]]\nname = \"plain\"\nbind = \"{addr}\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n\
+         [cluster.local]\nbackends = [\"{backend}\"]\n\n[shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"1s\"\n"
+    );
+    let path = write_config("activation.toml", &config);
+    // As systemd would: the socket as descriptor 3, LISTEN_PID naming the process that runs
+    // sluice (the shell, which then becomes sluice by exec), and the socket's name.
+    let mut command = Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=plain exec {SLUICE} run --log-format json --config {}",
+            path.display()
+        ))
+        .env("RUST_LOG", QUIET)
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(socket)));
+    let sluice = Running::spawn(command);
+    let adopted = sluice.find("adopted inherited socket");
+    assert_eq!(adopted["from"], "systemd");
+    assert_eq!(adopted["listener"], "plain");
+    assert_eq!(sluice.listening_addr(), addr);
+    one_request(addr, 1).unwrap();
+    assert_eq!(
+        listening_inode(addr),
+        inode,
+        "served on the inherited socket, not a new one"
+    );
+    assert!(holds_socket(sluice.pid(), inode));
+    assert_eq!(sluice.terminate().code(), Some(0));
 }

@@ -55,8 +55,12 @@ fn request(pid_file: &Path, reload: bool, timeout: Duration) -> Result<String, S
         if let Some(status) =
             pidfile::read_status(pid_file).filter(|status| status.pid == pid && status.seq > before)
         {
-            // The first new record is our trigger's; later ones may be someone else's.
-            let seq = *ours.get_or_insert(status.seq);
+            // The first new record is our trigger's, unless it refuses another trigger while
+            // one we have not seen started is under way: that one is ours.
+            let seq = *ours.get_or_insert(match (status.outcome, status.in_progress) {
+                (Outcome::Refused, Some(running)) if running > before => running,
+                _ => status.seq,
+            });
             if status.seq == seq && status.outcome.is_final() {
                 let reason = status.reason.unwrap_or_default();
                 return match (status.outcome, status.successor) {

@@ -126,11 +126,18 @@ impl Upgrades {
                 running.signal_name()
             );
             warn!(trigger = trigger.signal_name(), reason = %reason, "upgrade refused");
-            self.record(seq, trigger, Outcome::Refused, None, Some(reason));
+            self.record(
+                seq,
+                trigger,
+                Outcome::Refused,
+                None,
+                Some(reason),
+                Some(current),
+            );
             return None;
         }
         self.current = Some((seq, trigger));
-        self.record(seq, trigger, Outcome::Started, None, None);
+        self.record(seq, trigger, Outcome::Started, None, None, None);
         super::run::notify_reloading();
         let binary = match &self.options.binary {
             Some(binary) => binary.clone(),
@@ -169,10 +176,10 @@ impl Upgrades {
                 {
                     warn!(error = %err, path = %pid_file.display(), "cannot write the PID file");
                 }
-                self.record(seq, trigger, Outcome::Succeeded, Some(pid), None);
+                self.record(seq, trigger, Outcome::Succeeded, Some(pid), None, None);
             }
             Err(reason) => {
-                self.record(seq, trigger, Outcome::Failed, None, Some(reason));
+                self.record(seq, trigger, Outcome::Failed, None, Some(reason), None);
             }
         }
     }
@@ -189,6 +196,7 @@ impl Upgrades {
         outcome: Outcome,
         successor: Option<u32>,
         reason: Option<String>,
+        in_progress: Option<u64>,
     ) {
         let Some(pid_file) = &self.options.pid_file else {
             return;
@@ -200,6 +208,7 @@ impl Upgrades {
             outcome,
             successor,
             reason,
+            in_progress,
         };
         if let Err(err) = pidfile::write_status(pid_file, &status) {
             warn!(error = %err, path = %pid_file.display(), "cannot write the upgrade status file");

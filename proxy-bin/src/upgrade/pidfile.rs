@@ -3,7 +3,8 @@
 //!
 //! The status file holds `key=value` lines: `pid` (the process that ran the upgrade), `seq`
 //! (counts triggers in that process), `trigger`, `outcome` (`started`, `succeeded`, `failed`
-//! or `refused`), and `successor` and `reason` when known. Both files are replaced atomically
+//! or `refused`), and `successor` and `reason` when known; a refusal names the attempt in
+//! progress (`in_progress`), so the client that started that one keeps waiting for it. Both files are replaced atomically
 //! (written aside, then renamed), so a reader never sees half a file.
 
 use std::fmt::Write as _;
@@ -50,6 +51,8 @@ pub(crate) struct Status {
     pub(crate) outcome: Outcome,
     pub(crate) successor: Option<u32>,
     pub(crate) reason: Option<String>,
+    /// For a refusal: the attempt under way.
+    pub(crate) in_progress: Option<u64>,
 }
 
 impl Status {
@@ -63,6 +66,9 @@ impl Status {
         );
         if let Some(successor) = self.successor {
             let _ = writeln!(text, "successor={successor}");
+        }
+        if let Some(seq) = self.in_progress {
+            let _ = writeln!(text, "in_progress={seq}");
         }
         if let Some(reason) = &self.reason {
             let _ = writeln!(text, "reason={}", one_line(reason));
@@ -82,6 +88,7 @@ impl Status {
             outcome: Outcome::parse(value("outcome")?)?,
             successor: value("successor").and_then(|s| s.parse().ok()),
             reason: value("reason").map(str::to_owned),
+            in_progress: value("in_progress").and_then(|s| s.parse().ok()),
         })
     }
 }
@@ -156,11 +163,13 @@ mod tests {
             outcome: Outcome::Failed,
             successor: Some(43),
             reason: Some("config: 2 error(s):\n  a\n  b\n".into()),
+            in_progress: Some(2),
         };
         let parsed = Status::parse(&status.render()).unwrap();
         assert_eq!(parsed.reason.as_deref(), Some("config: 2 error(s):; a; b"));
         assert_eq!(parsed.successor, Some(43));
         assert_eq!(parsed.outcome, Outcome::Failed);
+        assert_eq!(parsed.in_progress, Some(2));
         assert!(Status::parse("pid=1\n").is_none());
     }
 
