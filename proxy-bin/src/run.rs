@@ -15,6 +15,7 @@
 //! this process skips steps 1–2: it stops serving admin, closes its listeners and drains.
 //! A successor itself waits for its predecessor's `go` before it accepts anything.
 
+use std::os::fd::AsFd as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,9 +23,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use proxy_backend::health::{self, ClusterHealth};
 use proxy_backend::{ChildReaper, Connector};
-use proxy_frontend::{BoundListener, Frontend, Lifecycle, ReloadableServerConfig};
+use proxy_frontend::{BoundListener, Frontend, Lifecycle};
 use sd_notify::NotifyState;
-use std::os::fd::AsFd as _;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,19 +33,12 @@ use tracing::{debug, error, info, warn};
 use crate::admin::{self, AdminState, Phase};
 use crate::config::Config;
 use crate::upgrade::{
-    Attempt, Inherited, Offered, Predecessor, PredecessorLink, SocketKind, Triggers,
-    UpgradeOptions, Upgrades,
+    Attempt, Inherited, Offered, Predecessor, SocketKind, Triggers, UpgradeOptions, Upgrades,
 };
-use crate::wiring;
-
-/// How often certificate files are checked for changes.
-const TLS_FILE_CHECK: Duration = Duration::from_secs(2);
+use crate::{tls_reload, wiring};
 
 /// How long force-closed sessions get to write their close lines before the process exits.
 const FORCE_CLOSE_GRACE: Duration = Duration::from_secs(5);
-
-/// How often a successor checks whether it is ready to take over.
-const READY_CHECK: Duration = Duration::from_millis(50);
 
 /// What a process starts with besides its config.
 #[derive(Debug)]
@@ -145,7 +138,7 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         }
     };
     if let Some(link) = link.as_mut() {
-        take_over(link, &started.state).await?;
+        link.take_over(&started.state).await?;
     }
     let Started {
         frontend,
@@ -284,7 +277,7 @@ async fn start(config: &Config, mut inherited: Inherited) -> anyhow::Result<Star
         ));
     }
     if !plan.tls_reloads.is_empty() {
-        background.spawn(reload_tls(plan.tls_reloads, stop_background.clone()));
+        background.spawn(tls_reload::watch(plan.tls_reloads, stop_background.clone()));
     }
     let state = Arc::new(AdminState::new(
         cluster_health,
@@ -353,38 +346,6 @@ async fn start(config: &Config, mut inherited: Inherited) -> anyhow::Result<Star
     })
 }
 
-/// A successor's side of the readiness handshake: ready once listeners are set up and the
-/// clusters' requirements hold; then `ready`, and nothing is accepted until `go`.
-async fn take_over(link: &mut PredecessorLink, state: &AdminState) -> anyhow::Result<()> {
-    let mut last_reason = String::new();
-    loop {
-        match state.ready_to_serve() {
-            Ok(()) => break,
-            Err(reason) => {
-                if reason != last_reason {
-                    info!(reason = %reason, "upgrade: not ready yet");
-                    last_reason = reason;
-                }
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(READY_CHECK) => {}
-            said = link.next() => anyhow::bail!(
-                "upgrade: the predecessor ended the hand-off before we were ready ({said:?})"
-            ),
-        }
-    }
-    link.ready().await.context("upgrade: cannot report ready")?;
-    info!("upgrade: ready, waiting for the predecessor");
-    match link.next().await.context("upgrade: hand-off connection")? {
-        Some(word) if word == "go" => {
-            info!("upgrade: taking over");
-            Ok(())
-        }
-        said => anyhow::bail!("upgrade: rolled back by the predecessor ({said:?})"),
-    }
-}
-
 /// Serves until a stop signal or a successful hand-off; runs upgrades one at a time meanwhile.
 async fn supervise(
     signals: &mut StopSignals,
@@ -431,38 +392,6 @@ async fn supervise(
                         warn!(reason = %reason, "upgrade failed; still serving");
                         upgrades.finish(Err(reason));
                         notify(NotifyState::Ready);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Reloads terminating listeners' certificates when their files change, until `stop`. New
-/// handshakes use the new certificates; established sessions are untouched. A reload that
-/// fails keeps the previous certificates and is logged once per distinct error. (SIGHUP
-/// reloads everything, certificates included, through a successor.)
-async fn reload_tls(configs: Vec<(String, Arc<ReloadableServerConfig>)>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(TLS_FILE_CHECK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_error: Vec<Option<String>> = vec![None; configs.len()];
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        for ((listener, config), last_error) in configs.iter().zip(last_error.iter_mut()) {
-            match config.reload_if_changed() {
-                Ok(true) => {
-                    info!(listener = %listener, trigger = "files changed", "tls certificates reloaded");
-                    *last_error = None;
-                }
-                Ok(false) => {}
-                Err(err) => {
-                    let message = err.to_string();
-                    if last_error.as_deref() != Some(message.as_str()) {
-                        warn!(listener = %listener, error = %message, "tls reload failed; keeping the previous certificates");
-                        *last_error = Some(message);
                     }
                 }
             }

@@ -31,7 +31,7 @@ pub(crate) use self::client::upgrade as client;
 pub(crate) use self::handoff::{Offered, SocketKind, is_sendable_name};
 pub(crate) use self::inherited::{Inherited, Origin};
 pub(crate) use self::pidfile::{remove_pid_if_ours, write_pid};
-pub(crate) use self::predecessor::{Predecessor, PredecessorLink};
+pub(crate) use self::predecessor::Predecessor;
 pub(crate) use self::successor::ReadySuccessor;
 
 use self::pidfile::{Outcome, Status};

@@ -10,9 +10,15 @@ use anyhow::Context as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::UnixStream;
 
+use tracing::info;
+
 use super::handoff::{self, SOCKET_ENV};
 use super::inherited::{Inherited, InheritedSocket, Origin};
 use super::pidfile::one_line;
+use crate::admin::AdminState;
+
+/// How often a successor checks whether it is ready to take over.
+const READY_CHECK: Duration = Duration::from_millis(50);
 
 /// How long receiving the sockets may take; the predecessor sends them as soon as we connect.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,6 +103,38 @@ impl PredecessorLink {
     pub(crate) async fn fail(&mut self, reason: &str) {
         let line = format!("error {}\n", one_line(reason));
         let _ = self.stream.write_all(line.as_bytes()).await;
+    }
+
+    /// A successor's side of the readiness handshake: ready once listeners are set up and the
+    /// clusters' requirements hold; then `ready`, and nothing is accepted until `go`.
+    pub(crate) async fn take_over(&mut self, state: &AdminState) -> anyhow::Result<()> {
+        let mut last_reason = String::new();
+        loop {
+            match state.ready_to_serve() {
+                Ok(()) => break,
+                Err(reason) => {
+                    if reason != last_reason {
+                        info!(reason = %reason, "upgrade: not ready yet");
+                        last_reason = reason;
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(READY_CHECK) => {}
+                said = self.next() => anyhow::bail!(
+                    "upgrade: the predecessor ended the hand-off before we were ready ({said:?})"
+                ),
+            }
+        }
+        self.ready().await.context("upgrade: cannot report ready")?;
+        info!("upgrade: ready, waiting for the predecessor");
+        match self.next().await.context("upgrade: hand-off connection")? {
+            Some(word) if word == "go" => {
+                info!("upgrade: taking over");
+                Ok(())
+            }
+            said => anyhow::bail!("upgrade: rolled back by the predecessor ({said:?})"),
+        }
     }
 
     /// The predecessor's next word: `Some("go")` to take over; `None` when it closed the
