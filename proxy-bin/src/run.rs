@@ -161,12 +161,8 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
     }
     listeners.close();
     state.set_phase(Phase::Running);
-    notify(NotifyState::Ready);
-    info!(
-        version = env!("CARGO_PKG_VERSION"),
-        pid = std::process::id(),
-        "sluice started"
-    );
+    // Before READY=1: systemd reads PIDFile= when it hears it. After a hand-off, the
+    // predecessor has already written our PID.
     let pid_file = options.pid_file.clone();
     if let Some(pid_file) = &pid_file
         && link.is_none()
@@ -174,6 +170,12 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
     {
         warn!(error = %err, path = %pid_file.display(), "cannot write the PID file");
     }
+    notify(NotifyState::Ready);
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        "sluice started"
+    );
     drop(link);
 
     let mut upgrades = Upgrades::new(options, config.shutdown.upgrade_timeout, offered);
@@ -196,13 +198,14 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         Stop::HandedOver => {
             // The successor accepts on the same sockets, admin included: no grace needed.
             stop_admin.cancel();
-            upgrades.release_sockets();
             info!("shutdown: handed over to the successor");
             false
         }
     };
 
     info!("shutdown: stop accepting");
+    // Our spare copies too, or the kernel would keep queueing connections nobody accepts.
+    upgrades.release_sockets();
     lifecycle.stop_accepting.cancel();
     listeners.wait().await;
     lifecycle.tracker.close();

@@ -697,3 +697,60 @@ fn socket_activation_serves_on_the_socket_systemd_passed() {
     assert!(holds_socket(sluice.pid(), inode));
     assert_eq!(sluice.terminate().code(), Some(0));
 }
+
+#[test]
+fn systemd_hears_reloading_the_new_main_pid_and_ready() {
+    use std::os::unix::net::UnixDatagram;
+    let backend = echo_backend();
+    let config = format!(
+        "{}{}",
+        listener_block("plain", backend),
+        lifecycle_block("1s", "10s")
+    );
+    let notify_path = temp_path("notify.sock");
+    let _ = std::fs::remove_file(&notify_path);
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(STEP)).unwrap();
+    let pid_file = temp_path("notify.pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let path = write_config("notify.toml", &config);
+    let mut command = Command::new(SLUICE);
+    command
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&path)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .env("RUST_LOG", QUIET)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stdin(std::process::Stdio::null());
+    let sluice = Running::spawn(command);
+    let mut generations = Generations(vec![sluice.pid()]);
+    let mut received = Vec::new();
+    let mut next = || {
+        let mut buffer = [0u8; 512];
+        let n = notify.recv(&mut buffer).unwrap();
+        let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        received.push(message.clone());
+        message
+    };
+    assert_eq!(next(), "READY=1\n");
+    let output = upgrade(&pid_file, false);
+    assert!(output.status.success(), "{output:?}");
+    let successor = read_pid(&pid_file);
+    generations.0.push(successor);
+    let reloading = next();
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading:?}"
+    );
+    // The old process's MAINPID and the successor's READY may arrive in either order.
+    let mut rest = [next(), next()];
+    rest.sort();
+    assert_eq!(
+        rest,
+        [format!("MAINPID={successor}\n"), "READY=1\n".to_owned()]
+    );
+    wait_exited(sluice.pid());
+    terminate(successor);
+    let _ = std::fs::remove_file(&notify_path);
+}
