@@ -34,14 +34,14 @@ fn main() -> ExitCode {
             upgrade_binary,
         } => {
             if let Err(err) = logging::init(log_format) {
-                eprintln!("sluice: cannot set up logging: {err}");
+                report(&format!("sluice: cannot set up logging: {err}"));
                 return ExitCode::FAILURE;
             }
             // Sockets first: from the process being replaced, else from systemd.
             let (predecessor, inherited) = match inherited_sockets() {
                 Ok(found) => found,
                 Err(err) => {
-                    eprintln!("sluice: {err:#}");
+                    report(&format!("sluice: {err:#}"));
                     return ExitCode::FAILURE;
                 }
             };
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
                     if let Some(predecessor) = predecessor {
                         predecessor.fail(&message);
                     }
-                    eprintln!("{message}");
+                    report(&message);
                     return ExitCode::FAILURE;
                 }
             };
@@ -85,4 +85,12 @@ fn inherited_sockets() -> anyhow::Result<(Option<upgrade::Predecessor>, upgrade:
         None,
         upgrade::Inherited::new(upgrade::Origin::Systemd, sockets),
     ))
+}
+
+/// Writes `message` and its newline to standard error in one `write`: during an upgrade two
+/// processes share standard error, and `eprintln!`'s separate writes could interleave with the
+/// other process's log lines.
+fn report(message: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(format!("{message}\n").as_bytes());
 }

@@ -42,7 +42,7 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
     let config = format!(
         "[[listener]]\nname = \"tls\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\
          [listener.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[cluster.local]\nbackends = [\"{backend}\"]\n\n\
-         [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"10s\"\n",
+         [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"10s\"\nupgrade_timeout = \"5s\"\n",
         chain.display(),
         key.display()
     );

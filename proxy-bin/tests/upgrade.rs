@@ -376,8 +376,14 @@ fn twenty_upgrades_under_load_refuse_nothing_and_lose_no_bytes() {
     let started = Instant::now();
     let mut pids = BTreeSet::from([sluice.pid()]);
     let mut previous = sluice.pid();
+    let mut upgraded_while_draining = 0;
     for round in 1..=20 {
         let before = connects.done();
+        // Generations other than the serving one that are still draining.
+        upgraded_while_draining += usize::from(
+            pids.iter()
+                .any(|pid| *pid != previous && !matches!(process_state(*pid), None | Some('Z'))),
+        );
         let output = upgrade(&pid_file, false);
         assert!(
             output.status.success(),
@@ -414,10 +420,12 @@ fn twenty_upgrades_under_load_refuse_nothing_and_lose_no_bytes() {
     let connections = connects.finish();
     let (sessions, bytes) = streams.finish();
     eprintln!(
-        "20 upgrades in {elapsed:?}: {connections} connections ({:.0}/s), {sessions} streamed sessions, {bytes} bytes echoed",
+        "20 upgrades in {elapsed:?}: {connections} connections ({:.0}/s), {sessions} streamed sessions, {bytes} bytes echoed, {upgraded_while_draining} upgrades during a drain",
         connections as f64 / elapsed.as_secs_f64()
     );
     assert!(sessions >= 50, "{sessions} sessions");
+    // Streams outlive a round, so upgrades overlapped earlier generations' drains.
+    assert!(upgraded_while_draining > 0, "no upgrade ran during a drain");
 
     // Every earlier generation drains and exits on its own; the last one stops on SIGTERM.
     for pid in pids.iter().filter(|pid| **pid != previous) {

@@ -53,7 +53,15 @@ enum Failure {
     Handshake(String),
     Reported(String),
     Closed,
-    TimedOut(Duration),
+    TimedOut(Duration, Stage),
+}
+
+/// How far a handshake got, for the reason of a timeout.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Connecting,
+    Sending,
+    AwaitingReady,
 }
 
 /// Kills the successor's process group on drop unless disarmed.
@@ -89,7 +97,8 @@ pub(crate) async fn start(request: Request) -> Result<ReadySuccessor, String> {
         pgid: i32::try_from(pid).ok().and_then(Pid::from_raw),
     };
     debug!(successor.pid = pid, "upgrade: successor started");
-    let handshake = handshake(&rendezvous, &mut child, pid, &request.offered);
+    let mut stage = Stage::Connecting;
+    let handshake = handshake(&rendezvous, &mut child, pid, &request.offered, &mut stage);
     let failure = match tokio::time::timeout(request.timeout, handshake).await {
         Ok(Ok(stream)) => {
             return Ok(ReadySuccessor {
@@ -100,7 +109,7 @@ pub(crate) async fn start(request: Request) -> Result<ReadySuccessor, String> {
             });
         }
         Ok(Err(failure)) => failure,
-        Err(_) => Failure::TimedOut(request.timeout),
+        Err(_) => Failure::TimedOut(request.timeout, stage),
     };
     Err(abandon(child, guard, pid, failure).await)
 }
@@ -110,6 +119,7 @@ async fn handshake(
     child: &mut Child,
     pid: u32,
     offered: &[Offered],
+    stage: &mut Stage,
 ) -> Result<UnixStream, Failure> {
     let mut stream = tokio::select! {
         accepted = rendezvous.listener.accept() => {
@@ -117,10 +127,12 @@ async fn handshake(
         }
         status = child.wait() => return Err(Failure::ExitedBeforeConnect(status)),
     };
+    *stage = Stage::Sending;
     check_peer(&stream, pid).map_err(Failure::Handshake)?;
     handoff::send_sockets(&mut stream, offered)
         .await
         .map_err(|err| Failure::Handshake(format!("sending sockets: {err}")))?;
+    *stage = Stage::AwaitingReady;
     let mut pending = Vec::new();
     let line = handoff::read_line(&mut stream, &mut pending)
         .await
@@ -218,10 +230,15 @@ impl std::fmt::Display for Failure {
             Self::Handshake(why) => write!(f, "hand-off failed: {why}"),
             Self::Reported(reason) => write!(f, "failed: {reason}"),
             Self::Closed => f.write_str("closed the hand-off connection before it was ready"),
-            Self::TimedOut(timeout) => write!(
+            Self::TimedOut(timeout, stage) => write!(
                 f,
-                "was not ready within upgrade_timeout ({})",
-                humantime::format_duration(*timeout)
+                "was not ready within upgrade_timeout ({}): {}",
+                humantime::format_duration(*timeout),
+                match stage {
+                    Stage::Connecting => "it never connected to take the sockets",
+                    Stage::Sending => "the sockets could not be sent",
+                    Stage::AwaitingReady => "it had the sockets but never reported ready",
+                }
             ),
         }
     }

@@ -66,9 +66,11 @@ impl Running {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(value) = serde_json::from_str(&line) {
-                    let _ = tx.send(value);
-                }
+                // Lines that are not JSON (a successor's start-up error) are kept for the
+                // panic message of a failed wait.
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "raw": line }));
+                let _ = tx.send(value);
             }
         });
         Self {
@@ -120,10 +122,18 @@ impl Running {
                 index += 1;
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no log line {message:?}"));
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                let seen = self.seen.borrow();
+                let recent: Vec<String> = seen
+                    .iter()
+                    .skip(seen.len().saturating_sub(30))
+                    .map(|line| line.to_string())
+                    .collect();
+                panic!(
+                    "no log line {message:?}; the last lines:\n{}",
+                    recent.join("\n")
+                )
+            });
             self.seen.borrow_mut().push(line);
         }
     }
