@@ -161,16 +161,34 @@ fn wait_reaped(pid: u32) {
     }
 }
 
-/// Kills, at the end of a test, every generation it started (on success they are gone).
-struct Generations(Vec<u32>);
+/// Kills, at the end of a test, every generation it started that is still running (on success
+/// none is). A PID is only signalled while its command line still names this test's PID file,
+/// so a PID reused by an unrelated process is left alone.
+struct Generations {
+    pids: Vec<u32>,
+    pid_file: PathBuf,
+}
+
+impl Generations {
+    fn new(first: u32, pid_file: &Path) -> Self {
+        Self {
+            pids: vec![first],
+            pid_file: pid_file.to_path_buf(),
+        }
+    }
+}
 
 impl Drop for Generations {
     fn drop(&mut self) {
-        for pid in &self.0 {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stderr(std::process::Stdio::null())
-                .status();
+        let marker = self.pid_file.to_string_lossy().into_owned();
+        for pid in &self.pids {
+            let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&marker));
+            if ours {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
         }
     }
 }
@@ -364,7 +382,7 @@ fn twenty_upgrades_under_load_refuse_nothing_and_lose_no_bytes() {
         &["--pid-file", pid_file.to_str().unwrap()],
         QUIET,
     );
-    let mut generations = Generations(vec![sluice.pid()]);
+    let mut generations = Generations::new(sluice.pid(), &pid_file);
     let addr = sluice.listening_addr();
     let admin = sluice.admin_addr();
     assert_eq!(wait_for_pid_file(&pid_file), sluice.pid());
@@ -391,7 +409,7 @@ fn twenty_upgrades_under_load_refuse_nothing_and_lose_no_bytes() {
             String::from_utf8_lossy(&output.stderr)
         );
         let pid = read_pid(&pid_file);
-        generations.0.push(pid);
+        generations.pids.push(pid);
         assert!(pids.insert(pid), "upgrade {round}: pid {pid} seen before");
         assert!(
             String::from_utf8_lossy(&output.stdout)
@@ -487,7 +505,7 @@ fn failed_successors_are_killed_and_reaped_while_the_old_process_keeps_serving()
         .env("RUST_LOG", QUIET)
         .stdin(std::process::Stdio::null());
     let sluice = Running::spawn(command);
-    let mut generations = Generations(vec![sluice.pid()]);
+    let mut generations = Generations::new(sluice.pid(), &pid_file);
     let addr = sluice.listening_addr();
     let admin = sluice.admin_addr();
     assert_eq!(wait_for_pid_file(&pid_file), sluice.pid());
@@ -568,7 +586,7 @@ fn failed_successors_are_killed_and_reaped_while_the_old_process_keeps_serving()
     let output = upgrade(&pid_file, true);
     assert!(output.status.success(), "{output:?}");
     let successor = read_pid(&pid_file);
-    generations.0.push(successor);
+    generations.pids.push(successor);
     assert_ne!(successor, sluice.pid());
     one_request(addr, 1).unwrap();
     let mut sluice = sluice;
@@ -616,7 +634,7 @@ fn a_reload_adds_and_removes_listeners_without_refusing_on_the_one_that_stays() 
         .env("RUST_LOG", QUIET)
         .stdin(std::process::Stdio::null());
     let sluice = Running::spawn(command);
-    let mut generations = Generations(vec![sluice.pid()]);
+    let mut generations = Generations::new(sluice.pid(), &pid_file);
     let addr_of = |name: &str| -> SocketAddr {
         sluice.find_where("listening", "listener", name)["addr"]
             .as_str()
@@ -635,7 +653,7 @@ fn a_reload_adds_and_removes_listeners_without_refusing_on_the_one_that_stays() 
     let output = upgrade(&pid_file, true);
     assert!(output.status.success(), "{output:?}");
     let successor = read_pid(&pid_file);
-    generations.0.push(successor);
+    generations.pids.push(successor);
     let adopted = sluice.find_where("adopted inherited socket", "listener", "kept");
     assert_eq!(adopted["addr"], kept.to_string());
     sluice.find_where(
@@ -732,7 +750,7 @@ fn systemd_hears_reloading_the_new_main_pid_and_ready() {
         .env("NOTIFY_SOCKET", &notify_path)
         .stdin(std::process::Stdio::null());
     let sluice = Running::spawn(command);
-    let mut generations = Generations(vec![sluice.pid()]);
+    let mut generations = Generations::new(sluice.pid(), &pid_file);
     let mut received = Vec::new();
     let mut next = || {
         let mut buffer = [0u8; 512];
@@ -745,7 +763,7 @@ fn systemd_hears_reloading_the_new_main_pid_and_ready() {
     let output = upgrade(&pid_file, false);
     assert!(output.status.success(), "{output:?}");
     let successor = read_pid(&pid_file);
-    generations.0.push(successor);
+    generations.pids.push(successor);
     let reloading = next();
     assert!(
         reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),

@@ -81,7 +81,7 @@ struct Rendezvous {
 pub(crate) async fn start(request: Request) -> Result<ReadySuccessor, String> {
     let rendezvous = Rendezvous::bind(request.seq)
         .map_err(|err| format!("cannot create the hand-off socket: {err}"))?;
-    let mut child = spawn(&request, &rendezvous).map_err(|err| {
+    let mut child = spawn(&request, &rendezvous).await.map_err(|err| {
         format!(
             "{}",
             Failure::Spawn(io::Error::new(
@@ -165,7 +165,7 @@ fn check_peer(stream: &UnixStream, pid: u32) -> Result<(), String> {
     Ok(())
 }
 
-fn spawn(request: &Request, rendezvous: &Rendezvous) -> io::Result<Child> {
+async fn spawn(request: &Request, rendezvous: &Rendezvous) -> io::Result<Child> {
     let mut command = Command::new(&request.binary);
     command
         .args(&request.args)
@@ -186,7 +186,7 @@ fn spawn(request: &Request, rendezvous: &Rendezvous) -> io::Result<Child> {
                     && attempt < SPAWN_ATTEMPTS =>
             {
                 attempt += 1;
-                std::thread::sleep(Duration::from_millis(20));
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             result => return result,
         }
