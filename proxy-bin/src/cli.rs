@@ -1,8 +1,9 @@
-//! The command line: `sluice run`, `sluice check`, `--version`, `--help`.
+//! The command line: `sluice run`, `sluice check`, `sluice upgrade`, `--version`, `--help`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -19,7 +20,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run the proxy until SIGINT or SIGTERM.
+    /// Run the proxy until SIGINT or SIGTERM; SIGUSR2 upgrades and SIGHUP reloads it without
+    /// downtime (see docs/operations.md).
     Run {
         /// The TOML config file; without it, the embedded default (a TCP listener on
         /// 127.0.0.1:9192 forwarding to 127.0.0.1:9092).
@@ -28,6 +30,27 @@ pub(crate) enum Command {
         /// How log lines are written (to standard error); the level comes from RUST_LOG.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Write the process id here once ready; an upgrade rewrites it with the successor's,
+        /// and the outcome of each upgrade goes to FILE.status (read by `sluice upgrade`).
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// The executable an upgrade starts; by default this executable's path (which may
+        /// have been replaced by a new version since).
+        #[arg(long, value_name = "PATH")]
+        upgrade_binary: Option<PathBuf>,
+    },
+    /// Upgrade (or, with --reload, reload the config of) the `sluice run` named by a PID file,
+    /// wait for the outcome, and exit 0 when the successor took over.
+    Upgrade {
+        /// The `--pid-file` the running process was started with.
+        #[arg(long, value_name = "FILE")]
+        pid_file: PathBuf,
+        /// Send SIGHUP (reload) instead of SIGUSR2 (upgrade).
+        #[arg(long)]
+        reload: bool,
+        /// How long to wait for the outcome.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
     },
     /// Check a config file: exit 0 when it is valid, otherwise print every error and exit 1.
     Check {

@@ -12,6 +12,8 @@ mod cli;
 pub mod config;
 mod logging;
 mod run;
+mod tls_reload;
+mod upgrade;
 mod wiring;
 
 use cli::{Cli, Command};
@@ -20,19 +22,75 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => cli::check(&config),
-        Command::Run { config, log_format } => {
+        Command::Upgrade {
+            pid_file,
+            reload,
+            timeout,
+        } => upgrade::client(&pid_file, reload, timeout),
+        Command::Run {
+            config,
+            log_format,
+            pid_file,
+            upgrade_binary,
+        } => {
             if let Err(err) = logging::init(log_format) {
-                eprintln!("sluice: cannot set up logging: {err}");
+                report(&format!("sluice: cannot set up logging: {err}"));
                 return ExitCode::FAILURE;
             }
-            let config = match cli::load(config.as_deref()) {
-                Ok(config) => config,
-                Err(message) => {
-                    eprintln!("{message}");
+            // Sockets first: from the process being replaced, else from systemd.
+            let (predecessor, inherited) = match inherited_sockets() {
+                Ok(found) => found,
+                Err(err) => {
+                    report(&format!("sluice: {err:#}"));
                     return ExitCode::FAILURE;
                 }
             };
-            run::main(config)
+            let config = match cli::load(config.as_deref()) {
+                Ok(config) => config,
+                Err(message) => {
+                    if let Some(predecessor) = predecessor {
+                        predecessor.fail(&message);
+                    }
+                    report(&message);
+                    return ExitCode::FAILURE;
+                }
+            };
+            let options = upgrade::UpgradeOptions {
+                pid_file,
+                binary: upgrade_binary.or_else(|| std::env::current_exe().ok()),
+                args: std::env::args_os().skip(1).collect(),
+            };
+            run::main(
+                config,
+                run::Startup {
+                    options,
+                    inherited,
+                    predecessor,
+                },
+            )
         }
     }
+}
+
+/// The predecessor's sockets when started by an upgrade, else systemd's (if any).
+fn inherited_sockets() -> anyhow::Result<(Option<upgrade::Predecessor>, upgrade::Inherited)> {
+    if let Some((predecessor, inherited)) = upgrade::Predecessor::from_env()? {
+        return Ok((Some(predecessor), inherited));
+    }
+    let sockets = upgrade::systemd_sockets()?;
+    if sockets.is_empty() {
+        return Ok((None, upgrade::Inherited::none()));
+    }
+    Ok((
+        None,
+        upgrade::Inherited::new(upgrade::Origin::Systemd, sockets),
+    ))
+}
+
+/// Writes `message` and its newline to standard error in one `write`: during an upgrade two
+/// processes share standard error, and `eprintln!`'s separate writes could interleave with the
+/// other process's log lines.
+fn report(message: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(format!("{message}\n").as_bytes());
 }

@@ -1,5 +1,6 @@
-//! Certificate reload in the real binary: SIGHUP, and a change of the files on disk, each make
-//! new handshakes see the new certificate while an established session keeps working.
+//! Certificate reload in the real binary: a change of the files on disk, and SIGHUP (a reload
+//! through a successor), each make new handshakes see the new certificate while an established
+//! session keeps working; a SIGHUP while the files are broken is rolled back.
 #![expect(
     clippy::unwrap_used,
     reason = "helpers of this test file fail the test on bad setup"
@@ -41,7 +42,7 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
     let config = format!(
         "[[listener]]\nname = \"tls\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\
          [listener.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[cluster.local]\nbackends = [\"{backend}\"]\n\n\
-         [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"1s\"\n",
+         [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"10s\"\nupgrade_timeout = \"5s\"\n",
         chain.display(),
         key.display()
     );
@@ -57,27 +58,52 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
     let second = ca.issue(&["second.example"]);
     std::fs::write(&chain, &second.chain_pem).unwrap();
     std::fs::write(&key, &second.key_pem).unwrap();
-    sluice.signal("-HUP");
     let reloaded = sluice.wait_for("tls certificates reloaded");
-    assert_eq!(reloaded["trigger"], "SIGHUP");
+    assert_eq!(reloaded["trigger"], "files changed");
     assert!(subject().contains("second.example"), "{}", subject());
-    held.echo(b"after sighup\n");
+    held.echo(b"after file change\n");
 
+    // A broken file keeps the last good certificate, and a SIGHUP then is rolled back.
+    std::fs::write(&key, "not a key").unwrap();
+    sluice.wait_for("tls reload failed; keeping the previous certificates");
+    assert!(subject().contains("second.example"), "{}", subject());
+    sluice.signal("-HUP");
+    let failed = sluice.wait_for("upgrade failed; still serving");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("listener[0].tls"),
+        "{failed}"
+    );
+    assert!(subject().contains("second.example"), "{}", subject());
+    held.echo(b"after a failed sighup\n");
+
+    // SIGHUP with good files: a successor takes over with them; the held session, on the old
+    // process, keeps working while that one drains.
     let third = ca.issue(&["third.example"]);
     std::fs::write(&chain, &third.chain_pem).unwrap();
     std::fs::write(&key, &third.key_pem).unwrap();
-    let reloaded = sluice.wait_for("tls certificates reloaded");
-    assert_eq!(reloaded["trigger"], "files changed");
+    sluice.signal("-HUP");
+    let handed = sluice.wait_for("upgrade: handed over to the successor");
+    let successor = handed["successor.pid"].as_u64().unwrap();
+    let _successor = Successor(successor);
     assert!(subject().contains("third.example"), "{}", subject());
-    held.echo(b"after file change\n");
-
-    // A broken file keeps the last good certificate.
-    std::fs::write(&key, "not a key").unwrap();
-    sluice.wait_for("tls reload failed; keeping the previous certificates");
-    assert!(subject().contains("third.example"), "{}", subject());
+    held.echo(b"after sighup\n");
 
     drop(held);
-    assert_eq!(sluice.terminate().code(), Some(0));
+    assert_eq!(sluice.wait_exit().code(), Some(0));
+}
+
+/// Stops the successor at the end of the test.
+struct Successor(u64);
+
+impl Drop for Successor {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.to_string()])
+            .status();
+    }
 }
 
 /// An `openssl s_client` session kept open, piped both ways; its output is read on a thread

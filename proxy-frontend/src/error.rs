@@ -18,4 +18,13 @@ pub enum FrontendError {
         #[source]
         source: io::Error,
     },
+    /// A socket received already bound (from a predecessor or systemd) could not be used.
+    #[error("listener {listener}: cannot adopt the inherited socket")]
+    Adopt {
+        /// The listener's name.
+        listener: String,
+        /// The operating system's reason.
+        #[source]
+        source: io::Error,
+    },
 }

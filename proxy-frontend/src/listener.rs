@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,9 +118,35 @@ impl BoundListener {
         })
     }
 
+    /// Serves `spec` on a socket that is already bound and listening: one handed over by the
+    /// process this one replaces, or passed by systemd socket activation. Nothing is accepted
+    /// until [`serve`](Self::serve); connections meanwhile wait in the socket's backlog.
+    ///
+    /// Must be called within a tokio runtime.
+    pub fn from_std(
+        spec: ListenerSpec,
+        listener: std::net::TcpListener,
+    ) -> Result<Self, FrontendError> {
+        let adopt = |source| FrontendError::Adopt {
+            listener: spec.name.to_string(),
+            source,
+        };
+        listener.set_nonblocking(true).map_err(adopt)?;
+        let listener = TcpListener::from_std(listener).map_err(adopt)?;
+        Ok(Self {
+            spec: Arc::new(spec),
+            listener,
+        })
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or(self.spec.bind)
+    }
+
+    /// What the listener serves.
+    pub fn spec(&self) -> &ListenerSpec {
+        &self.spec
     }
 
     /// The listener's name.
@@ -168,6 +195,14 @@ impl BoundListener {
     }
 }
 
+/// The listening socket, so the binary can hand a duplicate of it to its successor. Closing
+/// the duplicate (never `shutdown`) leaves this listener untouched.
+impl AsFd for BoundListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+}
+
 /// Errors about one connection that leave the listener healthy.
 fn is_transient(err: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
@@ -200,8 +235,9 @@ pub fn serve_broker_ports<R: Router, C: Connect>(
             if let Some(kafka) = &mut spec.kafka {
                 kafka.node_id = Some(node_id);
             }
-            let listener = BoundListener::bind_now(spec)
-                .map_err(|FrontendError::Bind { source, .. }| source)?;
+            let listener = BoundListener::bind_now(spec).map_err(|err| match err {
+                FrontendError::Bind { source, .. } | FrontendError::Adopt { source, .. } => source,
+            })?;
             let frontend = frontend.clone();
             let serving = lifecycle.clone();
             lifecycle

@@ -102,6 +102,12 @@ impl AdminState {
             Phase::Starting => return Err("starting".into()),
             _ => return Err("shutting down".into()),
         }
+        self.ready_to_serve()
+    }
+
+    /// Readiness without the phase: listeners bound and every cluster's requirement met. A
+    /// successor reports ready to its predecessor on this, before its phase is `running`.
+    pub(crate) fn ready_to_serve(&self) -> Result<(), String> {
         if !self.listeners_bound.load(Ordering::Relaxed) {
             return Err("listeners not bound".into());
         }

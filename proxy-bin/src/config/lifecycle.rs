@@ -1,4 +1,4 @@
-//! Lifecycle keys: `[admin]`, `[shutdown]`, and a cluster's `exec`, `child_stop_timeout`,
+//! Lifecycle keys: `[admin]`, `[shutdown]` (with the upgrade's `upgrade_timeout`), and a cluster's `exec`, `child_stop_timeout`,
 //! `ready_requires` and `probe_interval`; and the warning `sluice check` gives when the
 //! shutdown phases do not fit in the orchestrator's grace period.
 
@@ -14,18 +14,20 @@ const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 const DEFAULT_TERMINATION_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 
 // === impl Validator ===
 
 impl Validator {
     pub(super) fn shutdown(&mut self, raw: Option<RawShutdown>) -> Option<ShutdownConfig> {
-        let (accept_grace, drain_timeout, termination) = match raw {
+        let (accept_grace, drain_timeout, termination, upgrade) = match raw {
             Some(raw) => (
                 raw.accept_grace,
                 raw.drain_timeout,
                 raw.termination_grace_period,
+                raw.upgrade_timeout,
             ),
-            None => (None, None, None),
+            None => (None, None, None, None),
         };
         // accept_grace may be zero: a preStop sleep can do its job.
         let accept_grace = self.or_default(
@@ -46,10 +48,17 @@ impl Validator {
             DEFAULT_TERMINATION_GRACE,
             |text| value::duration(&text),
         );
+        let upgrade_timeout = self.or_default(
+            path::key("shutdown", "upgrade_timeout"),
+            upgrade,
+            DEFAULT_UPGRADE_TIMEOUT,
+            |text| value::duration(&text),
+        );
         Some(ShutdownConfig {
             accept_grace: accept_grace?,
             drain_timeout: drain_timeout?,
             termination_grace_period: termination_grace_period?,
+            upgrade_timeout: upgrade_timeout?,
         })
     }
 

@@ -29,6 +29,7 @@ fn defaults_fit_kubernetes_default_grace_period() {
         parsed.shutdown.termination_grace_period,
         Duration::from_secs(30)
     );
+    assert_eq!(parsed.shutdown.upgrade_timeout, Duration::from_secs(30));
     assert_eq!(parsed.admin, None);
     let local = &parsed.clusters["local"];
     assert_eq!(local.ready_requires, ReadyRequires::None);
@@ -102,4 +103,23 @@ fn bad_lifecycle_values_name_their_keys() {
         "cluster.child.ready_requires",
         "no backends to probe",
     );
+}
+
+#[test]
+fn upgrade_timeout_is_read_and_errors_name_its_key() {
+    let parsed = parse(&config(
+        "[shutdown]\nupgrade_timeout = \"2s\"\n\n[cluster.local]\nbackends = [\"127.0.0.1:9092\"]\n",
+    ))
+    .unwrap();
+    assert_eq!(parsed.shutdown.upgrade_timeout, Duration::from_secs(2));
+
+    for (value, message) in [
+        ("\"soon\"", "invalid duration \"soon\""),
+        ("\"0s\"", "is zero"),
+    ] {
+        let errors = errors(&config(&format!(
+            "[shutdown]\nupgrade_timeout = {value}\n\n[cluster.local]\nbackends = [\"127.0.0.1:9092\"]\n"
+        )));
+        assert_error(&errors, "shutdown.upgrade_timeout", message);
+    }
 }

@@ -256,6 +256,9 @@ pub struct ShutdownConfig {
     /// The time the orchestrator allows before SIGKILL; `sluice check` warns when the phases
     /// do not fit in it.
     pub termination_grace_period: Duration,
+    /// How long a successor started by an upgrade or reload (SIGUSR2, SIGHUP) has to report
+    /// ready before this process kills it and keeps serving.
+    pub upgrade_timeout: Duration,
 }
 
 /// Parses and validates a configuration, reporting every problem found.

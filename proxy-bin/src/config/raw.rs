@@ -139,6 +139,7 @@ pub(super) struct RawShutdown {
     pub(super) accept_grace: Option<String>,
     pub(super) drain_timeout: Option<String>,
     pub(super) termination_grace_period: Option<String>,
+    pub(super) upgrade_timeout: Option<String>,
 }
 
 /// A byte size as written: a TOML integer (bytes) or a string such as `"32KiB"`.

@@ -38,12 +38,25 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) fn start(config: &str, name: &str) -> Self {
+        Self::start_with(config, name, &[], "info")
+    }
+
+    /// Like [`Running::start`], with more `sluice run` arguments and a `RUST_LOG` filter.
+    pub(crate) fn start_with(config: &str, name: &str, args: &[&str], log: &str) -> Self {
         let path = write_config(name, config);
-        let mut child = Command::new(SLUICE)
+        let mut command = Command::new(SLUICE);
+        command
             .args(["run", "--log-format", "json", "--config"])
             .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
+            .args(args)
+            .env("RUST_LOG", log)
+            .stdin(Stdio::null());
+        Self::spawn(command)
+    }
+
+    /// Runs `command` (a `sluice run ... --log-format json`, possibly behind a wrapper).
+    pub(crate) fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -53,9 +66,11 @@ impl Running {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(value) = serde_json::from_str(&line) {
-                    let _ = tx.send(value);
-                }
+                // Lines that are not JSON (a successor's start-up error) are kept for the
+                // panic message of a failed wait.
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "raw": line }));
+                let _ = tx.send(value);
             }
         });
         Self {
@@ -81,6 +96,19 @@ impl Running {
         self.seen.borrow()[found].clone()
     }
 
+    /// The first line with `message` whose field `key` is `value`, without moving the cursor.
+    pub(crate) fn find_where(&self, message: &str, key: &str, value: &str) -> serde_json::Value {
+        let mut from = 0;
+        loop {
+            let found = self.search(message, from);
+            let line = self.seen.borrow()[found].clone();
+            if line[key] == value {
+                return line;
+            }
+            from = found + 1;
+        }
+    }
+
     /// The index in `seen` of the first line with `message` at or after `from`, receiving more
     /// lines as needed.
     fn search(&self, message: &str, from: usize) -> usize {
@@ -94,10 +122,18 @@ impl Running {
                 index += 1;
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no log line {message:?}"));
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                let seen = self.seen.borrow();
+                let recent: Vec<String> = seen
+                    .iter()
+                    .skip(seen.len().saturating_sub(30))
+                    .map(|line| line.to_string())
+                    .collect();
+                panic!(
+                    "no log line {message:?}; the last lines:\n{}",
+                    recent.join("\n")
+                )
+            });
             self.seen.borrow_mut().push(line);
         }
     }

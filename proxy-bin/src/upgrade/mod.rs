@@ -1,0 +1,232 @@
+//! Zero-downtime upgrade and reload (see docs/architecture.md, "Upgrade and reload").
+//!
+//! SIGUSR2 (upgrade) and SIGHUP (reload) make the running process start its successor — the
+//! binary at its path, with the same arguments — and hand it the listening sockets over a Unix
+//! socket ([`handoff`]). The successor adopts the sockets its config still names, binds the new
+//! ones, closes the rest, becomes ready and says so; only then does the old process tell it to
+//! start accepting, stop accepting itself and drain. A successor that fails in any way is
+//! killed, and the old process keeps serving ([`successor`]).
+//!
+//! At start-up, sockets also come from systemd socket activation ([`activation`]).
+
+mod activation;
+mod client;
+mod handoff;
+mod inherited;
+mod pidfile;
+mod predecessor;
+mod successor;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tracing::{info, warn};
+
+pub(crate) use self::activation::sockets as systemd_sockets;
+pub(crate) use self::client::upgrade as client;
+pub(crate) use self::handoff::{Offered, SocketKind, is_sendable_name};
+pub(crate) use self::inherited::{Inherited, Origin};
+pub(crate) use self::pidfile::{remove_pid_if_ours, write_pid};
+pub(crate) use self::predecessor::Predecessor;
+pub(crate) use self::successor::ReadySuccessor;
+
+use self::pidfile::{Outcome, Status};
+use self::successor::Request;
+
+/// What asked for a successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// SIGUSR2: a new binary.
+    Upgrade,
+    /// SIGHUP: a changed config.
+    Reload,
+}
+
+impl Trigger {
+    pub(crate) fn signal_name(self) -> &'static str {
+        match self {
+            Self::Upgrade => "SIGUSR2",
+            Self::Reload => "SIGHUP",
+        }
+    }
+}
+
+/// SIGUSR2 and SIGHUP.
+#[derive(Debug)]
+pub(crate) struct Triggers {
+    upgrade: Signal,
+    reload: Signal,
+}
+
+impl Triggers {
+    pub(crate) fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            upgrade: signal(SignalKind::user_defined2()).context("cannot listen for SIGUSR2")?,
+            reload: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+        })
+    }
+
+    /// Waits for the next one; cancel safe.
+    pub(crate) async fn next(&mut self) -> Trigger {
+        tokio::select! {
+            _ = self.upgrade.recv() => Trigger::Upgrade,
+            _ = self.reload.recv() => Trigger::Reload,
+        }
+    }
+}
+
+/// How this process was started, as far as upgrades care.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UpgradeOptions {
+    /// `--pid-file`: written when ready, rewritten with the successor's PID on hand-off.
+    pub(crate) pid_file: Option<PathBuf>,
+    /// `--upgrade-binary`, else this executable's path as it was at start-up.
+    pub(crate) binary: Option<PathBuf>,
+    /// The arguments this process got, passed on to the successor unchanged.
+    pub(crate) args: Vec<OsString>,
+}
+
+/// The old side's bookkeeping: one attempt at a time, each reported in the status file.
+#[derive(Debug)]
+pub(crate) struct Upgrades {
+    options: UpgradeOptions,
+    timeout: Duration,
+    offered: Arc<Vec<Offered>>,
+    /// Triggers seen so far, refused ones included.
+    seq: u64,
+    /// The attempt under way: its number and trigger.
+    current: Option<(u64, Trigger)>,
+}
+
+// === impl Upgrades ===
+
+impl Upgrades {
+    pub(crate) fn new(options: UpgradeOptions, timeout: Duration, offered: Vec<Offered>) -> Self {
+        Self {
+            options,
+            timeout,
+            offered: Arc::new(offered),
+            seq: 0,
+            current: None,
+        }
+    }
+
+    /// Starts an attempt, or refuses with a message while one is under way. The returned
+    /// future resolves once the successor is ready (or failed); pass it to [`Self::finish`].
+    pub(crate) fn begin(&mut self, trigger: Trigger) -> Option<Attempt> {
+        self.seq += 1;
+        let seq = self.seq;
+        if let Some((current, running)) = self.current {
+            let reason = format!(
+                "upgrade {current} ({}) is still in progress; try again when it has finished",
+                running.signal_name()
+            );
+            warn!(trigger = trigger.signal_name(), reason = %reason, "upgrade refused");
+            self.record(
+                seq,
+                trigger,
+                Outcome::Refused,
+                None,
+                Some(reason),
+                Some(current),
+            );
+            return None;
+        }
+        self.current = Some((seq, trigger));
+        self.record(seq, trigger, Outcome::Started, None, None, None);
+        super::run::notify_reloading();
+        let binary = match &self.options.binary {
+            Some(binary) => binary.clone(),
+            None => {
+                return Some(futures_ready(Err(
+                    "cannot tell this executable's path; use --upgrade-binary".to_owned(),
+                )));
+            }
+        };
+        info!(
+            trigger = trigger.signal_name(),
+            binary = %binary.display(),
+            upgrade_timeout = ?self.timeout,
+            "upgrade: starting successor"
+        );
+        let request = Request {
+            binary,
+            args: self.options.args.clone(),
+            timeout: self.timeout,
+            offered: self.offered.clone(),
+            seq,
+        };
+        Some(futures_boxed(successor::start(request)))
+    }
+
+    /// Records how the attempt under way ended: `Ok(pid)` handed over, `Err(reason)` rolled
+    /// back. After a hand-off the PID file names the successor.
+    pub(crate) fn finish(&mut self, outcome: Result<u32, String>) {
+        let Some((seq, trigger)) = self.current.take() else {
+            return;
+        };
+        match outcome {
+            Ok(pid) => {
+                if let Some(pid_file) = &self.options.pid_file
+                    && let Err(err) = write_pid(pid_file, pid)
+                {
+                    warn!(error = %err, path = %pid_file.display(), "cannot write the PID file");
+                }
+                self.record(seq, trigger, Outcome::Succeeded, Some(pid), None, None);
+            }
+            Err(reason) => {
+                self.record(seq, trigger, Outcome::Failed, None, Some(reason), None);
+            }
+        }
+    }
+
+    /// Drops this process's copies of the sockets (after a hand-off: the successor has them).
+    pub(crate) fn release_sockets(&mut self) {
+        self.offered = Arc::new(Vec::new());
+    }
+
+    fn record(
+        &self,
+        seq: u64,
+        trigger: Trigger,
+        outcome: Outcome,
+        successor: Option<u32>,
+        reason: Option<String>,
+        in_progress: Option<u64>,
+    ) {
+        let Some(pid_file) = &self.options.pid_file else {
+            return;
+        };
+        let status = Status {
+            pid: std::process::id(),
+            seq,
+            trigger: trigger.signal_name().to_owned(),
+            outcome,
+            successor,
+            reason,
+            in_progress,
+        };
+        if let Err(err) = pidfile::write_status(pid_file, &status) {
+            warn!(error = %err, path = %pid_file.display(), "cannot write the upgrade status file");
+        }
+    }
+}
+
+/// An upgrade attempt under way: resolves once the successor is ready, or with the reason
+/// it failed.
+pub(crate) type Attempt =
+    std::pin::Pin<Box<dyn Future<Output = Result<ReadySuccessor, String>> + Send>>;
+
+fn futures_boxed(
+    future: impl Future<Output = Result<ReadySuccessor, String>> + Send + 'static,
+) -> Attempt {
+    Box::pin(future)
+}
+
+fn futures_ready(result: Result<ReadySuccessor, String>) -> Attempt {
+    Box::pin(std::future::ready(result))
+}
