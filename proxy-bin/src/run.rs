@@ -23,7 +23,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use proxy_backend::health::{self, ClusterHealth};
 use proxy_backend::{ChildReaper, Connector};
-use proxy_frontend::{BoundListener, Frontend, Lifecycle};
+use proxy_frontend::{
+    BoundListener, BrokerPortObserver, Frontend, Lifecycle, broker_socket_name,
+    parse_broker_socket_name,
+};
 use sd_notify::NotifyState;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -33,7 +36,8 @@ use tracing::{debug, error, info, warn};
 use crate::admin::{self, AdminState, Phase};
 use crate::config::Config;
 use crate::upgrade::{
-    Attempt, Inherited, Offered, Predecessor, SocketKind, Triggers, UpgradeOptions, Upgrades,
+    Attempt, Inherited, Offered, OfferedSockets, Predecessor, SocketKind, Triggers, UpgradeOptions,
+    Upgrades,
 };
 use crate::{tls_reload, wiring};
 
@@ -112,7 +116,7 @@ struct Started {
     stop_background: CancellationToken,
     admin: Option<tokio::net::TcpListener>,
     listeners: Vec<BoundListener>,
-    offered: Vec<Offered>,
+    offered: OfferedSockets,
 }
 
 async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
@@ -157,7 +161,12 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
     let lifecycle = Lifecycle::default();
     let listeners = TaskTracker::new();
     for listener in bound {
-        proxy_frontend::serve_broker_ports(listener.spec(), frontend.clone(), lifecycle.clone());
+        proxy_frontend::serve_broker_ports(
+            listener.spec(),
+            frontend.clone(),
+            lifecycle.clone(),
+            Some(offer_broker_ports(&offered)),
+        );
         listeners.spawn(listener.serve(frontend.clone(), lifecycle.clone()));
     }
     listeners.close();
@@ -179,7 +188,7 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
     );
     drop(link);
 
-    let mut upgrades = Upgrades::new(options, config.shutdown.upgrade_timeout, offered);
+    let mut upgrades = Upgrades::new(options, config.shutdown.upgrade_timeout, offered.clone());
     let stop = supervise(&mut signals, &mut triggers, &mut upgrades).await;
     let shutdown = &config.shutdown;
 
@@ -293,7 +302,7 @@ async fn start(config: &Config, mut inherited: Inherited) -> anyhow::Result<Star
         .with_kafka_metrics(plan.kafka_metrics),
     );
 
-    let mut offered = Vec::new();
+    let offered = OfferedSockets::default();
     let admin = match config.admin {
         None => None,
         Some(admin) => {
@@ -339,6 +348,7 @@ async fn start(config: &Config, mut inherited: Inherited) -> anyhow::Result<Star
         }
         listeners.push(listener);
     }
+    adopt_broker_sockets(&mut inherited, &listeners);
     inherited.close_unclaimed();
     state.set_listeners_bound();
     Ok(Started {
@@ -350,6 +360,50 @@ async fn start(config: &Config, mut inherited: Inherited) -> anyhow::Result<Star
         admin,
         listeners,
         offered,
+    })
+}
+
+/// Hands the Kafka broker ports a predecessor served to their gateways, which serve them again
+/// (the sockets of brokers whose port moved in the new config are closed).
+fn adopt_broker_sockets(inherited: &mut Inherited, listeners: &[BoundListener]) {
+    let sockets = inherited.take_named(|name| {
+        parse_broker_socket_name(name).map(|(listener, node_id)| (listener.to_owned(), node_id))
+    });
+    for ((listener, node_id), addr, socket) in sockets {
+        let gateway = listeners
+            .iter()
+            .filter(|l| l.name() == listener)
+            .find_map(|l| l.spec().kafka.as_ref())
+            .map(|kafka| &kafka.gateway)
+            .filter(|gateway| gateway.broker_addr(node_id) == Some(addr));
+        match gateway {
+            Some(gateway) => gateway.adopt_broker_socket(node_id, socket),
+            None => info!(
+                listener = %listener,
+                broker.node_id = node_id,
+                addr = %addr,
+                "closed an inherited broker port the config no longer has"
+            ),
+        }
+    }
+}
+
+/// Offers each broker port a Kafka gateway opens to the next successor.
+fn offer_broker_ports(offered: &OfferedSockets) -> BrokerPortObserver {
+    let offered = offered.clone();
+    Arc::new(move |node_id, listener: &BoundListener| {
+        let name = broker_socket_name(listener.name(), node_id);
+        match Offered::dup(
+            SocketKind::Listener,
+            &name,
+            listener.local_addr(),
+            listener.as_fd(),
+        ) {
+            Ok(socket) => offered.push(socket),
+            Err(err) => {
+                warn!(listener = %name, error = %err, "cannot duplicate a broker port; a successor binds it anew");
+            }
+        }
     })
 }
 

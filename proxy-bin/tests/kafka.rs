@@ -21,7 +21,9 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use support::{Running, http_get};
+use support::{
+    Generations, Running, holds_socket, http_get, listening_inode, temp_path, wait_for_pid_file,
+};
 
 /// How long any one Kafka step may take.
 const KAFKA_STEP: Duration = Duration::from_secs(60);
@@ -64,6 +66,15 @@ struct KafkaProxy {
 
 impl KafkaProxy {
     fn start(mock: &MockCluster<'_, impl rdkafka::ClientContext>, name: &str, extra: &str) -> Self {
+        Self::start_with(mock, name, extra, &[])
+    }
+
+    fn start_with(
+        mock: &MockCluster<'_, impl rdkafka::ClientContext>,
+        name: &str,
+        extra: &str,
+        args: &[&str],
+    ) -> Self {
         let bootstrap = free_port_block(3);
         let broker_port_start = bootstrap + 1;
         let backends: Vec<String> = mock_addrs(mock)
@@ -90,7 +101,7 @@ backends = [{backends}]
 "#,
             backends = backends.join(", ")
         );
-        let sluice = Running::start(&config, name);
+        let sluice = Running::start_with(&config, name, args, "info");
         sluice.wait_for("sluice started");
         Self {
             sluice,
@@ -117,9 +128,13 @@ backends = [{backends}]
 }
 
 fn producer(proxy: &KafkaProxy, extra: &[(&str, &str)]) -> FutureProducer {
+    producer_via(&proxy.bootstrap_servers(), extra)
+}
+
+fn producer_via(bootstrap_servers: &str, extra: &[(&str, &str)]) -> FutureProducer {
     let mut config = ClientConfig::new();
     config
-        .set("bootstrap.servers", proxy.bootstrap_servers())
+        .set("bootstrap.servers", bootstrap_servers)
         .set("message.timeout.ms", "30000");
     for (key, value) in extra {
         config.set(*key, *value);
@@ -499,4 +514,106 @@ fn bad_frames_close_the_session_with_a_reason_and_metadata_is_rewritten() {
         .unwrap();
     let response = read_frame(&mut stream).unwrap();
     assert_eq!(&response[..4], &42i32.to_be_bytes());
+}
+
+/// Sends `count` keyed messages and waits for every delivery report.
+async fn produce_all(producer: &FutureProducer, topic: &str, prefix: &str, count: usize) {
+    let mut deliveries = Vec::with_capacity(count);
+    for i in 0..count {
+        let key = format!("{prefix}{i}");
+        let record = FutureRecord::to(topic).key(&key).payload(&key);
+        deliveries.push(
+            producer
+                .send_result(record)
+                .map_err(|(err, _)| err)
+                .unwrap(),
+        );
+    }
+    let deadline = Instant::now() + KAFKA_STEP;
+    for delivery in deliveries {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = tokio::time::timeout(left, delivery)
+            .await
+            .expect("deliveries did not finish in time")
+            .unwrap();
+        assert!(result.is_ok(), "a message was not delivered: {result:?}");
+    }
+}
+
+/// Waits until `port` on loopback accepts connections.
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + KAFKA_STEP;
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_ports_open_at_start_and_survive_an_upgrade() {
+    let mock = MockCluster::new(3).unwrap();
+    mock.create_topic("events", 3, 1).unwrap();
+    let pid_file = temp_path("kafka-upgrade.pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let proxy = KafkaProxy::start_with(
+        &mock,
+        "kafka-upgrade.toml",
+        "",
+        &["--pid-file", pid_file.to_str().unwrap()],
+    );
+    let first = wait_for_pid_file(&pid_file);
+    let mut generations = Generations::new(first, &pid_file);
+
+    // Discovery at start opens every broker's port before any client has asked for Metadata,
+    // so a client that only knows a broker (from before a restart, say) gets in.
+    let broker_ports: Vec<u16> = (1..=3).map(|id| proxy.broker_port_start + id).collect();
+    for port in &broker_ports {
+        wait_listening(*port);
+    }
+    let inodes: Vec<u64> = broker_ports
+        .iter()
+        .map(|port| listening_inode(SocketAddr::from((Ipv4Addr::LOCALHOST, *port))))
+        .collect();
+    let early = producer_via(&format!("127.0.0.1:{}", broker_ports[1]), &[]);
+    produce_all(&early, "events", "before-", 300).await;
+
+    // An upgrade hands the broker ports over with the bootstrap port: same sockets, new owner.
+    proxy.sluice.signal("-USR2");
+    let handed = proxy
+        .sluice
+        .wait_for("upgrade: handed over to the successor");
+    let successor = u32::try_from(handed["successor.pid"].as_u64().unwrap()).unwrap();
+    generations.pids.push(successor);
+    assert_ne!(successor, first);
+    for (port, inode) in broker_ports.iter().zip(&inodes) {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
+        assert_eq!(
+            listening_inode(addr),
+            *inode,
+            "broker port {port} was bound anew"
+        );
+        assert!(
+            holds_socket(successor, *inode),
+            "the successor does not serve {port}"
+        );
+    }
+
+    // Old sessions keep producing through the draining generation; new clients reach the new
+    // one, through every broker port.
+    produce_all(&early, "events", "during-", 300).await;
+    let late = producer(&proxy, &[]);
+    produce_all(&late, "events", "after-", 300).await;
+    let consumer = consumer(&proxy, "events-readers", &[]);
+    consumer.subscribe(&["events"]).unwrap();
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + KAFKA_STEP;
+    while seen.len() < 900 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("consumed only {} of 900 messages", seen.len()))
+            .unwrap();
+        seen.insert(message.key().unwrap().to_vec());
+    }
+    assert_eq!(seen.len(), 900);
 }

@@ -24,9 +24,9 @@ pub use self::error::FrontendError;
 pub use self::frontend::{CloseObserver, Frontend, Lifecycle};
 pub use self::kafka::{
     BrokerListenerStarter, GatewayMode, HostPattern, KafkaGateway, KafkaListener,
-    NODE_ID_PLACEHOLDER,
+    NODE_ID_PLACEHOLDER, broker_socket_name, parse_broker_socket_name,
 };
-pub use self::listener::{BoundListener, ListenerSpec, serve_broker_ports};
+pub use self::listener::{BoundListener, BrokerPortObserver, ListenerSpec, serve_broker_ports};
 pub use self::session::SessionSummary;
 pub use self::sessions::{SessionEntry, Sessions};
 pub use self::tls::{

@@ -212,13 +212,18 @@ fn is_transient(err: &std::io::Error) -> bool {
     )
 }
 
-/// Lets a port-per-broker Kafka listener open its brokers' ports as they are revealed: each is
-/// served like `bootstrap` (same name, TLS, limits and stages) for one node id, on the same
-/// frontend and lifecycle. Does nothing for other listeners.
+/// Called with each broker listener a Kafka gateway starts (to offer it to a successor).
+pub type BrokerPortObserver = Arc<dyn Fn(i32, &BoundListener) + Send + Sync>;
+
+/// Lets a port-per-broker Kafka listener open its brokers' ports as they are revealed (or serve
+/// the ones a predecessor handed over): each is served like `bootstrap` (same name, TLS, limits
+/// and stages) for one node id, on the same frontend and lifecycle; `observe` hears of each.
+/// Does nothing for other listeners.
 pub fn serve_broker_ports<R: Router, C: Connect>(
     bootstrap: &ListenerSpec,
     frontend: Arc<Frontend<R, C>>,
     lifecycle: Lifecycle,
+    observe: Option<BrokerPortObserver>,
 ) {
     let Some(kafka) = &bootstrap.kafka else {
         return;
@@ -226,18 +231,26 @@ pub fn serve_broker_ports<R: Router, C: Connect>(
     if !matches!(kafka.gateway.mode(), GatewayMode::PortPerBroker { .. }) {
         return;
     }
+    crate::kafka::discover_in_background(bootstrap, frontend.clone(), lifecycle.clone());
     let template = bootstrap.clone();
     kafka
         .gateway
-        .set_broker_listener_starter(Box::new(move |node_id, addr| {
+        .set_broker_listener_starter(Box::new(move |node_id, addr, socket| {
             let mut spec = template.clone();
             spec.bind = addr;
             if let Some(kafka) = &mut spec.kafka {
                 kafka.node_id = Some(node_id);
             }
-            let listener = BoundListener::bind_now(spec).map_err(|err| match err {
+            let listener = match socket {
+                Some(socket) => BoundListener::from_std(spec, socket),
+                None => BoundListener::bind_now(spec),
+            }
+            .map_err(|err| match err {
                 FrontendError::Bind { source, .. } | FrontendError::Adopt { source, .. } => source,
             })?;
+            if let Some(observe) = &observe {
+                observe(node_id, &listener);
+            }
             let frontend = frontend.clone();
             let serving = lifecycle.clone();
             lifecycle

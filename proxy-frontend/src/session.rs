@@ -36,9 +36,6 @@ use crate::proxy_header;
 use crate::sessions::Registration;
 use crate::tls::{self, ListenerTls};
 
-/// How long discovering a cluster's brokers may take, once connected.
-const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// What is known about a session when it closes; logged as its close line.
 #[derive(Debug, Clone)]
 pub struct SessionSummary {
@@ -308,7 +305,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             // The connector goes to the cluster's bootstrap servers: nothing is pinned yet.
             let discovery = async {
                 let mut connected = self.frontend.connector.connect(route, self.cx).await?;
-                let deadline = Instant::now() + DISCOVERY_TIMEOUT;
+                let deadline = Instant::now() + kafka::DISCOVERY_TIMEOUT;
                 kafka::discover(&mut connected.io, &kafka.gateway, deadline).await
             };
             tokio::select! {

@@ -84,6 +84,14 @@ impl Offered {
             fd: socket.try_clone_to_owned()?,
         })
     }
+
+    /// Another duplicate of the same socket, with the same description.
+    pub(crate) fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            entry: self.entry.clone(),
+            fd: self.fd.try_clone()?,
+        })
+    }
 }
 
 /// Why a hand-off message was not understood.

@@ -85,6 +85,31 @@ impl Inherited {
         Some(socket.listener)
     }
 
+    /// Takes every listener socket whose name `parse` accepts, with what it parsed.
+    pub(crate) fn take_named<T>(
+        &mut self,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Vec<(T, SocketAddr, TcpListener)> {
+        let mut taken = Vec::new();
+        let mut kept = Vec::with_capacity(self.sockets.len());
+        for socket in self.sockets.drain(..) {
+            match (socket.kind, parse(&socket.name)) {
+                (SocketKind::Listener, Some(parsed)) => {
+                    info!(
+                        listener = socket.name,
+                        addr = %socket.addr,
+                        from = self.origin.label(),
+                        "adopted inherited socket"
+                    );
+                    taken.push((parsed, socket.addr, socket.listener));
+                }
+                _ => kept.push(socket),
+            }
+        }
+        self.sockets = kept;
+        taken
+    }
+
     /// Closes every socket no listener took (a listener removed from the config).
     pub(crate) fn close_unclaimed(self) {
         for socket in self.sockets {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use parking_lot::Mutex;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{info, warn};
 
@@ -90,12 +91,31 @@ pub(crate) struct UpgradeOptions {
     pub(crate) args: Vec<OsString>,
 }
 
+/// The sockets a successor would get: fixed at start-up, plus Kafka broker ports opened since.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OfferedSockets(Arc<Mutex<Vec<Offered>>>);
+
+impl OfferedSockets {
+    pub(crate) fn push(&self, offered: Offered) {
+        self.0.lock().push(offered);
+    }
+
+    /// Duplicates of every socket on offer now, for one hand-off.
+    fn snapshot(&self) -> std::io::Result<Vec<Offered>> {
+        self.0.lock().iter().map(Offered::try_clone).collect()
+    }
+
+    fn clear(&self) {
+        self.0.lock().clear();
+    }
+}
+
 /// The old side's bookkeeping: one attempt at a time, each reported in the status file.
 #[derive(Debug)]
 pub(crate) struct Upgrades {
     options: UpgradeOptions,
     timeout: Duration,
-    offered: Arc<Vec<Offered>>,
+    offered: OfferedSockets,
     /// Triggers seen so far, refused ones included.
     seq: u64,
     /// The attempt under way: its number and trigger.
@@ -105,11 +125,11 @@ pub(crate) struct Upgrades {
 // === impl Upgrades ===
 
 impl Upgrades {
-    pub(crate) fn new(options: UpgradeOptions, timeout: Duration, offered: Vec<Offered>) -> Self {
+    pub(crate) fn new(options: UpgradeOptions, timeout: Duration, offered: OfferedSockets) -> Self {
         Self {
             options,
             timeout,
-            offered: Arc::new(offered),
+            offered,
             seq: 0,
             current: None,
         }
@@ -153,11 +173,19 @@ impl Upgrades {
             upgrade_timeout = ?self.timeout,
             "upgrade: starting successor"
         );
+        let offered = match self.offered.snapshot() {
+            Ok(offered) => Arc::new(offered),
+            Err(err) => {
+                return Some(futures_ready(Err(format!(
+                    "cannot duplicate the listening sockets: {err}"
+                ))));
+            }
+        };
         let request = Request {
             binary,
             args: self.options.args.clone(),
             timeout: self.timeout,
-            offered: self.offered.clone(),
+            offered,
             seq,
         };
         Some(futures_boxed(successor::start(request)))
@@ -186,7 +214,7 @@ impl Upgrades {
 
     /// Drops this process's copies of the sockets (after a hand-off: the successor has them).
     pub(crate) fn release_sockets(&mut self) {
-        self.offered = Arc::new(Vec::new());
+        self.offered.clear();
     }
 
     fn record(

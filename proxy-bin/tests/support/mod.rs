@@ -9,10 +9,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 pub(crate) const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 pub(crate) const STEP: Duration = Duration::from_secs(20);
@@ -263,4 +264,100 @@ pub(crate) fn refused_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+// === upgrades: PID files, listening sockets, generations ===
+
+pub(crate) fn temp_path(name: &str) -> PathBuf {
+    write_config(name, "").with_file_name(name)
+}
+
+pub(crate) fn wait_for_pid_file(pid_file: &Path) -> u32 {
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(pid_file)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no PID file {}",
+            pid_file.display()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The inode of the socket listening on `addr`, from /proc/net/tcp.
+pub(crate) fn listening_inode(addr: SocketAddr) -> u64 {
+    let SocketAddr::V4(v4) = addr else {
+        panic!("IPv4 only")
+    };
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let inodes: Vec<u64> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address, st == 0A (LISTEN), inode
+            (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+                .then(|| fields.get(9)?.parse().ok())
+                .flatten()
+        })
+        .collect();
+    assert_eq!(
+        inodes.len(),
+        1,
+        "one listening socket on {addr}: {inodes:?}"
+    );
+    inodes[0]
+}
+
+/// Whether process `pid` holds socket `inode` among its descriptors.
+pub(crate) fn holds_socket(pid: u32, inode: u64) -> bool {
+    let target = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str())
+        })
+}
+
+/// Kills, at the end of a test, every generation it started that is still running (on success
+/// none is). A PID is only signalled while its command line still names this test's PID file,
+/// so a PID reused by an unrelated process is left alone.
+pub(crate) struct Generations {
+    pub(crate) pids: Vec<u32>,
+    pid_file: PathBuf,
+}
+
+impl Generations {
+    pub(crate) fn new(first: u32, pid_file: &Path) -> Self {
+        Self {
+            pids: vec![first],
+            pid_file: pid_file.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Generations {
+    fn drop(&mut self) {
+        let marker = self.pid_file.to_string_lossy().into_owned();
+        for pid in &self.pids {
+            let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&marker));
+            if ours {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
 }

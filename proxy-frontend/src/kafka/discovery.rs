@@ -2,16 +2,28 @@
 //! seen a Metadata response naming that broker (after a restart, say). The session then asks
 //! the cluster itself, with a Metadata request of the proxy's own, and learns every broker.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestKind};
 use proxy_core::close::CloseReason;
+use proxy_core::context::SessionContext;
 use proxy_core::gate::Side;
 use proxy_core::kafka::exchange::{ExchangeError, exchange};
 use proxy_core::kafka::rewrite::rewrite_response;
 use proxy_core::kafka::{KafkaCodec, KafkaRequest};
+use proxy_core::route::Router;
+use proxy_core::upstream::Connect;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
+use tracing::{debug, info, warn};
 
 use super::KafkaGateway;
+use crate::frontend::{Frontend, Lifecycle};
+use crate::listener::ListenerSpec;
+
+/// How long discovering a cluster's brokers may take, once connected.
+pub(crate) const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Metadata v4: old enough for any broker since Kafka 0.11, new enough to ask for no topics.
 const METADATA_VERSION: i16 = 4;
@@ -52,4 +64,57 @@ where
         detail: format!("broker discovery: {err}").into(),
     })?;
     Ok(())
+}
+
+/// The longest wait between start-up discovery attempts.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// Learns the cluster's brokers as soon as the listener starts (so a port-per-broker gateway
+/// opens every broker's port before any client asks): retried with backoff until it succeeds
+/// or the listener stops accepting.
+pub(crate) fn discover_in_background<R: Router, C: Connect>(
+    spec: &ListenerSpec,
+    frontend: Arc<Frontend<R, C>>,
+    lifecycle: Lifecycle,
+) {
+    let Some(kafka) = &spec.kafka else {
+        return;
+    };
+    let gateway = kafka.gateway.clone();
+    let (name, bind, requires) = (spec.name.clone(), spec.bind, spec.requires);
+    let stop = lifecycle.stop_accepting.clone();
+    lifecycle.tracker.spawn(async move {
+        let mut wait = Duration::from_millis(500);
+        for attempt in 1u32.. {
+            // A context of the proxy's own, counted in no session gauge.
+            let mut cx = SessionContext::new(name.clone(), bind, bind, requires, Arc::default());
+            let result = async {
+                let route = frontend
+                    .router
+                    .route(&cx)
+                    .map_err(|_| CloseReason::NoRoute)?;
+                let mut connected = frontend.connector.connect(&route, &mut cx).await?;
+                discover(&mut connected.io, &gateway, Instant::now() + DISCOVERY_TIMEOUT).await
+            };
+            let result = tokio::select! {
+                () = stop.cancelled() => return,
+                result = result => result,
+            };
+            match result {
+                Ok(()) => {
+                    info!(listener = %name, attempt, "discovered the cluster's brokers");
+                    return;
+                }
+                Err(reason) if attempt == 1 => {
+                    warn!(listener = %name, reason = %reason, "cannot discover the cluster's brokers yet; retrying")
+                }
+                Err(reason) => debug!(listener = %name, reason = %reason, attempt, "broker discovery failed"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(MAX_RETRY);
+        }
+    });
 }

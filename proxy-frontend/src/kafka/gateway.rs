@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpListener as StdTcpListener};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
@@ -73,8 +73,23 @@ impl HostPattern {
     }
 }
 
-/// Starts serving a broker's port: given its node id and bind address.
-pub type BrokerListenerStarter = Box<dyn Fn(i32, SocketAddr) -> io::Result<()> + Send + Sync>;
+/// Starts serving a broker's port: given its node id, its address, and the listening socket
+/// when one is already bound (handed over by the process this one replaced).
+pub type BrokerListenerStarter =
+    Box<dyn Fn(i32, SocketAddr, Option<StdTcpListener>) -> io::Result<()> + Send + Sync>;
+
+/// The name a broker's listening socket goes by in an upgrade hand-off.
+pub fn broker_socket_name(listener: &str, node_id: i32) -> String {
+    format!("{listener}{BROKER_SOCKET_INFIX}{node_id}")
+}
+
+/// The listener and node id a hand-off socket name stands for, if it names a broker's port.
+pub fn parse_broker_socket_name(name: &str) -> Option<(&str, i32)> {
+    let (listener, node_id) = name.rsplit_once(BROKER_SOCKET_INFIX)?;
+    Some((listener, node_id.parse().ok()?))
+}
+
+const BROKER_SOCKET_INFIX: &str = "/broker/";
 
 /// One virtual cluster's view of its brokers, shared by its listeners' sessions.
 pub struct KafkaGateway {
@@ -86,6 +101,8 @@ pub struct KafkaGateway {
     /// Broker ports already being served (port-per-broker).
     serving: Mutex<BTreeSet<i32>>,
     starter: OnceLock<BrokerListenerStarter>,
+    /// Broker sockets handed over by a predecessor, served once the starter is set.
+    adopted: Mutex<Vec<(i32, StdTcpListener)>>,
 }
 
 impl fmt::Debug for KafkaGateway {
@@ -109,6 +126,7 @@ impl KafkaGateway {
             upstream: RwLock::default(),
             serving: Mutex::default(),
             starter: OnceLock::new(),
+            adopted: Mutex::default(),
         }
     }
 
@@ -122,7 +140,18 @@ impl KafkaGateway {
     pub fn set_broker_listener_starter(&self, starter: BrokerListenerStarter) {
         if self.starter.set(starter).is_err() {
             error!(listener = %self.listener, "broker listener starter set twice; kept the first");
+            return;
         }
+        let adopted = std::mem::take(&mut *self.adopted.lock());
+        for (node_id, socket) in adopted {
+            self.start_serving(node_id, Some(socket));
+        }
+    }
+
+    /// Serves a broker port handed over by a predecessor (once the starter is set), so clients
+    /// that know the broker keep reaching it across an upgrade.
+    pub fn adopt_broker_socket(&self, node_id: i32, socket: StdTcpListener) {
+        self.adopted.lock().push((node_id, socket));
     }
 
     /// The broker's own address, if a response has revealed it.
@@ -135,6 +164,16 @@ impl KafkaGateway {
         self.serving.lock().iter().copied().collect()
     }
 
+    /// Where `node_id`'s port is bound (port-per-broker).
+    pub fn broker_addr(&self, node_id: i32) -> Option<SocketAddr> {
+        match self.mode {
+            GatewayMode::PortPerBroker { bind_ip, .. } => {
+                Some(SocketAddr::new(bind_ip, self.broker_port(node_id)?))
+            }
+            GatewayMode::Sni { .. } => None,
+        }
+    }
+
     /// The port of `node_id` (port-per-broker), if it fits in a port number.
     fn broker_port(&self, node_id: i32) -> Option<u16> {
         match self.mode {
@@ -145,7 +184,7 @@ impl KafkaGateway {
         }
     }
 
-    fn start_serving(&self, node_id: i32) {
+    fn start_serving(&self, node_id: i32, socket: Option<StdTcpListener>) {
         let GatewayMode::PortPerBroker { bind_ip, .. } = self.mode else {
             return;
         };
@@ -165,7 +204,7 @@ impl KafkaGateway {
             return;
         };
         let addr = SocketAddr::new(bind_ip, port);
-        match starter(node_id, addr) {
+        match starter(node_id, addr, socket) {
             Ok(()) => {
                 serving.insert(node_id);
                 info!(listener = %self.listener, broker.node_id = node_id, addr = %addr, "serving broker port");
@@ -204,7 +243,7 @@ impl BrokerAddressMap for KafkaGateway {
             }
         }
         for node_id in new {
-            self.start_serving(node_id);
+            self.start_serving(node_id, None);
         }
     }
 
@@ -250,7 +289,7 @@ mod tests {
         );
         let started = Arc::new(Mutex::new(Vec::new()));
         let log = started.clone();
-        gateway.set_broker_listener_starter(Box::new(move |node, addr| {
+        gateway.set_broker_listener_starter(Box::new(move |node, addr, _| {
             log.lock().push((node, addr.port()));
             Ok(())
         }));
