@@ -218,27 +218,7 @@ async fn produce_and_consume_10000_messages_through_the_proxy_only() {
     let proxy = KafkaProxy::start(&mock, "kafka-roundtrip.toml", "");
 
     let producer = producer(&proxy, &[("acks", "all"), ("linger.ms", "5")]);
-    let mut deliveries = Vec::with_capacity(10_000);
-    for i in 0..10_000 {
-        let key = format!("k{i}");
-        let payload = format!("value-{i}");
-        let record = FutureRecord::to("orders").key(&key).payload(&payload);
-        deliveries.push(
-            producer
-                .send_result(record)
-                .map_err(|(err, _)| err)
-                .unwrap(),
-        );
-    }
-    let deadline = Instant::now() + KAFKA_STEP;
-    for delivery in deliveries {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let result = tokio::time::timeout(left, delivery)
-            .await
-            .expect("deliveries did not finish in time")
-            .unwrap();
-        assert!(result.is_ok(), "a message was not delivered: {result:?}");
-    }
+    produce_all(&producer, "orders", "k", 10_000).await;
     assert_no_direct_connections(&mock_ports);
 
     // Every broker the client knows is one of the proxy's ports.
@@ -277,7 +257,12 @@ async fn produce_and_consume_10000_messages_through_the_proxy_only() {
         seen.insert(key, payload);
     }
     for i in 0..10_000 {
-        assert_eq!(seen.get(&format!("k{i}")), Some(&format!("value-{i}")));
+        let key = format!("k{i}");
+        assert_eq!(
+            seen.get(&key),
+            Some(&key),
+            "message {key} is missing or changed"
+        );
     }
     // A synchronous commit fails unless the group coordinator (reached through its broker
     // port) accepted it. (Reading the offsets back with `committed()` is left out: after it,
@@ -534,7 +519,7 @@ async fn produce_all(producer: &FutureProducer, topic: &str, prefix: &str, count
         let left = deadline.saturating_duration_since(Instant::now());
         let result = tokio::time::timeout(left, delivery)
             .await
-            .expect("deliveries did not finish in time")
+            .unwrap_or_else(|_| panic!("deliveries did not finish in time"))
             .unwrap();
         assert!(result.is_ok(), "a message was not delivered: {result:?}");
     }
