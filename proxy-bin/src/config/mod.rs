@@ -22,6 +22,8 @@ mod validate;
 mod value;
 
 #[cfg(test)]
+mod kafka_tests;
+#[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
 mod proxy_tests;
