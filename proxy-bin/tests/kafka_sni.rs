@@ -3,7 +3,6 @@
 //! resolve, so the client here is a TLS connection speaking raw Kafka frames.)
 #![expect(
     clippy::unwrap_used,
-    clippy::panic,
     reason = "helpers of this test file fail the test when the environment misbehaves"
 )]
 
