@@ -42,12 +42,16 @@ connect_timeout = "5s"
 #[test]
 fn check_accepts_the_contract_example_and_the_shipped_examples() {
     assert_eq!(check(VALID, "valid.toml"), (true, String::new()));
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sluice.toml");
-    let status = Command::new(SLUICE)
-        .args(["check", "--config", example])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    for example in [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sluice.toml"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/kafka.toml"),
+    ] {
+        let status = Command::new(SLUICE)
+            .args(["check", "--config", example])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{example} does not pass sluice check");
+    }
 }
 
 #[test]

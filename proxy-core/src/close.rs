@@ -82,6 +82,9 @@ pub enum CloseReason {
     AnswerAfterShutdown(crate::Side),
     /// The proxy is shutting down and the session outlived its drain deadline.
     Shutdown,
+    /// The proxy is draining and closed the session between requests (Kafka): nothing the
+    /// client asked for was lost, and it reconnects elsewhere.
+    DrainCompleted,
     /// A TLS handshake with `side` failed or did not finish before its deadline.
     Tls {
         /// Which side's handshake.
@@ -123,7 +126,7 @@ impl CloseReason {
     /// Whose fault the close was; `None` for orderly closes.
     pub fn fault(&self) -> Option<Fault> {
         match self {
-            Self::ClientClosed | Self::BackendClosed => None,
+            Self::ClientClosed | Self::BackendClosed | Self::DrainCompleted => None,
             Self::IdleTimeout
             | Self::HalfCloseTimeout
             | Self::ClientIo(_)
@@ -154,6 +157,7 @@ impl CloseReason {
             Self::Stage { .. } => "stage_closed",
             Self::AnswerAfterShutdown(_) => "answer_after_shutdown",
             Self::Shutdown => "drain_timeout",
+            Self::DrainCompleted => "drain_completed",
             Self::Tls {
                 side: crate::Side::Client,
                 ..
@@ -194,6 +198,7 @@ impl fmt::Display for CloseReason {
                 )
             }
             Self::Shutdown => f.write_str("closed at the drain deadline"),
+            Self::DrainCompleted => f.write_str("closed between requests while draining"),
             Self::Tls { side, detail } => {
                 write!(f, "TLS handshake with the {side} failed: {detail}")
             }

@@ -31,6 +31,13 @@ pub trait Codec<P: Protocol>: Send {
     fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<P::Request>, CodecError>;
     /// The next whole response in `buf`, removing its bytes.
     fn decode_response(&mut self, buf: &mut BytesMut) -> Result<Option<P::Response>, CodecError>;
+    /// Whether the session stands between requests: every request sent has been answered.
+    /// A draining session closes there. `None` (raw TCP) means the protocol has no such point,
+    /// so draining leaves the session to its peers until the drain deadline.
+    fn at_request_boundary(&self) -> Option<bool> {
+        None
+    }
+
     /// Queues a request for the backend; fails only for a message that cannot be encoded.
     fn encode_request(&mut self, msg: P::Request, out: &mut WriteQueue) -> Result<(), CodecError>;
     /// Queues a response for the client; fails only for a message that cannot be encoded.

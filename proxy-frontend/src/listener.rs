@@ -175,9 +175,12 @@ impl BoundListener {
                 Ok((stream, peer)) => {
                     let frontend = frontend.clone();
                     let spec = spec.clone();
-                    let force_close = lifecycle.force_close.clone();
+                    let stop = session::Stop {
+                        drain: lifecycle.stop_accepting.clone(),
+                        force_close: lifecycle.force_close.clone(),
+                    };
                     lifecycle.tracker.spawn(async move {
-                        session::run(stream, peer, spec, frontend, force_close).await;
+                        session::run(stream, peer, spec, frontend, stop).await;
                     });
                 }
                 Err(err) if is_transient(&err) => {

@@ -69,14 +69,23 @@ pub struct SessionSummary {
     pub reason: CloseReason,
 }
 
+/// How shutdown reaches a session.
+pub(crate) struct Stop {
+    /// Cancelled when the proxy starts draining: a Kafka session closes between requests.
+    pub(crate) drain: CancellationToken,
+    /// Cancelled at the drain deadline: the session closes at once.
+    pub(crate) force_close: CancellationToken,
+}
+
 /// Runs a session to its end and writes its close line.
 pub(crate) async fn run<R: Router, C: Connect>(
     stream: TcpStream,
     peer: SocketAddr,
     spec: Arc<ListenerSpec>,
     frontend: Arc<Frontend<R, C>>,
-    force_close: CancellationToken,
+    stop: Stop,
 ) {
+    let Stop { drain, force_close } = stop;
     let local = stream.local_addr().unwrap_or(spec.bind);
     let mut cx = SessionContext::new(
         spec.name.clone(),
@@ -101,6 +110,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
             spec: &spec,
             frontend: &frontend,
             registration: &registration,
+            drain: &drain,
             force_close: &force_close,
             state: FrontendState::Accepted,
         };
@@ -124,6 +134,7 @@ struct Driver<'a, R, C> {
     spec: &'a ListenerSpec,
     frontend: &'a Frontend<R, C>,
     registration: &'a Registration,
+    drain: &'a CancellationToken,
     force_close: &'a CancellationToken,
     state: FrontendState,
 }
@@ -249,6 +260,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                 &mut chain,
                 self.cx,
                 limits,
+                self.drain,
                 self.force_close,
             ))
             .await);
@@ -269,6 +281,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             &mut chain,
             self.cx,
             limits,
+            self.drain,
             self.force_close,
         )
         .await)

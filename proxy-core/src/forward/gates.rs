@@ -8,6 +8,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Forwarding;
+use crate::codec::Codec;
 use crate::gate::{Direction, PauseReason, ReadGate, Side};
 use crate::stage::{Protocol, StageChain};
 
@@ -19,7 +20,17 @@ where
     B: AsyncRead + AsyncWrite + Unpin,
 {
     /// Recomputes every pause reason from the queues and the chain.
-    pub(super) fn update_gates<P: Protocol>(&mut self, chain: &StageChain<P>) {
+    pub(super) fn update_gates<P: Protocol>(&mut self, chain: &StageChain<P>)
+    where
+        K: Codec<P>,
+    {
+        // Draining, a client between requests reads nothing more: what it sent is answered,
+        // then the session closes. (A partly read request is read to its end first.) Protocols
+        // without request boundaries (raw TCP) keep flowing until their peers end them.
+        let hold_client = self.draining
+            && self.codec.at_request_boundary().is_some()
+            && self.client.read_buf.is_empty();
+        self.client.gate.set(PauseReason::Draining, hold_client);
         let (high, low) = (self.limits.high_watermark, self.limits.low_watermark);
         let to_client = self.client.outbound.len();
         let to_backend = self.backend.outbound.len();

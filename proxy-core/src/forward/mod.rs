@@ -69,8 +69,14 @@ impl Default for ForwardLimits {
 
 /// Forwards between `client` and `backend` until the session ends, and says why it ended.
 ///
-/// `force_close` ends the session at once with [`CloseReason::Shutdown`]; the caller cancels it
-/// at the drain deadline.
+/// `drain` asks the session to end at its next request boundary, if its protocol has them
+/// ([`CloseReason::DrainCompleted`]): reads from the client pause there and the session closes
+/// once every answer is written. `force_close` ends the session at once with
+/// [`CloseReason::Shutdown`]; the caller cancels it at the drain deadline.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a separate concern of the session"
+)]
 pub async fn forward<P, K, C, B>(
     client: C,
     backend: B,
@@ -78,6 +84,7 @@ pub async fn forward<P, K, C, B>(
     chain: &mut StageChain<P>,
     cx: &mut SessionContext,
     limits: ForwardLimits,
+    drain: &CancellationToken,
     force_close: &CancellationToken,
 ) -> CloseReason
 where
@@ -93,12 +100,17 @@ where
         limits,
         first_eof: None,
         last_activity: Instant::now(),
+        draining: false,
     };
     let mut idle = pin!(sleep(limits.idle_timeout));
     let mut cancelled = pin!(force_close.cancelled());
+    let mut drained = pin!(drain.cancelled());
     poll_fn(|task| {
         if cancelled.as_mut().poll(task).is_ready() {
             return Poll::Ready(CloseReason::Shutdown);
+        }
+        if !session.draining && drained.as_mut().poll(task).is_ready() {
+            session.draining = true;
         }
         session.poll(task, chain, cx, idle.as_mut())
     })
@@ -114,6 +126,8 @@ struct Forwarding<K, C, B> {
     /// Which side sent EOF first: it names an orderly close.
     first_eof: Option<Side>,
     last_activity: Instant,
+    /// The proxy is draining: stop at the next request boundary.
+    draining: bool,
 }
 
 /// Where the chain's output goes: encoded onto the write queues.
@@ -207,11 +221,30 @@ where
         if self.client.is_finished() && self.backend.is_finished() {
             return Ok(Round::Done);
         }
+        if self.drained(chain) {
+            return Err(CloseReason::DrainCompleted);
+        }
         Ok(if progress {
             Round::Progress
         } else {
             Round::Blocked
         })
+    }
+
+    /// Draining, and between requests: no partial request read, every request answered, every
+    /// answer written, no stage holding a message.
+    fn drained<P: Protocol>(&self, chain: &StageChain<P>) -> bool
+    where
+        K: Codec<P>,
+    {
+        self.draining
+            && self.codec.at_request_boundary() == Some(true)
+            && self.client.read_buf.is_empty()
+            && self.backend.read_buf.is_empty()
+            && self.client.outbound.is_empty()
+            && self.backend.outbound.is_empty()
+            && !chain.is_stalled(Direction::Request)
+            && !chain.is_stalled(Direction::Response)
     }
 
     /// Reads and decodes `side`'s bytes into the chain while that side's gate is open.

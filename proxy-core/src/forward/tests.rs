@@ -43,6 +43,7 @@ fn start(stages: Vec<Box<dyn Stage<RawTcp>>>, limits: ForwardLimits) -> Harness 
             &mut chain,
             &mut cx,
             limits,
+            &CancellationToken::new(),
             &token,
         )
         .await

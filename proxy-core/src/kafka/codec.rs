@@ -153,6 +153,10 @@ impl From<KafkaError> for CodecError {
 }
 
 impl Codec<Kafka> for KafkaCodec {
+    fn at_request_boundary(&self) -> Option<bool> {
+        Some(self.in_flight.is_empty() && self.undelivered.is_empty())
+    }
+
     fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<KafkaRequest>, CodecError> {
         let Some(frame) = self.next_frame(buf)? else {
             return Ok(None);
