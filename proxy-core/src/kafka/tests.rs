@@ -18,8 +18,8 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, DescribeClusterRequest,
     DescribeClusterResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, MetadataRequest, MetadataResponse, ProduceRequest, RequestHeader,
-    RequestKind, ResponseHeader, ResponseKind, TopicName, TransactionalId,
+    FindCoordinatorResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
+    RequestHeader, RequestKind, ResponseHeader, ResponseKind, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -553,6 +553,53 @@ fn produce_with_acks_0_expects_no_response() {
         assert_eq!(response.correlation_id(), 2);
         assert_eq!(response.body().unwrap(), &body);
     }
+}
+
+#[test]
+fn a_broker_answering_acks_0_is_passed_on_and_still_in_order() {
+    // librdkafka's mock cluster answers acks=0 Produce requests; Kafka brokers do not.
+    let mut session = Session::default();
+    session.forward(&request_frame(
+        ApiKey::Produce,
+        9,
+        1,
+        &produce_request(0, 1),
+    ));
+    session.forward(&request_frame(
+        ApiKey::Metadata,
+        12,
+        2,
+        &metadata_request(&[]),
+    ));
+    assert_eq!(session.codec.at_request_boundary(), Some(false));
+    let produced = ResponseKind::Produce(ProduceResponse::default());
+    let answer = session
+        .read_response(&response_frame(ApiKey::Produce, 9, 1, &produced))
+        .unwrap();
+    assert!(answer.is_unsolicited());
+    assert_eq!(answer.correlation_id(), 1);
+    session
+        .codec
+        .encode_response(answer, &mut session.to_client)
+        .unwrap();
+    // The Metadata request is still the one awaited, and its response is delivered after.
+    session.deliver(&response_frame(
+        ApiKey::Metadata,
+        12,
+        2,
+        &ResponseKind::Metadata(metadata_response()),
+    ));
+    assert_eq!(
+        correlation_ids(&session.to_client.take_chunks(), false),
+        vec![1, 2]
+    );
+    assert_eq!(session.codec.at_request_boundary(), Some(true));
+    // An answer to an acks=0 request older than a response that did arrive is an error now.
+    assert!(
+        session
+            .read_response(&response_frame(ApiKey::Produce, 9, 1, &produced))
+            .is_err()
+    );
 }
 
 #[test]
