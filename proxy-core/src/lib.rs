@@ -21,6 +21,7 @@ pub mod io;
 pub mod kafka;
 pub mod proxy_protocol;
 pub mod route;
+pub mod sasl;
 pub mod stage;
 pub mod state;
 pub mod tls;

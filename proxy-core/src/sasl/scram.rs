@@ -1,0 +1,408 @@
+//! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677), both sides, sans I/O: the messages
+//! in, the messages out. Credentials are stored salted (`StoredKey`, `ServerKey`), never as
+//! passwords. Hashing is ring's (already built for rustls).
+
+use std::fmt;
+use std::num::NonZeroU32;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ring::{digest, hmac, pbkdf2};
+
+/// The hash a SCRAM mechanism is built on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScramHash {
+    /// SCRAM-SHA-256.
+    Sha256,
+    /// SCRAM-SHA-512.
+    Sha512,
+}
+
+/// Fewer iterations than Kafka's own minimum are refused, on either side.
+pub const MIN_ITERATIONS: u32 = 4096;
+/// A server asking for more iterations than this is refused (each costs the client CPU).
+pub const MAX_ITERATIONS: u32 = 1_000_000;
+
+impl ScramHash {
+    /// The mechanism's name, as SASL spells it.
+    pub fn mechanism(self) -> &'static str {
+        match self {
+            Self::Sha256 => "SCRAM-SHA-256",
+            Self::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    fn hmac(self) -> hmac::Algorithm {
+        match self {
+            Self::Sha256 => hmac::HMAC_SHA256,
+            Self::Sha512 => hmac::HMAC_SHA512,
+        }
+    }
+
+    fn digest(self) -> &'static digest::Algorithm {
+        match self {
+            Self::Sha256 => &digest::SHA256,
+            Self::Sha512 => &digest::SHA512,
+        }
+    }
+
+    fn pbkdf2(self) -> pbkdf2::Algorithm {
+        match self {
+            Self::Sha256 => pbkdf2::PBKDF2_HMAC_SHA256,
+            Self::Sha512 => pbkdf2::PBKDF2_HMAC_SHA512,
+        }
+    }
+
+    fn len(self) -> usize {
+        self.digest().output_len()
+    }
+
+    fn mac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        hmac::sign(&hmac::Key::new(self.hmac(), key), data)
+            .as_ref()
+            .to_vec()
+    }
+
+    fn hash(self, data: &[u8]) -> Vec<u8> {
+        digest::digest(self.digest(), data).as_ref().to_vec()
+    }
+
+    fn salted_password(self, password: &str, salt: &[u8], iterations: NonZeroU32) -> Vec<u8> {
+        let mut out = vec![0; self.len()];
+        pbkdf2::derive(
+            self.pbkdf2(),
+            iterations,
+            salt,
+            password.as_bytes(),
+            &mut out,
+        );
+        out
+    }
+}
+
+/// What a server stores for one user and one SCRAM mechanism.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramCredential {
+    /// The hash.
+    pub hash: ScramHash,
+    /// The salt.
+    pub salt: Vec<u8>,
+    /// PBKDF2 iterations.
+    pub iterations: NonZeroU32,
+    /// `H(HMAC(SaltedPassword, "Client Key"))`.
+    pub stored_key: Vec<u8>,
+    /// `HMAC(SaltedPassword, "Server Key")`.
+    pub server_key: Vec<u8>,
+}
+
+impl fmt::Debug for ScramCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The keys are password-equivalent for this server: never logged.
+        f.debug_struct("ScramCredential")
+            .field("hash", &self.hash)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScramCredential {
+    /// Derives the stored credential from a password.
+    pub fn derive(hash: ScramHash, password: &str, salt: &[u8], iterations: NonZeroU32) -> Self {
+        let salted = hash.salted_password(password, salt, iterations);
+        let client_key = hash.mac(&salted, b"Client Key");
+        Self {
+            hash,
+            salt: salt.to_vec(),
+            iterations,
+            stored_key: hash.hash(&client_key),
+            server_key: hash.mac(&salted, b"Server Key"),
+        }
+    }
+
+    /// Whether `password` is this credential's (PLAIN checked against SCRAM's stored keys).
+    pub fn verify_password(&self, password: &str) -> bool {
+        let salted = self
+            .hash
+            .salted_password(password, &self.salt, self.iterations);
+        let client_key = self.hash.mac(&salted, b"Client Key");
+        constant_time_eq(&self.hash.hash(&client_key), &self.stored_key)
+    }
+}
+
+/// Why a SCRAM exchange failed; the text is safe to send to the peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScramError {
+    /// A message that does not follow RFC 5802.
+    #[error("malformed SCRAM message: {0}")]
+    Malformed(&'static str),
+    /// Channel binding was asked for; Kafka does not use it.
+    #[error("channel binding is not supported")]
+    ChannelBinding,
+    /// Unknown user or wrong password (not told apart, so users cannot be probed).
+    #[error("authentication failed")]
+    Failed,
+    /// The server's nonce does not extend ours, or its signature is wrong.
+    #[error("the server could not prove it knows the password")]
+    ServerNotVerified,
+    /// The server asked for an iteration count out of bounds.
+    #[error("iteration count {0} out of bounds ({MIN_ITERATIONS}..={MAX_ITERATIONS})")]
+    Iterations(u32),
+}
+
+/// The `key=value` attributes of a SCRAM message, in order.
+fn attributes(message: &str) -> Result<Vec<(char, &str)>, ScramError> {
+    message
+        .split(',')
+        .map(|part| {
+            let mut chars = part.chars();
+            match (chars.next(), chars.next()) {
+                (Some(key), Some('=')) if key.is_ascii_alphabetic() => Ok((key, &part[2..])),
+                _ => Err(ScramError::Malformed("attribute without a key")),
+            }
+        })
+        .collect()
+}
+
+fn attribute<'a>(attrs: &[(char, &'a str)], key: char) -> Option<&'a str> {
+    attrs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// A SASL name with `=2C` and `=3D` decoded.
+fn decode_name(name: &str) -> Result<String, ScramError> {
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(at) = rest.find('=') {
+        out.push_str(&rest[..at]);
+        match rest.get(at..at + 3) {
+            Some("=2C") => out.push(','),
+            Some("=3D") => out.push('='),
+            _ => return Err(ScramError::Malformed("bad escape in a name")),
+        }
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A SASL name with `,` and `=` escaped.
+fn encode_name(name: &str) -> String {
+    name.replace('=', "=3D").replace(',', "=2C")
+}
+
+fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
+    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+// === server ===
+
+/// A server that has sent its first message and waits for the client's final one.
+#[derive(Debug)]
+pub struct ScramServer {
+    username: String,
+    /// `None` for an unknown user: the exchange runs to the end and fails there.
+    credential: Option<ScramCredential>,
+    hash: ScramHash,
+    client_first_bare: String,
+    server_first: String,
+    nonce: String,
+}
+
+impl ScramServer {
+    /// Reads the client's first message and answers it. `lookup` finds the user's stored
+    /// credential; `server_nonce` must be fresh and random (printable, no comma).
+    pub fn start(
+        hash: ScramHash,
+        client_first: &[u8],
+        lookup: impl FnOnce(&str) -> Option<ScramCredential>,
+        server_nonce: &str,
+    ) -> Result<(Self, String), ScramError> {
+        let text =
+            std::str::from_utf8(client_first).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        let (gs2, bare) = split_gs2(text)?;
+        if gs2.starts_with('p') {
+            return Err(ScramError::ChannelBinding);
+        }
+        let attrs = attributes(bare)?;
+        let username =
+            decode_name(attribute(&attrs, 'n').ok_or(ScramError::Malformed("no user name"))?)?;
+        let client_nonce = attribute(&attrs, 'r').ok_or(ScramError::Malformed("no nonce"))?;
+        if client_nonce.is_empty() {
+            return Err(ScramError::Malformed("empty nonce"));
+        }
+        let credential = lookup(&username).filter(|c| c.hash == hash);
+        // An unknown user gets a plausible challenge, so the answer does not reveal that.
+        let (salt, iterations) = match &credential {
+            Some(c) => (c.salt.clone(), c.iterations.get()),
+            None => (
+                hash.hash(username.as_bytes())[..16].to_vec(),
+                MIN_ITERATIONS,
+            ),
+        };
+        let nonce = format!("{client_nonce}{server_nonce}");
+        let server_first = format!("r={nonce},s={},i={iterations}", BASE64.encode(salt));
+        let server = Self {
+            username,
+            credential,
+            hash,
+            client_first_bare: bare.to_owned(),
+            server_first: server_first.clone(),
+            nonce,
+        };
+        Ok((server, server_first))
+    }
+
+    /// The user name the client gave.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// Checks the client's proof; on success, the server's final message.
+    pub fn finish(self, client_final: &[u8]) -> Result<String, ScramError> {
+        let text =
+            std::str::from_utf8(client_final).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        let (without_proof, proof) = text
+            .rsplit_once(",p=")
+            .ok_or(ScramError::Malformed("no proof"))?;
+        let attrs = attributes(without_proof)?;
+        if attribute(&attrs, 'r') != Some(self.nonce.as_str()) {
+            return Err(ScramError::Malformed("nonce does not match"));
+        }
+        let binding = attribute(&attrs, 'c').ok_or(ScramError::Malformed("no channel binding"))?;
+        let binding = BASE64
+            .decode(binding)
+            .map_err(|_| ScramError::Malformed("channel binding is not base64"))?;
+        if !(binding.starts_with(b"n,") || binding.starts_with(b"y,")) {
+            return Err(ScramError::ChannelBinding);
+        }
+        let proof = BASE64
+            .decode(proof)
+            .map_err(|_| ScramError::Malformed("proof is not base64"))?;
+        let credential = self.credential.ok_or(ScramError::Failed)?;
+        if proof.len() != self.hash.len() {
+            return Err(ScramError::Failed);
+        }
+        let auth_message = format!(
+            "{},{},{without_proof}",
+            self.client_first_bare, self.server_first
+        );
+        let client_signature = self
+            .hash
+            .mac(&credential.stored_key, auth_message.as_bytes());
+        let client_key = xor(&proof, &client_signature);
+        if !constant_time_eq(&self.hash.hash(&client_key), &credential.stored_key) {
+            return Err(ScramError::Failed);
+        }
+        let server_signature = self
+            .hash
+            .mac(&credential.server_key, auth_message.as_bytes());
+        Ok(format!("v={}", BASE64.encode(server_signature)))
+    }
+}
+
+/// Splits `gs2-header` (`n,,` / `y,,` / `p=...,`, with an optional `a=authzid`) from the bare
+/// message.
+fn split_gs2(text: &str) -> Result<(&str, &str), ScramError> {
+    let mut parts = text.splitn(3, ',');
+    let flag = parts.next().ok_or(ScramError::Malformed("empty message"))?;
+    let authzid = parts.next().ok_or(ScramError::Malformed("no GS2 header"))?;
+    let bare = parts.next().ok_or(ScramError::Malformed("no GS2 header"))?;
+    if !(flag == "n" || flag == "y" || flag.starts_with("p=")) {
+        return Err(ScramError::Malformed("bad GS2 flag"));
+    }
+    if !(authzid.is_empty() || authzid.starts_with("a=")) {
+        return Err(ScramError::Malformed("bad authorization id"));
+    }
+    Ok((&text[..flag.len() + authzid.len() + 2], bare))
+}
+
+// === client ===
+
+/// A client that has sent its first message.
+#[derive(Debug)]
+pub struct ScramClient {
+    hash: ScramHash,
+    password: String,
+    client_first_bare: String,
+    client_nonce: String,
+}
+
+/// A client that has sent its final message and waits for the server's signature.
+#[derive(Debug)]
+pub struct ScramClientFinal {
+    expected_server_signature: Vec<u8>,
+}
+
+impl ScramClient {
+    /// Starts an exchange as `username`; `nonce` must be fresh and random.
+    pub fn start(hash: ScramHash, username: &str, password: &str, nonce: &str) -> (Self, String) {
+        let bare = format!("n={},r={nonce}", encode_name(username));
+        let first = format!("n,,{bare}");
+        let client = Self {
+            hash,
+            password: password.to_owned(),
+            client_first_bare: bare,
+            client_nonce: nonce.to_owned(),
+        };
+        (client, first)
+    }
+
+    /// Answers the server's first message with the proof.
+    pub fn respond(self, server_first: &[u8]) -> Result<(ScramClientFinal, String), ScramError> {
+        let text =
+            std::str::from_utf8(server_first).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        let attrs = attributes(text)?;
+        let nonce = attribute(&attrs, 'r').ok_or(ScramError::Malformed("no nonce"))?;
+        if !nonce.starts_with(&self.client_nonce) || nonce.len() == self.client_nonce.len() {
+            return Err(ScramError::ServerNotVerified);
+        }
+        let salt = BASE64
+            .decode(attribute(&attrs, 's').ok_or(ScramError::Malformed("no salt"))?)
+            .map_err(|_| ScramError::Malformed("salt is not base64"))?;
+        let iterations: u32 = attribute(&attrs, 'i')
+            .ok_or(ScramError::Malformed("no iteration count"))?
+            .parse()
+            .map_err(|_| ScramError::Malformed("iteration count is not a number"))?;
+        let iterations = NonZeroU32::new(iterations)
+            .filter(|i| (MIN_ITERATIONS..=MAX_ITERATIONS).contains(&i.get()))
+            .ok_or(ScramError::Iterations(iterations))?;
+        let salted = self.hash.salted_password(&self.password, &salt, iterations);
+        let client_key = self.hash.mac(&salted, b"Client Key");
+        let stored_key = self.hash.hash(&client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
+        let signature = self.hash.mac(&stored_key, auth_message.as_bytes());
+        let proof = xor(&client_key, &signature);
+        let server_key = self.hash.mac(&salted, b"Server Key");
+        let expected_server_signature = self.hash.mac(&server_key, auth_message.as_bytes());
+        Ok((
+            ScramClientFinal {
+                expected_server_signature,
+            },
+            format!("{without_proof},p={}", BASE64.encode(proof)),
+        ))
+    }
+}
+
+impl ScramClientFinal {
+    /// Checks the server's final message.
+    pub fn verify(self, server_final: &[u8]) -> Result<(), ScramError> {
+        let text =
+            std::str::from_utf8(server_final).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        let attrs = attributes(text)?;
+        if attribute(&attrs, 'e').is_some() {
+            return Err(ScramError::Failed);
+        }
+        let signature = BASE64
+            .decode(attribute(&attrs, 'v').ok_or(ScramError::Malformed("no verifier"))?)
+            .map_err(|_| ScramError::Malformed("verifier is not base64"))?;
+        if constant_time_eq(&signature, &self.expected_server_signature) {
+            Ok(())
+        } else {
+            Err(ScramError::ServerNotVerified)
+        }
+    }
+}
