@@ -58,6 +58,31 @@ pub(crate) enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Manage the users file of SASL-terminating Kafka listeners.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+/// `sluice user ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user, or replace their credential for one mechanism; the password is read from the
+    /// first line of standard input and only a salted SCRAM credential is stored.
+    Add {
+        /// The users file (created, readable by its owner only, when missing).
+        #[arg(long, value_name = "FILE")]
+        users: PathBuf,
+        /// scram-sha-256 or scram-sha-512 (PLAIN logins are checked against either).
+        #[arg(long, default_value = "scram-sha-512")]
+        mechanism: String,
+        /// PBKDF2 iterations (at least 4096).
+        #[arg(long, default_value_t = 4096)]
+        iterations: u32,
+        /// The user name.
+        name: String,
+    },
 }
 
 /// The format of log lines.

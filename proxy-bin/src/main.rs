@@ -14,6 +14,7 @@ mod logging;
 mod run;
 mod tls_reload;
 mod upgrade;
+mod users_cli;
 mod wiring;
 
 use cli::{Cli, Command};
@@ -22,6 +23,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => cli::check(&config),
+        Command::User {
+            action:
+                cli::UserCommand::Add {
+                    users,
+                    mechanism,
+                    iterations,
+                    name,
+                },
+        } => users_cli::add(&users, &mechanism, iterations, &name),
         Command::Upgrade {
             pid_file,
             reload,

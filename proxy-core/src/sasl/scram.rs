@@ -119,6 +119,17 @@ impl ScramCredential {
         }
     }
 
+    /// A credential for `password` with a fresh random 16-byte salt.
+    pub fn generate(
+        hash: ScramHash,
+        password: &str,
+        iterations: NonZeroU32,
+    ) -> Result<Self, ring::error::Unspecified> {
+        let mut salt = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)?;
+        Ok(Self::derive(hash, password, &salt, iterations))
+    }
+
     /// Whether `password` is this credential's (PLAIN checked against SCRAM's stored keys).
     pub fn verify_password(&self, password: &str) -> bool {
         let salted = self
