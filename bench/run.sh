@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks Sluice against HAProxy (mode tcp) and against no proxy at all ("direct"), in one
-# run on this machine, and prints a markdown table of medians. docs/performance.md explains each
-# mode and the fairness choices.
+# run on this machine, and prints a markdown table of medians. Then the Kafka part: librdkafka
+# producing and consuming against its mock cluster, directly and through Sluice (twice: sharing
+# every core, then with Sluice on a core of its own), with a table of its own.
+# docs/performance.md explains each mode and the fairness choices.
 #
-#   bench/run.sh           3 repetitions of 5 s per measurement (about 5 minutes)
-#   bench/run.sh --quick   1 repetition of 2 s per measurement (about 1 minute)
+#   bench/run.sh           3 repetitions of 5 s per measurement (about 5 minutes), then Kafka:
+#                          3 repetitions of 2M messages, shared and pinned (2 minutes more)
+#   bench/run.sh --quick   1 repetition of 2 s per measurement (about 1 minute), then Kafka:
+#                          1 repetition of 500k messages, shared only (10 seconds more)
 #
 # Everything listens on 127.0.0.1 on free ports; every process started here is stopped on exit.
 # Installs HAProxy with apt-get when it is missing.
@@ -16,9 +20,15 @@ usage() { echo "usage: bench/run.sh [--quick]"; }
 reps=3
 seconds=5
 mode_name=full
+# The Kafka part: repetitions, messages per produce run, reads of the topic per consume run,
+# idle Kafka sessions.
+kafka_args=(--repeat 3 --messages 2000000 --consume-passes 8 --idle-sessions 2000)
 case "${1:-}" in
     "") ;;
-    --quick) reps=1 seconds=2 mode_name=quick ;;
+    --quick)
+        reps=1 seconds=2 mode_name=quick
+        kafka_args=(--repeat 1 --messages 500000 --consume-passes 3 --idle-sessions 500)
+        ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
 esac
@@ -39,11 +49,19 @@ for tool in cargo python3; do
     command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
 done
 
-cargo build --release -p proxy-bin -p sluice-tests --bin sluice --bin loadgen
+cargo build --release -p proxy-bin -p sluice-tests --bin sluice --bin loadgen --bin kafka_bench
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 sluice="$target_dir/release/sluice"
 loadgen="$target_dir/release/loadgen"
+kafka_bench="$target_dir/release/kafka_bench"
+
+# Each idle Kafka session is four descriptors: two in Sluice, and two in kafka_bench (the client
+# and, as the mock cluster runs in it, the mock's end of Sluice's backend connection).
+open_files=$(ulimit -n)
+if [[ $open_files != unlimited ]] && ((open_files < 8192)); then
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 8192 2>/dev/null || true
+fi
 
 # === processes ===
 
@@ -63,9 +81,17 @@ stop() {
 }
 
 cleanup() {
-    local i
+    local i pid_file pid
     for ((i = ${#started[@]} - 1; i >= 0; i--)); do
         stop "${started[i]}"
+    done
+    # A Sluice that kafka_bench started and could not stop (kafka_bench was killed).
+    for pid_file in "$work"/kafka*/sluice-*.pid; do
+        [[ -f $pid_file ]] || continue
+        pid=$(<"$pid_file")
+        if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == sluice ]]; then
+            stop "$pid"
+        fi
     done
     rm -rf "$work"
 }
@@ -258,7 +284,38 @@ for rep in $(seq "$reps"); do
     stop_proxies
 done
 
-# === table ===
+# === Kafka ===
+
+# kafka_bench starts the mock cluster and its own Sluices (see its --help); it writes its
+# progress to standard error and its RESULT lines and table to standard output.
+# The pinned run is left out of quick runs, and where there is no second core or no taskset.
+kafka_runs=(shared)
+if [[ $mode_name == full ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
+    kafka_runs+=(pinned)
+fi
+for kafka_run in "${kafka_runs[@]}"; do
+    case $kafka_run in
+        shared)
+            echo "kafka, sharing every core"
+            command=("$kafka_bench" "${kafka_args[@]}")
+            ;;
+        pinned)
+            # Sluice on core 1, the clients and the mock brokers on core 0. Memory was
+            # measured in the first run.
+            echo "kafka, Sluice on a core of its own"
+            command=(taskset -c 0 "$kafka_bench" "${kafka_args[@]}" --idle-sessions 0 --sluice-cpus 1)
+            ;;
+    esac
+    mkdir -p "$work/kafka-$kafka_run"
+    if ! "${command[@]}" --sluice "$sluice" --work-dir "$work/kafka-$kafka_run" \
+        >"$work/kafka-$kafka_run.out"; then
+        echo "bench: kafka_bench failed; Sluice's logs:" >&2
+        tail -n 20 "$work/kafka-$kafka_run"/*.log >&2 2>/dev/null || true
+        echo "Kafka ($kafka_run): failed, see above." >"$work/kafka-$kafka_run.out"
+    fi
+done
+
+# === tables ===
 
 echo
 echo "Medians of $reps run(s) of ${seconds}s each ($mode_name), $(date -u +%Y-%m-%d), $(nproc) cores,"
@@ -311,3 +368,6 @@ for case, field, label, _higher in rows:
 print()
 print("Ratios above 1 are better for throughput, req/s and conn/s; below 1 for latency and memory.")
 EOF
+for kafka_run in "${kafka_runs[@]}"; do
+    grep -v '^RESULT ' "$work/kafka-$kafka_run.out"
+done
