@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use proxy_core::sasl::{MIN_ITERATIONS, Mechanism, ScramCredential, UserStore};
+use proxy_core::sasl::{MIN_ITERATIONS, Mechanism, ScramCredential, UserStore, check_username};
 
 /// Runs `sluice user add`; errors go to standard error and exit 1.
 pub(crate) fn add(users: &Path, mechanism: &str, iterations: u32, name: &str) -> ExitCode {
@@ -33,9 +33,7 @@ fn try_add(users: &Path, mechanism: &str, iterations: u32, name: &str) -> anyhow
              scram-sha-256 or scram-sha-512"
         ),
     };
-    if name.is_empty() || name.chars().any(char::is_control) {
-        bail!("NAME: a user name must be non-empty and without control characters");
-    }
+    check_username(name).map_err(|message| anyhow::anyhow!("NAME: {message}"))?;
     let iterations = NonZeroU32::new(iterations)
         .filter(|i| i.get() >= MIN_ITERATIONS)
         .with_context(|| format!("--iterations: at least {MIN_ITERATIONS}"))?;

@@ -12,15 +12,15 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use proxy_core::close::{CloseReason, Fault};
-use proxy_core::codec::RawCodec;
+use proxy_core::codec::{Codec, RawCodec};
 use proxy_core::context::{SessionContext, SessionId};
 use proxy_core::forward::forward;
 use proxy_core::gate::Side;
 use proxy_core::io::PrefixedIo;
 use proxy_core::kafka::{Kafka, KafkaCodec};
 use proxy_core::proxy_protocol::ProxyProtocolMode;
-use proxy_core::route::{ForwardingGate, RouteId, Router};
-use proxy_core::stage::{Stage, StageChain};
+use proxy_core::route::{ForwardPermit, ForwardingGate, RouteId, Router};
+use proxy_core::stage::{Protocol, Stage, StageChain};
 use proxy_core::state::{FrontendEvent, FrontendState};
 use proxy_core::upstream::{BackendTarget, Connect};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -236,51 +236,59 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         };
         let permit = ForwardingGate::check(self.cx, &connected.state)
             .map_err(|closed| CloseReason::Internal(closed.to_string().into()))?;
-        let limits = self.spec.limits;
         // Stage factories see the whole PROXY header (TLVs included) and keep what they need;
         // entering `Forwarding` releases it.
         if let Some(kafka) = &self.spec.kafka {
             let mut stages: Vec<Box<dyn Stage<Kafka>>> =
                 vec![Box::new(BrokerAddressRewrite::new(kafka.gateway.clone()))];
-            stages.extend(
-                kafka
-                    .stages
-                    .iter()
-                    .map(|factory| factory.new_stage(self.cx)),
-            );
-            let mut chain = StageChain::new(stages);
+            stages.extend(kafka.stages.iter().map(|f| f.new_stage(self.cx)));
             let codec = KafkaCodec::new(kafka.max_frame_size).with_metrics(kafka.metrics.clone());
-            self.step(FrontendEvent::Forward(permit))?;
-            debug!(backend = ?self.cx.backend(), route = %route, "forwarding kafka");
             // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
-            return Ok(Box::pin(forward(
+            return Box::pin(self.forward_through(
                 client,
                 connected.io,
                 codec,
-                &mut chain,
-                self.cx,
-                limits,
-                self.drain,
-                self.force_close,
+                stages,
+                permit,
+                &route,
             ))
-            .await);
+            .await;
         }
         let stages = self
             .spec
             .stages
             .iter()
-            .map(|factory| factory.new_stage(self.cx))
+            .map(|f| f.new_stage(self.cx))
             .collect();
+        self.forward_through(client, connected.io, RawCodec, stages, permit, &route)
+            .await
+    }
+
+    /// Enters `Forwarding` with `permit` and forwards through `stages` until the session ends.
+    async fn forward_through<P, K, Io>(
+        &mut self,
+        client: Io,
+        backend: C::Io,
+        codec: K,
+        stages: Vec<Box<dyn Stage<P>>>,
+        permit: ForwardPermit,
+        route: &RouteId,
+    ) -> Result<CloseReason, CloseReason>
+    where
+        P: Protocol,
+        K: Codec<P>,
+        Io: AsyncRead + AsyncWrite + Unpin,
+    {
         let mut chain = StageChain::new(stages);
         self.step(FrontendEvent::Forward(permit))?;
         debug!(backend = ?self.cx.backend(), route = %route, "forwarding");
         Ok(forward(
             client,
-            connected.io,
-            RawCodec,
+            backend,
+            codec,
             &mut chain,
             self.cx,
-            limits,
+            self.spec.limits,
             self.drain,
             self.force_close,
         )
@@ -316,11 +324,8 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         };
         if kafka.gateway.upstream(node_id).is_none() {
             // The connector goes to the cluster's bootstrap servers: nothing is pinned yet.
-            let discovery = async {
-                let mut connected = self.frontend.connector.connect(route, self.cx).await?;
-                let deadline = Instant::now() + kafka::DISCOVERY_TIMEOUT;
-                kafka::discover(&mut connected.io, &kafka.gateway, deadline).await
-            };
+            let discovery =
+                kafka::discover(&self.frontend.connector, route, self.cx, &kafka.gateway);
             tokio::select! {
                 () = self.force_close.cancelled() => return Err(CloseReason::Shutdown),
                 discovered = discovery => discovered?,

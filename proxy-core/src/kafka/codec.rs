@@ -130,6 +130,18 @@ enum KafkaFrameError {
     TooLarge { len: usize, max: usize },
 }
 
+/// The response in `frame` to the request `key` describes, its body located past the header.
+fn response(frame: Bytes, key: &InFlightKey, origin: Origin) -> Result<KafkaResponse, CodecError> {
+    let body_offset = response_body_offset(&frame[LENGTH_PREFIX..], key.response_header_version())
+        .map_err(|err| codec_error("response header", err))?;
+    Ok(KafkaResponse::from_frame(
+        frame,
+        LENGTH_PREFIX + body_offset,
+        key,
+        origin,
+    ))
+}
+
 fn codec_error(what: &str, err: impl std::fmt::Display) -> CodecError {
     CodecError {
         detail: format!("{what}: {err}").into(),
@@ -188,13 +200,7 @@ impl Codec<Kafka> for KafkaCodec {
                     detail: "acks=0 bookkeeping lost an entry".into(),
                 });
             };
-            let body_offset =
-                response_body_offset(&frame[LENGTH_PREFIX..], key.response_header_version())
-                    .map_err(|err| codec_error("response header", err))?;
-            return Ok(Some(
-                KafkaResponse::from_frame(frame, LENGTH_PREFIX + body_offset, &key, Origin::Client)
-                    .unsolicited(),
-            ));
+            return response(frame, &key, Origin::Client).map(|r| Some(r.unsolicited()));
         }
         let Some(request) = self.in_flight.pop_front() else {
             return Err(CodecError {
@@ -220,20 +226,10 @@ impl Codec<Kafka> for KafkaCodec {
                 .into(),
             });
         }
-        let body_offset = response_body_offset(
-            &frame[LENGTH_PREFIX..],
-            request.key.response_header_version(),
-        )
-        .map_err(|err| codec_error("response header", err))?;
         if let Some(metrics) = &self.metrics {
             metrics.record_response_bytes(request.key.api_key, frame.len());
         }
-        Ok(Some(KafkaResponse::from_frame(
-            frame,
-            LENGTH_PREFIX + body_offset,
-            &request.key,
-            request.origin,
-        )))
+        response(frame, &request.key, request.origin).map(Some)
     }
 
     fn encode_request(

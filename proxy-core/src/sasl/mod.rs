@@ -17,7 +17,7 @@ pub use self::scram::{
     MAX_ITERATIONS, MIN_ITERATIONS, ScramClient, ScramClientFinal, ScramCredential, ScramError,
     ScramHash, ScramServer,
 };
-pub use self::users::{UserStore, UsersFileError};
+pub use self::users::{UserStore, UsersFileError, check_username};
 
 /// A SASL mechanism Sluice speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

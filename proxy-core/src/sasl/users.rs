@@ -147,8 +147,8 @@ impl UserStore {
     }
 }
 
-/// A user name a users file (and SCRAM) can carry.
-pub(crate) fn check_username(name: &str) -> Result<(), &'static str> {
+/// Whether `name` can be a user in a users file (and in SCRAM).
+pub fn check_username(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("a user name must not be empty");
     }

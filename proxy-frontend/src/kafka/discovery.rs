@@ -12,7 +12,7 @@ use proxy_core::gate::Side;
 use proxy_core::kafka::exchange::{ExchangeError, exchange};
 use proxy_core::kafka::rewrite::rewrite_response;
 use proxy_core::kafka::{KafkaCodec, KafkaRequest};
-use proxy_core::route::Router;
+use proxy_core::route::{RouteId, Router};
 use proxy_core::upstream::Connect;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -23,7 +23,7 @@ use crate::frontend::{Frontend, Lifecycle};
 use crate::listener::ListenerSpec;
 
 /// How long discovering a cluster's brokers may take, once connected.
-pub(crate) const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Metadata v4: old enough for any broker since Kafka 0.11, new enough to ask for no topics.
 const METADATA_VERSION: i16 = 4;
@@ -31,16 +31,25 @@ const METADATA_VERSION: i16 = 4;
 /// The client id of the proxy's own requests.
 pub(crate) const PROXY_CLIENT_ID: &str = "sluice";
 
+/// Connects to `route`'s cluster (its bootstrap servers, or the backend `cx` is pinned to),
+/// asks it for its brokers, and teaches them to `gateway`.
+pub(crate) async fn discover<C: Connect>(
+    connector: &C,
+    route: &RouteId,
+    cx: &mut SessionContext,
+    gateway: &KafkaGateway,
+) -> Result<(), CloseReason> {
+    let mut connected = connector.connect(route, cx).await?;
+    ask_for_brokers(&mut connected.io, gateway).await
+}
+
 /// Asks the broker at the other end of `io` for the cluster's brokers, and teaches them to
 /// `gateway`.
-pub(crate) async fn discover<Io>(
-    io: &mut Io,
-    gateway: &KafkaGateway,
-    deadline: Instant,
-) -> Result<(), CloseReason>
+async fn ask_for_brokers<Io>(io: &mut Io, gateway: &KafkaGateway) -> Result<(), CloseReason>
 where
     Io: AsyncRead + AsyncWrite + Unpin,
 {
+    let deadline = Instant::now() + DISCOVERY_TIMEOUT;
     let request = KafkaRequest::originate(
         ApiKey::Metadata,
         METADATA_VERSION,
@@ -93,8 +102,7 @@ pub(crate) fn discover_in_background<R: Router, C: Connect>(
                     .router
                     .route(&cx)
                     .map_err(|_| CloseReason::NoRoute)?;
-                let mut connected = frontend.connector.connect(&route, &mut cx).await?;
-                discover(&mut connected.io, &gateway, Instant::now() + DISCOVERY_TIMEOUT).await
+                discover(&frontend.connector, &route, &mut cx, &gateway).await
             };
             let result = tokio::select! {
                 () = stop.cancelled() => return,

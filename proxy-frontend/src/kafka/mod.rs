@@ -11,7 +11,7 @@ use std::sync::Arc;
 use proxy_core::kafka::{Kafka, KafkaMetrics};
 use proxy_core::stage::NewStage;
 
-pub(crate) use self::discovery::{DISCOVERY_TIMEOUT, discover, discover_in_background};
+pub(crate) use self::discovery::{discover, discover_in_background};
 pub use self::gateway::{
     BrokerListenerStarter, GatewayMode, HostPattern, KafkaGateway, NODE_ID_PLACEHOLDER,
     broker_socket_name, parse_broker_socket_name,
