@@ -99,6 +99,27 @@ pub enum CloseReason {
         /// The broker's node id.
         node_id: i32,
     },
+    /// The client's SASL authentication failed (wrong credentials, unknown user, a mechanism
+    /// not offered, or a malformed exchange).
+    AuthenticationFailed {
+        /// The mechanism the client used (`-` when it never chose one).
+        mechanism: Cow<'static, str>,
+    },
+    /// The client sent a request other than ApiVersions or SASL before authenticating; a broker
+    /// closes such connections too.
+    NotAuthenticated {
+        /// The API the client asked for.
+        api_key: i16,
+    },
+    /// The client did not finish authenticating before the listener's SASL timeout.
+    AuthenticationTimeout,
+    /// The client's authenticated session lifetime (KIP-368) passed without re-authentication.
+    SessionExpired,
+    /// Sluice could not authenticate to the cluster with the cluster's own credentials.
+    BackendAuthFailed {
+        /// What went wrong (rejected credentials, unsupported mechanism, bad server proof).
+        detail: Cow<'static, str>,
+    },
     /// A bug in Sluice: a state machine refused an event its driver sent.
     Internal(Cow<'static, str>),
 }
@@ -131,9 +152,15 @@ impl CloseReason {
             | Self::HalfCloseTimeout
             | Self::ClientIo(_)
             | Self::ProxyHeader(_)
-            | Self::UnknownBroker { .. } => Some(Fault::Downstream),
+            | Self::UnknownBroker { .. }
+            | Self::AuthenticationFailed { .. }
+            | Self::NotAuthenticated { .. }
+            | Self::AuthenticationTimeout
+            | Self::SessionExpired => Some(Fault::Downstream),
             Self::Protocol { side, .. } | Self::Tls { side, .. } => Some(side.fault()),
-            Self::BackendIo(_) | Self::BackendUnavailable { .. } => Some(Fault::Upstream),
+            Self::BackendIo(_)
+            | Self::BackendUnavailable { .. }
+            | Self::BackendAuthFailed { .. } => Some(Fault::Upstream),
             Self::NoRoute
             | Self::Stage { .. }
             | Self::AnswerAfterShutdown(_)
@@ -168,6 +195,11 @@ impl CloseReason {
             } => "backend_tls_failed",
             Self::ProxyHeader(err) => err.label(),
             Self::UnknownBroker { .. } => "unknown_broker",
+            Self::AuthenticationFailed { .. } => "auth_failed",
+            Self::NotAuthenticated { .. } => "not_authenticated",
+            Self::AuthenticationTimeout => "auth_timeout",
+            Self::SessionExpired => "session_expired",
+            Self::BackendAuthFailed { .. } => "backend_auth_failed",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -205,6 +237,21 @@ impl fmt::Display for CloseReason {
             Self::ProxyHeader(err) => write!(f, "rejected: {err}"),
             Self::UnknownBroker { node_id } => {
                 write!(f, "the cluster lists no broker with node id {node_id}")
+            }
+            Self::AuthenticationFailed { mechanism } => {
+                write!(f, "SASL authentication failed ({mechanism})")
+            }
+            Self::NotAuthenticated { api_key } => write!(
+                f,
+                "request {} before authentication",
+                crate::kafka::api_label(*api_key)
+            ),
+            Self::AuthenticationTimeout => f.write_str("did not authenticate in time"),
+            Self::SessionExpired => {
+                f.write_str("the authenticated session expired without re-authentication")
+            }
+            Self::BackendAuthFailed { detail } => {
+                write!(f, "authenticating to the cluster failed: {detail}")
             }
             Self::Internal(detail) => write!(f, "internal error: {detail}"),
         }
