@@ -26,6 +26,17 @@ impl fmt::Display for AuthMechanism {
     }
 }
 
+impl From<crate::sasl::Mechanism> for AuthMechanism {
+    fn from(mechanism: crate::sasl::Mechanism) -> Self {
+        use crate::sasl::{Mechanism, ScramHash};
+        match mechanism {
+            Mechanism::Plain => Self::Plain,
+            Mechanism::Scram(ScramHash::Sha256) => Self::ScramSha256,
+            Mechanism::Scram(ScramHash::Sha512) => Self::ScramSha512,
+        }
+    }
+}
+
 /// Where the session stands on authentication.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum AuthState {

@@ -13,6 +13,7 @@ mod header;
 mod message;
 mod metrics;
 pub mod rewrite;
+pub mod sasl;
 mod stages;
 
 #[cfg(test)]

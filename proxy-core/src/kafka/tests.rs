@@ -43,7 +43,12 @@ fn frame(write: impl FnOnce(&mut BytesMut)) -> Bytes {
     buf.freeze()
 }
 
-fn request_frame(api: ApiKey, version: i16, correlation_id: i32, body: &RequestKind) -> Bytes {
+pub(super) fn request_frame(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &RequestKind,
+) -> Bytes {
     let header = RequestHeader::default()
         .with_request_api_key(api as i16)
         .with_request_api_version(version)
@@ -71,7 +76,12 @@ fn response_frame_with(
     })
 }
 
-fn response_frame(api: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> Bytes {
+pub(super) fn response_frame(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Bytes {
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     response_frame_with(&header, api, version, body)
 }
@@ -101,7 +111,11 @@ fn read_request(frame: &Bytes) -> (RequestHeader, RequestKind) {
 }
 
 /// Reads back a response frame the codec wrote, checking its length prefix.
-fn read_response(api: ApiKey, version: i16, frame: &Bytes) -> (ResponseHeader, ResponseKind) {
+pub(super) fn read_response(
+    api: ApiKey,
+    version: i16,
+    frame: &Bytes,
+) -> (ResponseHeader, ResponseKind) {
     let mut bytes = frame.clone();
     assert_eq!(bytes.get_i32() as usize, bytes.len(), "length prefix");
     let header = ResponseHeader::decode(&mut bytes, api.response_header_version(version)).unwrap();

@@ -4,6 +4,7 @@
 
 mod plain;
 mod scram;
+mod throttle;
 mod users;
 
 #[cfg(test)]
@@ -15,8 +16,9 @@ use std::str::FromStr;
 pub use self::plain::{PlainMessage, parse_plain, plain_message};
 pub use self::scram::{
     MAX_ITERATIONS, MIN_ITERATIONS, ScramClient, ScramClientFinal, ScramCredential, ScramError,
-    ScramHash, ScramServer,
+    ScramHash, ScramServer, client_first_username,
 };
+pub use self::throttle::FailureThrottle;
 pub use self::users::{UserStore, UsersFileError, check_username};
 
 /// A SASL mechanism Sluice speaks.

@@ -208,6 +208,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The user name in a client's first SCRAM message, for a proxy that only watches the exchange.
+pub fn client_first_username(client_first: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(client_first).ok()?;
+    let (_, bare) = split_gs2(text).ok()?;
+    let attrs = attributes(bare).ok()?;
+    decode_name(attribute(&attrs, 'n')?).ok()
+}
+
 // === server ===
 
 /// A server that has sent its first message and waits for the client's final one.

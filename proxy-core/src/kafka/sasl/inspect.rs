@@ -1,0 +1,225 @@
+//! SASL inspection: the exchange passes through to the broker untouched, and the session learns
+//! the mechanism, the principal (PLAIN's user name, or the name in SCRAM's client-first
+//! message) and the outcome from the broker's SaslAuthenticate responses.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, SaslHandshakeResponse};
+use kafka_protocol::protocol::StrBytes;
+use tracing::{info, warn};
+
+use super::metrics::{SaslMetrics, SaslPhase};
+use super::server::{UNSUPPORTED_SASL_MECHANISM, UNSUPPORTED_VERSION};
+use crate::close::CloseReason;
+use crate::context::{AuthMechanism, AuthState};
+use crate::gate::Side;
+use crate::kafka::{Kafka, KafkaRequest, KafkaResponse};
+use crate::sasl::{Mechanism, client_first_username, parse_plain};
+use crate::stage::{Flow, Stage, StageContext};
+
+/// Watches a session's SASL exchanges (the first and any re-authentication).
+#[derive(Debug)]
+pub struct SaslInspect {
+    mechanisms: Arc<[Mechanism]>,
+    metrics: Arc<SaslMetrics>,
+    exchange: Option<Exchange>,
+    authenticated_once: bool,
+}
+
+#[derive(Debug)]
+struct Exchange {
+    mechanism: Mechanism,
+    username: Option<String>,
+    /// SaslAuthenticate responses seen so far in this exchange.
+    rounds: u8,
+}
+
+impl Exchange {
+    /// How many successful SaslAuthenticate rounds the mechanism takes.
+    fn rounds_needed(&self) -> u8 {
+        match self.mechanism {
+            Mechanism::Plain => 1,
+            Mechanism::Scram(_) => 2,
+        }
+    }
+}
+
+impl SaslInspect {
+    /// Lets `mechanisms` through (others are refused with UNSUPPORTED_SASL_MECHANISM), counting
+    /// outcomes into `metrics`.
+    pub fn new(mechanisms: Arc<[Mechanism]>, metrics: Arc<SaslMetrics>) -> Self {
+        Self {
+            mechanisms,
+            metrics,
+            exchange: None,
+            authenticated_once: false,
+        }
+    }
+
+    fn phase(&self) -> SaslPhase {
+        if self.authenticated_once {
+            SaslPhase::Reauthentication
+        } else {
+            SaslPhase::Initial
+        }
+    }
+
+    fn refuse(&self, msg: &KafkaRequest, error_code: i16) -> Flow<KafkaRequest, KafkaResponse> {
+        let mechanisms = self
+            .mechanisms
+            .iter()
+            .map(|m| StrBytes::from_static_str(m.name()))
+            .collect();
+        Flow::Respond(KafkaResponse::answer(
+            msg,
+            ResponseKind::SaslHandshake(
+                SaslHandshakeResponse::default()
+                    .with_error_code(error_code)
+                    .with_mechanisms(mechanisms),
+            ),
+        ))
+    }
+
+    fn fail(&mut self, cx: &mut StageContext<'_>, detail: &str) {
+        let Some(exchange) = self.exchange.take() else {
+            return;
+        };
+        self.metrics
+            .record(Some(exchange.mechanism), self.phase(), false);
+        warn!(
+            mechanism = %exchange.mechanism,
+            auth.user = exchange.username.as_deref().unwrap_or("-"),
+            detail,
+            "broker refused the client's authentication"
+        );
+        cx.session_mut().set_auth(AuthState::Failed {
+            mechanism: AuthMechanism::from(exchange.mechanism),
+        });
+    }
+}
+
+impl Stage<Kafka> for SaslInspect {
+    fn kind(&self) -> &'static str {
+        "sasl_inspect"
+    }
+
+    fn on_request(
+        &mut self,
+        mut msg: KafkaRequest,
+        cx: &mut StageContext<'_>,
+    ) -> Flow<KafkaRequest, KafkaResponse> {
+        match msg.api() {
+            Some(ApiKey::SaslHandshake) => {
+                let version = msg.api_version();
+                let name = match msg.body() {
+                    Ok(RequestKind::SaslHandshake(body)) => body.mechanism.to_string(),
+                    _ => return Flow::Forward(msg),
+                };
+                // v0 is followed by bare SASL frames, which are not Kafka requests.
+                if version < 1 {
+                    return self.refuse(&msg, UNSUPPORTED_VERSION);
+                }
+                let Some(mechanism) = name
+                    .parse::<Mechanism>()
+                    .ok()
+                    .filter(|m| self.mechanisms.contains(m))
+                else {
+                    self.metrics.record(None, self.phase(), false);
+                    return self.refuse(&msg, UNSUPPORTED_SASL_MECHANISM);
+                };
+                self.exchange = Some(Exchange {
+                    mechanism,
+                    username: None,
+                    rounds: 0,
+                });
+                if !self.authenticated_once {
+                    cx.session_mut().set_auth(AuthState::InProgress {
+                        mechanism: AuthMechanism::from(mechanism),
+                    });
+                }
+                Flow::Forward(msg)
+            }
+            Some(ApiKey::SaslAuthenticate) => {
+                let Some(exchange) = &mut self.exchange else {
+                    return Flow::Forward(msg);
+                };
+                if exchange.rounds == 0
+                    && exchange.username.is_none()
+                    && let Ok(RequestKind::SaslAuthenticate(body)) = msg.body()
+                {
+                    exchange.username = match exchange.mechanism {
+                        Mechanism::Plain => {
+                            parse_plain(&body.auth_bytes).map(|p| p.username.to_owned())
+                        }
+                        Mechanism::Scram(_) => client_first_username(&body.auth_bytes),
+                    };
+                }
+                Flow::Forward(msg)
+            }
+            _ => Flow::Forward(msg),
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        mut msg: KafkaResponse,
+        cx: &mut StageContext<'_>,
+    ) -> Flow<KafkaResponse, KafkaRequest> {
+        if self.exchange.is_none() || msg.is_answer() {
+            return Flow::Forward(msg);
+        }
+        match msg.api() {
+            Some(ApiKey::SaslHandshake) => {
+                if let Ok(ResponseKind::SaslHandshake(body)) = msg.body()
+                    && body.error_code != 0
+                {
+                    let code = body.error_code;
+                    self.fail(cx, &format!("SaslHandshake error {code}"));
+                }
+                Flow::Forward(msg)
+            }
+            Some(ApiKey::SaslAuthenticate) => {
+                let (code, message) = match msg.body() {
+                    Ok(ResponseKind::SaslAuthenticate(body)) => (
+                        body.error_code,
+                        body.error_message.as_ref().map(ToString::to_string),
+                    ),
+                    Ok(_) => return Flow::Forward(msg),
+                    Err(err) => {
+                        return Flow::Close(CloseReason::Protocol {
+                            side: Side::Backend,
+                            detail: format!("SaslAuthenticate response: {err}").into(),
+                        });
+                    }
+                };
+                if code != 0 {
+                    let detail = message.unwrap_or_else(|| format!("error {code}"));
+                    self.fail(cx, &detail);
+                    return Flow::Forward(msg);
+                }
+                let done = self.exchange.as_mut().is_some_and(|exchange| {
+                    exchange.rounds += 1;
+                    exchange.rounds >= exchange.rounds_needed()
+                });
+                if done && let Some(exchange) = self.exchange.take() {
+                    let phase = self.phase();
+                    self.metrics.record(Some(exchange.mechanism), phase, true);
+                    self.authenticated_once = true;
+                    let principal = exchange.username.unwrap_or_default();
+                    info!(
+                        auth.principal = %principal,
+                        mechanism = %exchange.mechanism,
+                        phase = phase.label(),
+                        "broker accepted the client's authentication"
+                    );
+                    cx.session_mut().set_auth(AuthState::Authenticated {
+                        principal: principal.into(),
+                        mechanism: AuthMechanism::from(exchange.mechanism),
+                    });
+                }
+                Flow::Forward(msg)
+            }
+            _ => Flow::Forward(msg),
+        }
+    }
+}
