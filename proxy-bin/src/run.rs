@@ -299,7 +299,8 @@ async fn start(config: &Config, mut inherited: Inherited) -> anyhow::Result<Star
             frontend.live_resources().clone(),
             frontend.sessions().clone(),
         )
-        .with_kafka_metrics(plan.kafka_metrics),
+        .with_kafka_metrics(plan.kafka_metrics)
+        .with_sasl_metrics(plan.sasl_metrics),
     );
 
     let offered = OfferedSockets::default();

@@ -9,17 +9,19 @@ use std::time::Duration;
 use proxy_backend::health::Requirement;
 use proxy_backend::{BackendTls, BackendTlsOptions, ChildSpec, ClusterSpec};
 use proxy_core::forward::ForwardLimits;
+use proxy_core::kafka::sasl::{SaslMetrics, SaslServerConfig, SaslTermination};
 use proxy_core::kafka::{KafkaMetrics, kafka_registry};
 use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, StaticRouter};
+use proxy_core::sasl::{FailureThrottle, UserStore};
 use proxy_core::stage::raw_tcp_registry;
 use proxy_frontend::{
-    GatewayMode, KafkaGateway, KafkaListener, ListenerSpec, ListenerTls, ReloadableServerConfig,
-    TlsTermination,
+    GatewayMode, KafkaGateway, KafkaListener, ListenerSasl, ListenerSpec, ListenerTls,
+    ReloadableServerConfig, SaslTerminate, TlsTermination,
 };
 
 use crate::config::{
-    Config, ConfigError, ConfigErrors, KafkaGatewayConfig, ListenerProtocol, ListenerTlsConfig,
-    ReadyRequires,
+    Config, ConfigError, ConfigErrors, KafkaGatewayConfig, KafkaSaslConfig, ListenerProtocol,
+    ListenerTlsConfig, ReadyRequires,
 };
 
 /// Everything the proxy runs, built from configuration.
@@ -34,7 +36,62 @@ pub(crate) struct Plan {
     pub(crate) tls_reloads: Vec<(String, Arc<ReloadableServerConfig>)>,
     /// Kafka listeners' per-API counters, by listener name.
     pub(crate) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
+    /// SASL-inspecting and -terminating listeners' outcome counters, by listener name.
+    pub(crate) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
 }
+
+/// A Kafka listener's SASL handling; for termination, its users file read and checked (the
+/// error names the file).
+fn listener_sasl(config: &KafkaSaslConfig) -> Result<ListenerSasl, String> {
+    let metrics = Arc::new(SaslMetrics::default());
+    match config {
+        KafkaSaslConfig::Inspect { mechanisms } => Ok(ListenerSasl::Inspect {
+            mechanisms: mechanisms.as_slice().into(),
+            metrics,
+        }),
+        KafkaSaslConfig::Terminate {
+            mechanisms,
+            users,
+            timeout,
+            session_lifetime,
+            accept_mtls_principal,
+            failure_delay,
+        } => {
+            let text = std::fs::read_to_string(users)
+                .map_err(|err| format!("cannot read the users file {}: {err}", users.display()))?;
+            let store =
+                UserStore::parse(&text).map_err(|err| format!("{}: {err}", users.display()))?;
+            if store.is_empty() {
+                tracing::warn!(
+                    users = %users.display(),
+                    "the users file lists no users: every client authentication will fail"
+                );
+            }
+            Ok(ListenerSasl::Terminate(SaslTerminate {
+                termination: SaslTermination {
+                    config: Arc::new(SaslServerConfig {
+                        mechanisms: mechanisms.clone(),
+                        users: Arc::new(store),
+                        session_lifetime: *session_lifetime,
+                    }),
+                    metrics,
+                    throttle: Arc::new(FailureThrottle::new(
+                        *failure_delay,
+                        MAX_FAILURE_DELAY,
+                        FAILURE_WINDOW,
+                    )),
+                },
+                timeout: *timeout,
+                accept_mtls_principal: *accept_mtls_principal,
+            }))
+        }
+    }
+}
+
+/// The longest a client address that keeps failing to authenticate is made to wait.
+const MAX_FAILURE_DELAY: Duration = Duration::from_secs(10);
+/// Failures older than this (counted from an address's latest) are forgotten.
+const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 
 /// A cluster whose reachability readiness requires.
 #[derive(Debug)]
@@ -49,6 +106,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
     let registry = raw_tcp_registry();
     let kafka_registry = kafka_registry();
     let mut kafka_metrics = Vec::new();
+    let mut sasl_metrics = Vec::new();
     let mut errors = Vec::new();
     let mut listeners = Vec::new();
     let mut router = StaticRouter::new();
@@ -80,6 +138,31 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                 }
                 let metrics = Arc::new(KafkaMetrics::default());
                 kafka_metrics.push((listener.name.clone(), metrics.clone()));
+                let sasl = match &config.sasl {
+                    None => None,
+                    Some(sasl) => match listener_sasl(sasl) {
+                        Ok(sasl) => {
+                            sasl_metrics.push((listener.name.clone(), sasl.metrics().clone()));
+                            Some(sasl)
+                        }
+                        Err(message) => {
+                            errors.push(ConfigError::new(
+                                format!("listener[{index}].sasl.users"),
+                                message,
+                            ));
+                            None
+                        }
+                    },
+                };
+                let routes = std::iter::once(&listener.cluster)
+                    .chain(listener.routes.iter().map(|rule| &rule.cluster))
+                    .map(|cluster| RouteId::new(cluster.as_str()))
+                    .fold(Vec::new(), |mut routes, route| {
+                        if !routes.contains(&route) {
+                            routes.push(route);
+                        }
+                        routes
+                    });
                 kafka = Some(KafkaListener {
                     gateway: Arc::new(KafkaGateway::new(
                         name.clone(),
@@ -90,6 +173,8 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                     max_frame_size: config.max_frame_size,
                     stages: kafka_stages,
                     metrics,
+                    sasl,
+                    routes,
                 });
             }
         }
@@ -137,10 +222,17 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                 }
             },
         };
-        let requires = match tls {
+        let mut requires = match tls {
             Some(ListenerTls::Terminate(_)) => Prerequisites::TLS,
             _ => Prerequisites::TCP,
         };
+        if let Some(KafkaListener {
+            sasl: Some(ListenerSasl::Terminate(_)),
+            ..
+        }) = &kafka
+        {
+            requires = requires.and(Prerequisites::AUTHENTICATED);
+        }
         listeners.push(ListenerSpec {
             name,
             bind: listener.bind,
@@ -220,6 +312,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         probes,
         tls_reloads,
         kafka_metrics,
+        sasl_metrics,
     })
 }
 

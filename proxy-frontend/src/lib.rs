@@ -23,8 +23,9 @@ pub use self::closes::CloseCounts;
 pub use self::error::FrontendError;
 pub use self::frontend::{CloseObserver, Frontend, Lifecycle};
 pub use self::kafka::{
-    BrokerListenerStarter, GatewayMode, HostPattern, KafkaGateway, KafkaListener,
-    NODE_ID_PLACEHOLDER, broker_socket_name, parse_broker_socket_name,
+    BrokerListenerStarter, BrokerVersions, GatewayMode, HostPattern, KafkaGateway, KafkaListener,
+    ListenerSasl, NODE_ID_PLACEHOLDER, RouteBrokers, SaslTerminate, broker_socket_name,
+    offered_versions, parse_broker_socket_name,
 };
 pub use self::listener::{BoundListener, BrokerPortObserver, ListenerSpec, serve_broker_ports};
 pub use self::session::SessionSummary;

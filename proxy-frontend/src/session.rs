@@ -1,7 +1,8 @@
 //! One client session, from accept to its close line.
 //!
 //! The frontend state machine is walked explicitly: `Accepted → AwaitingProxyHeader?` (when the
-//! listener expects PROXY headers) `→ Routing`, the router names a route, the backend connector
+//! listener expects PROXY headers) `→ TlsHandshaking?` `→ Negotiating?` (a Kafka listener that
+//! terminates SASL: the client authenticates to the proxy first) `→ Routing`, the router names a route, the backend connector
 //! brings the route's backend state machine to `Ready`, the forwarding gate issues a permit,
 //! `Forwarding` runs the stage chain until either side ends it, and every path ends in `Closed`
 //! with the reason.
@@ -13,10 +14,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 use proxy_core::close::{CloseReason, Fault};
 use proxy_core::codec::{Codec, RawCodec};
-use proxy_core::context::{SessionContext, SessionId};
+use proxy_core::context::{AuthMechanism, AuthState, SessionContext, SessionId};
 use proxy_core::forward::forward;
 use proxy_core::gate::Side;
 use proxy_core::io::PrefixedIo;
+use proxy_core::kafka::sasl::{SaslInspect, SaslReauthenticate};
 use proxy_core::kafka::{Kafka, KafkaCodec};
 use proxy_core::proxy_protocol::ProxyProtocolMode;
 use proxy_core::route::{ForwardPermit, ForwardingGate, RouteId, Router};
@@ -30,7 +32,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, field, info, info_span};
 
 use crate::frontend::Frontend;
-use crate::kafka::{self, BrokerAddressRewrite, GatewayMode, KafkaListener};
+use crate::kafka::{
+    self, BrokerAddressRewrite, GatewayMode, KafkaListener, ListenerSasl, SaslTerminate,
+};
 use crate::listener::ListenerSpec;
 use crate::proxy_header;
 use crate::sessions::Registration;
@@ -113,6 +117,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
             drain: &drain,
             force_close: &force_close,
             state: FrontendState::Accepted,
+            authenticated_at: None,
         };
         let reason = driver.run(stream).await;
         // Unregistered before the close is published: whoever hears of it sees it gone.
@@ -137,6 +142,8 @@ struct Driver<'a, R, C> {
     drain: &'a CancellationToken,
     force_close: &'a CancellationToken,
     state: FrontendState,
+    /// When the client authenticated to the proxy (SASL termination or mTLS).
+    authenticated_at: Option<Instant>,
 }
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
@@ -184,7 +191,6 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         }
         let spec = self.spec;
         let Some(tls) = &spec.tls else {
-            self.step(FrontendEvent::Route)?;
             return self
                 .route_and_forward(PrefixedIo::new(early_bytes.freeze(), client))
                 .await;
@@ -198,7 +204,6 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                     () = self.force_close.cancelled() => Err(CloseReason::Shutdown),
                     hello = peek => hello,
                 }?;
-                self.step(FrontendEvent::Route)?;
                 self.route_and_forward(PrefixedIo::new(hello.freeze(), client))
                     .await
             }
@@ -209,7 +214,6 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                     () = self.force_close.cancelled() => Err(CloseReason::Shutdown),
                     stream = handshake => stream,
                 }?;
-                self.step(FrontendEvent::Route)?;
                 // Boxed: a TLS stream is large, and held inline it would make every plain
                 // session's future as big as a TLS one.
                 Box::pin(self.route_and_forward(stream)).await
@@ -217,7 +221,62 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         }
     }
 
+    /// Authenticates the client first when the listener terminates SASL, then routes.
     async fn route_and_forward<Io>(&mut self, client: Io) -> Result<CloseReason, CloseReason>
+    where
+        Io: AsyncRead + AsyncWrite + Unpin,
+    {
+        let spec = self.spec;
+        if let Some(kafka) = &spec.kafka
+            && let Some(ListenerSasl::Terminate(terminate)) = &kafka.sasl
+        {
+            // Boxed: only SASL-terminating sessions carry the negotiation's state.
+            return Box::pin(self.authenticate_then_route(client, kafka, terminate)).await;
+        }
+        self.step(FrontendEvent::Route)?;
+        self.routed(client).await
+    }
+
+    /// The `Negotiating` phase: the client authenticates to the proxy before any route or
+    /// backend exists; a client certificate's principal may stand in for it.
+    async fn authenticate_then_route<Io>(
+        &mut self,
+        mut client: Io,
+        kafka: &KafkaListener,
+        terminate: &SaslTerminate,
+    ) -> Result<CloseReason, CloseReason>
+    where
+        Io: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mtls_principal = terminate
+            .accept_mtls_principal
+            .then(|| self.cx.tls().and_then(|tls| tls.principal.clone()))
+            .flatten();
+        if let Some(principal) = mtls_principal {
+            debug!(auth.principal = %principal, "authenticated by the client certificate");
+            self.cx.set_auth(AuthState::Authenticated {
+                principal,
+                mechanism: AuthMechanism::Mtls,
+            });
+            self.authenticated_at = Some(Instant::now());
+            self.step(FrontendEvent::Route)?;
+            return self.routed(client).await;
+        }
+        let deadline = Instant::now() + terminate.timeout;
+        self.step(FrontendEvent::StartNegotiation { deadline })?;
+        let frontend = self.frontend;
+        let negotiation = kafka::negotiate(&mut client, self.cx, kafka, terminate, frontend);
+        let negotiated = tokio::select! {
+            () = self.force_close.cancelled() => Err(CloseReason::Shutdown),
+            negotiated = negotiation => negotiated,
+        }?;
+        self.authenticated_at = Some(negotiated.authenticated_at);
+        self.step(FrontendEvent::Route)?;
+        self.routed(PrefixedIo::new(negotiated.early, client)).await
+    }
+
+    /// Routes the session, connects its backend and forwards until it ends.
+    async fn routed<Io>(&mut self, client: Io) -> Result<CloseReason, CloseReason>
     where
         Io: AsyncRead + AsyncWrite + Unpin,
     {
@@ -239,8 +298,31 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         // Stage factories see the whole PROXY header (TLVs included) and keep what they need;
         // entering `Forwarding` releases it.
         if let Some(kafka) = &self.spec.kafka {
-            let mut stages: Vec<Box<dyn Stage<Kafka>>> =
-                vec![Box::new(BrokerAddressRewrite::new(kafka.gateway.clone()))];
+            let mut stages: Vec<Box<dyn Stage<Kafka>>> = Vec::new();
+            // First on requests: SASL requests are answered (or watched) before anything else.
+            match &kafka.sasl {
+                None => {}
+                Some(ListenerSasl::Inspect {
+                    mechanisms,
+                    metrics,
+                }) => stages.push(Box::new(SaslInspect::new(
+                    mechanisms.clone(),
+                    metrics.clone(),
+                ))),
+                Some(ListenerSasl::Terminate(terminate)) => {
+                    let principal = self.cx.auth().principal().unwrap_or_default().into();
+                    stages.push(Box::new(SaslReauthenticate::new(
+                        terminate.termination.clone(),
+                        principal,
+                        self.cx.client_addr().ip(),
+                        self.authenticated_at.unwrap_or_else(Instant::now),
+                    )));
+                }
+            }
+            stages.push(Box::new(BrokerAddressRewrite::new(
+                kafka.gateway.clone(),
+                route.clone(),
+            )));
             stages.extend(kafka.stages.iter().map(|f| f.new_stage(self.cx)));
             let codec = KafkaCodec::new(kafka.max_frame_size).with_metrics(kafka.metrics.clone());
             // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
@@ -322,7 +404,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             }
             (None, GatewayMode::PortPerBroker { .. }) => return Ok(()),
         };
-        if kafka.gateway.upstream(node_id).is_none() {
+        if kafka.gateway.upstream(route, node_id).is_none() {
             // The connector goes to the cluster's bootstrap servers: nothing is pinned yet.
             let discovery =
                 kafka::discover(&self.frontend.connector, route, self.cx, &kafka.gateway);
@@ -333,7 +415,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         }
         let upstream = kafka
             .gateway
-            .upstream(node_id)
+            .upstream(route, node_id)
             .ok_or(CloseReason::UnknownBroker { node_id })?;
         debug!(broker.node_id = node_id, broker.addr = %upstream, "session is for one broker");
         self.cx.pin_backend(upstream);

@@ -89,6 +89,7 @@ pub(super) fn render(state: &AdminState) -> String {
         );
     }
     super::kafka_metrics::render(state, &mut out);
+    super::sasl_metrics::render(state, &mut out);
     let ready = u8::from(state.readiness().is_ok());
     gauge(
         &mut out,

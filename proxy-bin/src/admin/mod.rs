@@ -6,6 +6,7 @@
 
 mod kafka_metrics;
 mod metrics;
+mod sasl_metrics;
 mod state;
 
 use std::convert::Infallible;

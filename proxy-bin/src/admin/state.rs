@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use proxy_backend::health::ClusterHealth;
 use proxy_core::context::LiveResources;
 use proxy_core::kafka::KafkaMetrics;
+use proxy_core::kafka::sasl::SaslMetrics;
 use proxy_frontend::{CloseCounts, Sessions};
 
 /// Where the process stands in its life; exported as `sluice_lifecycle_phase`.
@@ -53,6 +54,8 @@ pub(crate) struct AdminState {
     pub(crate) sessions: Sessions,
     /// Kafka listeners' per-API counters, by listener name.
     pub(crate) kafka: Vec<(String, Arc<KafkaMetrics>)>,
+    /// SASL outcome counters of Kafka listeners that inspect or terminate SASL, by listener.
+    pub(crate) sasl: Vec<(String, Arc<SaslMetrics>)>,
 }
 
 impl AdminState {
@@ -70,10 +73,16 @@ impl AdminState {
             live,
             sessions,
             kafka: Vec::new(),
+            sasl: Vec::new(),
         }
     }
 
     /// Exports these Kafka listeners' counters too.
+    pub(crate) fn with_sasl_metrics(mut self, sasl: Vec<(String, Arc<SaslMetrics>)>) -> Self {
+        self.sasl = sasl;
+        self
+    }
+
     pub(crate) fn with_kafka_metrics(mut self, kafka: Vec<(String, Arc<KafkaMetrics>)>) -> Self {
         self.kafka = kafka;
         self

@@ -181,6 +181,7 @@ impl Validator {
             gateway,
             advertised_host,
             max_frame_size: max_frame_size?,
+            sasl: None,
         })
     }
 }

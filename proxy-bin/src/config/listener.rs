@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::kafka::RawKafka;
 use super::raw::{RawListener, RawStage};
 use super::validate::Validator;
-use super::{ListenerConfig, ListenerProtocol, StageConfig, addr, path, value};
+use super::{KafkaConfig, ListenerConfig, ListenerProtocol, StageConfig, addr, path, value};
 
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 const DEFAULT_HALF_CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -133,11 +133,22 @@ impl Validator {
         let protocol = match kind? {
             ProtocolKind::Tcp => {
                 self.no_kafka_keys(at, &raw_kafka);
+                if raw.sasl.is_some() {
+                    self.error(
+                        path::key(at, "sasl"),
+                        "only Kafka listeners (protocol = \"kafka\") take this key".into(),
+                    );
+                }
                 Some(ListenerProtocol::Tcp)
             }
-            ProtocolKind::Kafka => self
-                .kafka(at, raw_kafka, bind, tls.as_ref())
-                .map(ListenerProtocol::Kafka),
+            ProtocolKind::Kafka => {
+                let sasl = self.listener_sasl(at, raw.sasl, tls.as_ref());
+                self.principal_rules_need_authentication(at, routes.as_deref(), &sasl, &tls);
+                let kafka = self.kafka(at, raw_kafka, bind, tls.as_ref());
+                kafka
+                    .zip(sasl)
+                    .map(|(kafka, sasl)| ListenerProtocol::Kafka(KafkaConfig { sasl, ..kafka }))
+            }
         };
         Some(ListenerConfig {
             name: name?,

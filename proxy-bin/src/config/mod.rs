@@ -17,6 +17,7 @@ mod path;
 mod proxy;
 mod raw;
 mod route;
+mod sasl;
 mod tls;
 mod validate;
 mod value;
@@ -27,6 +28,8 @@ mod kafka_tests;
 mod lifecycle_tests;
 #[cfg(test)]
 mod proxy_tests;
+#[cfg(test)]
+mod sasl_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -39,6 +42,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use proxy_core::proxy_protocol::{ProxyProtocolPolicy, ProxyProtocolVersion};
+use proxy_core::sasl::Mechanism;
 use proxy_frontend::{PrincipalSource, TlsServerOptions};
 
 pub use error::{ConfigError, ConfigErrors};
@@ -196,6 +200,33 @@ pub struct KafkaConfig {
     pub advertised_host: String,
     /// Frames above this many bytes close the session.
     pub max_frame_size: usize,
+    /// `[listener.sasl]`: `None` passes SASL through to the broker.
+    pub sasl: Option<KafkaSaslConfig>,
+}
+
+/// `[listener.sasl]` with `mode = "inspect"` or `"terminate"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KafkaSaslConfig {
+    /// The broker authenticates; the proxy learns the principal and the outcome.
+    Inspect {
+        /// Mechanisms let through.
+        mechanisms: Vec<Mechanism>,
+    },
+    /// The proxy authenticates clients, then the cluster's own credentials are used upstream.
+    Terminate {
+        /// Mechanisms offered.
+        mechanisms: Vec<Mechanism>,
+        /// The users file (`sluice user add` writes it), resolved.
+        users: PathBuf,
+        /// From the end of the TLS handshake (or accept) to authenticated.
+        timeout: Duration,
+        /// Told to clients (KIP-368); `None`: sessions never expire.
+        session_lifetime: Option<Duration>,
+        /// A client certificate's principal authenticates the session without SASL.
+        accept_mtls_principal: bool,
+        /// The delay after a first failure from an address; doubles per further failure.
+        failure_delay: Duration,
+    },
 }
 
 /// `gateway = "port-per-broker" | "sni"`.

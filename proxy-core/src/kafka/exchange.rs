@@ -1,5 +1,6 @@
 //! One request the proxy sends on its own over a connection no client uses (yet), and its
-//! response: broker discovery, and later authentication to the cluster.
+//! response: broker discovery and authentication to the cluster; and the proxy's own answers to a
+//! client that has no backend yet.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -45,10 +46,7 @@ where
         .encode_request(request, &mut queue)
         .map_err(|err| ExchangeError::Protocol(err.to_string()))?;
     let send = async {
-        while !queue.is_empty() {
-            poll_fn(|task| queue.poll_write_to(Pin::new(&mut *io), task)).await?;
-        }
-        io.flush().await?;
+        write_queue(io, &mut queue).await?;
         let mut buf = BytesMut::with_capacity(4096);
         loop {
             if let Some(response) = codec
@@ -65,4 +63,32 @@ where
     timeout_at(deadline, send)
         .await
         .map_err(|_| ExchangeError::TimedOut)?
+}
+
+/// Writes `response` to a client the proxy talks to itself (before the session has a backend:
+/// SASL negotiation).
+pub async fn write_response<Io>(
+    io: &mut Io,
+    codec: &mut KafkaCodec,
+    response: KafkaResponse,
+) -> Result<(), ExchangeError>
+where
+    Io: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut queue = WriteQueue::default();
+    codec
+        .encode_response(response, &mut queue)
+        .map_err(|err| ExchangeError::Protocol(err.to_string()))?;
+    write_queue(io, &mut queue).await?;
+    Ok(())
+}
+
+async fn write_queue<Io>(io: &mut Io, queue: &mut WriteQueue) -> std::io::Result<()>
+where
+    Io: AsyncWrite + Unpin,
+{
+    while !queue.is_empty() {
+        poll_fn(|task| queue.poll_write_to(Pin::new(&mut *io), task)).await?;
+    }
+    io.flush().await
 }

@@ -273,6 +273,14 @@ impl KafkaResponse {
         }
     }
 
+    /// An answer to `request` encoded in `version` rather than the request's: Kafka answers an
+    /// ApiVersions request of a version it does not know in v0, with an error.
+    pub fn answer_in_version(request: &KafkaRequest, version: i16, body: ResponseKind) -> Self {
+        let mut answer = Self::answer(request, body);
+        answer.api_version = version;
+        answer
+    }
+
     /// The API key of the request it answers.
     pub fn api_key(&self) -> i16 {
         self.api_key

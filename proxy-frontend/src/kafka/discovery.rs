@@ -1,6 +1,7 @@
 //! Broker discovery: a client may connect to a broker's port (or name) before this process has
 //! seen a Metadata response naming that broker (after a restart, say). The session then asks
-//! the cluster itself, with a Metadata request of the proxy's own, and learns every broker.
+//! the cluster itself, with a Metadata request of the proxy's own, and learns every broker (and,
+//! first, the cluster's API versions, which a SASL-terminating listener answers clients with).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::KafkaGateway;
+use super::versions::ask_for_versions;
+use super::{KafkaGateway, RouteBrokers};
 use crate::frontend::{Frontend, Lifecycle};
 use crate::listener::ListenerSpec;
 
@@ -40,12 +42,26 @@ pub(crate) async fn discover<C: Connect>(
     gateway: &KafkaGateway,
 ) -> Result<(), CloseReason> {
     let mut connected = connector.connect(route, cx).await?;
-    ask_for_brokers(&mut connected.io, gateway).await
+    let versions = ask_for_versions(&mut connected.io, Instant::now() + DISCOVERY_TIMEOUT).await?;
+    gateway.versions().record(route, versions);
+    ask_for_brokers(&mut connected.io, &gateway.for_route(route)).await
+}
+
+/// The close reason for a failed exchange of the proxy's own while `doing` something.
+pub(crate) fn exchange_error(doing: &str, err: ExchangeError) -> CloseReason {
+    match err {
+        ExchangeError::Io(err) => CloseReason::BackendIo(err.kind()),
+        ExchangeError::Closed => CloseReason::BackendClosed,
+        other => CloseReason::Protocol {
+            side: Side::Backend,
+            detail: format!("{doing}: {other}").into(),
+        },
+    }
 }
 
 /// Asks the broker at the other end of `io` for the cluster's brokers, and teaches them to
 /// `gateway`.
-async fn ask_for_brokers<Io>(io: &mut Io, gateway: &KafkaGateway) -> Result<(), CloseReason>
+async fn ask_for_brokers<Io>(io: &mut Io, brokers: &RouteBrokers<'_>) -> Result<(), CloseReason>
 where
     Io: AsyncRead + AsyncWrite + Unpin,
 {
@@ -57,18 +73,10 @@ where
         RequestKind::Metadata(MetadataRequest::default().with_topics(Some(Vec::new()))),
     );
     let mut codec = KafkaCodec::default();
-    let mut response =
-        exchange(io, &mut codec, request, deadline)
-            .await
-            .map_err(|err| match err {
-                ExchangeError::Io(err) => CloseReason::BackendIo(err.kind()),
-                ExchangeError::Closed => CloseReason::BackendClosed,
-                other => CloseReason::Protocol {
-                    side: Side::Backend,
-                    detail: format!("broker discovery: {other}").into(),
-                },
-            })?;
-    rewrite_response(&mut response, gateway).map_err(|err| CloseReason::Protocol {
+    let mut response = exchange(io, &mut codec, request, deadline)
+        .await
+        .map_err(|err| exchange_error("broker discovery", err))?;
+    rewrite_response(&mut response, brokers).map_err(|err| CloseReason::Protocol {
         side: Side::Backend,
         detail: format!("broker discovery: {err}").into(),
     })?;

@@ -10,8 +10,11 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 use proxy_core::kafka::rewrite::{BrokerAddressMap, UpstreamBroker};
+use proxy_core::route::RouteId;
 use proxy_core::upstream::BackendAddr;
 use tracing::{error, info};
+
+use super::versions::BrokerVersions;
 
 /// How clients reach each broker through the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,13 +99,17 @@ pub struct KafkaGateway {
     listener: Arc<str>,
     advertised_host: String,
     mode: GatewayMode,
-    /// Each broker's own address, as the cluster advertises it.
-    upstream: RwLock<BTreeMap<i32, BackendAddr>>,
+    /// Each broker's own address, as its cluster advertises it, per route: a listener that
+    /// routes by principal fronts several clusters, whose node ids overlap. The port (or server
+    /// name) gives the node id, the session's route the cluster.
+    upstream: RwLock<BTreeMap<RouteId, BTreeMap<i32, BackendAddr>>>,
     /// Broker ports already being served (port-per-broker).
     serving: Mutex<BTreeSet<i32>>,
     starter: OnceLock<BrokerListenerStarter>,
     /// Broker sockets handed over by a predecessor, served once the starter is set.
     adopted: Mutex<Vec<(i32, StdTcpListener)>>,
+    /// The clusters' API versions, learnt by discovery.
+    versions: BrokerVersions,
 }
 
 impl fmt::Debug for KafkaGateway {
@@ -111,7 +118,7 @@ impl fmt::Debug for KafkaGateway {
             .field("listener", &self.listener)
             .field("advertised_host", &self.advertised_host)
             .field("mode", &self.mode)
-            .field("brokers", &self.upstream.read().len())
+            .field("clusters", &self.upstream.read().len())
             .finish_non_exhaustive()
     }
 }
@@ -127,7 +134,13 @@ impl KafkaGateway {
             serving: Mutex::default(),
             starter: OnceLock::new(),
             adopted: Mutex::default(),
+            versions: BrokerVersions::default(),
         }
+    }
+
+    /// The API versions of the clusters behind this gateway, per route.
+    pub fn versions(&self) -> &BrokerVersions {
+        &self.versions
     }
 
     /// How clients reach brokers.
@@ -154,9 +167,17 @@ impl KafkaGateway {
         self.adopted.lock().push((node_id, socket));
     }
 
-    /// The broker's own address, if a response has revealed it.
-    pub fn upstream(&self, node_id: i32) -> Option<BackendAddr> {
-        self.upstream.read().get(&node_id).cloned()
+    /// The address of broker `node_id` of `route`'s cluster, if a response has revealed it.
+    pub fn upstream(&self, route: &RouteId, node_id: i32) -> Option<BackendAddr> {
+        self.upstream.read().get(route)?.get(&node_id).cloned()
+    }
+
+    /// The gateway as seen by sessions of `route`: what they learn is that cluster's.
+    pub fn for_route<'a>(&'a self, route: &'a RouteId) -> RouteBrokers<'a> {
+        RouteBrokers {
+            gateway: self,
+            route,
+        }
     }
 
     /// The node ids whose ports are served, in order (port-per-broker).
@@ -220,11 +241,30 @@ impl KafkaGateway {
     }
 }
 
-impl BrokerAddressMap for KafkaGateway {
+/// A gateway's broker map for one route's cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteBrokers<'a> {
+    gateway: &'a KafkaGateway,
+    route: &'a RouteId,
+}
+
+impl BrokerAddressMap for RouteBrokers<'_> {
     fn learn(&self, brokers: &[UpstreamBroker]) {
+        self.gateway.learn(self.route, brokers);
+    }
+
+    fn advertised(&self, node_id: i32) -> (String, u16) {
+        self.gateway.advertised(node_id)
+    }
+}
+
+impl KafkaGateway {
+    /// Takes note of `route`'s brokers a response revealed, and opens the ports of new ones.
+    fn learn(&self, route: &RouteId, brokers: &[UpstreamBroker]) {
         let mut new = Vec::new();
         {
-            let mut upstream = self.upstream.write();
+            let mut clusters = self.upstream.write();
+            let upstream = clusters.entry(route.clone()).or_default();
             for broker in brokers {
                 let addr = BackendAddr {
                     host: broker.host.clone(),
@@ -233,6 +273,7 @@ impl BrokerAddressMap for KafkaGateway {
                 if upstream.get(&broker.node_id) != Some(&addr) {
                     info!(
                         listener = %self.listener,
+                        route = %route,
                         broker.node_id = broker.node_id,
                         broker.addr = %addr,
                         "learned broker address"
@@ -247,6 +288,7 @@ impl BrokerAddressMap for KafkaGateway {
         }
     }
 
+    /// The host and port clients are told for `node_id`.
     fn advertised(&self, node_id: i32) -> (String, u16) {
         match &self.mode {
             GatewayMode::PortPerBroker { .. } => (
@@ -305,11 +347,30 @@ mod tests {
                 port: 9092,
             },
         ];
-        gateway.learn(&brokers);
-        gateway.learn(&brokers);
+        let route = RouteId::new("main");
+        gateway.for_route(&route).learn(&brokers);
+        gateway.for_route(&route).learn(&brokers);
+        // Another cluster behind the same listener: node 1 is a different broker there.
+        let other = RouteId::new("other");
+        gateway.for_route(&other).learn(&[UpstreamBroker {
+            node_id: 1,
+            host: "10.9.9.1".into(),
+            port: 9092,
+        }]);
         assert_eq!(*started.lock(), vec![(1, 19101), (2, 19102)]);
-        assert_eq!(gateway.advertised(2), ("proxy.example".into(), 19102));
-        assert_eq!(gateway.upstream(1).unwrap().to_string(), "10.0.0.1:9092");
+        assert_eq!(
+            gateway.for_route(&route).advertised(2),
+            ("proxy.example".into(), 19102)
+        );
+        assert_eq!(
+            gateway.upstream(&route, 1).unwrap().to_string(),
+            "10.0.0.1:9092"
+        );
+        assert_eq!(
+            gateway.upstream(&other, 1).unwrap().to_string(),
+            "10.9.9.1:9092"
+        );
+        assert!(gateway.upstream(&other, 2).is_none());
         assert_eq!(gateway.serving(), vec![1, 2]);
     }
 }

@@ -3,20 +3,27 @@
 
 mod discovery;
 mod gateway;
+mod negotiate;
 mod rewrite_stage;
+mod sasl;
+mod versions;
 
 use std::fmt;
 use std::sync::Arc;
 
 use proxy_core::kafka::{Kafka, KafkaMetrics};
+use proxy_core::route::RouteId;
 use proxy_core::stage::NewStage;
 
 pub(crate) use self::discovery::{discover, discover_in_background};
 pub use self::gateway::{
     BrokerListenerStarter, GatewayMode, HostPattern, KafkaGateway, NODE_ID_PLACEHOLDER,
-    broker_socket_name, parse_broker_socket_name,
+    RouteBrokers, broker_socket_name, parse_broker_socket_name,
 };
+pub(crate) use self::negotiate::negotiate;
 pub(crate) use self::rewrite_stage::BrokerAddressRewrite;
+pub use self::sasl::{ListenerSasl, SaslTerminate};
+pub use self::versions::{BrokerVersions, offered_versions};
 
 /// What a Kafka listener adds to a listener.
 #[derive(Clone)]
@@ -32,6 +39,10 @@ pub struct KafkaListener {
     pub stages: Vec<Arc<dyn NewStage<Kafka>>>,
     /// Per-API-key counters, shared by the virtual cluster's listeners.
     pub metrics: Arc<KafkaMetrics>,
+    /// SASL inspection or termination; `None` passes SASL through untouched.
+    pub sasl: Option<ListenerSasl>,
+    /// Every route the listener's sessions can take (its cluster and its rules' clusters).
+    pub routes: Vec<RouteId>,
 }
 
 impl fmt::Debug for KafkaListener {
@@ -41,6 +52,8 @@ impl fmt::Debug for KafkaListener {
             .field("node_id", &self.node_id)
             .field("max_frame_size", &self.max_frame_size)
             .field("stages", &self.stages.len())
+            .field("sasl", &self.sasl)
+            .field("routes", &self.routes)
             .finish_non_exhaustive()
     }
 }

@@ -7,19 +7,21 @@ use proxy_core::close::CloseReason;
 use proxy_core::gate::Side;
 use proxy_core::kafka::rewrite::rewrite_response;
 use proxy_core::kafka::{Kafka, KafkaRequest, KafkaResponse};
+use proxy_core::route::RouteId;
 use proxy_core::stage::{Flow, Stage, StageContext};
 use tracing::debug;
 
 use super::KafkaGateway;
 
-/// Rewrites responses through the session's gateway.
+/// Rewrites responses through the session's gateway, for the cluster of its route.
 pub(crate) struct BrokerAddressRewrite {
     gateway: Arc<KafkaGateway>,
+    route: RouteId,
 }
 
 impl BrokerAddressRewrite {
-    pub(crate) fn new(gateway: Arc<KafkaGateway>) -> Self {
-        Self { gateway }
+    pub(crate) fn new(gateway: Arc<KafkaGateway>, route: RouteId) -> Self {
+        Self { gateway, route }
     }
 }
 
@@ -33,7 +35,7 @@ impl Stage<Kafka> for BrokerAddressRewrite {
         mut msg: KafkaResponse,
         _cx: &mut StageContext<'_>,
     ) -> Flow<KafkaResponse, KafkaRequest> {
-        match rewrite_response(&mut msg, &*self.gateway) {
+        match rewrite_response(&mut msg, &self.gateway.for_route(&self.route)) {
             Ok(done) => {
                 if done.addresses > 0 || done.versions_capped > 0 {
                     debug!(

@@ -98,6 +98,14 @@ impl SaslServer {
         &self.config
     }
 
+    /// The mechanism of the exchange in progress, if one is.
+    pub fn mechanism(&self) -> Option<Mechanism> {
+        match self.state {
+            Awaiting::Handshake => None,
+            Awaiting::Token(mechanism) | Awaiting::ScramFinal(_, mechanism) => Some(mechanism),
+        }
+    }
+
     /// True between a handshake and the exchange's outcome.
     pub fn in_progress(&self) -> bool {
         !matches!(self.state, Awaiting::Handshake)

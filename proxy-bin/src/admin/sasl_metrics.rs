@@ -1,0 +1,30 @@
+//! SASL outcomes on Kafka listeners that inspect or terminate SASL.
+
+use std::fmt::Write;
+
+use super::metrics::{escape, header};
+use super::state::AdminState;
+
+pub(super) fn render(state: &AdminState, out: &mut String) {
+    if state.sasl.is_empty() {
+        return;
+    }
+    let name = "sluice_sasl_authentications_total";
+    header(
+        out,
+        name,
+        "SASL authentications by listener, mechanism, phase (initial or reauthentication) and \
+         outcome.",
+        "counter",
+    );
+    for (listener, metrics) in &state.sasl {
+        let listener = escape(listener);
+        for row in metrics.snapshot() {
+            let _ = writeln!(
+                out,
+                "{name}{{listener=\"{listener}\",mechanism=\"{}\",phase=\"{}\",outcome=\"{}\"}} {}",
+                row.mechanism, row.phase, row.outcome, row.count
+            );
+        }
+    }
+}
