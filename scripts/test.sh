@@ -4,21 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests drive as real peers, as "command:debian-package".
-needed=("haproxy:haproxy" "openssl:openssl")
-
-missing=()
+scripts/install-deps.sh
 # Debian installs haproxy in /usr/sbin, which is not on every user's PATH.
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
-for entry in "${needed[@]}"; do
-    command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
-done
-if ((${#missing[@]})); then
-    echo "installing test dependencies: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq </dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
-fi
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
 # cargo ends on per-crate summaries (the last is often a crate without doc-tests); close with

@@ -11,51 +11,23 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, RequestHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+use kafka_protocol::protocol::{Decodable, Encodable};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use support::kafka::{connect, frame, free_port_block, mock_addrs, read_frame};
 use support::{
     Generations, Running, holds_socket, http_get, listening_inode, temp_path, wait_for_pid_file,
 };
 
 /// How long any one Kafka step may take.
 const KAFKA_STEP: Duration = Duration::from_secs(60);
-
-/// A bootstrap port `p` with `p + 1 + id` free for broker ids 1..=`brokers` (librdkafka's mock
-/// numbers its brokers from 1); returns `p`.
-fn free_port_block(brokers: u16) -> u16 {
-    for _ in 0..50 {
-        let base = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if base > u16::MAX - brokers - 2 {
-            continue;
-        }
-        let free =
-            (1..=brokers + 1).all(|i| TcpListener::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok());
-        if free {
-            return base;
-        }
-    }
-    panic!("no block of free ports on loopback");
-}
-
-/// The mock brokers' own addresses.
-fn mock_addrs(mock: &MockCluster<'_, impl rdkafka::ClientContext>) -> Vec<SocketAddr> {
-    mock.bootstrap_servers()
-        .split(',')
-        .map(|addr| addr.parse().unwrap())
-        .collect()
-}
 
 /// A Sluice with one port-per-broker Kafka listener in front of `mock`.
 struct KafkaProxy {
@@ -384,40 +356,6 @@ async fn acks_zero_and_a_5_mib_message_go_through() {
         let line = close_with(&proxy, "protocol_error");
         panic!("a session ended in a protocol error: {line}");
     }
-}
-
-/// Writes one request frame: header v1, then `body`.
-fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
-    let mut header = bytes::BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(api_key)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("raw-test")))
-        .encode(&mut header, 1)
-        .unwrap();
-    let len = (header.len() + body.len()) as i32;
-    let mut out = len.to_be_bytes().to_vec();
-    out.extend_from_slice(&header);
-    out.extend_from_slice(body);
-    out
-}
-
-/// Reads one response frame, bounded.
-fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut len = [0; 4];
-    stream.read_exact(&mut len)?;
-    let mut body = vec![0; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body)?;
-    Ok(body)
-}
-
-fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    stream
 }
 
 /// The close line of the next session that ends with `label`.

@@ -13,11 +13,11 @@ mod error;
 mod kafka;
 mod lifecycle;
 mod listener;
+mod listener_sasl;
 mod path;
 mod proxy;
 mod raw;
 mod route;
-mod sasl;
 mod tls;
 mod validate;
 mod value;
@@ -27,9 +27,9 @@ mod kafka_tests;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
-mod proxy_tests;
+mod listener_sasl_tests;
 #[cfg(test)]
-mod sasl_tests;
+mod proxy_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub(super) struct RawListener {
     pub(super) broker_port_start: Option<i64>,
     pub(super) broker_host_pattern: Option<String>,
     pub(super) max_frame_size: Option<RawSize>,
-    pub(super) sasl: Option<super::sasl::RawListenerSasl>,
+    pub(super) sasl: Option<super::listener_sasl::RawListenerSasl>,
 }
 
 /// A listener's `[listener.tls]` table; see [`super::ListenerTlsConfig`].

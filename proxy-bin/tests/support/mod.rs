@@ -7,6 +7,8 @@
     reason = "helpers of the tests fail the test when the environment misbehaves"
 )]
 
+pub(crate) mod kafka;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -124,7 +124,7 @@ impl Validator {
             path::key(at, "timeout"),
             raw.timeout,
             DEFAULT_TIMEOUT,
-            |text| positive(&text),
+            |text| value::duration(&text),
         );
         let failure_delay = self.or_default(
             path::key(at, "failure_delay"),
@@ -138,12 +138,10 @@ impl Validator {
             None,
             |text| {
                 let lifetime = value::duration(&text)?;
-                if lifetime.is_zero() {
-                    return Ok(None);
-                }
                 if lifetime < MIN_SESSION_LIFETIME {
                     return Err(format!(
-                        "{text:?} is too short: at least 1s (or 0 for sessions that never expire)"
+                        "{text:?} is too short: at least 1s (leave the key out for sessions that \
+                         never expire)"
                     ));
                 }
                 Ok(Some(lifetime))
@@ -250,12 +248,4 @@ impl Validator {
             }
         }
     }
-}
-
-fn positive(text: &str) -> Result<Duration, String> {
-    let duration = value::duration(text)?;
-    if duration.is_zero() {
-        return Err(format!("{text:?} must be more than zero"));
-    }
-    Ok(duration)
 }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests need, when missing: the real peers they drive (HAProxy,
+# OpenSSL) and the C libraries the Kafka client used as a test peer links (librdkafka is built
+# with OpenSSL for SCRAM). Safe without a terminal (CI sets CI=true and gives no standard input).
+set -euo pipefail
+
+# Debian installs haproxy in /usr/sbin, which is not on every user's PATH.
+export PATH="$PATH:/usr/sbin:/usr/local/sbin"
+
+# Commands, as "command:debian-package".
+commands=("haproxy:haproxy" "openssl:openssl" "pkg-config:pkg-config")
+# Files a package provides, as "path:debian-package".
+files=("/usr/include/openssl/ssl.h:libssl-dev")
+
+missing=()
+for entry in "${commands[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+done
+for entry in "${files[@]}"; do
+    [[ -e "${entry%%:*}" ]] || missing+=("${entry#*:}")
+done
+if ((${#missing[@]})); then
+    echo "installing test dependencies: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq </dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
