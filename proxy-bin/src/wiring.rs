@@ -192,6 +192,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                 stop_timeout: exec.stop_timeout,
             }),
             tls,
+            sasl: None,
         });
     }
     if !errors.is_empty() {
