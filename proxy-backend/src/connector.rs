@@ -21,6 +21,7 @@ use tracing::debug;
 
 use crate::child::{ChildReaper, ChildSpec};
 use crate::cluster::{BackendAddr, ClusterSpec};
+use crate::connections::BackendConnections;
 use crate::io::BackendIo;
 use crate::sasl::{SaslClientError, auth_mechanism, authenticate};
 use crate::tls::HandshakeError;
@@ -32,18 +33,29 @@ pub struct Connector {
     clusters: HashMap<RouteId, Arc<ClusterSpec>>,
     /// Stops the children of `exec` clusters when their sessions end.
     reaper: ChildReaper,
+    /// TCP connections established, per cluster; shared with the admin endpoint.
+    connections: Arc<BackendConnections>,
 }
 
 impl Connector {
     /// A connector for `clusters`, each reached by its route name; children go to `reaper`.
     pub fn new(clusters: impl IntoIterator<Item = ClusterSpec>, reaper: ChildReaper) -> Self {
+        let clusters: HashMap<_, _> = clusters
+            .into_iter()
+            .map(|c| (c.route.clone(), Arc::new(c)))
+            .collect();
+        let connections = Arc::new(BackendConnections::new(clusters.keys().cloned()));
         Self {
-            clusters: clusters
-                .into_iter()
-                .map(|c| (c.route.clone(), Arc::new(c)))
-                .collect(),
+            clusters,
             reaper,
+            connections,
         }
+    }
+
+    /// The TCP connections this connector (and its clones) established, per cluster; every
+    /// cluster it was built with is listed, from 0.
+    pub fn connections(&self) -> &Arc<BackendConnections> {
+        &self.connections
     }
 
     /// Spawns the session's child; a spawn that fails is a backend that is unavailable.
@@ -138,6 +150,7 @@ impl Connect for Connector {
                         continue;
                     }
                 };
+                self.connections.record(route);
                 // Sluice adds no delay of its own: small writes leave at once.
                 if let Err(err) = stream.set_nodelay(true) {
                     debug!(backend.addr = %addr, error = %err, "could not set TCP_NODELAY");

@@ -1,4 +1,4 @@
-//! The connector over loopback sockets: failover.
+//! The connector over loopback sockets: failover, and the connection counter.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,4 +87,37 @@ fn ipv6_backends_display_in_brackets() {
         port: 9092,
     };
     assert_eq!(addr.to_string(), "[::1]:9092");
+}
+
+#[tokio::test]
+async fn every_established_connection_is_counted_for_its_cluster_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = listener.local_addr().unwrap().port();
+    let mut busy = test_cluster(&[closed_port().await, live]);
+    busy.route = RouteId::new("busy");
+    let mut idle = test_cluster(&[live]);
+    idle.route = RouteId::new("idle");
+    let connector = Connector::new([busy, idle], ChildReaper::new());
+    let counts = connector.connections().clone();
+    assert_eq!(
+        counts.snapshot(),
+        [(RouteId::new("busy"), 0), (RouteId::new("idle"), 0)]
+    );
+    for _ in 0..2 {
+        connector
+            .connect(&RouteId::new("busy"), &mut cx())
+            .await
+            .unwrap();
+    }
+    // The refused first address is an attempt, not a connection.
+    assert_eq!(counts.get(&RouteId::new("busy")), Some(2));
+    assert_eq!(counts.get(&RouteId::new("idle")), Some(0));
+    assert_eq!(counts.get(&RouteId::new("other")), None);
+    // Clones share the counters.
+    connector
+        .clone()
+        .connect(&RouteId::new("idle"), &mut cx())
+        .await
+        .unwrap();
+    assert_eq!(counts.get(&RouteId::new("idle")), Some(1));
 }

@@ -7,11 +7,13 @@
 //! will show. An `exec` cluster spawns a child per session instead ([`ChildReaper`] stops and
 //! reaps them). A cluster with [`BackendTls`] gets a TLS handshake after the connect
 //! (`Connecting → TlsHandshaking → Ready`); one with [`ClusterSasl`] then authenticates with the
-//! cluster's own credentials (`→ Authenticating → Ready`, see [`authenticate`]). [`health`]
-//! probes clusters for readiness.
+//! cluster's own credentials (`→ Authenticating → Ready`, see [`authenticate`]). The connector
+//! counts the connections it opens per cluster ([`BackendConnections`]). [`health`] probes
+//! clusters for readiness.
 
 mod child;
 mod cluster;
+mod connections;
 mod connector;
 #[cfg(test)]
 mod connector_tests;
@@ -22,6 +24,7 @@ mod tls;
 
 pub use self::child::{ChildIo, ChildReaper, ChildSpec};
 pub use self::cluster::{BackendAddr, ClusterSpec};
+pub use self::connections::BackendConnections;
 pub use self::connector::Connector;
 pub use self::io::BackendIo;
 pub use self::sasl::{Authenticated, ClusterSasl, Password, SaslClientError, authenticate};

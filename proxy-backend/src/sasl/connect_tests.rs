@@ -49,6 +49,11 @@ async fn each_mechanism_makes_a_ready_backend_the_broker_knows_by_name() {
         let seen = broker.await.unwrap();
         assert_eq!(seen.asked.as_deref(), Some(mechanism.name()));
         assert_eq!(seen.authenticated.as_deref(), Some("proxy"));
+        assert_eq!(
+            connector.connections().get(&RouteId::new("c")),
+            Some(1),
+            "{mechanism}"
+        );
     }
 }
 
@@ -72,6 +77,8 @@ async fn rejected_credentials_fail_the_session_without_trying_the_next_broker() 
     assert!(detail.contains(REJECTED), "{detail}");
     assert_eq!(err.label(), "backend_auth_failed");
     assert_eq!(broker.await.unwrap().authenticated, None);
+    // One connection only: the second broker was never dialled.
+    assert_eq!(connector.connections().get(&RouteId::new("c")), Some(1));
 }
 
 #[tokio::test]

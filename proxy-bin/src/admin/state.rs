@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
+use proxy_backend::BackendConnections;
 use proxy_backend::health::ClusterHealth;
 use proxy_core::context::LiveResources;
 use proxy_core::kafka::KafkaMetrics;
@@ -53,6 +54,8 @@ pub(crate) struct AdminState {
     pub(crate) sessions: Sessions,
     /// Kafka listeners' per-API counters, by listener name.
     pub(crate) kafka: Vec<(String, Arc<KafkaMetrics>)>,
+    /// The connector's TCP connections to each cluster's backends.
+    pub(crate) backend_connections: Arc<BackendConnections>,
 }
 
 impl AdminState {
@@ -70,7 +73,14 @@ impl AdminState {
             live,
             sessions,
             kafka: Vec::new(),
+            backend_connections: Arc::default(),
         }
+    }
+
+    /// Exports the connector's per-cluster connection counts too.
+    pub(crate) fn with_backend_connections(mut self, counts: Arc<BackendConnections>) -> Self {
+        self.backend_connections = counts;
+        self
     }
 
     /// Exports these Kafka listeners' counters too.
