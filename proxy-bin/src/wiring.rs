@@ -192,7 +192,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                 stop_timeout: exec.stop_timeout,
             }),
             tls,
-            sasl: None,
+            sasl: cluster.sasl.clone().map(Arc::new),
         });
     }
     if !errors.is_empty() {

@@ -17,6 +17,7 @@ mod path;
 mod proxy;
 mod raw;
 mod route;
+mod sasl;
 mod tls;
 mod validate;
 mod value;
@@ -27,6 +28,8 @@ mod kafka_tests;
 mod lifecycle_tests;
 #[cfg(test)]
 mod proxy_tests;
+#[cfg(test)]
+mod sasl_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -44,6 +47,8 @@ use proxy_frontend::{PrincipalSource, TlsServerOptions};
 pub use error::{ConfigError, ConfigErrors};
 /// A backend as written in the file (port never 0); the connector's own type, so no conversion.
 pub use proxy_backend::BackendAddr;
+/// A cluster's SASL credentials, the password read from its file; the connector's own type.
+pub use proxy_backend::ClusterSasl;
 use proxy_frontend::HostPattern;
 
 /// The configuration used when no file is given: one plain TCP listener forwarding to a local
@@ -245,6 +250,8 @@ pub struct ClusterConfig {
     pub probe_interval: Duration,
     /// TLS toward the backends, when the cluster has a `[cluster.NAME.tls]` table.
     pub tls: Option<ClusterTlsConfig>,
+    /// How Sluice authenticates to the cluster, when it has a `[cluster.NAME.sasl]` table.
+    pub sasl: Option<ClusterSasl>,
 }
 
 /// The optional `[shutdown]` table.
