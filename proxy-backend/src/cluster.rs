@@ -1,5 +1,6 @@
 //! What the proxy knows about a cluster: its backend addresses and how to reach them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use proxy_core::proxy_protocol::ProxyProtocolVersion;
@@ -7,6 +8,7 @@ use proxy_core::route::RouteId;
 pub use proxy_core::upstream::BackendAddr;
 
 use crate::child::ChildSpec;
+use crate::sasl::ClusterSasl;
 use crate::tls::BackendTls;
 
 /// A cluster: where a route's sessions go.
@@ -27,6 +29,10 @@ pub struct ClusterSpec {
     /// When set, Sluice originates TLS to each backend after the connect (and after the PROXY
     /// header, which stays in the clear: the backend reads it before its TLS handshake).
     pub tls: Option<BackendTls>,
+    /// When set, Sluice authenticates each backend connection with the cluster's own
+    /// credentials (after TLS) before any of the session's bytes. Shared: every connection of
+    /// the cluster uses the same credentials.
+    pub sasl: Option<Arc<ClusterSasl>>,
 }
 
 /// A TLS-less cluster `c` of loopback `ports` with a 2 s connect timeout, for unit tests.
@@ -45,5 +51,6 @@ pub(crate) fn test_cluster(ports: &[u16]) -> ClusterSpec {
         send_proxy_protocol: None,
         exec: None,
         tls: None,
+        sasl: None,
     }
 }

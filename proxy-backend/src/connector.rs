@@ -1,5 +1,6 @@
 //! Connecting a session to its cluster, with ordered failover across backend addresses, then
-//! the outbound PROXY header and, for a TLS cluster, the handshake.
+//! the outbound PROXY header, for a TLS cluster the handshake, and for a SASL cluster the
+//! authentication with the cluster's own credentials.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,7 +8,8 @@ use std::sync::Arc;
 
 use proxy_core::Side;
 use proxy_core::close::{CloseReason, ConnectFailure};
-use proxy_core::context::SessionContext;
+use proxy_core::context::{AuthMechanism, SessionContext};
+use proxy_core::kafka::exchange::ExchangeError;
 use proxy_core::proxy_protocol;
 use proxy_core::route::RouteId;
 use proxy_core::state::{BackendEvent, BackendState};
@@ -19,7 +21,9 @@ use tracing::debug;
 
 use crate::child::{ChildReaper, ChildSpec};
 use crate::cluster::{BackendAddr, ClusterSpec};
+use crate::connections::BackendConnections;
 use crate::io::BackendIo;
+use crate::sasl::{SaslClientError, authenticate};
 use crate::tls::HandshakeError;
 
 /// Connects sessions to the clusters they are routed to: TCP with ordered failover, or a child
@@ -29,18 +33,29 @@ pub struct Connector {
     clusters: HashMap<RouteId, Arc<ClusterSpec>>,
     /// Stops the children of `exec` clusters when their sessions end.
     reaper: ChildReaper,
+    /// TCP connections established, per cluster; shared with the admin endpoint.
+    connections: Arc<BackendConnections>,
 }
 
 impl Connector {
     /// A connector for `clusters`, each reached by its route name; children go to `reaper`.
     pub fn new(clusters: impl IntoIterator<Item = ClusterSpec>, reaper: ChildReaper) -> Self {
+        let clusters: HashMap<_, _> = clusters
+            .into_iter()
+            .map(|c| (c.route.clone(), Arc::new(c)))
+            .collect();
+        let connections = Arc::new(BackendConnections::new(clusters.keys().cloned()));
         Self {
-            clusters: clusters
-                .into_iter()
-                .map(|c| (c.route.clone(), Arc::new(c)))
-                .collect(),
+            clusters,
             reaper,
+            connections,
         }
+    }
+
+    /// The TCP connections this connector (and its clones) established, per cluster; every
+    /// cluster it was built with is listed, from 0.
+    pub fn connections(&self) -> &Arc<BackendConnections> {
+        &self.connections
     }
 
     /// Spawns the session's child; a spawn that fails is a backend that is unavailable.
@@ -135,6 +150,7 @@ impl Connect for Connector {
                         continue;
                     }
                 };
+                self.connections.record(route);
                 // Sluice adds no delay of its own: small writes leave at once.
                 if let Err(err) = stream.set_nodelay(true) {
                     debug!(backend.addr = %addr, error = %err, "could not set TCP_NODELAY");
@@ -152,7 +168,7 @@ impl Connect for Connector {
                         return Err(fail(state, cx, reason));
                     }
                 }
-                let io = match tls.clone() {
+                let mut io = match tls.clone() {
                     None => BackendIo::Tcp(stream),
                     Some((tls, name)) => {
                         // A fresh deadline of `connect_timeout`: the handshake is its own phase
@@ -172,6 +188,28 @@ impl Connect for Connector {
                         }
                     }
                 };
+                if let Some(sasl) = &cluster.sasl {
+                    // Its own deadline, as the handshake has: the worst case to `Ready` is
+                    // thrice `connect_timeout`.
+                    let deadline = Instant::now() + cluster.connect_timeout;
+                    let mechanism = AuthMechanism::from(sasl.mechanism);
+                    state = state.on(BackendEvent::StartAuth { mechanism }, cx.id())?;
+                    let (mechanism, username) = (sasl.mechanism, sasl.username.as_str());
+                    debug!(backend.addr = %addr, %mechanism, username, "authenticating to the backend");
+                    match authenticate(&mut io, sasl, deadline).await {
+                        Ok(_) => {
+                            debug!(backend.addr = %addr, %mechanism, username, "authenticated to the backend");
+                        }
+                        // No failover, whatever went wrong: the credentials are the cluster's,
+                        // so the next broker would refuse them too, and the backend machine has
+                        // no way back from `Authenticating` to `Connecting` (as from
+                        // `TlsHandshaking`).
+                        Err(err) => {
+                            debug!(backend.addr = %addr, %mechanism, username, error = %err, "authenticating to the backend failed");
+                            return Err(fail(state, cx, sasl_failure(err)));
+                        }
+                    }
+                }
                 state = state.on(BackendEvent::Established, cx.id())?;
                 cx.set_backend(BackendTarget::Addr(addr));
                 return Ok(Connected { io, state });
@@ -190,6 +228,36 @@ fn tls_failure(err: &HandshakeError) -> CloseReason {
     CloseReason::Tls {
         side: Side::Backend,
         detail: err.to_string().into(),
+    }
+}
+
+/// The session's close reason for a failed SASL exchange with its backend. The connection
+/// failing (a broker going away mid-exchange, the deadline) is a backend I/O error like any
+/// other; an unreadable response is the backend's protocol error; no randomness or an
+/// unfinished key derivation is Sluice's own fault; everything else (rejected credentials, an
+/// unsupported mechanism, a broker that cannot prove it knows the credential) is
+/// `backend_auth_failed`.
+fn sasl_failure(err: SaslClientError) -> CloseReason {
+    match err {
+        SaslClientError::Exchange(ExchangeError::Io(err)) => CloseReason::BackendIo(err.kind()),
+        SaslClientError::Exchange(ExchangeError::Closed) => {
+            CloseReason::BackendIo(std::io::ErrorKind::UnexpectedEof)
+        }
+        SaslClientError::Exchange(ExchangeError::TimedOut) => {
+            CloseReason::BackendIo(std::io::ErrorKind::TimedOut)
+        }
+        err @ (SaslClientError::Exchange(_) | SaslClientError::Malformed(_)) => {
+            CloseReason::Protocol {
+                side: Side::Backend,
+                detail: err.to_string().into(),
+            }
+        }
+        err @ (SaslClientError::Random | SaslClientError::KeyDerivation(_)) => {
+            CloseReason::Internal(err.to_string().into())
+        }
+        err => CloseReason::BackendAuthFailed {
+            detail: err.to_string().into(),
+        },
     }
 }
 
@@ -221,88 +289,5 @@ pub(crate) async fn resolve(
                 Ok(addrs)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use proxy_core::route::Prerequisites;
-    use tokio::net::TcpListener;
-
-    use super::*;
-    use crate::cluster::test_cluster;
-
-    fn cx() -> SessionContext {
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        SessionContext::new(
-            Arc::from("t"),
-            addr,
-            addr,
-            Prerequisites::TCP,
-            Arc::default(),
-        )
-    }
-
-    /// A loopback port with nothing listening on it.
-    async fn closed_port() -> u16 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap().port()
-    }
-
-    fn cluster(ports: &[u16]) -> Connector {
-        Connector::new([test_cluster(ports)], ChildReaper::new())
-    }
-
-    #[tokio::test]
-    async fn a_refusing_address_is_skipped_for_the_next_one() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let live = listener.local_addr().unwrap();
-        let connector = cluster(&[closed_port().await, live.port()]);
-        let mut cx = cx();
-        let connected = connector
-            .connect(&RouteId::new("c"), &mut cx)
-            .await
-            .unwrap();
-        assert_eq!(
-            connected.state,
-            BackendState::Ready {
-                target: BackendTarget::Addr(live)
-            }
-        );
-        assert_eq!(cx.backend_addr(), Some(live));
-    }
-
-    #[tokio::test]
-    async fn when_every_address_refuses_the_reason_counts_the_attempts() {
-        let connector = cluster(&[closed_port().await, closed_port().await]);
-        let err = connector
-            .connect(&RouteId::new("c"), &mut cx())
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            CloseReason::BackendUnavailable {
-                attempts: 2,
-                last: ConnectFailure::Io(std::io::ErrorKind::ConnectionRefused)
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn an_unknown_route_is_no_route() {
-        let err = cluster(&[])
-            .connect(&RouteId::new("other"), &mut cx())
-            .await
-            .unwrap_err();
-        assert_eq!(err, CloseReason::NoRoute);
-    }
-
-    #[test]
-    fn ipv6_backends_display_in_brackets() {
-        let addr = BackendAddr {
-            host: "::1".into(),
-            port: 9092,
-        };
-        assert_eq!(addr.to_string(), "[::1]:9092");
     }
 }

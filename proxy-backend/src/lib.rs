@@ -6,18 +6,26 @@
 //! cluster's connect timeout) to `Ready`, or to `Failed` with the reason the client's close line
 //! will show. An `exec` cluster spawns a child per session instead ([`ChildReaper`] stops and
 //! reaps them). A cluster with [`BackendTls`] gets a TLS handshake after the connect
-//! (`Connecting → TlsHandshaking → Ready`). [`health`] probes clusters for readiness. SASL
-//! toward backends will join it here.
+//! (`Connecting → TlsHandshaking → Ready`); one with [`ClusterSasl`] then authenticates with the
+//! cluster's own credentials (`→ Authenticating → Ready`, see [`authenticate`]). The connector
+//! counts the connections it opens per cluster ([`BackendConnections`]). [`health`] probes
+//! clusters for readiness.
 
 mod child;
 mod cluster;
+mod connections;
 mod connector;
+#[cfg(test)]
+mod connector_tests;
 pub mod health;
 mod io;
+mod sasl;
 mod tls;
 
 pub use self::child::{ChildIo, ChildReaper, ChildSpec};
 pub use self::cluster::{BackendAddr, ClusterSpec};
+pub use self::connections::BackendConnections;
 pub use self::connector::Connector;
 pub use self::io::BackendIo;
+pub use self::sasl::{Authenticated, ClusterSasl, Password, SaslClientError, authenticate};
 pub use self::tls::{BackendTls, BackendTlsError, BackendTlsOptions};

@@ -269,6 +269,7 @@ async fn start(config: &Config, mut inherited: Inherited) -> anyhow::Result<Star
     let plan = wiring::plan(config).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let reaper = ChildReaper::new();
     let connector = Connector::new(plan.clusters.clone(), reaper.clone());
+    let backend_connections = connector.connections().clone();
     let frontend = Arc::new(Frontend::new(plan.router, connector));
 
     // Probes and the admin listener live until the very end: /readyz must answer while draining.
@@ -300,7 +301,8 @@ async fn start(config: &Config, mut inherited: Inherited) -> anyhow::Result<Star
             frontend.sessions().clone(),
         )
         .with_kafka_metrics(plan.kafka_metrics)
-        .with_sasl_metrics(plan.sasl_metrics),
+        .with_sasl_metrics(plan.sasl_metrics)
+        .with_backend_connections(backend_connections),
     );
 
     let offered = OfferedSockets::default();

@@ -284,6 +284,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
                 stop_timeout: exec.stop_timeout,
             }),
             tls,
+            sasl: cluster.sasl.clone().map(Arc::new),
         });
     }
     if !errors.is_empty() {

@@ -97,6 +97,7 @@ impl TestProxy {
             send_proxy_protocol: options.send_proxy_protocol,
             exec: None,
             tls: options.backend_tls.clone(),
+            sasl: None,
         };
         let mut clusters = vec![cluster("cluster", &options.backends)];
         clusters.extend(

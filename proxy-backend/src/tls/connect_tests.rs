@@ -67,6 +67,7 @@ impl Cluster {
                 send_proxy_protocol: self.send_proxy_protocol,
                 exec: None,
                 tls: Some(self.tls),
+                sasl: None,
             }],
             ChildReaper::new(),
         );

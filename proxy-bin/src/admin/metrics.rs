@@ -88,6 +88,19 @@ pub(super) fn render(state: &AdminState) -> String {
             health.reachable()
         );
     }
+    header(
+        &mut out,
+        "sluice_backend_connections_total",
+        "TCP connections opened to a cluster's backends (sessions and broker discovery).",
+        "counter",
+    );
+    for (cluster, count) in state.backend_connections.snapshot() {
+        let _ = writeln!(
+            out,
+            "sluice_backend_connections_total{{cluster=\"{}\"}} {count}",
+            escape(cluster.as_str())
+        );
+    }
     super::kafka_metrics::render(state, &mut out);
     super::sasl_metrics::render(state, &mut out);
     let ready = u8::from(state.readiness().is_ok());
@@ -126,7 +139,9 @@ pub(super) fn escape(value: &str) -> String {
 mod tests {
     use std::sync::Arc;
 
+    use proxy_backend::BackendConnections;
     use proxy_backend::health::{ClusterHealth, Requirement};
+    use proxy_core::route::RouteId;
 
     use super::*;
 
@@ -137,7 +152,11 @@ mod tests {
             Default::default(),
             Arc::default(),
             Default::default(),
-        );
+        )
+        .with_backend_connections(Arc::new(BackendConnections::new([
+            RouteId::new("main"),
+            RouteId::new("we\"ird"),
+        ])));
         state.set_phase(Phase::Draining);
         let text = render(&state);
         assert!(
@@ -153,6 +172,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("sluice_ready 0"), "{text}");
+        // Every configured cluster, before any connection.
+        assert!(
+            text.contains("sluice_backend_connections_total{cluster=\"main\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sluice_backend_connections_total{cluster=\"we\\\"ird\"} 0"),
+            "{text}"
+        );
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
             assert!(

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
+use proxy_backend::BackendConnections;
 use proxy_backend::health::ClusterHealth;
 use proxy_core::context::LiveResources;
 use proxy_core::kafka::KafkaMetrics;
@@ -56,6 +57,8 @@ pub(crate) struct AdminState {
     pub(crate) kafka: Vec<(String, Arc<KafkaMetrics>)>,
     /// SASL outcome counters of Kafka listeners that inspect or terminate SASL, by listener.
     pub(crate) sasl: Vec<(String, Arc<SaslMetrics>)>,
+    /// The connector's TCP connections to each cluster's backends.
+    pub(crate) backend_connections: Arc<BackendConnections>,
 }
 
 impl AdminState {
@@ -74,7 +77,14 @@ impl AdminState {
             sessions,
             kafka: Vec::new(),
             sasl: Vec::new(),
+            backend_connections: Arc::default(),
         }
+    }
+
+    /// Exports the connector's per-cluster connection counts too.
+    pub(crate) fn with_backend_connections(mut self, counts: Arc<BackendConnections>) -> Self {
+        self.backend_connections = counts;
+        self
     }
 
     /// Exports these Kafka listeners' counters too.

@@ -9,6 +9,7 @@
 //! after that there is no document left to validate.
 
 mod addr;
+mod cluster_sasl;
 mod error;
 mod kafka;
 mod lifecycle;
@@ -22,6 +23,8 @@ mod tls;
 mod validate;
 mod value;
 
+#[cfg(test)]
+mod cluster_sasl_tests;
 #[cfg(test)]
 mod kafka_tests;
 #[cfg(test)]
@@ -48,6 +51,8 @@ use proxy_frontend::{PrincipalSource, TlsServerOptions};
 pub use error::{ConfigError, ConfigErrors};
 /// A backend as written in the file (port never 0); the connector's own type, so no conversion.
 pub use proxy_backend::BackendAddr;
+/// A cluster's SASL credentials, the password read from its file; the connector's own type.
+pub use proxy_backend::ClusterSasl;
 use proxy_frontend::HostPattern;
 
 /// The configuration used when no file is given: one plain TCP listener forwarding to a local
@@ -276,6 +281,8 @@ pub struct ClusterConfig {
     pub probe_interval: Duration,
     /// TLS toward the backends, when the cluster has a `[cluster.NAME.tls]` table.
     pub tls: Option<ClusterTlsConfig>,
+    /// How Sluice authenticates to the cluster, when it has a `[cluster.NAME.sasl]` table.
+    pub sasl: Option<ClusterSasl>,
 }
 
 /// The optional `[shutdown]` table.

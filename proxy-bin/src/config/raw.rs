@@ -101,6 +101,15 @@ pub(super) struct RawClusterTls {
     pub(super) insecure_skip_verify: Option<bool>,
 }
 
+/// A cluster's `[cluster.NAME.sasl]` table; see [`super::cluster_sasl`].
+#[derive(Debug, Deserialize)]
+pub(super) struct RawClusterSasl {
+    pub(super) mechanism: Option<String>,
+    pub(super) username: Option<String>,
+    pub(super) password_file: Option<String>,
+    pub(super) allow_plain_without_tls: Option<bool>,
+}
+
 /// One `[[listener.route]]`; see [`super::RouteConfig`].
 #[derive(Debug, Deserialize)]
 pub(super) struct RawRoute {
@@ -132,6 +141,7 @@ pub(super) struct RawCluster {
     pub(super) ready_requires: Option<String>,
     pub(super) probe_interval: Option<String>,
     pub(super) tls: Option<RawClusterTls>,
+    pub(super) sasl: Option<RawClusterSasl>,
 }
 
 /// The `[shutdown]` table; see [`super::ShutdownConfig`].

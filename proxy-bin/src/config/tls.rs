@@ -17,7 +17,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 // === impl Validator ===
 
 impl Validator {
-    /// `file`, resolved against the config file's directory when relative.
+    /// `file` as written, resolved against the config file's directory when relative.
     pub(super) fn resolve(&self, file: String) -> PathBuf {
         let file = PathBuf::from(file);
         if file.is_absolute() {

@@ -122,7 +122,9 @@ impl Validator {
             |text| value::duration(&text),
         );
         let send_proxy_protocol = self.send_proxy_protocol(at, raw.send_proxy_protocol);
+        let has_tls = raw.tls.is_some();
         let tls = self.cluster_tls(at, raw.tls);
+        let sasl = self.cluster_sasl(at, raw.sasl, has_tls, exec.is_some());
         Some(ClusterConfig {
             backends: backends?,
             connect_timeout: connect_timeout?,
@@ -131,6 +133,7 @@ impl Validator {
             ready_requires: ready_requires?,
             probe_interval: probe_interval?,
             tls: tls?,
+            sasl: sasl?,
         })
     }
 

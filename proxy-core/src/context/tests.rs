@@ -113,3 +113,14 @@ fn auth_state_carries_the_principal_only_when_authenticated() {
     });
     assert_eq!(cx.auth().principal(), Some("alice"));
 }
+
+#[test]
+fn sasl_mechanisms_keep_their_names_in_the_auth_state() {
+    use crate::sasl::Mechanism;
+    let names: Vec<_> = Mechanism::ALL
+        .into_iter()
+        .map(|m| super::AuthMechanism::from(m).to_string())
+        .collect();
+    let expected: Vec<_> = Mechanism::ALL.into_iter().map(Mechanism::name).collect();
+    assert_eq!(names, expected);
+}

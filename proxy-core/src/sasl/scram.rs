@@ -341,12 +341,21 @@ fn split_gs2(text: &str) -> Result<(&str, &str), ScramError> {
 // === client ===
 
 /// A client that has sent its first message.
-#[derive(Debug)]
 pub struct ScramClient {
     hash: ScramHash,
     password: String,
     client_first_bare: String,
     client_nonce: String,
+}
+
+impl fmt::Debug for ScramClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The password is never logged.
+        f.debug_struct("ScramClient")
+            .field("hash", &self.hash)
+            .field("client_first_bare", &self.client_first_bare)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A client that has sent its final message and waits for the server's signature.

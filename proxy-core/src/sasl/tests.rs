@@ -247,3 +247,11 @@ fn users_file_errors_name_the_key() {
         assert!(err.path.starts_with(path), "{text:?}: {err}");
     }
 }
+
+#[test]
+fn a_scram_client_never_prints_its_password() {
+    let (client, _) = ScramClient::start(ScramHash::Sha256, "user", "pencil", CLIENT_NONCE);
+    let printed = format!("{client:?}");
+    assert!(!printed.contains("pencil"), "{printed}");
+    assert!(printed.contains("n=user"), "{printed}");
+}

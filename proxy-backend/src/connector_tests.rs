@@ -1,0 +1,123 @@
+//! The connector over loopback sockets: failover, and the connection counter.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use proxy_core::close::{CloseReason, ConnectFailure};
+use proxy_core::context::SessionContext;
+use proxy_core::route::{Prerequisites, RouteId};
+use proxy_core::state::BackendState;
+use proxy_core::upstream::{BackendTarget, Connect};
+use tokio::net::TcpListener;
+
+use crate::child::ChildReaper;
+use crate::cluster::{BackendAddr, test_cluster};
+use crate::connector::Connector;
+
+/// A session context from a client at 127.0.0.1:1.
+pub(crate) fn cx() -> SessionContext {
+    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    SessionContext::new(
+        Arc::from("t"),
+        addr,
+        addr,
+        Prerequisites::TCP,
+        Arc::default(),
+    )
+}
+
+/// A loopback port with nothing listening on it.
+pub(crate) async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn cluster(ports: &[u16]) -> Connector {
+    Connector::new([test_cluster(ports)], ChildReaper::new())
+}
+
+#[tokio::test]
+async fn a_refusing_address_is_skipped_for_the_next_one() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = listener.local_addr().unwrap();
+    let connector = cluster(&[closed_port().await, live.port()]);
+    let mut cx = cx();
+    let connected = connector
+        .connect(&RouteId::new("c"), &mut cx)
+        .await
+        .unwrap();
+    assert_eq!(
+        connected.state,
+        BackendState::Ready {
+            target: BackendTarget::Addr(live)
+        }
+    );
+    assert_eq!(cx.backend_addr(), Some(live));
+}
+
+#[tokio::test]
+async fn when_every_address_refuses_the_reason_counts_the_attempts() {
+    let connector = cluster(&[closed_port().await, closed_port().await]);
+    let err = connector
+        .connect(&RouteId::new("c"), &mut cx())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CloseReason::BackendUnavailable {
+            attempts: 2,
+            last: ConnectFailure::Io(std::io::ErrorKind::ConnectionRefused)
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_no_route() {
+    let err = cluster(&[])
+        .connect(&RouteId::new("other"), &mut cx())
+        .await
+        .unwrap_err();
+    assert_eq!(err, CloseReason::NoRoute);
+}
+
+#[test]
+fn ipv6_backends_display_in_brackets() {
+    let addr = BackendAddr {
+        host: "::1".into(),
+        port: 9092,
+    };
+    assert_eq!(addr.to_string(), "[::1]:9092");
+}
+
+#[tokio::test]
+async fn every_established_connection_is_counted_for_its_cluster_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = listener.local_addr().unwrap().port();
+    let mut busy = test_cluster(&[closed_port().await, live]);
+    busy.route = RouteId::new("busy");
+    let mut idle = test_cluster(&[live]);
+    idle.route = RouteId::new("idle");
+    let connector = Connector::new([busy, idle], ChildReaper::new());
+    let counts = connector.connections().clone();
+    assert_eq!(
+        counts.snapshot(),
+        [(RouteId::new("busy"), 0), (RouteId::new("idle"), 0)]
+    );
+    for _ in 0..2 {
+        connector
+            .connect(&RouteId::new("busy"), &mut cx())
+            .await
+            .unwrap();
+    }
+    // The refused first address is an attempt, not a connection.
+    assert_eq!(counts.get(&RouteId::new("busy")), Some(2));
+    assert_eq!(counts.get(&RouteId::new("idle")), Some(0));
+    assert_eq!(counts.get(&RouteId::new("other")), None);
+    // Clones share the counters.
+    connector
+        .clone()
+        .connect(&RouteId::new("idle"), &mut cx())
+        .await
+        .unwrap();
+    assert_eq!(counts.get(&RouteId::new("idle")), Some(1));
+}
