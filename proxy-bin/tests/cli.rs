@@ -45,6 +45,7 @@ fn check_accepts_the_contract_example_and_the_shipped_examples() {
     for example in [
         concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sluice.toml"),
         concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/kafka.toml"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/kafka-sasl.toml"),
     ] {
         let status = Command::new(SLUICE)
             .args(["check", "--config", example])
@@ -52,6 +53,35 @@ fn check_accepts_the_contract_example_and_the_shipped_examples() {
             .unwrap();
         assert!(status.success(), "{example} does not pass sluice check");
     }
+}
+
+#[test]
+fn check_names_the_users_file_a_sasl_listener_cannot_read() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/kafka-sasl.toml"
+    ))
+    .unwrap();
+    let (ok, stderr) = check(
+        &example.replace("\"kafka-users.toml\"", "\"no-such-users.toml\""),
+        "sasl-missing-users.toml",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("listener[0].sasl.users: cannot read the users file")
+            && stderr.contains("no-such-users.toml"),
+        "{stderr}"
+    );
+    let garbled = write_config("sasl-garbled-users.toml", "[users.alice]\nsalt = 3\n");
+    let (ok, stderr) = check(
+        &example.replace(
+            "\"kafka-users.toml\"",
+            &format!("{:?}", garbled.display().to_string()),
+        ),
+        "sasl-garbled.toml",
+    );
+    assert!(!ok);
+    assert!(stderr.contains("listener[0].sasl.users"), "{stderr}");
 }
 
 #[test]

@@ -266,8 +266,10 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         self.step(FrontendEvent::StartNegotiation { deadline })?;
         let frontend = self.frontend;
         let negotiation = kafka::negotiate(&mut client, self.cx, kafka, terminate, frontend);
+        // A client still authenticating when the proxy drains has nothing in flight: it is
+        // closed at once and reconnects elsewhere.
         let negotiated = tokio::select! {
-            () = self.force_close.cancelled() => Err(CloseReason::Shutdown),
+            () = self.drain.cancelled() => Err(CloseReason::DrainCompleted),
             negotiated = negotiation => negotiated,
         }?;
         self.authenticated_at = Some(negotiated.authenticated_at);
