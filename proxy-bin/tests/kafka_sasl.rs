@@ -573,3 +573,88 @@ async fn clients_re_authenticate_within_their_session_lifetime_and_keep_producin
     let all: BTreeSet<String> = (0..30).map(|round| format!("r{round}-0")).collect();
     consume(&consumer, "long", &all).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_stands_in_for_sasl_when_the_listener_accepts_it() {
+    use sluice_tests::certs::{TestCa, temp_dir};
+
+    let mock_main = MockCluster::new(3).unwrap();
+    let mock_b = MockCluster::new(3).unwrap();
+    mock_main.create_topic("main-topic", 1, 1).unwrap();
+    mock_b.create_topic("cert-topic", 1, 1).unwrap();
+    let ca = TestCa::new("sluice sasl mtls test ca");
+    let dir = temp_dir("kafka-sasl-mtls");
+    let ca_pem = ca.write_to(&dir, "ca");
+    let (cert, key) = ca.issue(&["127.0.0.1"]).write_to(&dir, "server");
+    let (client_cert, client_key) = ca
+        .issue_client("analytics-client", &[])
+        .write_to(&dir, "client");
+    let users = users_file("sasl-users-mtls.toml", &[ALICE]);
+    let listener = format!(
+        r#"[listener.tls]
+cert = "{cert}"
+key = "{key}"
+client_auth = "optional"
+client_ca = "{ca}"
+principal = "cn"
+[listener.sasl]
+mode = "terminate"
+mechanisms = ["SCRAM-SHA-512"]
+users = "{users}"
+accept_mtls_principal = true
+
+[[listener.route]]
+principal = "analytics-client"
+cluster = "b""#,
+        cert = cert.display(),
+        key = key.display(),
+        ca = ca_pem.display(),
+        users = users.display(),
+    );
+    let clusters = format!(
+        "{}\n{}",
+        cluster_toml("main", &mock_main),
+        cluster_toml("b", &mock_b)
+    );
+    let proxy = Proxy::start("sasl-mtls.toml", &listener, &clusters);
+    let tls = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        [
+            ("ssl.ca.location", ca_pem.to_str().unwrap()),
+            ("ssl.endpoint.identification.algorithm", "none"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    };
+
+    // A certificate and no SASL at all: authenticated as its CN, routed by it.
+    let with_cert = tls(&[
+        ("security.protocol", "SSL"),
+        ("ssl.certificate.location", client_cert.to_str().unwrap()),
+        ("ssl.key.location", client_key.to_str().unwrap()),
+    ]);
+    let (cert_producer, _errors) = producer(&proxy.bootstrap_servers(), &with_cert);
+    produce(&cert_producer, "cert-topic", "c", 20).await;
+    drop(cert_producer);
+    let consumer = consumer(&proxy.bootstrap_servers(), "g-cert", &with_cert);
+    consume(&consumer, "cert-topic", &keys("c", 20)).await;
+    drop(consumer);
+
+    // No certificate: SASL over TLS, as alice, to the default cluster.
+    let mut with_sasl = tls(&[("security.protocol", "SASL_SSL")]);
+    with_sasl.extend(sasl_client("SCRAM-SHA-512", ALICE).into_iter().skip(1));
+    let (sasl_producer, _errors) = producer(&proxy.bootstrap_servers(), &with_sasl);
+    produce(&sasl_producer, "main-topic", "s", 20).await;
+    drop(sasl_producer);
+
+    let line = proxy
+        .sluice
+        .find_where("session closed", "auth.principal", "analytics-client");
+    assert_eq!(line["route"], "b", "{line}");
+    let line = proxy
+        .sluice
+        .find_where("session closed", "auth.principal", "alice");
+    assert_eq!(line["route"], "main", "{line}");
+    assert!(proxy.sasl("SCRAM-SHA-512", "initial", "success") >= 1);
+}
