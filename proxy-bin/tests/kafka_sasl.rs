@@ -366,6 +366,20 @@ async fn wrong_passwords_and_unauthenticated_requests_open_no_backend_connection
     let closed = close_with(&proxy.sluice, "not_authenticated");
     assert_eq!(closed["backend.addr"], "-", "{closed}");
 
+    // Before authenticating, a frame may not exceed 512 KiB (whatever max_frame_size says):
+    // refused from its length prefix.
+    let mut big = connect(proxy.bootstrap);
+    big.write_all(&(1024 * 1024i32).to_be_bytes()).unwrap();
+    assert!(read_frame(&mut big).is_err());
+    let closed = close_with(&proxy.sluice, "protocol_error");
+    assert!(
+        closed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max_frame_size"),
+        "{closed}"
+    );
+
     // A client that says nothing is closed at the SASL timeout.
     let _silent = TcpStream::connect((Ipv4Addr::LOCALHOST, proxy.bootstrap)).unwrap();
     close_with(&proxy.sluice, "auth_timeout");

@@ -28,6 +28,11 @@ use super::sasl::SaslTerminate;
 use super::versions::offered_versions;
 use crate::frontend::Frontend;
 
+/// The largest frame a client may send before it has authenticated (Kafka brokers'
+/// `sasl.server.max.receive.size` is 512 KiB): an unauthenticated client must not make the
+/// proxy hold `max_frame_size` for it.
+const MAX_UNAUTHENTICATED_FRAME: usize = 512 * 1024;
+
 /// A client that finished authenticating.
 #[derive(Debug)]
 pub(crate) struct Negotiated {
@@ -58,7 +63,8 @@ where
         kafka,
         terminate,
         frontend,
-        codec: KafkaCodec::new(kafka.max_frame_size).with_metrics(kafka.metrics.clone()),
+        codec: KafkaCodec::new(kafka.max_frame_size.min(MAX_UNAUTHENTICATED_FRAME))
+            .with_metrics(kafka.metrics.clone()),
     };
     timeout_at(deadline, work.run())
         .await
