@@ -232,6 +232,11 @@ pub fn serve_broker_ports<R: Router, C: Connect>(
         return;
     };
     if !matches!(kafka.gateway.mode(), GatewayMode::PortPerBroker { .. }) {
+        // An SNI gateway opens no ports per broker; a SASL-terminating one still wants the
+        // cluster's API versions before its first client asks.
+        if matches!(kafka.sasl, Some(crate::kafka::ListenerSasl::Terminate(_))) {
+            crate::kafka::discover_in_background(bootstrap, frontend, lifecycle);
+        }
         return;
     }
     crate::kafka::discover_in_background(bootstrap, frontend.clone(), lifecycle.clone());
