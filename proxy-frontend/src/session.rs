@@ -2,10 +2,10 @@
 //!
 //! The frontend state machine is walked explicitly: `Accepted → AwaitingProxyHeader?` (when the
 //! listener expects PROXY headers) `→ TlsHandshaking?` `→ Negotiating?` (a Kafka listener that
-//! terminates SASL: the client authenticates to the proxy first) `→ Routing`, the router names a route, the backend connector
-//! brings the route's backend state machine to `Ready`, the forwarding gate issues a permit,
-//! `Forwarding` runs the stage chain until either side ends it, and every path ends in `Closed`
-//! with the reason.
+//! terminates SASL: the client authenticates to the proxy first) `→ Routing`, the router names
+//! a route, the backend connector brings the route's backend state machine to `Ready`, the
+//! forwarding gate issues a permit, `Forwarding` runs the stage chain until either side ends it,
+//! and every path ends in `Closed` with the reason.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -265,7 +265,8 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         let deadline = Instant::now() + terminate.timeout;
         self.step(FrontendEvent::StartNegotiation { deadline })?;
         let frontend = self.frontend;
-        let negotiation = kafka::negotiate(&mut client, self.cx, kafka, terminate, frontend);
+        let negotiation =
+            kafka::negotiate(&mut client, self.cx, kafka, terminate, frontend, deadline);
         // A client still authenticating when the proxy drains has nothing in flight: it is
         // closed at once and reconnects elsewhere.
         let negotiated = tokio::select! {

@@ -24,8 +24,6 @@ mod tests;
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use proxy_core::kafka::exchange::exchange;
 use proxy_core::kafka::kafka_protocol::ResponseError;
@@ -34,9 +32,8 @@ use proxy_core::kafka::kafka_protocol::messages::{
     SaslHandshakeRequest,
 };
 use proxy_core::kafka::kafka_protocol::protocol::StrBytes;
-use proxy_core::kafka::{KafkaCodec, KafkaError, KafkaRequest};
-use proxy_core::sasl::{Mechanism, ScramClient, ScramHash, plain_message};
-use ring::rand::{SecureRandom, SystemRandom};
+use proxy_core::kafka::{KafkaCodec, KafkaError, KafkaRequest, PROXY_CLIENT_ID};
+use proxy_core::sasl::{Mechanism, ScramClient, ScramHash, fresh_nonce, plain_message};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::debug;
@@ -48,15 +45,9 @@ pub use self::error::SaslClientError;
 /// the session lifetime. Every broker since Kafka 1.1 speaks both.
 const SASL_VERSION: i16 = 1;
 
-/// The client id of the proxy's own requests (as broker discovery's).
-const CLIENT_ID: &str = "sluice";
-
 /// The largest SASL response accepted: handshake mechanism lists and SCRAM messages are a few
 /// hundred bytes, so a broker declaring more is not answering what was asked.
 const MAX_RESPONSE_SIZE: usize = 64 * 1024;
-
-/// Random bytes in a SCRAM client nonce (base64-encoded on the wire: 32 characters).
-const NONCE_BYTES: usize = 24;
 
 /// How Sluice authenticates to one cluster: the `[cluster.NAME.sasl]` table, the password read
 /// from its file.
@@ -154,7 +145,7 @@ where
     let request = KafkaRequest::originate(
         ApiKey::SaslHandshake,
         SASL_VERSION,
-        CLIENT_ID,
+        PROXY_CLIENT_ID,
         RequestKind::SaslHandshake(
             SaslHandshakeRequest::default().with_mechanism(StrBytes::from(mechanism.name())),
         ),
@@ -191,7 +182,7 @@ async fn scram<Io>(
 where
     Io: AsyncRead + AsyncWrite + Unpin,
 {
-    let nonce = nonce()?;
+    let nonce = fresh_nonce().ok_or(SaslClientError::Random)?;
     let (client, first) = ScramClient::start(hash, &sasl.username, sasl.password.expose(), &nonce);
     let server_first = round(io, codec, sasl, first.into_bytes(), deadline)
         .await?
@@ -221,7 +212,7 @@ where
     let request = KafkaRequest::originate(
         ApiKey::SaslAuthenticate,
         SASL_VERSION,
-        CLIENT_ID,
+        PROXY_CLIENT_ID,
         RequestKind::SaslAuthenticate(
             SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message)),
         ),
@@ -252,13 +243,4 @@ fn unexpected_body(api: ApiKey) -> SaslClientError {
         ApiKey::SaslHandshake => "not a SaslHandshake response",
         _ => "not a SaslAuthenticate response",
     }))
-}
-
-/// A fresh SCRAM client nonce: random bytes in base64 (printable, never a comma).
-fn nonce() -> Result<String, SaslClientError> {
-    let mut bytes = [0u8; NONCE_BYTES];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| SaslClientError::Random)?;
-    Ok(BASE64.encode(bytes))
 }

@@ -29,6 +29,9 @@ pub use self::metrics::{ApiSnapshot, KafkaMetrics, LATENCY_BUCKETS};
 pub use self::stages::kafka_registry;
 use crate::stage::Protocol;
 
+/// The client id of the requests the proxy sends on its own (discovery, authentication).
+pub const PROXY_CLIENT_ID: &str = "sluice";
+
 /// The largest frame accepted unless configured otherwise (Kafka's `socket.request.max.bytes`).
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 100 * 1024 * 1024;
 

@@ -16,7 +16,7 @@ use std::str::FromStr;
 pub use self::plain::{PlainMessage, parse_plain, plain_message};
 pub use self::scram::{
     MAX_ITERATIONS, MIN_ITERATIONS, ScramClient, ScramClientFinal, ScramCredential, ScramError,
-    ScramHash, ScramServer, client_first_username,
+    ScramHash, ScramServer, client_first_username, fresh_nonce,
 };
 pub use self::throttle::FailureThrottle;
 pub use self::users::{UserStore, UsersFileError, check_username};

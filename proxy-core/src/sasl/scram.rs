@@ -208,6 +208,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Random bytes in a SCRAM nonce (32 characters of base64 on the wire).
+const NONCE_BYTES: usize = 24;
+
+/// A fresh SCRAM nonce, client's or server's: random bytes in base64 (printable, never a
+/// comma); `None` when the system's random source fails.
+pub fn fresh_nonce() -> Option<String> {
+    let mut bytes = [0u8; NONCE_BYTES];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).ok()?;
+    Some(BASE64.encode(bytes))
+}
+
 /// The user name in a client's first SCRAM message, for a proxy that only watches the exchange.
 pub fn client_first_username(client_first: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(client_first).ok()?;

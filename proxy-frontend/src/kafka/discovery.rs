@@ -3,6 +3,7 @@
 //! the cluster itself, with a Metadata request of the proxy's own, and learns every broker (and,
 //! first, the cluster's API versions, which a SASL-terminating listener answers clients with).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use proxy_core::context::SessionContext;
 use proxy_core::gate::Side;
 use proxy_core::kafka::exchange::{ExchangeError, exchange};
 use proxy_core::kafka::rewrite::rewrite_response;
-use proxy_core::kafka::{KafkaCodec, KafkaRequest};
-use proxy_core::route::{RouteId, Router};
+use proxy_core::kafka::{KafkaCodec, KafkaRequest, PROXY_CLIENT_ID};
+use proxy_core::route::{Prerequisites, RouteId, Router};
 use proxy_core::upstream::Connect;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -30,9 +31,6 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Metadata v4: old enough for any broker since Kafka 0.11, new enough to ask for no topics.
 const METADATA_VERSION: i16 = 4;
 
-/// The client id of the proxy's own requests.
-pub(crate) const PROXY_CLIENT_ID: &str = "sluice";
-
 /// Connects to `route`'s cluster (its bootstrap servers, or the backend `cx` is pinned to),
 /// asks it for its brokers, and teaches them to `gateway`.
 pub(crate) async fn discover<C: Connect>(
@@ -42,9 +40,19 @@ pub(crate) async fn discover<C: Connect>(
     gateway: &KafkaGateway,
 ) -> Result<(), CloseReason> {
     let mut connected = connector.connect(route, cx).await?;
-    let versions = ask_for_versions(&mut connected.io, Instant::now() + DISCOVERY_TIMEOUT).await?;
+    let deadline = Instant::now() + DISCOVERY_TIMEOUT;
+    let versions = ask_for_versions(&mut connected.io, deadline).await?;
     gateway.versions().record(route, versions);
-    ask_for_brokers(&mut connected.io, &gateway.for_route(route)).await
+    ask_for_brokers(&mut connected.io, &gateway.for_route(route), deadline).await
+}
+
+/// A context for a connection of the proxy's own (discovery), counted in no session gauge.
+pub(crate) fn own_context(
+    listener: Arc<str>,
+    addr: SocketAddr,
+    requires: Prerequisites,
+) -> SessionContext {
+    SessionContext::new(listener, addr, addr, requires, Arc::default())
 }
 
 /// The close reason for a failed exchange of the proxy's own while `doing` something.
@@ -61,11 +69,14 @@ pub(crate) fn exchange_error(doing: &str, err: ExchangeError) -> CloseReason {
 
 /// Asks the broker at the other end of `io` for the cluster's brokers, and teaches them to
 /// `gateway`.
-async fn ask_for_brokers<Io>(io: &mut Io, brokers: &RouteBrokers<'_>) -> Result<(), CloseReason>
+async fn ask_for_brokers<Io>(
+    io: &mut Io,
+    brokers: &RouteBrokers<'_>,
+    deadline: Instant,
+) -> Result<(), CloseReason>
 where
     Io: AsyncRead + AsyncWrite + Unpin,
 {
-    let deadline = Instant::now() + DISCOVERY_TIMEOUT;
     let request = KafkaRequest::originate(
         ApiKey::Metadata,
         METADATA_VERSION,
@@ -103,8 +114,7 @@ pub(crate) fn discover_in_background<R: Router, C: Connect>(
     lifecycle.tracker.spawn(async move {
         let mut wait = Duration::from_millis(500);
         for attempt in 1u32.. {
-            // A context of the proxy's own, counted in no session gauge.
-            let mut cx = SessionContext::new(name.clone(), bind, bind, requires, Arc::default());
+            let mut cx = own_context(name.clone(), bind, requires);
             let result = async {
                 let route = frontend
                     .router

@@ -4,6 +4,7 @@
 //! nothing is forwarded. Bytes the client sent past its last SASL request are returned, to be
 //! read first once the session forwards.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -23,7 +24,7 @@ use tokio::time::{Instant, timeout_at};
 use tracing::{info, warn};
 
 use super::KafkaListener;
-use super::discover;
+use super::discovery::{discover, own_context};
 use super::sasl::SaslTerminate;
 use super::versions::offered_versions;
 use crate::frontend::Frontend;
@@ -43,20 +44,20 @@ pub(crate) struct Negotiated {
 }
 
 /// Runs the negotiation on `client` until the client is authenticated (recorded in `cx`), or
-/// the reason the session ends.
+/// the reason the session ends; `deadline` is the `Negotiating` state's.
 pub(crate) async fn negotiate<Io, R, C>(
     client: &mut Io,
     cx: &mut SessionContext,
     kafka: &KafkaListener,
     terminate: &SaslTerminate,
     frontend: &Frontend<R, C>,
+    deadline: Instant,
 ) -> Result<Negotiated, CloseReason>
 where
     Io: AsyncRead + AsyncWrite + Unpin,
     R: Router,
     C: Connect,
 {
-    let deadline = Instant::now() + terminate.timeout;
     let work = Negotiation {
         client,
         cx,
@@ -159,10 +160,7 @@ where
                 principal,
                 mechanism,
             } => {
-                sleep(termination.throttle.delay(ip)).await;
-                termination
-                    .metrics
-                    .record(Some(mechanism), SaslPhase::Initial, true);
+                sleep(termination.succeeded(mechanism, SaslPhase::Initial, ip)).await;
                 info!(auth.principal = %principal, mechanism = %mechanism, "client authenticated");
                 self.cx.set_auth(AuthState::Authenticated {
                     principal: principal.into(),
@@ -176,9 +174,8 @@ where
                 mechanism,
                 credentials_rejected,
             } => {
-                termination
-                    .metrics
-                    .record(mechanism, SaslPhase::Initial, false);
+                let delay =
+                    termination.failed(mechanism, SaslPhase::Initial, ip, credentials_rejected);
                 let name = mechanism.map_or("-", |m| m.name());
                 if let Some(mechanism) = mechanism {
                     self.cx.set_auth(AuthState::Failed {
@@ -186,7 +183,6 @@ where
                     });
                 }
                 if credentials_rejected {
-                    let delay = termination.throttle.record_failure(ip);
                     warn!(
                         mechanism = name,
                         delay_ms = delay.as_millis() as u64,
@@ -230,17 +226,12 @@ where
     ) -> Result<Vec<kafka_protocol::messages::api_versions_response::ApiVersion>, CloseReason> {
         let gateway = &self.kafka.gateway;
         let frontend = self.frontend;
-        let listener = self.cx.listener().to_owned();
-        let bind = self.cx.local_addr();
+        let listener: Arc<str> = self.cx.listener().into();
+        let addr = self.cx.local_addr();
         let requires = self.cx.requires();
         let fetch = |route: RouteId| {
-            let listener = listener.clone();
-            async move {
-                // A context of the proxy's own, counted in no session gauge.
-                let mut own =
-                    SessionContext::new(listener.into(), bind, bind, requires, Default::default());
-                discover(&frontend.connector, &route, &mut own, gateway).await
-            }
+            let mut own = own_context(listener.clone(), addr, requires);
+            async move { discover(&frontend.connector, &route, &mut own, gateway).await }
         };
         let clusters = gateway.versions().of_all(&self.kafka.routes, fetch).await?;
         Ok(offered_versions(&clusters))

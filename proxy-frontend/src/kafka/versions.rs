@@ -21,12 +21,12 @@ use proxy_core::close::CloseReason;
 use proxy_core::gate::Side;
 use proxy_core::kafka::exchange::exchange;
 use proxy_core::kafka::rewrite::rewritable_versions;
-use proxy_core::kafka::{KafkaCodec, KafkaRequest};
+use proxy_core::kafka::{KafkaCodec, KafkaRequest, PROXY_CLIENT_ID};
 use proxy_core::route::RouteId;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::discovery::{PROXY_CLIENT_ID, exchange_error};
+use super::discovery::exchange_error;
 
 /// ApiVersions v0: every broker answers it, and its answer is the list itself.
 const API_VERSIONS_VERSION: i16 = 0;
@@ -39,8 +39,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub struct BrokerVersions {
     known: RwLock<HashMap<RouteId, Arc<[ApiVersion]>>>,
-    /// One fetch at a time, and when the last one failed.
-    fetching: tokio::sync::Mutex<Option<Instant>>,
+    /// One fetch at a time, and the last one's failure: when, and why.
+    fetching: tokio::sync::Mutex<Option<(Instant, CloseReason)>>,
 }
 
 impl BrokerVersions {
@@ -73,14 +73,13 @@ impl BrokerVersions {
             if self.get(route).is_some() {
                 continue;
             }
-            if last_failure.is_some_and(|at| at.elapsed() < RETRY_AFTER) {
-                return Err(CloseReason::BackendUnavailable {
-                    attempts: 0,
-                    last: proxy_core::close::ConnectFailure::Unresolved,
-                });
+            if let Some((at, reason)) = &*last_failure
+                && at.elapsed() < RETRY_AFTER
+            {
+                return Err(reason.clone());
             }
             if let Err(reason) = fetch(route.clone()).await {
-                *last_failure = Some(Instant::now());
+                *last_failure = Some((Instant::now(), reason.clone()));
                 return Err(reason);
             }
         }
@@ -247,7 +246,11 @@ mod tests {
             more += 1;
             async { Ok(()) }
         };
-        assert!(cache.of_all(&routes, counting).await.is_err());
+        assert_eq!(
+            cache.of_all(&routes, counting).await.unwrap_err(),
+            CloseReason::BackendClosed,
+            "the last failure's reason"
+        );
         assert_eq!((calls, more), (1, 0), "no second fetch within RETRY_AFTER");
         tokio::time::advance(RETRY_AFTER).await;
         let cache_ref = &cache;

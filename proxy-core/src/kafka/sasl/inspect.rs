@@ -4,12 +4,11 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, SaslHandshakeResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use tracing::{info, warn};
 
 use super::metrics::{SaslMetrics, SaslPhase};
-use super::server::{UNSUPPORTED_SASL_MECHANISM, UNSUPPORTED_VERSION};
+use super::server::{UNSUPPORTED_SASL_MECHANISM, UNSUPPORTED_VERSION, handshake_response};
 use crate::close::CloseReason;
 use crate::context::{AuthMechanism, AuthState};
 use crate::gate::Side;
@@ -65,18 +64,9 @@ impl SaslInspect {
     }
 
     fn refuse(&self, msg: &KafkaRequest, error_code: i16) -> Flow<KafkaRequest, KafkaResponse> {
-        let mechanisms = self
-            .mechanisms
-            .iter()
-            .map(|m| StrBytes::from_static_str(m.name()))
-            .collect();
         Flow::Respond(KafkaResponse::answer(
             msg,
-            ResponseKind::SaslHandshake(
-                SaslHandshakeResponse::default()
-                    .with_error_code(error_code)
-                    .with_mechanisms(mechanisms),
-            ),
+            handshake_response(error_code, &self.mechanisms),
         ))
     }
 

@@ -6,14 +6,16 @@ mod inspect;
 mod metrics;
 mod reauth;
 mod server;
+mod termination;
 
 #[cfg(test)]
 mod tests;
 
 pub use self::inspect::SaslInspect;
 pub use self::metrics::{SaslCount, SaslMetrics, SaslPhase};
-pub use self::reauth::{SaslReauthenticate, SaslTermination};
+pub use self::reauth::SaslReauthenticate;
 pub use self::server::{
     ILLEGAL_SASL_STATE, SASL_AUTHENTICATION_FAILED, SaslServer, SaslServerConfig, SaslStep,
-    UNSUPPORTED_SASL_MECHANISM, UNSUPPORTED_VERSION,
+    UNSUPPORTED_SASL_MECHANISM, UNSUPPORTED_VERSION, authenticate_error, handshake_response,
 };
+pub use self::termination::SaslTermination;

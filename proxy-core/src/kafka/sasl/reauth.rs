@@ -5,33 +5,20 @@
 //! as a broker does.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, ResponseKind, SaslAuthenticateResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, ResponseKind};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::metrics::{SaslMetrics, SaslPhase};
-use super::server::{SASL_AUTHENTICATION_FAILED, SaslServer, SaslServerConfig, SaslStep};
+use super::metrics::SaslPhase;
+use super::server::{SASL_AUTHENTICATION_FAILED, SaslServer, SaslStep, authenticate_error};
+use super::termination::SaslTermination;
 use crate::close::CloseReason;
 use crate::context::{AuthMechanism, AuthState};
 use crate::gate::Side;
 use crate::kafka::{Kafka, KafkaRequest, KafkaResponse};
-use crate::sasl::FailureThrottle;
 use crate::stage::{Flow, Stage, StageContext};
-
-/// What the terminating stage shares with the listener.
-#[derive(Debug, Clone)]
-pub struct SaslTermination {
-    /// Mechanisms, users and session lifetime.
-    pub config: Arc<SaslServerConfig>,
-    /// Outcome counters.
-    pub metrics: Arc<SaslMetrics>,
-    /// Slows down addresses that keep failing.
-    pub throttle: Arc<FailureThrottle>,
-}
 
 /// Answers an authenticated session's SASL requests and enforces its lifetime.
 #[derive(Debug)]
@@ -96,8 +83,8 @@ impl SaslReauthenticate {
                 });
             }
         };
-        let metrics = &self.termination.metrics;
-        let throttle = &self.termination.throttle;
+        let termination = &self.termination;
+        let phase = SaslPhase::Reauthentication;
         match step {
             SaslStep::Continue(response) => Self::answer(&msg, response, Duration::ZERO),
             SaslStep::Authenticated {
@@ -105,9 +92,9 @@ impl SaslReauthenticate {
                 principal,
                 mechanism,
             } => {
-                let delay = throttle.delay(self.client_ip);
                 if *principal != *self.principal {
-                    metrics.record(Some(mechanism), SaslPhase::Reauthentication, false);
+                    let delay = termination.throttle.delay(self.client_ip);
+                    termination.failed(Some(mechanism), phase, self.client_ip, false);
                     warn!(
                         auth.principal = %self.principal,
                         auth.new_principal = %principal,
@@ -116,18 +103,14 @@ impl SaslReauthenticate {
                     self.failed = Some(CloseReason::AuthenticationFailed {
                         mechanism: mechanism.name().into(),
                     });
-                    let refusal = ResponseKind::SaslAuthenticate(
-                        SaslAuthenticateResponse::default()
-                            .with_error_code(SASL_AUTHENTICATION_FAILED)
-                            .with_error_message(Some(StrBytes::from_static_str(
-                                "Cannot change principals during re-authentication",
-                            ))),
+                    let refusal = authenticate_error(
+                        SASL_AUTHENTICATION_FAILED,
+                        "Cannot change principals during re-authentication",
                     );
                     return Self::answer(&msg, refusal, delay);
                 }
-                metrics.record(Some(mechanism), SaslPhase::Reauthentication, true);
-                self.expires_at = self
-                    .termination
+                let delay = termination.succeeded(mechanism, phase, self.client_ip);
+                self.expires_at = termination
                     .config
                     .session_lifetime
                     .map(|lifetime| Instant::now() + lifetime);
@@ -143,12 +126,8 @@ impl SaslReauthenticate {
                 mechanism,
                 credentials_rejected,
             } => {
-                metrics.record(mechanism, SaslPhase::Reauthentication, false);
-                let delay = if credentials_rejected {
-                    throttle.record_failure(self.client_ip)
-                } else {
-                    Duration::ZERO
-                };
+                let delay =
+                    termination.failed(mechanism, phase, self.client_ip, credentials_rejected);
                 warn!(
                     auth.principal = %self.principal,
                     mechanism = mechanism.map_or("-", |m| m.name()),

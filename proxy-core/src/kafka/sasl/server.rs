@@ -6,17 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
 use bytes::Bytes;
 use kafka_protocol::messages::{
     RequestKind, ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::kafka::{KafkaError, KafkaRequest};
-use crate::sasl::{Mechanism, ScramServer, UserStore, parse_plain};
+use crate::sasl::{Mechanism, ScramServer, UserStore, fresh_nonce, parse_plain};
 
 /// Kafka's `UNSUPPORTED_SASL_MECHANISM`.
 pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
@@ -128,23 +125,8 @@ impl SaslServer {
         }
     }
 
-    fn offered(&self) -> Vec<StrBytes> {
-        self.config
-            .mechanisms
-            .iter()
-            .map(|m| StrBytes::from_static_str(m.name()))
-            .collect()
-    }
-
     fn handshake(&mut self, name: &str, version: i16) -> SaslStep {
-        let offered = self.offered();
-        let response = |error_code| {
-            ResponseKind::SaslHandshake(
-                SaslHandshakeResponse::default()
-                    .with_error_code(error_code)
-                    .with_mechanisms(offered.clone()),
-            )
-        };
+        let response = |error_code| handshake_response(error_code, &self.config.mechanisms);
         let chosen = name
             .parse::<Mechanism>()
             .ok()
@@ -279,6 +261,29 @@ impl SaslServer {
     }
 }
 
+/// A SaslHandshake answer with `error_code`, listing `mechanisms`.
+pub fn handshake_response(error_code: i16, mechanisms: &[Mechanism]) -> ResponseKind {
+    ResponseKind::SaslHandshake(
+        SaslHandshakeResponse::default()
+            .with_error_code(error_code)
+            .with_mechanisms(
+                mechanisms
+                    .iter()
+                    .map(|m| StrBytes::from_static_str(m.name()))
+                    .collect(),
+            ),
+    )
+}
+
+/// A SaslAuthenticate error answer with `message`.
+pub fn authenticate_error(error_code: i16, message: &str) -> ResponseKind {
+    ResponseKind::SaslAuthenticate(
+        SaslAuthenticateResponse::default()
+            .with_error_code(error_code)
+            .with_error_message(Some(StrBytes::from_string(message.to_owned()))),
+    )
+}
+
 fn failure(
     error_code: i16,
     message: &str,
@@ -286,20 +291,8 @@ fn failure(
     credentials_rejected: bool,
 ) -> SaslStep {
     SaslStep::Failed {
-        response: ResponseKind::SaslAuthenticate(
-            SaslAuthenticateResponse::default()
-                .with_error_code(error_code)
-                .with_error_message(Some(StrBytes::from_string(message.to_owned()))),
-        ),
+        response: authenticate_error(error_code, message),
         mechanism,
         credentials_rejected,
     }
-}
-
-/// A fresh SCRAM server nonce: 18 random bytes, base64 (no comma can occur); `None` when the
-/// system's random source fails.
-fn fresh_nonce() -> Option<String> {
-    let mut bytes = [0u8; 18];
-    SystemRandom::new().fill(&mut bytes).ok()?;
-    Some(BASE64.encode(bytes))
 }
