@@ -31,7 +31,7 @@ use bytes::{BufMut, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use proxy_core::codec::Codec;
 use proxy_core::forward::WriteQueue;
-use proxy_core::kafka::{KafkaCodec, KafkaRequest, KafkaResponse};
+use proxy_kafka::{KafkaCodec, KafkaRequest, KafkaResponse};
 
 /// Small enough that large declared sizes take the refusal path, large enough for real frames.
 const MAX_FRAME_SIZE: usize = 64 * 1024;

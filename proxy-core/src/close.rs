@@ -39,6 +39,19 @@ impl fmt::Display for ConnectFailure {
     }
 }
 
+/// A refusal by a protocol layer: the proxy understood the client and said no, for a reason
+/// its protocol defines. It carries its own stable label (for metrics and the close line) and
+/// whose fault it was, so [`CloseReason`] needs no variant per protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// A short, stable label for metrics and structured logs (`unknown_broker`).
+    pub label: &'static str,
+    /// Whose fault the refusal was.
+    pub fault: Fault,
+    /// What happened, for the log.
+    pub detail: Cow<'static, str>,
+}
+
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -94,22 +107,14 @@ pub enum CloseReason {
     },
     /// The connection's PROXY-protocol header was missing, untrusted, invalid or late.
     ProxyHeader(crate::proxy_protocol::ProxyHeaderError),
-    /// The client connected to a Kafka broker the cluster does not list (any more).
-    UnknownBroker {
-        /// The broker's node id.
-        node_id: i32,
-    },
+    /// A protocol layer refused the client: the refusal names itself (`unknown_broker`, say),
+    /// so the core need not know every protocol's reasons.
+    Refused(Refusal),
     /// The client's SASL authentication failed (wrong credentials, unknown user, a mechanism
     /// not offered, or a malformed exchange).
     AuthenticationFailed {
         /// The mechanism the client used (`-` when it never chose one).
         mechanism: Cow<'static, str>,
-    },
-    /// The client sent a request other than ApiVersions or SASL before authenticating; a broker
-    /// closes such connections too.
-    NotAuthenticated {
-        /// The API the client asked for.
-        api_key: i16,
     },
     /// The client did not finish authenticating before the listener's SASL timeout.
     AuthenticationTimeout,
@@ -152,12 +157,11 @@ impl CloseReason {
             | Self::HalfCloseTimeout
             | Self::ClientIo(_)
             | Self::ProxyHeader(_)
-            | Self::UnknownBroker { .. }
             | Self::AuthenticationFailed { .. }
-            | Self::NotAuthenticated { .. }
             | Self::AuthenticationTimeout
             | Self::SessionExpired => Some(Fault::Downstream),
             Self::Protocol { side, .. } | Self::Tls { side, .. } => Some(side.fault()),
+            Self::Refused(refusal) => Some(refusal.fault),
             Self::BackendIo(_)
             | Self::BackendUnavailable { .. }
             | Self::BackendAuthFailed { .. } => Some(Fault::Upstream),
@@ -194,9 +198,8 @@ impl CloseReason {
                 ..
             } => "backend_tls_failed",
             Self::ProxyHeader(err) => err.label(),
-            Self::UnknownBroker { .. } => "unknown_broker",
+            Self::Refused(refusal) => refusal.label,
             Self::AuthenticationFailed { .. } => "auth_failed",
-            Self::NotAuthenticated { .. } => "not_authenticated",
             Self::AuthenticationTimeout => "auth_timeout",
             Self::SessionExpired => "session_expired",
             Self::BackendAuthFailed { .. } => "backend_auth_failed",
@@ -235,17 +238,10 @@ impl fmt::Display for CloseReason {
                 write!(f, "TLS handshake with the {side} failed: {detail}")
             }
             Self::ProxyHeader(err) => write!(f, "rejected: {err}"),
-            Self::UnknownBroker { node_id } => {
-                write!(f, "the cluster lists no broker with node id {node_id}")
-            }
+            Self::Refused(refusal) => f.write_str(&refusal.detail),
             Self::AuthenticationFailed { mechanism } => {
                 write!(f, "SASL authentication failed ({mechanism})")
             }
-            Self::NotAuthenticated { api_key } => write!(
-                f,
-                "request {} before authentication",
-                crate::kafka::api_label(*api_key)
-            ),
             Self::AuthenticationTimeout => f.write_str("did not authenticate in time"),
             Self::SessionExpired => {
                 f.write_str("the authenticated session expired without re-authentication")

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::forward::WriteQueue;
+use crate::io::WriteQueue;
 use crate::stage::Protocol;
 
 /// Bytes that do not follow the protocol.

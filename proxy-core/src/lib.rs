@@ -18,7 +18,6 @@ pub mod context;
 pub mod forward;
 pub mod gate;
 pub mod io;
-pub mod kafka;
 pub mod proxy_protocol;
 pub mod route;
 pub mod sasl;
@@ -31,6 +30,6 @@ pub mod upstream;
 #[cfg(test)]
 mod test_support;
 
-pub use close::{CloseReason, Fault};
+pub use close::{CloseReason, Fault, Refusal};
 pub use context::{SessionContext, SessionId};
 pub use gate::{PauseReason, ReadGate, Side};

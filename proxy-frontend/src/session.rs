@@ -18,13 +18,13 @@ use proxy_core::context::{AuthMechanism, AuthState, SessionContext, SessionId};
 use proxy_core::forward::forward;
 use proxy_core::gate::Side;
 use proxy_core::io::PrefixedIo;
-use proxy_core::kafka::sasl::{SaslInspect, SaslReauthenticate};
-use proxy_core::kafka::{Kafka, KafkaCodec};
 use proxy_core::proxy_protocol::ProxyProtocolMode;
 use proxy_core::route::{ForwardPermit, ForwardingGate, RouteId, Router};
 use proxy_core::stage::{Protocol, Stage, StageChain};
 use proxy_core::state::{FrontendEvent, FrontendState};
 use proxy_core::upstream::{BackendTarget, Connect};
+use proxy_kafka::sasl::{SaslInspect, SaslReauthenticate};
+use proxy_kafka::{Kafka, KafkaCodec, KafkaRefusal};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -419,7 +419,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         let upstream = kafka
             .gateway
             .upstream(route, node_id)
-            .ok_or(CloseReason::UnknownBroker { node_id })?;
+            .ok_or(KafkaRefusal::UnknownBroker { node_id })?;
         debug!(broker.node_id = node_id, broker.addr = %upstream, "session is for one broker");
         self.cx.pin_backend(upstream);
         Ok(())

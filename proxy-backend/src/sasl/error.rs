@@ -1,9 +1,9 @@
 //! Why authenticating to a cluster failed.
 
-use proxy_core::kafka::KafkaError;
-use proxy_core::kafka::exchange::ExchangeError;
-use proxy_core::kafka::kafka_protocol::ResponseError;
 use proxy_core::sasl::{Mechanism, ScramError};
+use proxy_kafka::KafkaError;
+use proxy_kafka::exchange::ExchangeError;
+use proxy_kafka::kafka_protocol::ResponseError;
 
 /// Why [`authenticate`](super::authenticate) failed. The text never holds the password; it
 /// does hold the broker's own error message, which operators need to see.

@@ -8,15 +8,15 @@ use std::num::NonZeroU32;
 
 use bytes::{BufMut, BytesMut};
 use proxy_core::codec::Codec;
-use proxy_core::kafka::kafka_protocol::ResponseError;
-use proxy_core::kafka::kafka_protocol::messages::{
-    RequestKind, ResponseHeader, ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse,
-};
-use proxy_core::kafka::kafka_protocol::protocol::{Encodable, StrBytes};
-use proxy_core::kafka::{KafkaCodec, KafkaRequest};
 use proxy_core::sasl::{
     Mechanism, ScramCredential, ScramHash, ScramServer, UserStore, parse_plain,
 };
+use proxy_kafka::kafka_protocol::ResponseError;
+use proxy_kafka::kafka_protocol::messages::{
+    RequestKind, ResponseHeader, ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse,
+};
+use proxy_kafka::kafka_protocol::protocol::{Encodable, StrBytes};
+use proxy_kafka::{KafkaCodec, KafkaRequest};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 

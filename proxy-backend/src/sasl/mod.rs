@@ -25,15 +25,15 @@ mod tests;
 use std::fmt;
 
 use bytes::Bytes;
-use proxy_core::kafka::exchange::exchange;
-use proxy_core::kafka::kafka_protocol::ResponseError;
-use proxy_core::kafka::kafka_protocol::messages::{
+use proxy_core::sasl::{Mechanism, ScramClient, ScramHash, fresh_nonce, plain_message};
+use proxy_kafka::exchange::exchange;
+use proxy_kafka::kafka_protocol::ResponseError;
+use proxy_kafka::kafka_protocol::messages::{
     ApiKey, RequestKind, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse,
     SaslHandshakeRequest,
 };
-use proxy_core::kafka::kafka_protocol::protocol::StrBytes;
-use proxy_core::kafka::{KafkaCodec, KafkaError, KafkaRequest, PROXY_CLIENT_ID};
-use proxy_core::sasl::{Mechanism, ScramClient, ScramHash, fresh_nonce, plain_message};
+use proxy_kafka::kafka_protocol::protocol::StrBytes;
+use proxy_kafka::{KafkaCodec, KafkaError, KafkaRequest, PROXY_CLIENT_ID};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::debug;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use proxy_core::kafka::exchange::ExchangeError;
-use proxy_core::kafka::kafka_protocol::ResponseError;
 use proxy_core::sasl::{Mechanism, ScramError, ScramHash};
+use proxy_kafka::exchange::ExchangeError;
+use proxy_kafka::kafka_protocol::ResponseError;
 use tokio::time::Instant;
 
 use super::fake_broker::{FakeBroker, REJECTED, Seen};

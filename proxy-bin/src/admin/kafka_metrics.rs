@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use proxy_core::kafka::{LATENCY_BUCKETS, api_label};
+use proxy_kafka::{LATENCY_BUCKETS, api_label};
 
 use super::metrics::{escape, header};
 use super::state::AdminState;
@@ -18,7 +18,7 @@ pub(super) fn render(state: &AdminState, out: &mut String) {
         .map(|(listener, metrics)| (escape(listener), metrics.snapshot()))
         .collect();
     let label = |api_key: Option<i16>| api_key.map_or_else(|| "other".to_owned(), api_label);
-    type Pick = fn(&proxy_core::kafka::ApiSnapshot) -> u64;
+    type Pick = fn(&proxy_kafka::ApiSnapshot) -> u64;
     let counters: [(&str, &str, Pick); 3] = [
         (
             "sluice_kafka_requests_total",

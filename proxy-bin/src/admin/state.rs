@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use proxy_backend::BackendConnections;
 use proxy_backend::health::ClusterHealth;
 use proxy_core::context::LiveResources;
-use proxy_core::kafka::KafkaMetrics;
-use proxy_core::kafka::sasl::SaslMetrics;
+use proxy_kafka::KafkaMetrics;
+use proxy_kafka::sasl::SaslMetrics;
 use proxy_frontend::{CloseCounts, Sessions};
 
 /// Where the process stands in its life; exported as `sluice_lifecycle_phase`.

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use proxy_core::kafka::DEFAULT_MAX_FRAME_SIZE;
+use proxy_kafka::DEFAULT_MAX_FRAME_SIZE;
 use proxy_frontend::{HostPattern, NODE_ID_PLACEHOLDER};
 
 use super::raw::RawSize;

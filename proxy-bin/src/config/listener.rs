@@ -256,7 +256,7 @@ impl Validator {
         kind_of_listener: ProtocolKind,
     ) -> Option<Vec<StageConfig>> {
         let tcp = proxy_core::stage::raw_tcp_registry();
-        let kafka = proxy_core::kafka::kafka_registry();
+        let kafka = proxy_kafka::kafka_registry();
         let mut stages = Some(Vec::with_capacity(raw.len()));
         for (i, stage) in raw.into_iter().enumerate() {
             let at = path::index(&path::key(at, "stage"), i);

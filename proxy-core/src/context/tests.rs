@@ -28,7 +28,7 @@ fn header() -> ProxyHeader {
         }),
         [Tlv {
             kind: 0x02,
-            value: Bytes::from_static(b"kafka.example"),
+            value: Bytes::from_static(b"broker.example"),
         }],
     )
 }
@@ -51,7 +51,7 @@ fn proxied_addresses_survive_the_release_of_the_header() {
         cx.proxy_header()
             .and_then(|h| h.tlv(0x02))
             .map(|t| &t.value[..]),
-        Some(&b"kafka.example"[..])
+        Some(&b"broker.example"[..])
     );
 
     cx.release_proxy_header();

@@ -13,7 +13,6 @@
 
 mod gates;
 mod peer;
-mod queue;
 
 #[cfg(test)]
 mod tests;
@@ -28,11 +27,11 @@ use tokio::time::{Instant, Sleep, sleep};
 use tokio_util::sync::CancellationToken;
 
 use self::peer::Peer;
-pub use self::queue::WriteQueue;
 use crate::close::CloseReason;
 use crate::codec::{Codec, CodecError};
 use crate::context::SessionContext;
 use crate::gate::{Direction, Side};
+use crate::io::WriteQueue;
 use crate::stage::{Emit, Protocol, StageChain};
 
 /// How many rounds of progress one poll may make before yielding to other sessions.

@@ -8,10 +8,11 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::io::poll_read_buf;
 
-use super::{ForwardLimits, WriteQueue};
+use super::ForwardLimits;
 use crate::close::CloseReason;
 use crate::context::SessionContext;
 use crate::gate::{ReadGate, Side};
+use crate::io::WriteQueue;
 
 /// A side starts with reads of this size and grows to the listener's `read_buffer` only once a
 /// read fills its buffer: an idle or chatty session keeps a small buffer (memory per idle

@@ -1,5 +1,8 @@
-//! Transports that handshake phases hand on to the next phase.
+//! Transports that handshake phases hand on to the next phase, and the queue of bytes waiting
+//! to be written to a peer.
 
 mod prefixed;
+mod write_queue;
 
 pub use self::prefixed::PrefixedIo;
+pub use self::write_queue::WriteQueue;

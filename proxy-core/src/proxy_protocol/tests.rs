@@ -73,7 +73,7 @@ fn v2_headers_decode_with_every_tlv_the_proxy_understands() {
         "192.0.2.7:40000",
         "198.51.100.1:9192",
         &[
-            (TLV_AUTHORITY, b"kafka.example.com"),
+            (TLV_AUTHORITY, b"broker.example.com"),
             (TLV_ALPN, b"h2"),
             (TLV_UNIQUE_ID, b"conn-42"),
             (TLV_SSL, &ssl),
@@ -86,7 +86,7 @@ fn v2_headers_decode_with_every_tlv_the_proxy_understands() {
     let mut buf = BytesMut::from(&bytes[..]);
     let header = decode(&mut buf, DEFAULT_MAX_HEADER_LEN).unwrap().unwrap();
     assert_eq!(header.addrs().unwrap().source, addr("192.0.2.7:40000"));
-    assert_eq!(header.authority(), Some("kafka.example.com"));
+    assert_eq!(header.authority(), Some("broker.example.com"));
     assert_eq!(header.alpn(), Some(&b"h2"[..]));
     assert_eq!(header.unique_id(), Some(&b"conn-42"[..]));
     let ssl = header.ssl().unwrap();

@@ -1,6 +1,7 @@
-//! SASL for Kafka: PLAIN and SCRAM-SHA-256/512, both as the server that verifies a client and
-//! as the client that authenticates to a cluster, with salted credentials in a users file.
-//! Sans I/O: the Kafka stages and the connector carry the messages.
+//! SASL mechanisms, protocol-neutral: PLAIN and SCRAM-SHA-256/512, both as the server that
+//! verifies a client and as the client that authenticates to a cluster, with salted
+//! credentials in a users file, and the throttle that slows down addresses that keep failing.
+//! Sans I/O: a protocol crate (`proxy-kafka`) carries the messages.
 
 mod plain;
 mod scram;

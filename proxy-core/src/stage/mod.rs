@@ -7,7 +7,7 @@
 //! that direction wait and reads pause, so order always holds.
 //!
 //! Stages are generic over a [`Protocol`]: raw TCP moves byte chunks ([`RawTcp`](crate::codec::RawTcp)),
-//! Kafka will move framed requests and responses. They are built per session by factories
+//! `proxy-kafka` moves framed requests and responses. They are built per session by factories
 //! ([`NewStage`]) that a [`StageRegistry`] creates from configuration.
 
 mod chain;
@@ -74,7 +74,9 @@ pub struct StageContext<'a> {
 }
 
 impl<'a> StageContext<'a> {
-    pub(crate) fn new(session: &'a mut SessionContext) -> Self {
+    /// A stage's view of `session`: the chain makes one per call; tests of a stage make their
+    /// own.
+    pub fn new(session: &'a mut SessionContext) -> Self {
         Self { session }
     }
 

@@ -31,10 +31,10 @@ fn client_hello(server_name: &str, alpn: &[&[u8]]) -> Vec<u8> {
 
 #[test]
 fn whole_hello_gives_sni_and_alpn() {
-    let hello = client_hello("a.example", &[b"kafka"]);
+    let hello = client_hello("a.example", &[b"h2"]);
     let facts = peek_client_hello(&hello).unwrap().unwrap();
     assert_eq!(facts.sni.as_deref(), Some("a.example"));
-    assert_eq!(facts.alpn, vec![b"kafka".to_vec()]);
+    assert_eq!(facts.alpn, vec![b"h2".to_vec()]);
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn sni_is_lower_cased() {
 
 #[test]
 fn every_prefix_needs_more_bytes() {
-    let hello = client_hello("a.example", &[b"kafka"]);
+    let hello = client_hello("a.example", &[b"h2"]);
     for len in 0..hello.len() {
         assert_eq!(
             peek_client_hello(&hello[..len]),
@@ -66,7 +66,7 @@ fn every_prefix_needs_more_bytes() {
 
 #[test]
 fn bytes_after_the_hello_are_ignored() {
-    let mut buf = client_hello("a.example", &[b"kafka"]);
+    let mut buf = client_hello("a.example", &[b"h2"]);
     // A TLS 1.3 middlebox-compatibility ChangeCipherSpec, then junk.
     buf.extend_from_slice(&[0x14, 0x03, 0x03, 0x00, 0x01, 0x01, 0xde, 0xad]);
     let facts = peek_client_hello(&buf).unwrap().unwrap();
@@ -75,7 +75,7 @@ fn bytes_after_the_hello_are_ignored() {
 
 #[test]
 fn input_is_left_untouched() {
-    let hello = client_hello("a.example", &[b"kafka"]);
+    let hello = client_hello("a.example", &[b"h2"]);
     let before = hello.clone();
     let _ = peek_client_hello(&hello);
     let _ = peek_client_hello(&hello);
@@ -104,10 +104,10 @@ fn empty_input_needs_more_bytes() {
 
 #[test]
 fn ip_address_server_name_has_no_sni() {
-    let hello = client_hello("192.0.2.1", &[b"kafka"]);
+    let hello = client_hello("192.0.2.1", &[b"h2"]);
     let facts = peek_client_hello(&hello).unwrap().unwrap();
     assert_eq!(facts.sni, None);
-    assert_eq!(facts.alpn, vec![b"kafka".to_vec()]);
+    assert_eq!(facts.alpn, vec![b"h2".to_vec()]);
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn garbage_after_a_handshake_byte_never_panics() {
 
 #[test]
 fn corrupted_hellos_never_panic() {
-    let hello = client_hello("a.example", &[b"kafka"]);
+    let hello = client_hello("a.example", &[b"h2"]);
     for at in 1..hello.len() {
         for flip in [0x01, 0x80, 0xff] {
             let mut bad = hello.clone();

@@ -9,9 +9,9 @@ use std::net::{IpAddr, SocketAddr, TcpListener as StdTcpListener};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
-use proxy_core::kafka::rewrite::{BrokerAddressMap, UpstreamBroker};
 use proxy_core::route::RouteId;
 use proxy_core::upstream::BackendAddr;
+use proxy_kafka::rewrite::{BrokerAddressMap, UpstreamBroker};
 use tracing::{error, info};
 
 use super::versions::BrokerVersions;

@@ -11,9 +11,9 @@ mod versions;
 use std::fmt;
 use std::sync::Arc;
 
-use proxy_core::kafka::{Kafka, KafkaMetrics};
 use proxy_core::route::RouteId;
 use proxy_core::stage::NewStage;
+use proxy_kafka::{Kafka, KafkaMetrics};
 
 pub(crate) use self::discovery::{discover, discover_in_background};
 pub use self::gateway::{

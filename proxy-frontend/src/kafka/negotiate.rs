@@ -14,11 +14,11 @@ use proxy_core::close::CloseReason;
 use proxy_core::codec::Codec;
 use proxy_core::context::{AuthMechanism, AuthState, SessionContext};
 use proxy_core::gate::Side;
-use proxy_core::kafka::exchange::{ExchangeError, write_response};
-use proxy_core::kafka::sasl::{SaslPhase, SaslServer, SaslStep, UNSUPPORTED_VERSION};
-use proxy_core::kafka::{KafkaCodec, KafkaRequest, KafkaResponse};
 use proxy_core::route::{RouteId, Router};
 use proxy_core::upstream::Connect;
+use proxy_kafka::exchange::{ExchangeError, write_response};
+use proxy_kafka::sasl::{SaslPhase, SaslServer, SaslStep, UNSUPPORTED_VERSION};
+use proxy_kafka::{KafkaCodec, KafkaRefusal, KafkaRequest, KafkaResponse};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::{Instant, timeout_at};
 use tracing::{info, warn};
@@ -127,9 +127,10 @@ where
                         }
                     }
                     _ => {
-                        return Err(CloseReason::NotAuthenticated {
+                        return Err(KafkaRefusal::NotAuthenticated {
                             api_key: request.api_key(),
-                        });
+                        }
+                        .into());
                     }
                 }
             }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use proxy_core::close::CloseReason;
 use proxy_core::gate::Side;
-use proxy_core::kafka::rewrite::rewrite_response;
-use proxy_core::kafka::{Kafka, KafkaRequest, KafkaResponse};
 use proxy_core::route::RouteId;
 use proxy_core::stage::{Flow, Stage, StageContext};
+use proxy_kafka::rewrite::rewrite_response;
+use proxy_kafka::{Kafka, KafkaRequest, KafkaResponse};
 use tracing::debug;
 
 use super::KafkaGateway;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use proxy_core::kafka::sasl::{SaslMetrics, SaslTermination};
 use proxy_core::sasl::Mechanism;
+use proxy_kafka::sasl::{SaslMetrics, SaslTermination};
 
 /// A Kafka listener's SASL handling, when it is not passthrough.
 #[derive(Debug, Clone)]

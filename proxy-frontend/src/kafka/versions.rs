@@ -19,10 +19,10 @@ use kafka_protocol::protocol::Message;
 use parking_lot::RwLock;
 use proxy_core::close::CloseReason;
 use proxy_core::gate::Side;
-use proxy_core::kafka::exchange::exchange;
-use proxy_core::kafka::rewrite::rewritable_versions;
-use proxy_core::kafka::{KafkaCodec, KafkaRequest, PROXY_CLIENT_ID};
 use proxy_core::route::RouteId;
+use proxy_kafka::exchange::exchange;
+use proxy_kafka::rewrite::rewritable_versions;
+use proxy_kafka::{KafkaCodec, KafkaRequest, PROXY_CLIENT_ID};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 

@@ -12,10 +12,13 @@ pub mod exchange;
 mod header;
 mod message;
 mod metrics;
+mod refusal;
 pub mod rewrite;
 pub mod sasl;
 mod stages;
 
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;
 
@@ -26,8 +29,9 @@ pub use self::codec::KafkaCodec;
 pub use self::header::{RequestHeaderInfo, parse_request_header, produce_acks};
 pub use self::message::{KafkaRequest, KafkaResponse, Origin};
 pub use self::metrics::{ApiSnapshot, KafkaMetrics, LATENCY_BUCKETS};
+pub use self::refusal::KafkaRefusal;
 pub use self::stages::kafka_registry;
-use crate::stage::Protocol;
+use proxy_core::stage::Protocol;
 
 /// The client id of the requests the proxy sends on its own (discovery, authentication).
 pub const PROXY_CLIENT_ID: &str = "sluice";

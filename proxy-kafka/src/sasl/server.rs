@@ -12,8 +12,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::kafka::{KafkaError, KafkaRequest};
-use crate::sasl::{Mechanism, ScramServer, UserStore, fresh_nonce, parse_plain};
+use crate::{KafkaError, KafkaRequest};
+use proxy_core::sasl::{Mechanism, ScramServer, UserStore, fresh_nonce, parse_plain};
 
 /// Kafka's `UNSUPPORTED_SASL_MECHANISM`.
 pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
@@ -226,7 +226,7 @@ impl SaslServer {
                     Ok(server_final) => {
                         self.success(username, mechanism, Bytes::from(server_final.into_bytes()))
                     }
-                    Err(crate::sasl::ScramError::Failed) => failure(
+                    Err(proxy_core::sasl::ScramError::Failed) => failure(
                         SASL_AUTHENTICATION_FAILED,
                         INVALID_CREDENTIALS,
                         Some(mechanism),

@@ -23,17 +23,17 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 use proxy_core::CloseReason;
 use proxy_core::codec::Codec;
 use proxy_core::context::SessionContext;
-use proxy_core::forward::WriteQueue;
-use proxy_core::kafka::kafka_protocol::messages::produce_request::{
-    PartitionProduceData, TopicProduceData,
-};
-use proxy_core::kafka::kafka_protocol::messages::{
-    ApiKey, ProduceRequest, RequestHeader, RequestKind, TopicName,
-};
-use proxy_core::kafka::kafka_protocol::protocol::{Encodable, StrBytes};
-use proxy_core::kafka::{Kafka, KafkaCodec, KafkaRequest, KafkaResponse};
+use proxy_core::io::WriteQueue;
 use proxy_core::route::Prerequisites;
 use proxy_core::stage::{Emit, Flow, Stage, StageChain, StageContext};
+use proxy_kafka::kafka_protocol::messages::produce_request::{
+    PartitionProduceData, TopicProduceData,
+};
+use proxy_kafka::kafka_protocol::messages::{
+    ApiKey, ProduceRequest, RequestHeader, RequestKind, TopicName,
+};
+use proxy_kafka::kafka_protocol::protocol::{Encodable, StrBytes};
+use proxy_kafka::{Kafka, KafkaCodec, KafkaRequest, KafkaResponse};
 
 /// Frames per iteration: one batch, as a busy producer's reads deliver them.
 const FRAMES: usize = 64;

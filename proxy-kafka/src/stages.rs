@@ -24,9 +24,9 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::info;
 
 use super::{Kafka, KafkaRequest, KafkaResponse, api_label};
-use crate::close::CloseReason;
-use crate::context::SessionContext;
-use crate::stage::{
+use proxy_core::close::CloseReason;
+use proxy_core::context::SessionContext;
+use proxy_core::stage::{
     Flow, NewStage, Stage, StageConfigError, StageContext, StageOptions, StageRegistry,
 };
 

@@ -2,16 +2,13 @@
 //! response: broker discovery and authentication to the cluster; and the proxy's own answers to a
 //! client that has no backend yet.
 
-use std::future::poll_fn;
-use std::pin::Pin;
-
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::{Instant, timeout_at};
 
 use super::{KafkaCodec, KafkaRequest, KafkaResponse};
-use crate::codec::Codec;
-use crate::forward::WriteQueue;
+use proxy_core::codec::Codec;
+use proxy_core::io::WriteQueue;
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +43,7 @@ where
         .encode_request(request, &mut queue)
         .map_err(|err| ExchangeError::Protocol(err.to_string()))?;
     let send = async {
-        write_queue(io, &mut queue).await?;
+        queue.write_all_to(io).await?;
         let mut buf = BytesMut::with_capacity(4096);
         loop {
             if let Some(response) = codec
@@ -79,16 +76,6 @@ where
     codec
         .encode_response(response, &mut queue)
         .map_err(|err| ExchangeError::Protocol(err.to_string()))?;
-    write_queue(io, &mut queue).await?;
+    queue.write_all_to(io).await?;
     Ok(())
-}
-
-async fn write_queue<Io>(io: &mut Io, queue: &mut WriteQueue) -> std::io::Result<()>
-where
-    Io: AsyncWrite + Unpin,
-{
-    while !queue.is_empty() {
-        poll_fn(|task| queue.poll_write_to(Pin::new(&mut *io), task)).await?;
-    }
-    io.flush().await
 }

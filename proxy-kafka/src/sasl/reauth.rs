@@ -14,11 +14,11 @@ use tracing::{info, warn};
 use super::metrics::SaslPhase;
 use super::server::{SASL_AUTHENTICATION_FAILED, SaslServer, SaslStep, authenticate_error};
 use super::termination::SaslTermination;
-use crate::close::CloseReason;
-use crate::context::{AuthMechanism, AuthState};
-use crate::gate::Side;
-use crate::kafka::{Kafka, KafkaRequest, KafkaResponse};
-use crate::stage::{Flow, Stage, StageContext};
+use crate::{Kafka, KafkaRefusal, KafkaRequest, KafkaResponse};
+use proxy_core::close::CloseReason;
+use proxy_core::context::{AuthMechanism, AuthState};
+use proxy_core::gate::Side;
+use proxy_core::stage::{Flow, Stage, StageContext};
 
 /// Answers an authenticated session's SASL requests and enforces its lifetime.
 #[derive(Debug)]
@@ -157,9 +157,12 @@ impl Stage<Kafka> for SaslReauthenticate {
         }
         match msg.api() {
             Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => self.sasl_request(msg, cx),
-            _ if self.server.in_progress() => Flow::Close(CloseReason::NotAuthenticated {
-                api_key: msg.api_key(),
-            }),
+            _ if self.server.in_progress() => Flow::Close(
+                KafkaRefusal::NotAuthenticated {
+                    api_key: msg.api_key(),
+                }
+                .into(),
+            ),
             _ if self.expires_at.is_some_and(|at| Instant::now() >= at) => {
                 Flow::Close(CloseReason::SessionExpired)
             }

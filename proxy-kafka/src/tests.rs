@@ -25,11 +25,11 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::rewrite::{BrokerAddressMap, Rewritten, UpstreamBroker, rewritable_versions};
 use super::*;
-use crate::close::CloseReason;
-use crate::codec::{Codec, CodecError};
-use crate::forward::WriteQueue;
-use crate::stage::{Emit, Flow, Stage, StageChain, StageContext};
 use crate::test_support::cx;
+use proxy_core::close::CloseReason;
+use proxy_core::codec::{Codec, CodecError};
+use proxy_core::io::WriteQueue;
+use proxy_core::stage::{Emit, Flow, Stage, StageChain, StageContext};
 
 // === frames, as clients and brokers write them ===
 

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sasl::{Mechanism, ScramHash};
+use proxy_core::sasl::{Mechanism, ScramHash};
 
 /// The first authentication of a connection, or a later one (KIP-368).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::metrics::{SaslMetrics, SaslPhase};
 use super::server::SaslServerConfig;
-use crate::sasl::{FailureThrottle, Mechanism};
+use proxy_core::sasl::{FailureThrottle, Mechanism};
 
 /// What a SASL-terminating listener's negotiation and re-authentication stage share.
 #[derive(Debug, Clone)]

@@ -11,9 +11,9 @@ use tracing::debug;
 use super::header::{parse_request_header, response_body_offset, response_correlation_id};
 use super::message::{InFlightKey, LENGTH_PREFIX};
 use super::{DEFAULT_MAX_FRAME_SIZE, Kafka, KafkaError, KafkaMetrics, KafkaRequest, KafkaResponse};
-use crate::codec::{Codec, CodecError};
-use crate::forward::WriteQueue;
-use crate::kafka::Origin;
+use crate::Origin;
+use proxy_core::codec::{Codec, CodecError};
+use proxy_core::io::WriteQueue;
 
 /// How much a read buffer is grown at once toward a large frame's declared size: a declared
 /// size alone never makes the proxy allocate it all.

@@ -9,12 +9,12 @@ use tracing::{info, warn};
 
 use super::metrics::{SaslMetrics, SaslPhase};
 use super::server::{UNSUPPORTED_SASL_MECHANISM, UNSUPPORTED_VERSION, handshake_response};
-use crate::close::CloseReason;
-use crate::context::{AuthMechanism, AuthState};
-use crate::gate::Side;
-use crate::kafka::{Kafka, KafkaRequest, KafkaResponse};
-use crate::sasl::{Mechanism, client_first_username, parse_plain};
-use crate::stage::{Flow, Stage, StageContext};
+use crate::{Kafka, KafkaRequest, KafkaResponse};
+use proxy_core::close::CloseReason;
+use proxy_core::context::{AuthMechanism, AuthState};
+use proxy_core::gate::Side;
+use proxy_core::sasl::{Mechanism, client_first_username, parse_plain};
+use proxy_core::stage::{Flow, Stage, StageContext};
 
 /// Watches a session's SASL exchanges (the first and any re-authentication).
 #[derive(Debug)]

@@ -44,16 +44,15 @@ impl WriteQueue {
         self.len == 0
     }
 
-    /// Takes every chunk waiting, front first, leaving the queue empty: tests read back what a
-    /// codec queued (and check it is the very `Bytes` that was read, not a copy).
-    #[cfg(test)]
-    pub(crate) fn take_chunks(&mut self) -> Vec<Bytes> {
+    /// Takes every chunk waiting, front first, leaving the queue empty: a codec's tests read
+    /// back what it queued (and can check it is the very `Bytes` that was read, not a copy).
+    pub fn take_chunks(&mut self) -> Vec<Bytes> {
         self.len = 0;
         self.chunks.drain(..).collect()
     }
 
     /// Writes from the front of the queue once, vectored when the writer supports it.
-    pub(crate) fn poll_write_to<W: AsyncWrite + ?Sized>(
+    pub fn poll_write_to<W: AsyncWrite + ?Sized>(
         &mut self,
         mut writer: Pin<&mut W>,
         task: &mut Context<'_>,
@@ -77,6 +76,18 @@ impl WriteQueue {
     }
 
     /// Drops `n` written bytes from the front.
+    /// Writes everything waiting to `writer` and flushes it. Not cancel safe in the sense that
+    /// a dropped call may have written part of the queue; what is left stays queued.
+    pub async fn write_all_to<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        writer: &mut W,
+    ) -> io::Result<()> {
+        while !self.is_empty() {
+            std::future::poll_fn(|task| self.poll_write_to(Pin::new(&mut *writer), task)).await?;
+        }
+        tokio::io::AsyncWriteExt::flush(writer).await
+    }
+
     fn advance(&mut self, mut n: usize) {
         self.len -= n.min(self.len);
         while n > 0 {
