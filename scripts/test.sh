@@ -9,6 +9,9 @@ scripts/install-deps.sh
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+# The library crates stay free of module import cycles (docs/architecture.md, Crates).
+scripts/module-cycles --self-test
+scripts/module-cycles --check proxy-core proxy-kafka proxy-frontend
 # cargo ends on per-crate summaries (the last is often a crate without doc-tests); close with
 # the workspace's total so the run's outcome is one line.
 log=$(mktemp)
@@ -16,6 +19,14 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The library examples drive themselves through a real proxy on loopback (README, As a library).
+for example in "proxy-core tcp_proxy" "proxy-kafka kafka_proxy"; do
+    read -r package name <<<"$example"
+    if ! cargo run --locked --quiet -p "$package" --example "$name" -- --self-test; then
+        echo "example $name: self-test failed" >&2
+        status=1
+    fi
+done
 set -e
 awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "workspace: %d passed, %d failed\n", p, f }' "$log"

@@ -12,17 +12,20 @@
 //!   with a correct length prefix; responses (odd kind) also get the correlation id of the oldest
 //!   request in flight, so their bodies are reached without guessing ids.
 //!
+//! Every response first goes through the broker-address rewrite (`rewrite_response`), as every
+//! Kafka session's responses do. Produce (v10+) and Fetch (v16+) responses are scanned there for
+//! KIP-951 `node_endpoints` without a decode; the scan must never let one through undecoded that
+//! the decoder refuses or finds endpoints in.
+//!
 //! For any input nothing panics; a message written on unchanged is written whole (the queue's
 //! chunks are not readable from outside `proxy-core`, so its length is what is checked; the unit
-//! tests check the bytes); only a changed message may fail to encode; every response answers the
-//! oldest request in flight (or an `acks = 0` Produce, which brokers may answer anyway); and a
-//! stream that fails to decode is abandoned, as the session would be closed.
+//! tests check the bytes); only a changed (or rewritten) message may fail to encode; every
+//! response answers the oldest request in flight (or an `acks = 0` Produce, which brokers may
+//! answer anyway); and a stream that fails to decode is abandoned, as the session would be closed.
 //!
-//! Known finding (kafka-protocol 0.18): array decoders pre-allocate `Vec::with_capacity(count)`
-//! from the wire, so `body()` on a tiny frame declaring a huge array aborts the process (OOM).
-//! Until that is bounded, this target stops on it within seconds; to explore past it, run
-//! `cargo fuzz run kafka_frames DIR -- -fork=1 -ignore_crashes=1` with
-//! `ASAN_OPTIONS=allocator_may_return_null=1` and triage `fuzz/artifacts/kafka_frames/`.
+//! Found here (kafka-protocol 0.18): array decoders pre-allocated `Vec::with_capacity(count)`
+//! from the wire, so `body()` on a tiny frame declaring a huge array aborted the process (OOM);
+//! `vendor/kafka-protocol` bounds it (see its `SLUICE-PATCH.md`).
 #![no_main]
 
 use std::collections::VecDeque;
@@ -30,7 +33,9 @@ use std::collections::VecDeque;
 use bytes::{BufMut, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use proxy_core::codec::Codec;
-use proxy_core::forward::WriteQueue;
+use proxy_core::io::WriteQueue;
+use proxy_kafka::kafka_protocol::messages::{ApiKey, ResponseKind};
+use proxy_kafka::rewrite::{BrokerAddressMap, UpstreamBroker, rewrite_response};
 use proxy_kafka::{KafkaCodec, KafkaRequest, KafkaResponse};
 
 /// Small enough that large declared sizes take the refusal path, large enough for real frames.
@@ -218,8 +223,28 @@ impl Session {
         }
         let _ = (response.api(), response.api_key(), response.api_version());
         let read_len = response.wire_len();
+        // A rewrite that fails leaves the message as it was (the session would be closed; the
+        // codec is still exercised with it).
+        let rewrite = rewrite_response(&mut response, &OneAddress).ok();
+        // Metadata, FindCoordinator and DescribeCluster responses are re-encoded whenever they
+        // decode; others only when something was replaced or capped.
+        let always_rewritten = matches!(
+            response.api(),
+            Some(ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster)
+        );
+        let rewritten = rewrite
+            .is_some_and(|done| always_rewritten || done.addresses > 0 || done.versions_capped > 0);
+        if rewrite.is_some_and(|done| done.addresses == 0) && carries_node_endpoints(&response) {
+            match response.body() {
+                Ok(ResponseKind::Produce(body)) => assert!(body.node_endpoints.is_empty()),
+                Ok(ResponseKind::Fetch(body)) => assert!(body.node_endpoints.is_empty()),
+                Ok(_) => unreachable!("a Produce or Fetch response decoded as another"),
+                Err(err) => panic!("a response the decoder refuses passed the rewrite: {err}"),
+            }
+        }
         let decoded = response.body().is_ok();
-        let changed = decoded && self.change_this_one() && response.body_mut().is_ok();
+        let changed =
+            rewritten || (decoded && self.change_this_one() && response.body_mut().is_ok());
         let before = self.to_client.len();
         if let Err(err) = self.codec.encode_response(response, &mut self.to_client) {
             assert!(changed, "an unchanged response failed to encode: {err}");
@@ -233,5 +258,25 @@ impl Session {
                 "response not written as read"
             );
         }
+    }
+}
+
+/// Whether `response` is of a version that may carry KIP-951 `node_endpoints`.
+fn carries_node_endpoints(response: &KafkaResponse) -> bool {
+    match response.api() {
+        Some(ApiKey::Produce) => response.api_version() >= 10,
+        Some(ApiKey::Fetch) => response.api_version() >= 16,
+        _ => false,
+    }
+}
+
+/// Advertises every broker at one address, as a gateway does its own.
+struct OneAddress;
+
+impl BrokerAddressMap for OneAddress {
+    fn learn(&self, _brokers: &[UpstreamBroker]) {}
+
+    fn advertised(&self, node_id: i32) -> (String, u16) {
+        (format!("broker-{node_id}.proxy"), 9092)
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 use proxy_core::proxy_protocol::ProxyProtocolVersion;
 use proxy_core::route::RouteId;
 pub use proxy_core::upstream::BackendAddr;
+use proxy_kafka::client::ClusterSasl;
 
 use crate::child::ChildSpec;
-use crate::sasl::ClusterSasl;
 use crate::tls::BackendTls;
 
 /// A cluster: where a route's sessions go.

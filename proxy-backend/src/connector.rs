@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use proxy_core::Side;
 use proxy_core::close::{CloseReason, ConnectFailure};
-use proxy_core::context::{AuthMechanism, SessionContext};
+use proxy_core::context::AuthMechanism;
 use proxy_core::proxy_protocol;
 use proxy_core::route::RouteId;
 use proxy_core::state::{BackendEvent, BackendState};
-use proxy_core::upstream::{BackendTarget, Connect, Connected};
-use proxy_kafka::exchange::ExchangeError;
+use proxy_core::upstream::{BackendTarget, Connect, ConnectRequest, Connected, Requester};
+use proxy_core::value::SessionId;
+use proxy_kafka::client::authenticate;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -23,7 +24,6 @@ use crate::child::{ChildReaper, ChildSpec};
 use crate::cluster::{BackendAddr, ClusterSpec};
 use crate::connections::BackendConnections;
 use crate::io::BackendIo;
-use crate::sasl::{SaslClientError, authenticate};
 use crate::tls::HandshakeError;
 
 /// Connects sessions to the clusters they are routed to: TCP with ordered failover, or a child
@@ -62,7 +62,7 @@ impl Connector {
     fn spawn(
         &self,
         spec: &ChildSpec,
-        cx: &mut SessionContext,
+        session: Option<SessionId>,
     ) -> Result<Connected<BackendIo>, CloseReason> {
         let program: Box<str> = spec.argv.first().map_or("?", String::as_str).into();
         let (io, pid) = self.reaper.spawn(spec).map_err(|err| {
@@ -71,7 +71,7 @@ impl Connector {
                 attempts: 1,
                 last: ConnectFailure::Io(err.kind()),
             };
-            fail(BackendState::Idle, cx, reason)
+            fail(BackendState::Idle, session, reason)
         })?;
         let target = BackendTarget::Child { pid, program };
         let deadline = Instant::now();
@@ -81,13 +81,13 @@ impl Connector {
                     target: target.clone(),
                     deadline,
                 },
-                cx.id(),
+                session,
             )?
-            .on(BackendEvent::Established, cx.id())?;
-        cx.set_backend(target);
+            .on(BackendEvent::Established, session)?;
         Ok(Connected {
             io: BackendIo::Child(io),
             state,
+            target,
         })
     }
 }
@@ -97,18 +97,18 @@ impl Connect for Connector {
 
     async fn connect(
         &self,
-        route: &RouteId,
-        cx: &mut SessionContext,
+        request: ConnectRequest<'_>,
     ) -> Result<Connected<BackendIo>, CloseReason> {
+        let route = request.route;
+        let session = request.requester.session();
         let cluster = self.clusters.get(route).ok_or(CloseReason::NoRoute)?;
         if let Some(spec) = &cluster.exec {
-            return self.spawn(spec, cx);
+            return self.spawn(spec, session);
         }
         let mut state = BackendState::Idle;
         let mut attempts = 0u32;
         let mut last = ConnectFailure::Unresolved;
-        let pinned = cx.pinned_backend().cloned();
-        let backends = match &pinned {
+        let backends = match request.pinned {
             Some(backend) => std::slice::from_ref(backend),
             None => &cluster.backends[..],
         };
@@ -118,7 +118,7 @@ impl Connect for Connector {
             let tls = match &cluster.tls {
                 Some(tls) => match tls.server_name_for(&backend.host) {
                     Ok(name) => Some((tls, name)),
-                    Err(err) => return Err(fail(state, cx, tls_failure(&err))),
+                    Err(err) => return Err(fail(state, session, tls_failure(&err))),
                 },
                 None => None,
             };
@@ -135,7 +135,7 @@ impl Connect for Connector {
             for addr in addrs {
                 let deadline = Instant::now() + cluster.connect_timeout;
                 let target = BackendTarget::Addr(addr);
-                state = state.on(BackendEvent::Connect { target, deadline }, cx.id())?;
+                state = state.on(BackendEvent::Connect { target, deadline }, session)?;
                 attempts += 1;
                 let mut stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
                     Ok(Ok(stream)) => stream,
@@ -157,15 +157,22 @@ impl Connect for Connector {
                 }
                 // The PROXY header goes first, in the clear, ahead of any TLS ClientHello.
                 if let Some(version) = cluster.send_proxy_protocol {
-                    let header =
-                        proxy_protocol::encode(version, cx.client_addr(), cx.destination_addr());
+                    let header = match request.requester {
+                        Requester::Session {
+                            client,
+                            destination,
+                            ..
+                        } => proxy_protocol::encode(version, client, destination),
+                        // The proxy's own connection carries no client: a LOCAL header.
+                        Requester::Proxy => proxy_protocol::encode_local(version),
+                    };
                     let reason = match timeout_at(deadline, stream.write_all(&header)).await {
                         Ok(Ok(())) => None,
                         Ok(Err(err)) => Some(CloseReason::BackendIo(err.kind())),
                         Err(_) => Some(CloseReason::BackendIo(std::io::ErrorKind::TimedOut)),
                     };
                     if let Some(reason) = reason {
-                        return Err(fail(state, cx, reason));
+                        return Err(fail(state, session, reason));
                     }
                 }
                 let mut io = match tls.clone() {
@@ -175,7 +182,7 @@ impl Connect for Connector {
                         // (as name resolution is), so a slow connect does not eat into it. The
                         // worst case to `Ready` is thus twice `connect_timeout`.
                         let deadline = Instant::now() + cluster.connect_timeout;
-                        state = state.on(BackendEvent::StartTls { deadline }, cx.id())?;
+                        state = state.on(BackendEvent::StartTls { deadline }, session)?;
                         match tls.handshake(name, stream, deadline).await {
                             Ok(stream) => BackendIo::Tls(Box::new(stream)),
                             // No failover: a certificate the backend presents is not an
@@ -183,7 +190,7 @@ impl Connect for Connector {
                             // the same one.
                             Err(err) => {
                                 debug!(backend.addr = %addr, error = %err, "backend TLS handshake failed");
-                                return Err(fail(state, cx, tls_failure(&err)));
+                                return Err(fail(state, session, tls_failure(&err)));
                             }
                         }
                     }
@@ -193,7 +200,7 @@ impl Connect for Connector {
                     // thrice `connect_timeout`.
                     let deadline = Instant::now() + cluster.connect_timeout;
                     let mechanism = AuthMechanism::from(sasl.mechanism);
-                    state = state.on(BackendEvent::StartAuth { mechanism }, cx.id())?;
+                    state = state.on(BackendEvent::StartAuth { mechanism }, session)?;
                     let (mechanism, username) = (sasl.mechanism, sasl.username.as_str());
                     debug!(backend.addr = %addr, %mechanism, username, "authenticating to the backend");
                     match authenticate(&mut io, sasl, deadline).await {
@@ -206,18 +213,21 @@ impl Connect for Connector {
                         // `TlsHandshaking`).
                         Err(err) => {
                             debug!(backend.addr = %addr, %mechanism, username, error = %err, "authenticating to the backend failed");
-                            return Err(fail(state, cx, sasl_failure(err)));
+                            return Err(fail(state, session, err.into()));
                         }
                     }
                 }
-                state = state.on(BackendEvent::Established, cx.id())?;
-                cx.set_backend(BackendTarget::Addr(addr));
-                return Ok(Connected { io, state });
+                state = state.on(BackendEvent::Established, session)?;
+                return Ok(Connected {
+                    io,
+                    state,
+                    target: BackendTarget::Addr(addr),
+                });
             }
         }
         Err(fail(
             state,
-            cx,
+            session,
             CloseReason::BackendUnavailable { attempts, last },
         ))
     }
@@ -231,39 +241,9 @@ fn tls_failure(err: &HandshakeError) -> CloseReason {
     }
 }
 
-/// The session's close reason for a failed SASL exchange with its backend. The connection
-/// failing (a broker going away mid-exchange, the deadline) is a backend I/O error like any
-/// other; an unreadable response is the backend's protocol error; no randomness or an
-/// unfinished key derivation is Sluice's own fault; everything else (rejected credentials, an
-/// unsupported mechanism, a broker that cannot prove it knows the credential) is
-/// `backend_auth_failed`.
-fn sasl_failure(err: SaslClientError) -> CloseReason {
-    match err {
-        SaslClientError::Exchange(ExchangeError::Io(err)) => CloseReason::BackendIo(err.kind()),
-        SaslClientError::Exchange(ExchangeError::Closed) => {
-            CloseReason::BackendIo(std::io::ErrorKind::UnexpectedEof)
-        }
-        SaslClientError::Exchange(ExchangeError::TimedOut) => {
-            CloseReason::BackendIo(std::io::ErrorKind::TimedOut)
-        }
-        err @ (SaslClientError::Exchange(_) | SaslClientError::Malformed(_)) => {
-            CloseReason::Protocol {
-                side: Side::Backend,
-                detail: err.to_string().into(),
-            }
-        }
-        err @ (SaslClientError::Random | SaslClientError::KeyDerivation(_)) => {
-            CloseReason::Internal(err.to_string().into())
-        }
-        err => CloseReason::BackendAuthFailed {
-            detail: err.to_string().into(),
-        },
-    }
-}
-
 /// Moves the backend machine to `Failed` and returns the reason for the session.
-fn fail(state: BackendState, cx: &SessionContext, reason: CloseReason) -> CloseReason {
-    match state.on(BackendEvent::Fail(reason.clone()), cx.id()) {
+fn fail(state: BackendState, session: Option<SessionId>, reason: CloseReason) -> CloseReason {
+    match state.on(BackendEvent::Fail(reason.clone()), session) {
         Ok(_) => reason,
         Err(invalid) => invalid.into(),
     }

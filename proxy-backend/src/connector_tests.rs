@@ -7,7 +7,7 @@ use proxy_core::close::{CloseReason, ConnectFailure};
 use proxy_core::context::SessionContext;
 use proxy_core::route::{Prerequisites, RouteId};
 use proxy_core::state::BackendState;
-use proxy_core::upstream::{BackendTarget, Connect};
+use proxy_core::upstream::{BackendTarget, Connect, ConnectRequest};
 use tokio::net::TcpListener;
 
 use crate::child::ChildReaper;
@@ -41,9 +41,9 @@ async fn a_refusing_address_is_skipped_for_the_next_one() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let live = listener.local_addr().unwrap();
     let connector = cluster(&[closed_port().await, live.port()]);
-    let mut cx = cx();
+    let cx = cx();
     let connected = connector
-        .connect(&RouteId::new("c"), &mut cx)
+        .connect(ConnectRequest::for_session(&RouteId::new("c"), &cx))
         .await
         .unwrap();
     assert_eq!(
@@ -52,14 +52,14 @@ async fn a_refusing_address_is_skipped_for_the_next_one() {
             target: BackendTarget::Addr(live)
         }
     );
-    assert_eq!(cx.backend_addr(), Some(live));
+    assert_eq!(connected.target.addr(), Some(live));
 }
 
 #[tokio::test]
 async fn when_every_address_refuses_the_reason_counts_the_attempts() {
     let connector = cluster(&[closed_port().await, closed_port().await]);
     let err = connector
-        .connect(&RouteId::new("c"), &mut cx())
+        .connect(ConnectRequest::for_session(&RouteId::new("c"), &cx()))
         .await
         .unwrap_err();
     assert_eq!(
@@ -74,7 +74,7 @@ async fn when_every_address_refuses_the_reason_counts_the_attempts() {
 #[tokio::test]
 async fn an_unknown_route_is_no_route() {
     let err = cluster(&[])
-        .connect(&RouteId::new("other"), &mut cx())
+        .connect(ConnectRequest::for_session(&RouteId::new("other"), &cx()))
         .await
         .unwrap_err();
     assert_eq!(err, CloseReason::NoRoute);
@@ -105,7 +105,7 @@ async fn every_established_connection_is_counted_for_its_cluster_only() {
     );
     for _ in 0..2 {
         connector
-            .connect(&RouteId::new("busy"), &mut cx())
+            .connect(ConnectRequest::for_session(&RouteId::new("busy"), &cx()))
             .await
             .unwrap();
     }
@@ -116,7 +116,7 @@ async fn every_established_connection_is_counted_for_its_cluster_only() {
     // Clones share the counters.
     connector
         .clone()
-        .connect(&RouteId::new("idle"), &mut cx())
+        .connect(ConnectRequest::for_session(&RouteId::new("idle"), &cx()))
         .await
         .unwrap();
     assert_eq!(counts.get(&RouteId::new("idle")), Some(1));

@@ -12,6 +12,7 @@ mod cli;
 pub mod config;
 mod logging;
 mod run;
+mod systemd;
 mod tls_reload;
 mod upgrade;
 mod users_cli;

@@ -6,8 +6,6 @@
     reason = "helpers of this test file fail the test when the environment misbehaves"
 )]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -19,9 +17,11 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::mocking::MockCluster;
 use rustls_pki_types::ServerName;
 use sluice_tests::certs::{TestCa, rustls_client_config, temp_dir};
-use support::Running;
+use sluice_tests::process::SluiceBinary;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
+
+const SLUICE: SluiceBinary = SluiceBinary::new(env!("CARGO_BIN_EXE_sluice"));
 
 const METADATA_VERSION: i16 = 4;
 
@@ -143,7 +143,7 @@ backends = [{backends}]
         key = key.display(),
         backends = backends.join(", ")
     );
-    let sluice = Running::start(&config, "kafka-sni.toml");
+    let sluice = SLUICE.run(&config, "kafka-sni.toml");
     sluice.wait_for("sluice started");
     let connector = TlsConnector::from(rustls_client_config(&ca, None));
 

@@ -6,8 +6,6 @@
     reason = "helpers of this test file fail the test when the environment misbehaves"
 )]
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +13,11 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Running, STEP, children_of, http_get, process_gone, process_state, refused_port};
+use sluice_tests::STEP_TIMEOUT;
+use sluice_tests::process::{SluiceBinary, http_get, refused_port};
+use sluice_tests::procfs::{children_of, process_gone, process_state};
+
+const SLUICE: SluiceBinary = SluiceBinary::new(env!("CARGO_BIN_EXE_sluice"));
 
 /// A backend that answers each line `req N` with `resp N` after `delay`, many per connection.
 fn slow_responder(delay: Duration) -> SocketAddr {
@@ -43,7 +45,7 @@ fn slow_responder(delay: Duration) -> SocketAddr {
 /// `Err` connect refused.
 fn one_request(addr: SocketAddr, n: u64) -> Result<bool, std::io::Error> {
     let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(STEP)).unwrap();
+    stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
     if writeln!(stream, "req {n}").is_err() {
         return Ok(false);
     }
@@ -79,7 +81,7 @@ fn sigterm_under_load_serves_every_request_in_flight_and_refuses_only_after_the_
          [admin]\nbind = \"127.0.0.1:0\"\n\n\
          [shutdown]\naccept_grace = \"2s\"\ndrain_timeout = \"10s\"\ntermination_grace_period = \"15s\"\n"
     );
-    let sluice = Running::start(&config, "load.toml");
+    let sluice = SLUICE.run(&config, "load.toml");
     let admin = sluice.admin_addr();
     let addr = sluice.listening_addr();
     wait_ready(admin);
@@ -181,7 +183,7 @@ fn readyz_is_503_while_the_only_backend_is_down_and_200_once_it_is_up() {
          [cluster.local]\nbackends = [\"127.0.0.1:{port}\"]\nready_requires = \"any\"\nprobe_interval = \"100ms\"\nconnect_timeout = \"1s\"\n\n\
          [admin]\nbind = \"127.0.0.1:0\"\n\n[shutdown]\naccept_grace = \"0s\"\n"
     );
-    let sluice = Running::start(&config, "ready.toml");
+    let sluice = SLUICE.run(&config, "ready.toml");
     let admin = sluice.admin_addr();
     // Start-up and the first probe run concurrently: wait for both, in either order.
     sluice.find("sluice started");
@@ -226,7 +228,7 @@ fn a_second_sigterm_during_the_drain_exits_promptly() {
          [cluster.local]\nbackends = [\"{backend_addr}\"]\n\n\
          [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"600s\"\ntermination_grace_period = \"700s\"\n"
     );
-    let sluice = Running::start(&config, "second.toml");
+    let sluice = SLUICE.run(&config, "second.toml");
     let mut client = TcpStream::connect(sluice.listening_addr()).unwrap();
     client.write_all(b"held").unwrap();
     let _backend_side = holder.join().unwrap().unwrap();
@@ -237,10 +239,10 @@ fn a_second_sigterm_during_the_drain_exits_promptly() {
     sluice.wait_for("shutdown: second signal, ending the drain");
     let forced = sluice.wait_for("shutdown: force-closing sessions still open");
     assert_eq!(forced["sessions"], 1);
-    // Bounded by STEP (20 s), far below the 600 s drain it cut short.
+    // Bounded by STEP_TIMEOUT (20 s), far below the 600 s drain it cut short.
     assert_eq!(sluice.wait_exit().code(), Some(0));
     let mut rest = Vec::new();
-    client.set_read_timeout(Some(STEP)).unwrap();
+    client.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
     let _ = client.read_to_end(&mut rest);
 }
 
@@ -255,7 +257,7 @@ fn exec_config(script: &str, stop_timeout: &str) -> String {
 }
 
 fn echo_through(stream: &mut TcpStream, text: &[u8]) {
-    stream.set_read_timeout(Some(STEP)).unwrap();
+    stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
     stream.write_all(text).unwrap();
     let mut back = vec![0u8; text.len()];
     stream.read_exact(&mut back).unwrap();
@@ -288,7 +290,7 @@ fn wait_gone(pid: u32, within: Duration) {
 
 #[test]
 fn a_child_that_ignores_sigterm_is_killed_within_its_stop_time_and_reaped() {
-    let sluice = Running::start(&exec_config(STUBBORN_CHILD, "300ms"), "stubborn.toml");
+    let sluice = SLUICE.run(&exec_config(STUBBORN_CHILD, "300ms"), "stubborn.toml");
     let mut client = TcpStream::connect(sluice.listening_addr()).unwrap();
     echo_through(&mut client, b"through a child");
     drop(client);
@@ -301,7 +303,7 @@ fn a_child_that_ignores_sigterm_is_killed_within_its_stop_time_and_reaped() {
 
 #[test]
 fn a_child_killed_from_outside_ends_only_its_own_session() {
-    let mut sluice = Running::start(&exec_config("exec cat", "300ms"), "killed.toml");
+    let mut sluice = SLUICE.run(&exec_config("exec cat", "300ms"), "killed.toml");
     let addr = sluice.listening_addr();
     let mut first = TcpStream::connect(addr).unwrap();
     let mut second = TcpStream::connect(addr).unwrap();
@@ -347,7 +349,7 @@ fn a_child_killed_from_outside_ends_only_its_own_session() {
 
 #[test]
 fn shutdown_stops_children_that_ignore_sigterm_and_exits_zero() {
-    let sluice = Running::start(
+    let sluice = SLUICE.run(
         &exec_config(STUBBORN_CHILD, "300ms"),
         "shutdown-children.toml",
     );

@@ -6,32 +6,18 @@
     reason = "helpers of this test file fail the test on bad setup"
 )]
 
-mod support;
-
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
+use sluice_tests::STEP_TIMEOUT;
 use sluice_tests::certs::{TestCa, temp_dir};
 use sluice_tests::openssl::peer_certificate_subject;
-use support::{Running, STEP};
+use sluice_tests::process::{SluiceBinary, echo_backend};
 
-fn echo_backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            thread::spawn(move || {
-                let mut reader = stream.try_clone().unwrap();
-                let mut writer = stream;
-                let _ = std::io::copy(&mut reader, &mut writer);
-            });
-        }
-    });
-    addr
-}
+const SLUICE: SluiceBinary = SluiceBinary::new(env!("CARGO_BIN_EXE_sluice"));
 
 #[test]
 fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
@@ -46,7 +32,7 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
         chain.display(),
         key.display()
     );
-    let sluice = Running::start(&config, "tls-reload.toml");
+    let sluice = SLUICE.run(&config, "tls-reload.toml");
     let addr = sluice.listening_addr();
     let subject = || peer_certificate_subject(addr, Some("first.example")).unwrap_or_default();
     assert!(subject().contains("first.example"), "{}", subject());
@@ -107,7 +93,7 @@ impl Drop for Successor {
 }
 
 /// An `openssl s_client` session kept open, piped both ways; its output is read on a thread
-/// so every read is bounded by `STEP`.
+/// so every read is bounded by `STEP_TIMEOUT`.
 struct HeldSession {
     child: Child,
     output: mpsc::Receiver<Vec<u8>>,
@@ -147,7 +133,7 @@ impl HeldSession {
         self.child.stdin.as_mut().unwrap().write_all(text).unwrap();
         let mut back = Vec::new();
         while back.len() < text.len() {
-            let chunk = self.output.recv_timeout(STEP).unwrap();
+            let chunk = self.output.recv_timeout(STEP_TIMEOUT).unwrap();
             back.extend_from_slice(&chunk);
         }
         assert_eq!(back, text);

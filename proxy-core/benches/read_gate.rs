@@ -22,7 +22,6 @@ fn recompute(gate: &mut ReadGate, queued: usize, deferred: bool) -> bool {
     );
     gate.set(PauseReason::StageDeferred(Direction::Request), deferred);
     gate.set(PauseReason::StageDeferred(Direction::Response), false);
-    gate.set(PauseReason::EarlyQueueFull, false);
     gate.set(PauseReason::Draining, false);
     gate.is_open()
 }

@@ -7,16 +7,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io;
 
-/// Who caused a session to end badly (pingora's error tags). Orderly closes have no fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Fault {
-    /// The client, or the network between it and us.
-    Downstream,
-    /// A backend, or the network between us and it.
-    Upstream,
-    /// Sluice itself: a stage, a configuration limit, a shutdown deadline.
-    Internal,
-}
+use crate::codec::CodecError;
+use crate::route::GateClosed;
+use crate::state::InvalidEvent;
+pub use crate::value::Fault;
+use crate::value::Side;
 
 /// How a connection attempt to a backend failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +37,19 @@ impl fmt::Display for ConnectFailure {
 /// A refusal by a protocol layer: the proxy understood the client and said no, for a reason
 /// its protocol defines. It carries its own stable label (for metrics and the close line) and
 /// whose fault it was, so [`CloseReason`] needs no variant per protocol.
+///
+/// ```
+/// use proxy_core::{CloseReason, Fault, Refusal};
+///
+/// let reason = CloseReason::Refused(Refusal {
+///     label: "unknown_tenant",
+///     fault: Fault::Downstream,
+///     detail: "no tenant named acme".into(),
+/// });
+/// assert_eq!(reason.label(), "unknown_tenant");
+/// assert_eq!(reason.fault(), Some(Fault::Downstream));
+/// assert_eq!(reason.to_string(), "no tenant named acme");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// A short, stable label for metrics and structured logs (`unknown_broker`).
@@ -52,7 +60,48 @@ pub struct Refusal {
     pub detail: Cow<'static, str>,
 }
 
+/// A failure of Sluice's own, kept typed up to the close line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InternalError {
+    /// A state machine refused an event its driver sent.
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
+    /// The forwarding gate stayed shut for a session its driver had brought to a ready backend.
+    #[error("forwarding gate: {0}")]
+    GateClosed(#[from] GateClosed),
+    /// A message the proxy changed or made itself could not be encoded.
+    #[error("cannot encode a message: {0}")]
+    Encode(#[source] CodecError),
+    /// The system's random source failed.
+    #[error("the system has no random source")]
+    NoRandomness,
+    /// Work handed to a blocking thread never finished (it panicked, or the runtime is
+    /// shutting down).
+    #[error("a blocking task failed: {0}")]
+    BlockingTask(Cow<'static, str>),
+}
+
 /// Why a session ended.
+///
+/// [`forward`](crate::forward::forward) returns one; a stage ends a session with
+/// [`Flow::Close`](crate::stage::Flow::Close). Each reason has a stable
+/// [`label`](Self::label) for metrics and logs, and a [`fault`](Self::fault) that says whose
+/// it was.
+///
+/// ```
+/// use proxy_core::{CloseReason, Fault};
+///
+/// let reason = CloseReason::Stage {
+///     stage: "guard",
+///     reason: "the client asked for SHUTDOWN".into(),
+/// };
+/// assert_eq!(reason.label(), "stage_closed");
+/// assert_eq!(reason.fault(), Some(Fault::Internal));
+/// assert_eq!(reason.to_string(), "closed by stage guard: the client asked for SHUTDOWN");
+/// // Orderly closes are nobody's fault.
+/// assert_eq!(CloseReason::ClientClosed.fault(), None);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -80,7 +129,7 @@ pub enum CloseReason {
     /// The peer sent bytes that do not follow the listener's protocol.
     Protocol {
         /// Which side sent them.
-        side: crate::Side,
+        side: Side,
         /// What was wrong, for the log.
         detail: Cow<'static, str>,
     },
@@ -92,7 +141,7 @@ pub enum CloseReason {
         reason: Cow<'static, str>,
     },
     /// A stage answered toward a peer whose write side had already been shut down.
-    AnswerAfterShutdown(crate::Side),
+    AnswerAfterShutdown(Side),
     /// The proxy is shutting down and the session outlived its drain deadline.
     Shutdown,
     /// The proxy is draining and closed the session between requests (Kafka): nothing the
@@ -101,7 +150,7 @@ pub enum CloseReason {
     /// A TLS handshake with `side` failed or did not finish before its deadline.
     Tls {
         /// Which side's handshake.
-        side: crate::Side,
+        side: Side,
         /// What went wrong (unknown CA, name mismatch, timeout...), for the log.
         detail: Cow<'static, str>,
     },
@@ -125,26 +174,21 @@ pub enum CloseReason {
         /// What went wrong (rejected credentials, unsupported mechanism, bad server proof).
         detail: Cow<'static, str>,
     },
-    /// A bug in Sluice: a state machine refused an event its driver sent.
-    Internal(Cow<'static, str>),
-}
-
-impl Fault {
-    /// A short, stable label for logs and metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Downstream => "downstream",
-            Self::Upstream => "upstream",
-            Self::Internal => "internal",
-        }
-    }
+    /// A failure of Sluice's own (a bug, or the machine it runs on).
+    Internal(InternalError),
 }
 
 // === impl CloseReason ===
 
-impl From<crate::state::InvalidEvent> for CloseReason {
-    fn from(err: crate::state::InvalidEvent) -> Self {
-        Self::Internal(err.to_string().into())
+impl From<InvalidEvent> for CloseReason {
+    fn from(err: InvalidEvent) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<InternalError> for CloseReason {
+    fn from(err: InternalError) -> Self {
+        Self::Internal(err)
     }
 }
 
@@ -190,11 +234,10 @@ impl CloseReason {
             Self::Shutdown => "drain_timeout",
             Self::DrainCompleted => "drain_completed",
             Self::Tls {
-                side: crate::Side::Client,
-                ..
+                side: Side::Client, ..
             } => "tls_handshake_failed",
             Self::Tls {
-                side: crate::Side::Backend,
+                side: Side::Backend,
                 ..
             } => "backend_tls_failed",
             Self::ProxyHeader(err) => err.label(),
@@ -207,6 +250,10 @@ impl CloseReason {
         }
     }
 }
+
+/// A close reason is the error of a session that ended badly (and the outcome of one that did
+/// not): `?` carries it into `Box<dyn Error>`.
+impl std::error::Error for CloseReason {}
 
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,7 +10,14 @@ use std::borrow::Cow;
 use bytes::{Bytes, BytesMut};
 
 use crate::io::WriteQueue;
-use crate::stage::Protocol;
+
+/// The message types one protocol moves through its stages.
+pub trait Protocol: Send + 'static {
+    /// What the client sends.
+    type Request: Send + 'static;
+    /// What the backend sends.
+    type Response: Send + 'static;
+}
 
 /// Bytes that do not follow the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,51 +6,7 @@
 
 use std::fmt;
 
-use crate::close::Fault;
-
-/// One of the two peers of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// The connection that was accepted.
-    Client,
-    /// The connection the proxy opened toward the route's backend.
-    Backend,
-}
-
-impl Side {
-    /// The peer on the other end of the session.
-    pub fn other(self) -> Self {
-        match self {
-            Self::Client => Self::Backend,
-            Self::Backend => Self::Client,
-        }
-    }
-
-    pub(crate) fn fault(self) -> Fault {
-        match self {
-            Self::Client => Fault::Downstream,
-            Self::Backend => Fault::Upstream,
-        }
-    }
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Client => "client",
-            Self::Backend => "backend",
-        })
-    }
-}
-
-/// The direction a message travels through the stage chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// Client toward backend.
-    Request,
-    /// Backend toward client.
-    Response,
-}
+pub use crate::value::{Direction, Side};
 
 /// Why reading from a side is paused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,20 +15,17 @@ pub enum PauseReason {
     Backpressure(Side),
     /// A stage is deferring a message travelling in this direction, so order must hold.
     StageDeferred(Direction),
-    /// The queue of requests that arrived before the session could forward is full.
-    EarlyQueueFull,
     /// The session is draining: no new work is read.
     Draining,
 }
 
 impl PauseReason {
     /// Every reason, for iteration in logs and metrics.
-    pub const ALL: [PauseReason; 6] = [
+    pub const ALL: [PauseReason; 5] = [
         Self::Backpressure(Side::Client),
         Self::Backpressure(Side::Backend),
         Self::StageDeferred(Direction::Request),
         Self::StageDeferred(Direction::Response),
-        Self::EarlyQueueFull,
         Self::Draining,
     ];
 
@@ -82,13 +35,34 @@ impl PauseReason {
             Self::Backpressure(Side::Backend) => 1 << 1,
             Self::StageDeferred(Direction::Request) => 1 << 2,
             Self::StageDeferred(Direction::Response) => 1 << 3,
-            Self::EarlyQueueFull => 1 << 4,
-            Self::Draining => 1 << 5,
+            Self::Draining => 1 << 4,
         }
     }
 }
 
 /// The set of reasons a side's reads are paused for; open when empty.
+///
+/// The [`forward`](crate::forward::forward) driver keeps one per side and recomputes it after
+/// every message; a driver of its own uses it the same way.
+///
+/// ```
+/// use proxy_core::gate::Direction;
+/// use proxy_core::{PauseReason, ReadGate, Side};
+///
+/// let mut gate = ReadGate::open();
+/// gate.pause(PauseReason::Backpressure(Side::Backend));
+/// gate.pause(PauseReason::StageDeferred(Direction::Request));
+///
+/// // Resuming one reason leaves the other in place: the side stays paused.
+/// gate.resume(PauseReason::Backpressure(Side::Backend));
+/// assert!(!gate.is_open());
+/// assert_eq!(
+///     gate.reasons().collect::<Vec<_>>(),
+///     [PauseReason::StageDeferred(Direction::Request)]
+/// );
+/// gate.resume(PauseReason::StageDeferred(Direction::Request));
+/// assert!(gate.is_open());
+/// ```
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadGate {
     reasons: u8,
@@ -188,9 +162,9 @@ mod tests {
     #[test]
     fn resuming_a_reason_that_never_paused_changes_nothing() {
         let mut gate = ReadGate::open();
-        gate.pause(PauseReason::EarlyQueueFull);
+        gate.pause(PauseReason::Draining);
         gate.resume(PauseReason::Backpressure(Side::Client));
-        assert!(gate.is_paused_for(PauseReason::EarlyQueueFull));
+        assert!(gate.is_paused_for(PauseReason::Draining));
     }
 
     #[test]

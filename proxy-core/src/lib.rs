@@ -10,6 +10,22 @@
 //!
 //! This crate has no listeners, no config files and no signal handling: it is generic over
 //! `AsyncRead + AsyncWrite`, and takes shutdown as a parameter.
+//!
+//! # Getting started
+//!
+//! A proxy built on this crate accepts a connection, makes a [`SessionContext`] for it,
+//! connects to a backend, builds the session's [`StageChain`](stage::StageChain) (by hand, or
+//! from [`NewStage`](stage::NewStage) factories) and hands them to
+//! [`forward`](forward::forward), which returns the session's [`CloseReason`]. The `tcp_proxy`
+//! example does exactly that in one file, with a stage of its own:
+//!
+//! ```text
+//! cargo run -p proxy-core --example tcp_proxy -- --self-test
+//! cargo run -p proxy-core --example tcp_proxy -- --listen 127.0.0.1:9000 --backend 127.0.0.1:9001
+//! ```
+//!
+//! `docs/writing-a-stage.md` in the repository is a guide to writing stages, and `proxy-kafka`
+//! has a Kafka example, `kafka_proxy`.
 #![warn(missing_docs)]
 
 pub mod close;
@@ -26,6 +42,7 @@ pub mod state;
 pub mod tls;
 pub mod units;
 pub mod upstream;
+pub mod value;
 
 #[cfg(test)]
 mod test_support;

@@ -1,8 +1,7 @@
-//! The seam between the frontend and the backend crates: how a session obtains a connection to
-//! its route's backend. `proxy-backend` implements [`Connect`]; `proxy-frontend` drives it.
-//! Neither crate depends on the other.
+//! The seam between the frontend and the backend crates: how a session (or the proxy itself)
+//! obtains a connection to a route's backend. `proxy-backend` implements [`Connect`];
+//! `proxy-frontend` drives it. Neither crate depends on the other.
 
-use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -10,8 +9,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::close::CloseReason;
 use crate::context::SessionContext;
-use crate::route::RouteId;
 use crate::state::BackendState;
+pub use crate::value::{BackendAddr, BackendTarget};
+use crate::value::{RouteId, SessionId};
 
 /// A connection to a backend, and the backend state machine that produced it (`Ready`).
 #[derive(Debug)]
@@ -20,6 +20,80 @@ pub struct Connected<Io> {
     pub io: Io,
     /// The backend state machine's state; `Ready` on success.
     pub state: BackendState,
+    /// What the connection reached: the session records it for its close line.
+    pub target: BackendTarget,
+}
+
+/// Whose connection a backend connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// A client's session: an outbound PROXY header names its client and the address the
+    /// client connected to.
+    Session {
+        /// The session, for logs.
+        id: SessionId,
+        /// The real client's address.
+        client: SocketAddr,
+        /// The address the client connected to.
+        destination: SocketAddr,
+    },
+    /// The proxy itself (asking a cluster for its brokers, say): an outbound PROXY header is a
+    /// `LOCAL` one, naming no client.
+    Proxy,
+}
+
+impl Requester {
+    /// The session the connection serves, if it serves one.
+    pub fn session(&self) -> Option<SessionId> {
+        match self {
+            Self::Session { id, .. } => Some(*id),
+            Self::Proxy => None,
+        }
+    }
+}
+
+/// What to connect to, and for whom.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectRequest<'a> {
+    /// The route whose cluster to connect to.
+    pub route: &'a RouteId,
+    /// One address to use instead of the cluster's list (the Kafka broker a session is for),
+    /// with the cluster's timeouts, TLS, PROXY and authentication settings.
+    pub pinned: Option<&'a BackendAddr>,
+    /// Whose connection it is.
+    pub requester: Requester,
+}
+
+impl<'a> ConnectRequest<'a> {
+    /// A connection for the session `cx` to `route`'s cluster.
+    pub fn for_session(route: &'a RouteId, cx: &SessionContext) -> Self {
+        Self {
+            route,
+            pinned: None,
+            requester: Requester::Session {
+                id: cx.id(),
+                client: cx.client_addr(),
+                destination: cx.destination_addr(),
+            },
+        }
+    }
+
+    /// A connection of the proxy's own to `route`'s cluster.
+    pub fn for_proxy(route: &'a RouteId) -> Self {
+        Self {
+            route,
+            pinned: None,
+            requester: Requester::Proxy,
+        }
+    }
+
+    /// The same request, to `backend` only.
+    pub fn pinned_to(self, backend: Option<&'a BackendAddr>) -> Self {
+        Self {
+            pinned: backend,
+            ..self
+        }
+    }
 }
 
 /// Opens connections to the backends of a route.
@@ -27,64 +101,10 @@ pub trait Connect: Send + Sync + 'static {
     /// The transport to the backend.
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
-    /// Connects the session to a backend of `route`, trying its addresses in order. The
-    /// returned error is the session's close reason.
+    /// Connects to a backend of the request's route, trying its addresses in order (or only
+    /// the pinned one). The returned error is the session's close reason.
     fn connect(
         &self,
-        route: &RouteId,
-        cx: &mut SessionContext,
+        request: ConnectRequest<'_>,
     ) -> impl Future<Output = Result<Connected<Self::Io>, CloseReason>> + Send;
-}
-
-/// One backend address as configured: a host (IP literal or DNS name) and a port. Names are
-/// resolved at connect time, so a backend that moves is followed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BackendAddr {
-    /// An IP literal (IPv6 without brackets) or a DNS name.
-    pub host: String,
-    /// The TCP port.
-    pub port: u16,
-}
-
-impl fmt::Display for BackendAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// What a session's backend connection goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackendTarget {
-    /// A TCP address.
-    Addr(SocketAddr),
-    /// A child process spawned for the session, talking on its stdin and stdout.
-    Child {
-        /// Its process id.
-        pid: u32,
-        /// The program, for logs.
-        program: Box<str>,
-    },
-}
-
-impl BackendTarget {
-    /// The TCP address, for a network backend.
-    pub fn addr(&self) -> Option<SocketAddr> {
-        match self {
-            Self::Addr(addr) => Some(*addr),
-            Self::Child { .. } => None,
-        }
-    }
-}
-
-impl fmt::Display for BackendTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Addr(addr) => addr.fmt(f),
-            Self::Child { pid, program } => write!(f, "{program}[{pid}]"),
-        }
-    }
 }

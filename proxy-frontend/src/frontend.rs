@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use proxy_core::context::LiveResources;
 use proxy_core::route::Router;
@@ -11,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::closes::CloseCounts;
-use crate::session::SessionSummary;
 use crate::sessions::Sessions;
+use crate::summary::SessionSummary;
 
 /// Called with every session's summary when it closes (audit, tests, metrics).
 pub type CloseObserver = Arc<dyn Fn(&SessionSummary) + Send + Sync>;
@@ -72,12 +73,31 @@ impl<R: Router, C: Connect> Frontend<R, C> {
 
 /// How shutdown reaches listeners and sessions. The binary owns the root token; these are its
 /// children.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Lifecycle {
-    /// Cancelled when listeners must stop accepting (sessions keep running).
+    /// Cancelled when listeners must stop accepting; sessions then drain: each enters
+    /// `Draining` with a deadline `drain_timeout` away, at which it closes itself.
     pub stop_accepting: CancellationToken,
-    /// Cancelled at the drain deadline: every session still open closes at once.
+    /// Cancelled to close every session still open at once: an owner that keeps its own drain
+    /// deadline (the binary, which counts what it force-closes) cancels it at that deadline,
+    /// and `drain_timeout` is then a backstop behind it.
     pub force_close: CancellationToken,
     /// Tracks every session task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// How long a draining session may finish its in-flight work.
+    pub drain_timeout: Duration,
+}
+
+/// The drain timeout of a [`Lifecycle::default`]: the binary's own default.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            stop_accepting: CancellationToken::new(),
+            force_close: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
 }

@@ -2,34 +2,36 @@
 //!
 //! A [`BoundListener`] accepts connections and spawns one task per session on the caller's
 //! [`TaskTracker`](tokio_util::task::TaskTracker). Each session builds its
-//! [`SessionContext`](proxy_core::SessionContext), walks the frontend state machine, asks the
-//! [`Router`](proxy_core::route::Router) for a route, obtains a backend through any
-//! [`Connect`](proxy_core::upstream::Connect) implementation, passes the forwarding gate, and
-//! forwards through its stage chain until it closes; then it writes one close line.
+//! [`SessionContext`](proxy_core::SessionContext) and walks the frontend state machine the
+//! listener's phases make: PROXY header, TLS, the Kafka SASL negotiation, routing with the
+//! [`Router`](proxy_core::route::Router), a backend from any
+//! [`Connect`](proxy_core::upstream::Connect) implementation, the forwarding gate, forwarding
+//! through its stage chain, draining; then it writes one close line. A port-per-broker Kafka
+//! listener also serves a port per broker its broker map learns.
 //!
 //! This crate installs no signal handlers: shutdown arrives as [`Lifecycle`] tokens.
 
+mod accept;
+mod broker_ports;
 mod closes;
+mod discovery;
 mod error;
 mod frontend;
-mod kafka;
 mod listener;
-mod proxy_header;
 mod session;
 mod sessions;
+mod spec;
+mod summary;
 mod tls;
 
+pub use self::broker_ports::{BrokerPortObserver, broker_socket_name, parse_broker_socket_name};
 pub use self::closes::CloseCounts;
 pub use self::error::FrontendError;
-pub use self::frontend::{CloseObserver, Frontend, Lifecycle};
-pub use self::kafka::{
-    BrokerListenerStarter, BrokerVersions, GatewayMode, HostPattern, KafkaGateway, KafkaListener,
-    ListenerSasl, NODE_ID_PLACEHOLDER, RouteBrokers, SaslTerminate, broker_socket_name,
-    offered_versions, parse_broker_socket_name,
-};
-pub use self::listener::{BoundListener, BrokerPortObserver, ListenerSpec, serve_broker_ports};
-pub use self::session::SessionSummary;
+pub use self::frontend::{CloseObserver, DEFAULT_DRAIN_TIMEOUT, Frontend, Lifecycle};
+pub use self::listener::BoundListener;
 pub use self::sessions::{SessionEntry, Sessions};
+pub use self::spec::{KafkaListener, ListenerProtocol, ListenerSpec};
+pub use self::summary::SessionSummary;
 pub use self::tls::{
     CertFiles, ClientAuth, ListenerTls, MinTlsVersion, PrincipalSource, ReloadableServerConfig,
     TlsConfigError, TlsServerOptions, TlsTermination,

@@ -1,78 +1,46 @@
-//! A listening socket and its accept loop.
+//! A listening socket: bound (or adopted from a predecessor or systemd), then served.
 //!
-//! One connection's failure never ends the loop: accept errors (a full file-descriptor table,
-//! a connection reset before it was accepted) are logged and, where retrying at once would spin,
-//! followed by a short pause.
+//! Serving a Kafka listener also starts what its gateway needs before any client asks: broker
+//! discovery in the background and, for a port-per-broker gateway, the broker ports (those a
+//! predecessor handed over first).
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
-use std::time::Duration;
 
-use proxy_core::codec::RawTcp;
-use proxy_core::forward::ForwardLimits;
-use proxy_core::proxy_protocol::ProxyProtocolPolicy;
-use proxy_core::route::{Prerequisites, Router};
-use proxy_core::stage::NewStage;
+use proxy_core::route::Router;
 use proxy_core::upstream::Connect;
-use tokio::net::{TcpListener, TcpSocket};
-use tracing::{debug, info, warn};
+use proxy_kafka::broker_map::BrokerListeners;
+use proxy_kafka::sasl::ListenerSasl;
+use tokio::net::TcpListener;
 
+use crate::accept::accept_loop;
+use crate::broker_ports::{BrokerPortObserver, BrokerPorts, listen_now};
+use crate::discovery::discover_in_background;
 use crate::error::FrontendError;
 use crate::frontend::{Frontend, Lifecycle};
-use crate::kafka::{GatewayMode, KafkaListener};
-use crate::session;
-use crate::tls::ListenerTls;
-
-/// The accept queue of listeners bound with [`BoundListener::bind_now`] (Linux caps it at
-/// `net.core.somaxconn`).
-const LISTEN_BACKLOG: u32 = 1024;
-
-/// How long to pause after an accept error that would repeat at once (EMFILE, ENFILE, ENOBUFS).
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
-
-/// Everything a listener needs to know, from configuration.
-#[derive(Clone)]
-pub struct ListenerSpec {
-    /// The listener's name, in logs, metrics and routing.
-    pub name: Arc<str>,
-    /// Where to listen.
-    pub bind: SocketAddr,
-    /// What a session must establish before it may forward.
-    pub requires: Prerequisites,
-    /// Whether connections start with a PROXY header, and whose to believe.
-    pub proxy_protocol: ProxyProtocolPolicy,
-    /// TLS termination or passthrough, after any PROXY header.
-    pub tls: Option<ListenerTls>,
-    /// Buffer bounds and timeouts of each session.
-    pub limits: ForwardLimits,
-    /// Factories of the stages each session runs, in request order (raw TCP listeners).
-    pub stages: Vec<Arc<dyn NewStage<RawTcp>>>,
-    /// Set for Kafka listeners: the session speaks Kafka through this gateway and these stages.
-    pub kafka: Option<KafkaListener>,
-}
-
-impl fmt::Debug for ListenerSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ListenerSpec")
-            .field("name", &self.name)
-            .field("bind", &self.bind)
-            .field("requires", &self.requires)
-            .field("proxy_protocol", &self.proxy_protocol)
-            .field("tls", &self.tls)
-            .field("limits", &self.limits)
-            .field("stages", &self.stages.len())
-            .field("kafka", &self.kafka)
-            .finish()
-    }
-}
+use crate::session::Served;
+use crate::spec::ListenerSpec;
 
 /// A bound listening socket, not yet accepting.
-#[derive(Debug)]
 pub struct BoundListener {
     spec: Arc<ListenerSpec>,
     listener: TcpListener,
+    /// Broker ports a predecessor handed over (port-per-broker Kafka listeners).
+    adopted_brokers: Vec<(i32, StdTcpListener)>,
+    /// Hears of every broker port this listener opens.
+    observe_brokers: Option<BrokerPortObserver>,
+}
+
+impl fmt::Debug for BoundListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundListener")
+            .field("spec", &self.spec)
+            .field("listener", &self.listener)
+            .field("adopted_brokers", &self.adopted_brokers.len())
+            .finish_non_exhaustive()
+    }
 }
 
 // === impl BoundListener ===
@@ -88,34 +56,18 @@ impl BoundListener {
                     addr: spec.bind,
                     source,
                 })?;
-        Ok(Self {
-            spec: Arc::new(spec),
-            listener,
-        })
+        Ok(Self::new(spec, listener))
     }
 
-    /// Binds the listener's address at once, without waiting on the runtime (a Kafka gateway
-    /// opens a broker's port this way before the response naming it reaches the client).
-    /// Must be called within a tokio runtime.
+    /// Binds the listener's address at once, without waiting on the runtime. Must be called
+    /// within a tokio runtime.
     pub fn bind_now(spec: ListenerSpec) -> Result<Self, FrontendError> {
-        let bind_error = |source| FrontendError::Bind {
+        let listener = listen_now(spec.bind).map_err(|source| FrontendError::Bind {
             listener: spec.name.to_string(),
             addr: spec.bind,
             source,
-        };
-        let socket = match spec.bind {
-            SocketAddr::V4(_) => TcpSocket::new_v4(),
-            SocketAddr::V6(_) => TcpSocket::new_v6(),
-        }
-        .map_err(bind_error)?;
-        // As `TcpListener::bind` does: a restarted proxy rebinds despite TIME_WAIT sockets.
-        socket.set_reuseaddr(true).map_err(bind_error)?;
-        socket.bind(spec.bind).map_err(bind_error)?;
-        let listener = socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
-        Ok(Self {
-            spec: Arc::new(spec),
-            listener,
-        })
+        })?;
+        Ok(Self::new(spec, listener))
     }
 
     /// Serves `spec` on a socket that is already bound and listening: one handed over by the
@@ -123,20 +75,36 @@ impl BoundListener {
     /// until [`serve`](Self::serve); connections meanwhile wait in the socket's backlog.
     ///
     /// Must be called within a tokio runtime.
-    pub fn from_std(
-        spec: ListenerSpec,
-        listener: std::net::TcpListener,
-    ) -> Result<Self, FrontendError> {
+    pub fn from_std(spec: ListenerSpec, listener: StdTcpListener) -> Result<Self, FrontendError> {
         let adopt = |source| FrontendError::Adopt {
             listener: spec.name.to_string(),
             source,
         };
         listener.set_nonblocking(true).map_err(adopt)?;
         let listener = TcpListener::from_std(listener).map_err(adopt)?;
-        Ok(Self {
+        Ok(Self::new(spec, listener))
+    }
+
+    fn new(spec: ListenerSpec, listener: TcpListener) -> Self {
+        Self {
             spec: Arc::new(spec),
             listener,
-        })
+            adopted_brokers: Vec::new(),
+            observe_brokers: None,
+        }
+    }
+
+    /// Serves broker `node_id`'s port on `socket`, handed over by a predecessor, once this
+    /// listener serves (port-per-broker Kafka listeners; ignored by others): clients that know
+    /// the broker keep reaching it across an upgrade.
+    pub fn adopt_broker_socket(&mut self, node_id: i32, socket: StdTcpListener) {
+        self.adopted_brokers.push((node_id, socket));
+    }
+
+    /// Calls `observe` with every broker port this listener opens (to offer it to a
+    /// successor).
+    pub fn observe_broker_ports(&mut self, observe: BrokerPortObserver) {
+        self.observe_brokers = Some(observe);
     }
 
     /// The address actually bound (useful with port 0).
@@ -155,46 +123,53 @@ impl BoundListener {
     }
 
     /// Accepts connections until `lifecycle.stop_accepting` is cancelled, running each session
-    /// on `lifecycle.tracker`. Returns when the listening socket has been closed.
+    /// on `lifecycle.tracker`. Returns when the listening socket has been closed. A Kafka
+    /// listener first starts its broker ports (port-per-broker) and broker discovery.
     pub async fn serve<R: Router, C: Connect>(
         self,
         frontend: Arc<Frontend<R, C>>,
         lifecycle: Lifecycle,
     ) {
         let local = self.local_addr();
-        let Self { spec, listener } = self;
-        info!(listener = %spec.name, addr = %local, "listening");
-        loop {
-            // `accept` is cancel safe: a connection not yet returned stays in the backlog.
-            let accepted = tokio::select! {
-                biased;
-                () = lifecycle.stop_accepting.cancelled() => break,
-                accepted = listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    let frontend = frontend.clone();
-                    let spec = spec.clone();
-                    let stop = session::Stop {
-                        drain: lifecycle.stop_accepting.clone(),
-                        force_close: lifecycle.force_close.clone(),
-                    };
-                    lifecycle.tracker.spawn(async move {
-                        session::run(stream, peer, spec, frontend, stop).await;
-                    });
-                }
-                Err(err) if is_transient(&err) => {
-                    debug!(listener = %spec.name, error = %err, "connection lost before accept");
-                }
-                Err(err) => {
-                    warn!(listener = %spec.name, error = %err, "accept failed; pausing");
-                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                }
+        let Self {
+            spec,
+            listener,
+            adopted_brokers,
+            observe_brokers,
+        } = self;
+        let mut broker_listeners: Option<Arc<dyn BrokerListeners>> = None;
+        if let Some(kafka) = spec.kafka() {
+            if spec.serves_broker_ports() {
+                let ports = BrokerPorts::start(
+                    spec.clone(),
+                    kafka.brokers.clone(),
+                    frontend.clone(),
+                    lifecycle.clone(),
+                    observe_brokers,
+                    adopted_brokers,
+                );
+                broker_listeners = Some(ports);
+            }
+            // Port-per-broker gateways open their brokers' ports before any client asks; a
+            // SASL-terminating listener wants its clusters' API versions before its first
+            // client's ApiVersions.
+            let terminates_sasl = matches!(kafka.sasl, Some(ListenerSasl::Terminate(_)));
+            if broker_listeners.is_some() || terminates_sasl {
+                discover_in_background(
+                    &spec.name,
+                    kafka,
+                    broker_listeners.as_ref(),
+                    &frontend,
+                    &lifecycle,
+                );
             }
         }
-        // Close the socket before saying so: new connections are refused from here on.
-        drop(listener);
-        info!(listener = %spec.name, addr = %local, "stopped accepting");
+        let served = Arc::new(Served {
+            spec,
+            broker: None,
+            broker_listeners,
+        });
+        accept_loop(listener, local, served, frontend, lifecycle).await;
     }
 }
 
@@ -204,66 +179,4 @@ impl AsFd for BoundListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.listener.as_fd()
     }
-}
-
-/// Errors about one connection that leave the listener healthy.
-fn is_transient(err: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        err.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    )
-}
-
-/// Called with each broker listener a Kafka gateway starts (to offer it to a successor).
-pub type BrokerPortObserver = Arc<dyn Fn(i32, &BoundListener) + Send + Sync>;
-
-/// Lets a port-per-broker Kafka listener open its brokers' ports as they are revealed (or serve
-/// the ones a predecessor handed over): each is served like `bootstrap` (same name, TLS, limits
-/// and stages) for one node id, on the same frontend and lifecycle; `observe` hears of each.
-/// Does nothing for other listeners.
-pub fn serve_broker_ports<R: Router, C: Connect>(
-    bootstrap: &ListenerSpec,
-    frontend: Arc<Frontend<R, C>>,
-    lifecycle: Lifecycle,
-    observe: Option<BrokerPortObserver>,
-) {
-    let Some(kafka) = &bootstrap.kafka else {
-        return;
-    };
-    if !matches!(kafka.gateway.mode(), GatewayMode::PortPerBroker { .. }) {
-        // An SNI gateway opens no ports per broker; a SASL-terminating one still wants the
-        // cluster's API versions before its first client asks.
-        if matches!(kafka.sasl, Some(crate::kafka::ListenerSasl::Terminate(_))) {
-            crate::kafka::discover_in_background(bootstrap, frontend, lifecycle);
-        }
-        return;
-    }
-    crate::kafka::discover_in_background(bootstrap, frontend.clone(), lifecycle.clone());
-    let template = bootstrap.clone();
-    kafka
-        .gateway
-        .set_broker_listener_starter(Box::new(move |node_id, addr, socket| {
-            let mut spec = template.clone();
-            spec.bind = addr;
-            if let Some(kafka) = &mut spec.kafka {
-                kafka.node_id = Some(node_id);
-            }
-            let listener = match socket {
-                Some(socket) => BoundListener::from_std(spec, socket),
-                None => BoundListener::bind_now(spec),
-            }
-            .map_err(|err| match err {
-                FrontendError::Bind { source, .. } | FrontendError::Adopt { source, .. } => source,
-            })?;
-            if let Some(observe) = &observe {
-                observe(node_id, &listener);
-            }
-            let frontend = frontend.clone();
-            let serving = lifecycle.clone();
-            lifecycle
-                .tracker
-                .spawn(async move { listener.serve(frontend, serving).await });
-            Ok(())
-        }));
 }

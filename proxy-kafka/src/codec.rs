@@ -1,23 +1,31 @@
 //! The Kafka codec: frames in, frames out, and the per-session bookkeeping that ties each
-//! response to its request.
+//! response to its request. It sits between a session's sockets and its stages: the frames
+//! ([`super::frame`]) it cuts become [`KafkaRequest`]s and [`KafkaResponse`]s, and what the
+//! stages let through is written back as frames.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
 use tracing::debug;
 
+use super::frame::{LENGTH_PREFIX, next_frame};
 use super::header::{parse_request_header, response_body_offset, response_correlation_id};
-use super::message::{InFlightKey, LENGTH_PREFIX};
+use super::message::InFlightKey;
 use super::{DEFAULT_MAX_FRAME_SIZE, Kafka, KafkaError, KafkaMetrics, KafkaRequest, KafkaResponse};
 use crate::Origin;
 use proxy_core::codec::{Codec, CodecError};
 use proxy_core::io::WriteQueue;
 
-/// How much a read buffer is grown at once toward a large frame's declared size: a declared
-/// size alone never makes the proxy allocate it all.
-const GROW_STEP: usize = 1024 * 1024;
+/// Where a codec reads the time: when a request arrived, when its response left, for the
+/// per-API latency histogram ([`KafkaMetrics`]).
+///
+/// A plain function rather than a trait: the codec is `Send` and `Debug` and stays so, a clock
+/// costs no allocation or generic parameter, and the default ([`tokio::time::Instant::now`])
+/// already follows `tokio::time::pause()` in tests. A test that wants another clock passes a
+/// function reading its own (thread-local) state.
+pub type Clock = fn() -> Instant;
 
 /// Correlation ids of the proxy's own requests start here (clients count up from 0).
 const FIRST_PROXY_CORRELATION_ID: i32 = 0x5100_0000;
@@ -37,6 +45,8 @@ pub struct KafkaCodec {
     sent: u64,
     next_proxy_correlation_id: i32,
     metrics: Option<Arc<KafkaMetrics>>,
+    /// Read once per request decoded and once per response delivered.
+    clock: Clock,
 }
 
 #[derive(Debug)]
@@ -77,7 +87,14 @@ impl KafkaCodec {
             sent: 0,
             next_proxy_correlation_id: FIRST_PROXY_CORRELATION_ID,
             metrics: None,
+            clock: Instant::now,
         }
+    }
+
+    /// Reads the time from `clock` rather than [`tokio::time::Instant::now`].
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Counts requests, bytes and latency per API key into `metrics`.
@@ -91,43 +108,11 @@ impl KafkaCodec {
         self.in_flight.len()
     }
 
-    /// The next whole frame in `buf`, length prefix included.
-    fn next_frame(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, KafkaFrameError> {
-        let Some(prefix) = buf.get(..LENGTH_PREFIX) else {
-            return Ok(None);
-        };
-        let declared = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-        let len = usize::try_from(declared).map_err(|_| KafkaFrameError::Negative(declared))?;
-        if len > self.max_frame_size {
-            return Err(KafkaFrameError::TooLarge {
-                len,
-                max: self.max_frame_size,
-            });
-        }
-        let total = LENGTH_PREFIX + len;
-        if buf.len() < total {
-            if buf.capacity() < total {
-                buf.reserve((total - buf.len()).min(GROW_STEP));
-            }
-            return Ok(None);
-        }
-        Ok(Some(buf.split_to(total).freeze()))
-    }
-
     fn next_proxy_id(&mut self) -> i32 {
         let id = self.next_proxy_correlation_id;
         self.next_proxy_correlation_id = id.wrapping_add(1);
         id
     }
-}
-
-/// Why a frame was refused before it was read.
-#[derive(Debug, thiserror::Error)]
-enum KafkaFrameError {
-    #[error("negative frame size {0}")]
-    Negative(i32),
-    #[error("frame of {len} bytes exceeds the maximum of {max} bytes (max_frame_size)")]
-    TooLarge { len: usize, max: usize },
 }
 
 /// The response in `frame` to the request `key` describes, its body located past the header.
@@ -148,14 +133,6 @@ fn codec_error(what: &str, err: impl std::fmt::Display) -> CodecError {
     }
 }
 
-impl From<KafkaFrameError> for CodecError {
-    fn from(err: KafkaFrameError) -> Self {
-        CodecError {
-            detail: err.to_string().into(),
-        }
-    }
-}
-
 impl From<KafkaError> for CodecError {
     fn from(err: KafkaError) -> Self {
         CodecError {
@@ -170,7 +147,7 @@ impl Codec<Kafka> for KafkaCodec {
     }
 
     fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<KafkaRequest>, CodecError> {
-        let Some(frame) = self.next_frame(buf)? else {
+        let Some(frame) = next_frame(buf, self.max_frame_size)? else {
             return Ok(None);
         };
         let info = parse_request_header(&frame[LENGTH_PREFIX..])
@@ -178,11 +155,11 @@ impl Codec<Kafka> for KafkaCodec {
         if let Some(metrics) = &self.metrics {
             metrics.record_request(info.api_key, frame.len());
         }
-        Ok(Some(KafkaRequest::from_frame(frame, info)))
+        Ok(Some(KafkaRequest::from_frame(frame, info, (self.clock)())))
     }
 
     fn decode_response(&mut self, buf: &mut BytesMut) -> Result<Option<KafkaResponse>, CodecError> {
-        let Some(frame) = self.next_frame(buf)? else {
+        let Some(frame) = next_frame(buf, self.max_frame_size)? else {
             return Ok(None);
         };
         let correlation_id = response_correlation_id(&frame[LENGTH_PREFIX..])
@@ -293,7 +270,8 @@ impl Codec<Kafka> for KafkaCodec {
         out.push(frame);
         if let Some(delivered) = self.undelivered.pop_front() {
             if let Some(metrics) = &self.metrics {
-                metrics.record_latency(delivered.api_key, delivered.received_at.elapsed());
+                let latency = (self.clock)().saturating_duration_since(delivered.received_at);
+                metrics.record_latency(delivered.api_key, latency);
             }
             for answer in delivered.held {
                 out.push(answer);

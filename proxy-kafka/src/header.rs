@@ -6,6 +6,7 @@
 use kafka_protocol::messages::ApiKey;
 
 use super::KafkaError;
+use super::wire::Cursor;
 
 /// What a request's header says, with offsets into its frame (length prefix excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,67 +128,6 @@ pub fn produce_acks(body: &[u8], version: i16) -> Option<i16> {
         }
     }
     cursor.i16().ok()
-}
-
-/// A bounds-checked reader over a frame.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
-    }
-
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], KafkaError> {
-        let end = self.pos.checked_add(N).ok_or(KafkaError::Truncated)?;
-        let chunk = self.bytes.get(self.pos..end).ok_or(KafkaError::Truncated)?;
-        self.pos = end;
-        let mut out = [0; N];
-        out.copy_from_slice(chunk);
-        Ok(out)
-    }
-
-    fn i16(&mut self) -> Result<i16, KafkaError> {
-        self.take::<2>().map(i16::from_be_bytes)
-    }
-
-    fn i32(&mut self) -> Result<i32, KafkaError> {
-        self.take::<4>().map(i32::from_be_bytes)
-    }
-
-    fn skip(&mut self, n: usize) -> Result<(), KafkaError> {
-        let end = self.pos.checked_add(n).ok_or(KafkaError::Truncated)?;
-        if end > self.bytes.len() {
-            return Err(KafkaError::Truncated);
-        }
-        self.pos = end;
-        Ok(())
-    }
-
-    /// An unsigned varint of at most 5 bytes (a u32), as the protocol uses.
-    fn uvarint(&mut self) -> Result<u32, KafkaError> {
-        let mut value = 0u32;
-        for i in 0..5 {
-            let [byte] = self.take::<1>()?;
-            value |= u32::from(byte & 0x7f) << (7 * i);
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(KafkaError::Malformed("varint longer than 5 bytes"))
-    }
-
-    fn skip_tagged_fields(&mut self) -> Result<(), KafkaError> {
-        let count = self.uvarint()?;
-        for _ in 0..count {
-            self.uvarint()?;
-            let size = self.uvarint()?;
-            self.skip(size as usize)?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

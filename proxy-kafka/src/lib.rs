@@ -1,14 +1,21 @@
-//! Kafka: length-prefixed frames, request headers parsed for every request, bodies decoded
-//! (with the `kafka-protocol` crate) only when a stage asks, and the broker-address rewriting
-//! that keeps clients on the proxy.
+//! `proxy-kafka`: everything Sluice knows about Kafka, on top of `proxy-core`'s protocol-neutral
+//! session model. Length-prefixed frames, request headers parsed for every request, bodies
+//! decoded (with the `kafka-protocol` crate) only when a stage asks, the broker-address
+//! rewriting that keeps clients on the proxy ([`broker_map`], [`rewrite`]), SASL as a server,
+//! an inspector and a sans-IO negotiation ([`sasl`]), the proxy's own client for the requests it
+//! sends a cluster itself ([`client`]), and the configurable Kafka stages
+//! ([`kafka_registry`]).
 //!
 //! [`KafkaCodec`] cuts frames and remembers, per session, which request each response answers
 //! (API key and version, so the response header and body can be read), in order; Produce with
 //! `acks = 0` expects no response. Stages see [`KafkaRequest`]s and [`KafkaResponse`]s; a frame
 //! no stage decodes is written on as the `Bytes` it was read into.
+#![warn(missing_docs)]
 
+pub mod broker_map;
+pub mod client;
 mod codec;
-pub mod exchange;
+mod frame;
 mod header;
 mod message;
 mod metrics;
@@ -16,16 +23,28 @@ mod refusal;
 pub mod rewrite;
 pub mod sasl;
 mod stages;
+mod tagged_scan;
+mod wire;
 
 #[cfg(test)]
-mod test_support;
+mod codec_tests;
 #[cfg(test)]
-mod tests;
+mod frame_tests;
+#[cfg(test)]
+mod message_tests;
+#[cfg(test)]
+mod metrics_tests;
+#[cfg(test)]
+mod rewrite_tests;
+#[cfg(test)]
+mod tagged_scan_tests;
+#[cfg(test)]
+mod test_support;
 
 pub use kafka_protocol;
 use kafka_protocol::messages::ApiKey;
 
-pub use self::codec::KafkaCodec;
+pub use self::codec::{Clock, KafkaCodec};
 pub use self::header::{RequestHeaderInfo, parse_request_header, produce_acks};
 pub use self::message::{KafkaRequest, KafkaResponse, Origin};
 pub use self::metrics::{ApiSnapshot, KafkaMetrics, LATENCY_BUCKETS};

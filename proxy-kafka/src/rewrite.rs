@@ -3,7 +3,8 @@
 //!
 //! Addresses travel in Metadata, FindCoordinator and DescribeCluster responses, and (KIP-951)
 //! in the `node_endpoints` of Produce (v10+) and Fetch (v16+) responses, which are sent only
-//! when leadership moved. ApiVersions responses are capped so clients use only versions of these
+//! when leadership moved: those are scanned for the tag (`tagged_scan`) and decoded
+//! only when it is there. ApiVersions responses are capped so clients use only versions of these
 //! APIs that this proxy can decode and re-encode.
 
 use kafka_protocol::messages::{
@@ -12,7 +13,9 @@ use kafka_protocol::messages::{
     ProduceRequest, ProduceResponse, ResponseKind,
 };
 use kafka_protocol::protocol::{Message, StrBytes, VersionRange};
+use tracing::trace;
 
+use super::tagged_scan::node_endpoints_present;
 use super::{KafkaError, KafkaResponse};
 
 /// A broker as the cluster itself advertises it.
@@ -87,14 +90,8 @@ pub fn rewrite_response(
     let needs_change = match api {
         ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster => true,
         ApiKey::ApiVersions => return cap_api_versions(response),
-        ApiKey::Produce if version >= PRODUCE_NODE_ENDPOINTS => match response.body()? {
-            ResponseKind::Produce(body) => !body.node_endpoints.is_empty(),
-            _ => false,
-        },
-        ApiKey::Fetch if version >= FETCH_NODE_ENDPOINTS => match response.body()? {
-            ResponseKind::Fetch(body) => !body.node_endpoints.is_empty(),
-            _ => false,
-        },
+        ApiKey::Produce if version >= PRODUCE_NODE_ENDPOINTS => carries_node_endpoints(response)?,
+        ApiKey::Fetch if version >= FETCH_NODE_ENDPOINTS => carries_node_endpoints(response)?,
         _ => false,
     };
     if !needs_change {
@@ -180,6 +177,26 @@ pub fn rewrite_response(
     Ok(Rewritten {
         addresses: endpoints.len(),
         versions_capped: 0,
+    })
+}
+
+/// Whether a Produce or Fetch response names brokers in `node_endpoints` (KIP-951). Its bytes
+/// are scanned for the tag first, without a decode; only when the tag is there, or the scan
+/// cannot tell, is the body decoded to look.
+fn carries_node_endpoints(response: &mut KafkaResponse) -> Result<bool, KafkaError> {
+    if let (Some(api), Some(body)) = (response.api(), response.undecoded_body()) {
+        match node_endpoints_present(api, response.api_version(), body) {
+            Ok(false) => return Ok(false),
+            Ok(true) => {}
+            Err(err) => {
+                trace!(error = %err, "cannot scan the response for node endpoints; decoding it")
+            }
+        }
+    }
+    Ok(match response.body()? {
+        ResponseKind::Produce(body) => !body.node_endpoints.is_empty(),
+        ResponseKind::Fetch(body) => !body.node_endpoints.is_empty(),
+        _ => false,
     })
 }
 

@@ -10,8 +10,11 @@
 
 pub mod certs;
 pub mod haproxy;
+pub mod kafka_wire;
 pub mod openssl;
 pub mod peers;
+pub mod process;
+pub mod procfs;
 pub mod proxy;
 
 use std::time::Duration;

@@ -13,8 +13,8 @@ use proxy_core::proxy_protocol::{ProxyProtocolPolicy, ProxyProtocolVersion};
 use proxy_core::route::{Prerequisites, RouteId, RouteRule, StaticRouter};
 use proxy_core::stage::NewStage;
 use proxy_frontend::{
-    BoundListener, CloseCounts, Frontend, Lifecycle, ListenerSpec, ListenerTls, SessionSummary,
-    Sessions,
+    BoundListener, CloseCounts, Frontend, Lifecycle, ListenerProtocol, ListenerSpec, ListenerTls,
+    SessionSummary, Sessions,
 };
 use tokio::sync::mpsc;
 
@@ -125,8 +125,9 @@ impl TestProxy {
             proxy_protocol: options.proxy_protocol,
             tls: options.tls,
             limits: options.limits,
-            stages: options.stages,
-            kafka: None,
+            protocol: ListenerProtocol::Tcp {
+                stages: options.stages,
+            },
         };
         let listener = BoundListener::bind(spec)
             .await

@@ -9,7 +9,7 @@ use proxy_core::context::SessionContext;
 use proxy_core::proxy_protocol::ProxyProtocolVersion;
 use proxy_core::route::{Prerequisites, RouteId};
 use proxy_core::state::BackendState;
-use proxy_core::upstream::{BackendTarget, Connect, Connected};
+use proxy_core::upstream::{BackendTarget, Connect, ConnectRequest, Connected};
 use rustls::version::{TLS12, TLS13};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -51,7 +51,7 @@ impl Cluster {
         }
     }
 
-    async fn connect(self, cx: &mut SessionContext) -> Result<Connected<BackendIo>, CloseReason> {
+    async fn connect(self, cx: &SessionContext) -> Result<Connected<BackendIo>, CloseReason> {
         let connector = Connector::new(
             [ClusterSpec {
                 route: RouteId::new("c"),
@@ -71,9 +71,12 @@ impl Cluster {
             }],
             ChildReaper::new(),
         );
-        timeout(BOUND, connector.connect(&RouteId::new("c"), cx))
-            .await
-            .unwrap()
+        timeout(
+            BOUND,
+            connector.connect(ConnectRequest::for_session(&RouteId::new("c"), cx)),
+        )
+        .await
+        .unwrap()
     }
 }
 
@@ -122,9 +125,9 @@ async fn a_verified_backend_echoes() {
     let config = server_config(&ca.server_cert("backend.example"), None, &[&TLS13]);
     let mut backend = TlsBackend::spawn(config, false).await;
     let tls = build(&client(&dir, &ca, Some("backend.example")));
-    let mut cx = cx();
+    let cx = cx();
     let mut connected = Cluster::new(&[backend.addr], tls)
-        .connect(&mut cx)
+        .connect(&cx)
         .await
         .unwrap();
     assert_eq!(
@@ -133,7 +136,7 @@ async fn a_verified_backend_echoes() {
             target: BackendTarget::Addr(backend.addr)
         }
     );
-    assert_eq!(cx.backend_addr(), Some(backend.addr));
+    assert_eq!(connected.target.addr(), Some(backend.addr));
     assert!(matches!(connected.io, BackendIo::Tls(_)));
     assert_echoes(&mut connected.io, b"ping through TLS").await;
     assert!(next_seen(&mut backend).await.handshake.is_ok());
@@ -147,7 +150,7 @@ async fn without_an_override_the_backend_ip_is_verified_against_ip_sans() {
     let backend = TlsBackend::spawn(config, false).await;
     let tls = build(&client(&dir, &ca, None));
     let mut connected = Cluster::new(&[backend.addr], tls)
-        .connect(&mut cx())
+        .connect(&cx())
         .await
         .unwrap();
     assert_echoes(&mut connected.io, b"over TLS 1.2").await;
@@ -164,7 +167,7 @@ async fn an_unknown_issuer_fails_the_session_without_trying_the_next_address() {
     let tls = build(&client(&dir, &other_ca, Some("backend.example")));
     let second_addr = second.local_addr().unwrap();
     let err = Cluster::new(&[backend.addr, second_addr], tls)
-        .connect(&mut cx())
+        .connect(&cx())
         .await
         .unwrap_err();
     let detail = tls_detail(err);
@@ -186,7 +189,7 @@ async fn a_certificate_for_another_name_fails_naming_the_name() {
     let backend = TlsBackend::spawn(config, false).await;
     let tls = build(&client(&dir, &ca, Some("other.example")));
     let err = Cluster::new(&[backend.addr], tls)
-        .connect(&mut cx())
+        .connect(&cx())
         .await
         .unwrap_err();
     let detail = tls_detail(err);
@@ -206,7 +209,7 @@ async fn insecure_skip_verify_accepts_an_unknown_issuer() {
         ..BackendTlsOptions::default()
     });
     let mut connected = Cluster::new(&[backend.addr], tls)
-        .connect(&mut cx())
+        .connect(&cx())
         .await
         .unwrap();
     assert_echoes(&mut connected.io, b"unverified").await;
@@ -235,7 +238,7 @@ async fn mtls_presents_the_client_certificate() {
         ..client(&dir, &ca, Some("backend.example"))
     });
     let mut connected = Cluster::new(&[backend.addr], tls)
-        .connect(&mut cx())
+        .connect(&cx())
         .await
         .unwrap();
     assert_echoes(&mut connected.io, b"mutual").await;
@@ -250,7 +253,7 @@ async fn mtls_without_a_client_certificate_fails_the_tls12_handshake() {
     let mut backend = mtls_backend(&ca, &client_ca, true).await;
     let tls = build(&client(&dir, &ca, Some("backend.example")));
     let err = Cluster::new(&[backend.addr], tls)
-        .connect(&mut cx())
+        .connect(&cx())
         .await
         .unwrap_err();
     let detail = tls_detail(err);
@@ -268,7 +271,7 @@ async fn mtls_without_a_client_certificate_fails_the_first_read_in_tls13() {
     let mut backend = mtls_backend(&ca, &client_ca, false).await;
     let tls = build(&client(&dir, &ca, Some("backend.example")));
     let mut connected = Cluster::new(&[backend.addr], tls)
-        .connect(&mut cx())
+        .connect(&cx())
         .await
         .unwrap();
     let mut buf = [0u8; 16];
@@ -303,7 +306,7 @@ async fn a_backend_that_never_answers_the_client_hello_times_out() {
         ..Cluster::new(&[silent.local_addr().unwrap()], tls)
     };
     let started = tokio::time::Instant::now();
-    let err = cluster.connect(&mut cx()).await.unwrap_err();
+    let err = cluster.connect(&cx()).await.unwrap_err();
     let elapsed = started.elapsed();
     assert_eq!(tls_detail(err), "handshake timed out");
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
@@ -321,7 +324,7 @@ async fn the_proxy_header_precedes_the_client_hello() {
         send_proxy_protocol: Some(ProxyProtocolVersion::V2),
         ..Cluster::new(&[backend.addr], tls)
     };
-    let mut connected = cluster.connect(&mut cx()).await.unwrap();
+    let mut connected = cluster.connect(&cx()).await.unwrap();
     assert_echoes(&mut connected.io, b"after the header").await;
     let seen = next_seen(&mut backend).await;
     assert!(seen.handshake.is_ok());

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use proxy_backend::BackendConnections;
 use proxy_backend::health::ClusterHealth;
 use proxy_core::context::LiveResources;
+use proxy_frontend::{CloseCounts, Sessions};
 use proxy_kafka::KafkaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
-use proxy_frontend::{CloseCounts, Sessions};
 
 /// Where the process stands in its life; exported as `sluice_lifecycle_phase`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@
 use std::io::Read;
 use std::path::Path;
 
-use proxy_backend::{ClusterSasl, Password};
 use proxy_core::sasl::{Mechanism, check_username};
+use proxy_kafka::client::{ClusterSasl, Password};
 
 use super::path;
 use super::raw::RawClusterSasl;

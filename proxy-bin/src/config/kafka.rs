@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use proxy_kafka::DEFAULT_MAX_FRAME_SIZE;
-use proxy_frontend::{HostPattern, NODE_ID_PLACEHOLDER};
+use proxy_kafka::broker_map::{HostPattern, NODE_ID_PLACEHOLDER};
 
 use super::raw::RawSize;
 use super::validate::Validator;

@@ -51,9 +51,9 @@ use proxy_frontend::{PrincipalSource, TlsServerOptions};
 pub use error::{ConfigError, ConfigErrors};
 /// A backend as written in the file (port never 0); the connector's own type, so no conversion.
 pub use proxy_backend::BackendAddr;
+use proxy_kafka::broker_map::HostPattern;
 /// A cluster's SASL credentials, the password read from its file; the connector's own type.
-pub use proxy_backend::ClusterSasl;
-use proxy_frontend::HostPattern;
+pub use proxy_kafka::client::ClusterSasl;
 
 /// The configuration used when no file is given: one plain TCP listener forwarding to a local
 /// broker. It is also the smallest complete example of the format.

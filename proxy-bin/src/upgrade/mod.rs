@@ -158,7 +158,7 @@ impl Upgrades {
         }
         self.current = Some((seq, trigger));
         self.record(seq, trigger, Outcome::Started, None, None, None);
-        super::run::notify_reloading();
+        crate::systemd::notify_reloading();
         let binary = match &self.options.binary {
             Some(binary) => binary.clone(),
             None => {

@@ -1,9 +1,9 @@
 //! Live counts of the resources a session must release explicitly.
 //!
 //! One [`LiveResources`] is shared (behind an `Arc`) by every session of a proxy instance, so a
-//! test or a metrics endpoint can check that parsed PROXY headers, peer certificate chains and
-//! handshake buffers do not outlive the facts extracted from them. Counts are per instance, not
-//! process-global, so two proxies in one test binary never see each other's sessions.
+//! test or a metrics endpoint can check that parsed PROXY headers and peer certificate chains
+//! do not outlive the facts extracted from them. Counts are per instance, not process-global,
+//! so two proxies in one test binary never see each other's sessions.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -14,7 +14,6 @@ pub struct LiveResources {
     sessions_total: AtomicU64,
     proxy_headers: AtomicUsize,
     peer_certificates: AtomicUsize,
-    handshake_buffers: AtomicUsize,
 }
 
 /// A kind of resource counted by [`LiveResources`].
@@ -26,8 +25,6 @@ pub enum Resource {
     ProxyHeader,
     /// A client's TLS certificate chain.
     PeerCertificates,
-    /// A buffer held only during a handshake (SASL exchange, TLS detection).
-    HandshakeBuffer,
 }
 
 // === impl LiveResources ===
@@ -38,7 +35,6 @@ impl LiveResources {
             Resource::Session => &self.sessions,
             Resource::ProxyHeader => &self.proxy_headers,
             Resource::PeerCertificates => &self.peer_certificates,
-            Resource::HandshakeBuffer => &self.handshake_buffers,
         }
     }
 

@@ -7,50 +7,24 @@
 
 mod auth;
 mod live;
-mod proxy_header;
 mod stats;
 mod tls;
 
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
 pub use self::auth::{AuthMechanism, AuthState};
 pub use self::live::{LiveResources, Resource};
-pub use self::proxy_header::{ProxiedAddrs, ProxyHeader, SslFacts, Tlv};
 pub use self::stats::{SessionStats, StatsSnapshot};
 pub use self::tls::{PeerCertificates, TlsFacts};
-use crate::route::{Prerequisites, RouteId};
-use crate::upstream::{BackendAddr, BackendTarget};
-
-/// A session's identifier, unique within one process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(u64);
-
-impl SessionId {
-    /// The next identifier; identifiers start at 1 and never repeat within a process.
-    pub fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        Self(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// The numeric value, for logs and metrics.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use crate::proxy_protocol::{ProxiedAddrs, ProxyHeader, SslFacts, Tlv};
+pub use crate::value::SessionId;
+use crate::value::{BackendTarget, Prerequisites, RouteId};
 
 /// What the session has released, so the close line can say so.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,6 +36,36 @@ pub struct Released {
 }
 
 /// Everything known about one client connection.
+///
+/// A driver makes one per accepted connection and lends it (`&mut`) to the state machines, the
+/// router, the stage chain and [`forward`](crate::forward::forward); phases fill it in as they
+/// learn things, and stages read it through [`StageContext`](crate::stage::StageContext).
+///
+/// ```
+/// use std::sync::Arc;
+/// use proxy_core::context::{LiveResources, Resource};
+/// use proxy_core::route::{Prerequisites, RouteId};
+/// use proxy_core::{SessionContext, Side};
+///
+/// let live = Arc::new(LiveResources::default());
+/// let peer = "192.0.2.7:50000".parse()?;
+/// let local = "10.0.0.1:9092".parse()?;
+/// let mut cx = SessionContext::new("kafka".into(), peer, local, Prerequisites::TCP, live.clone());
+///
+/// // Without a PROXY header, the client is the TCP peer and the destination our own address.
+/// assert_eq!(cx.client_addr(), peer);
+/// assert_eq!(cx.destination_addr(), local);
+/// cx.set_route(RouteId::new("main"));
+/// assert_eq!(cx.route().map(RouteId::as_str), Some("main"));
+/// cx.stats().add_read(Side::Client, 42);
+/// assert_eq!(cx.stats().snapshot().bytes_from_client, 42);
+///
+/// // Every live context is counted by its `LiveResources`, so a leak shows.
+/// assert_eq!(live.live(Resource::Session), 1);
+/// drop(cx);
+/// assert_eq!(live.live(Resource::Session), 0);
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
 #[derive(Debug)]
 pub struct SessionContext {
     id: SessionId,
@@ -88,8 +92,6 @@ pub struct SessionContext {
     route: Option<RouteId>,
     /// What the backend connection goes to, once it is made.
     backend: Option<BackendTarget>,
-    /// The one backend this session must use, chosen before connecting (a Kafka broker).
-    pinned_backend: Option<BackendAddr>,
     released: Released,
     stats: Arc<SessionStats>,
     live: Arc<LiveResources>,
@@ -123,7 +125,6 @@ impl SessionContext {
             requires,
             route: None,
             backend: None,
-            pinned_backend: None,
             released: Released::default(),
             stats: Arc::default(),
             live,
@@ -272,17 +273,6 @@ impl SessionContext {
     /// Records what the backend connection goes to.
     pub fn set_backend(&mut self, target: BackendTarget) {
         self.backend = Some(target);
-    }
-
-    /// Pins the session to one backend address: the connector uses it instead of the
-    /// route's list (with the route's timeouts, TLS and PROXY settings).
-    pub fn pin_backend(&mut self, backend: BackendAddr) {
-        self.pinned_backend = Some(backend);
-    }
-
-    /// The backend the session is pinned to, if any.
-    pub fn pinned_backend(&self) -> Option<&BackendAddr> {
-        self.pinned_backend.as_ref()
     }
 
     /// What has been released so far.

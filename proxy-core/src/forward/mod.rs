@@ -11,28 +11,31 @@
 //! delivered, then the other side's write half is shut down, and the opposite direction keeps
 //! flowing until it ends too.
 
+mod forwarder;
 mod gates;
 mod peer;
 
 #[cfg(test)]
 mod tests;
 
-use std::future::poll_fn;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, Sleep, sleep};
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
 
+pub use self::forwarder::{Forwarded, Forwarder};
 use self::peer::Peer;
-use crate::close::CloseReason;
+use crate::close::{CloseReason, InternalError};
 use crate::codec::{Codec, CodecError};
 use crate::context::SessionContext;
 use crate::gate::{Direction, Side};
 use crate::io::WriteQueue;
 use crate::stage::{Emit, Protocol, StageChain};
+/// The token type [`forward`] and [`Forwarder`] take for draining and closing, re-exported so a
+/// library user needs no direct `tokio-util` dependency.
+pub use tokio_util::sync::CancellationToken;
 
 /// How many rounds of progress one poll may make before yielding to other sessions.
 const ROUNDS_PER_POLL: usize = 32;
@@ -71,7 +74,9 @@ impl Default for ForwardLimits {
 /// `drain` asks the session to end at its next request boundary, if its protocol has them
 /// ([`CloseReason::DrainCompleted`]): reads from the client pause there and the session closes
 /// once every answer is written. `force_close` ends the session at once with
-/// [`CloseReason::Shutdown`]; the caller cancels it at the drain deadline.
+/// [`CloseReason::Shutdown`]; the caller cancels it at the drain deadline. A driver that walks
+/// a state machine through `Draining` uses [`Forwarder`] instead, which stops when the drain
+/// starts.
 #[expect(
     clippy::too_many_arguments,
     reason = "each is a separate concern of the session"
@@ -92,28 +97,11 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut session = Forwarding {
-        client: Peer::new(client, Side::Client, limits.read_buffer),
-        backend: Peer::new(backend, Side::Backend, limits.read_buffer),
-        codec,
-        limits,
-        first_eof: None,
-        last_activity: Instant::now(),
-        draining: false,
-    };
-    let mut idle = pin!(sleep(limits.idle_timeout));
-    let mut cancelled = pin!(force_close.cancelled());
-    let mut drained = pin!(drain.cancelled());
-    poll_fn(|task| {
-        if cancelled.as_mut().poll(task).is_ready() {
-            return Poll::Ready(CloseReason::Shutdown);
-        }
-        if !session.draining && drained.as_mut().poll(task).is_ready() {
-            session.draining = true;
-        }
-        session.poll(task, chain, cx, idle.as_mut())
-    })
-    .await
+    let mut forwarder = Forwarder::new(client, backend, codec, limits);
+    match forwarder.run(chain, cx, drain, force_close).await {
+        Forwarded::Closed(reason) => reason,
+        Forwarded::DrainRequested => forwarder.drain(chain, cx, None, force_close).await,
+    }
 }
 
 /// One forwarding session's I/O state.
@@ -153,7 +141,7 @@ impl<P: Protocol, K: Codec<P>> Emit<P> for Outbound<'_, K> {
 /// A message the proxy cannot encode is the proxy's own failure (a stage changed it into
 /// something its version cannot carry), not a peer's.
 fn encode_error(err: CodecError) -> CloseReason {
-    CloseReason::Internal(format!("cannot encode a message: {err}").into())
+    CloseReason::Internal(InternalError::Encode(err))
 }
 
 // === impl Forwarding ===

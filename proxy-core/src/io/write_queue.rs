@@ -16,6 +16,34 @@ use tokio::io::AsyncWrite;
 const MAX_IOV: usize = 64;
 
 /// Bytes waiting to be written to one peer, and their total length.
+///
+/// A [`Codec`](crate::codec::Codec) pushes the messages it encodes here; the driver writes them
+/// out as the peer takes them.
+///
+/// ```
+/// use bytes::Bytes;
+/// use proxy_core::io::WriteQueue;
+///
+/// let mut queue = WriteQueue::default();
+/// let hello = Bytes::from_static(b"hello ");
+/// queue.push(hello.clone());
+/// queue.push(Bytes::new()); // empty chunks are ignored
+/// queue.push(Bytes::from_static(b"world"));
+/// assert_eq!(queue.len(), 11);
+///
+/// // Chunks are the `Bytes` pushed, not copies of them.
+/// let chunks = queue.take_chunks();
+/// assert_eq!(chunks[0].as_ptr(), hello.as_ptr());
+/// assert!(queue.is_empty());
+///
+/// // Any `AsyncWrite` takes them: a socket in a proxy, a `Vec<u8>` here.
+/// queue.push(hello);
+/// let mut out = Vec::new();
+/// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// runtime.block_on(queue.write_all_to(&mut out))?;
+/// assert_eq!(out, b"hello ");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct WriteQueue {
     chunks: VecDeque<Bytes>,
@@ -75,7 +103,6 @@ impl WriteQueue {
         Poll::Ready(Ok(written))
     }
 
-    /// Drops `n` written bytes from the front.
     /// Writes everything waiting to `writer` and flushes it. Not cancel safe in the sense that
     /// a dropped call may have written part of the queue; what is left stays queued.
     pub async fn write_all_to<W: AsyncWrite + Unpin + ?Sized>(
@@ -88,6 +115,7 @@ impl WriteQueue {
         tokio::io::AsyncWriteExt::flush(writer).await
     }
 
+    /// Drops `n` written bytes from the front.
     fn advance(&mut self, mut n: usize) {
         self.len -= n.min(self.len);
         while n > 0 {

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use bytes::BytesMut;
 
 use super::*;
-use crate::context::ProxyHeader;
 
 /// Seeds split at every position below this length; longer ones only where their first byte says.
 const SPLIT_EVERYWHERE_BELOW: usize = 200;

@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use ppp::{PartialResult, v1, v2};
 
 use super::ProxyHeaderError;
-use crate::context::{ProxiedAddrs, ProxyHeader, Tlv};
+use super::header::{ProxiedAddrs, ProxyHeader, Tlv};
 
 const V1_SIGNATURE: &[u8] = b"PROXY ";
 const V2_SIGNATURE: &[u8] = v2::PROTOCOL_PREFIX;

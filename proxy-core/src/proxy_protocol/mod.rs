@@ -1,5 +1,5 @@
 //! PROXY protocol v1 and v2, sans-IO: detecting a header, decoding it into a
-//! [`ProxyHeader`](crate::context::ProxyHeader), encoding one for a backend, and the policy that
+//! [`ProxyHeader`], encoding one for a backend, and the policy that
 //! decides whose headers to believe.
 //!
 //! Parsing is done by the `ppp` crate; this module bounds it (a maximum header size, so a peer
@@ -8,6 +8,7 @@
 
 mod decode;
 mod encode;
+mod header;
 mod policy;
 
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod tests;
 
 pub use self::decode::{Detection, decode, detect};
 pub use self::encode::{ProxyProtocolVersion, encode, encode_local};
+pub use self::header::{ProxiedAddrs, ProxyHeader, SslFacts, Tlv};
 pub use self::policy::{ProxyProtocolMode, ProxyProtocolPolicy, TrustedNetworks};
 
 /// The largest header accepted by default: v1 is at most 107 bytes; v2 headers carrying the TLVs

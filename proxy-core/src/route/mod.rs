@@ -6,7 +6,6 @@
 //! route's backend must be `Ready`.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -16,30 +15,9 @@ mod gate;
 #[cfg(test)]
 mod tests;
 
-pub use self::gate::{ForwardPermit, ForwardingGate, GateClosed, Prerequisites};
+pub use self::gate::{ForwardPermit, ForwardingGate, GateClosed};
 use crate::context::SessionContext;
-
-/// The name of a route: the cluster a session is sent to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RouteId(Arc<str>);
-
-impl RouteId {
-    /// A route named `name`.
-    pub fn new(name: impl Into<Arc<str>>) -> Self {
-        Self(name.into())
-    }
-
-    /// The route's name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RouteId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::value::{Prerequisites, RouteId};
 
 /// The router found no route for a session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +28,24 @@ pub struct NoRoute {
 }
 
 /// Picks a route for a session from what its context knows.
+///
+/// [`StaticRouter`] routes from configuration; a router of your own needs one method:
+///
+/// ```
+/// use proxy_core::SessionContext;
+/// use proxy_core::route::{NoRoute, RouteId, Router};
+///
+/// /// Sends clients that asked for a TLS server name to the cluster of that name.
+/// struct BySni;
+///
+/// impl Router for BySni {
+///     fn route(&self, cx: &SessionContext) -> Result<RouteId, NoRoute> {
+///         cx.sni().map(RouteId::new).ok_or_else(|| NoRoute {
+///             listener: cx.listener().to_owned(),
+///         })
+///     }
+/// }
+/// ```
 pub trait Router: Send + Sync + 'static {
     /// The route for the session, or why there is none.
     fn route(&self, cx: &SessionContext) -> Result<RouteId, NoRoute>;
@@ -111,6 +107,36 @@ struct ListenerRoutes {
 
 /// Routes from configuration: per listener, the first matching rule wins, else the listener's
 /// default cluster.
+///
+/// ```
+/// use std::sync::Arc;
+/// use proxy_core::SessionContext;
+/// use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, Router, StaticRouter};
+///
+/// let router = StaticRouter::new().with_rules(
+///     "kafka",
+///     vec![RouteRule {
+///         when: RouteMatch {
+///             source: Some("10.1.0.0/16".parse()?),
+///             ..RouteMatch::default()
+///         },
+///         route: RouteId::new("tenant-a"),
+///     }],
+///     RouteId::new("shared"),
+/// );
+/// let local = "10.0.0.1:9092".parse()?;
+/// let session = |listener: &str, peer| {
+///     SessionContext::new(listener.into(), peer, local, Prerequisites::TCP, Arc::default())
+/// };
+///
+/// let from_a = session("kafka", "10.1.2.3:40000".parse()?);
+/// assert_eq!(router.route(&from_a)?, RouteId::new("tenant-a"));
+/// let from_elsewhere = session("kafka", "192.0.2.1:40000".parse()?);
+/// assert_eq!(router.route(&from_elsewhere)?, RouteId::new("shared"));
+/// // A listener the router has no routes for gets none.
+/// assert!(router.route(&session("admin", "10.1.2.3:40000".parse()?)).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct StaticRouter {
     listeners: HashMap<Arc<str>, ListenerRoutes>,

@@ -51,6 +51,66 @@ impl<M, R> Lane<M, R> {
 }
 
 /// The stages of one session, in request order.
+///
+/// The [`forward`](crate::forward::forward) driver feeds it what it decodes and encodes what it
+/// emits; a driver of its own (or a test) does the same through an [`Emit`].
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use proxy_core::codec::RawTcp;
+/// use proxy_core::route::Prerequisites;
+/// use proxy_core::stage::{Emit, Flow, Stage, StageChain, StageContext};
+/// use proxy_core::{CloseReason, SessionContext};
+///
+/// /// Answers `ping` itself.
+/// struct Pong;
+///
+/// impl Stage<RawTcp> for Pong {
+///     fn kind(&self) -> &'static str {
+///         "pong"
+///     }
+///
+///     fn on_request(&mut self, msg: Bytes, _cx: &mut StageContext<'_>) -> Flow<Bytes, Bytes> {
+///         if msg == "ping" {
+///             Flow::Respond(Bytes::from_static(b"pong"))
+///         } else {
+///             Flow::Forward(msg)
+///         }
+///     }
+/// }
+///
+/// /// Where messages leave the chain: here, two lists.
+/// #[derive(Default)]
+/// struct Out {
+///     to_backend: Vec<Bytes>,
+///     to_client: Vec<Bytes>,
+/// }
+///
+/// impl Emit<RawTcp> for Out {
+///     fn to_backend(&mut self, msg: Bytes) -> Result<(), CloseReason> {
+///         self.to_backend.push(msg);
+///         Ok(())
+///     }
+///
+///     fn to_client(&mut self, msg: Bytes) -> Result<(), CloseReason> {
+///         self.to_client.push(msg);
+///         Ok(())
+///     }
+/// }
+///
+/// let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+/// let mut cx = SessionContext::new("doc".into(), addr, addr, Prerequisites::TCP, Arc::default());
+/// let mut chain = StageChain::<RawTcp>::new(vec![Box::new(Pong)]);
+/// let mut out = Out::default();
+/// chain.on_request(Bytes::from_static(b"ping"), &mut cx, &mut out)?;
+/// chain.on_request(Bytes::from_static(b"hello"), &mut cx, &mut out)?;
+/// chain.on_response(Bytes::from_static(b"world"), &mut cx, &mut out)?;
+/// assert_eq!(out.to_backend, ["hello"]);
+/// assert_eq!(out.to_client, ["pong", "world"]);
+/// # Ok::<(), CloseReason>(())
+/// ```
 pub struct StageChain<P: Protocol> {
     stages: Vec<Box<dyn Stage<P>>>,
     /// Positions count stages passed: a request at `i` goes to stage `i` next.

@@ -57,6 +57,74 @@ pub type BuildStage<P> =
     fn(&mut StageOptions<'_>) -> Result<Arc<dyn NewStage<P>>, StageConfigError>;
 
 /// The stage kinds available to one protocol's listeners.
+///
+/// A kind is a name and a [`BuildStage`] function that reads the kind's options and returns
+/// its per-listener [`NewStage`] factory; the factory makes one [`Stage`] per session.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use proxy_core::codec::RawTcp;
+/// use proxy_core::route::Prerequisites;
+/// use proxy_core::stage::{
+///     Flow, NewStage, Stage, StageConfigError, StageContext, StageOptions, raw_tcp_registry,
+/// };
+/// use proxy_core::SessionContext;
+///
+/// /// Prefixes every chunk sent to the client. Options are read once per listener...
+/// struct NewTag {
+///     prefix: Bytes,
+/// }
+///
+/// /// ...and each session gets its own stage.
+/// struct Tag {
+///     prefix: Bytes,
+/// }
+///
+/// impl NewStage<RawTcp> for NewTag {
+///     fn new_stage(&self, _cx: &SessionContext) -> Box<dyn Stage<RawTcp>> {
+///         Box::new(Tag { prefix: self.prefix.clone() })
+///     }
+/// }
+///
+/// impl Stage<RawTcp> for Tag {
+///     fn kind(&self) -> &'static str {
+///         "tag"
+///     }
+///
+///     fn on_response(&mut self, msg: Bytes, _cx: &mut StageContext<'_>) -> Flow<Bytes, Bytes> {
+///         Flow::Forward([&self.prefix[..], &msg[..]].concat().into())
+///     }
+/// }
+///
+/// fn build(options: &mut StageOptions<'_>) -> Result<Arc<dyn NewStage<RawTcp>>, StageConfigError> {
+///     let prefix = options
+///         .string("prefix")?
+///         .ok_or(StageConfigError::MissingOption { key: "prefix" })?;
+///     Ok(Arc::new(NewTag { prefix: Bytes::copy_from_slice(prefix.as_bytes()) }))
+/// }
+///
+/// // The built-in raw TCP kinds (`throttle`), and ours.
+/// let mut registry = raw_tcp_registry();
+/// registry.register("tag", build);
+/// assert_eq!(registry.kinds().collect::<Vec<_>>(), ["tag", "throttle"]);
+///
+/// // Per listener: its `[[listener.stage]]` table, without `kind`.
+/// let factory = registry.build("tag", &toml::from_str(r#"prefix = "> ""#)?)?;
+/// // Per session:
+/// let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+/// let mut cx = SessionContext::new("doc".into(), addr, addr, Prerequisites::TCP, Arc::default());
+/// let mut stage = factory.new_stage(&cx);
+/// let flow = stage.on_response(Bytes::from_static(b"hi"), &mut StageContext::new(&mut cx));
+/// assert!(matches!(flow, Flow::Forward(msg) if msg == "> hi"));
+///
+/// // An option nobody reads (a typo, usually) is an error that names it.
+/// let typo = toml::from_str("prefix = '> '\nprefx = '!'")?;
+/// let err = registry.build("tag", &typo).err().map(|e| e.to_string());
+/// assert_eq!(err.as_deref(), Some("prefx: unknown option"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct StageRegistry<P: Protocol> {
     kinds: BTreeMap<&'static str, BuildStage<P>>,
 }

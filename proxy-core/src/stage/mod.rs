@@ -26,21 +26,69 @@ pub use self::chain::{Emit, StageChain};
 pub use self::factory::{BuildStage, NewStage, StageConfigError, StageRegistry, raw_tcp_registry};
 pub use self::options::StageOptions;
 use crate::close::CloseReason;
+pub use crate::codec::Protocol;
 use crate::context::SessionContext;
-
-/// The message types one protocol moves through its stages.
-pub trait Protocol: Send + 'static {
-    /// What the client sends.
-    type Request: Send + 'static;
-    /// What the backend sends.
-    type Response: Send + 'static;
-}
 
 /// A decision deferred to a future: the session keeps order and pauses reads until it resolves.
 pub type Deferred<M, R> = Pin<Box<dyn Future<Output = Flow<M, R>> + Send>>;
 
 /// What a stage does with a message of type `M` travelling one way; `R` is the type travelling
 /// the other way, used to answer.
+///
+/// A deferred message keeps its place: what enters the same direction after it waits until
+/// the future resolves, then moves on in order (and the driver pauses reads meanwhile).
+///
+/// ```
+/// use std::task::{Context, Waker};
+/// use bytes::Bytes;
+/// use proxy_core::codec::RawTcp;
+/// use proxy_core::stage::{Flow, Stage, StageChain, StageContext};
+/// # use proxy_core::{CloseReason, SessionContext, route::Prerequisites, stage::Emit};
+/// # #[derive(Default)]
+/// # struct Out { backend: Vec<Bytes> }
+/// # impl Emit<RawTcp> for Out {
+/// #     fn to_backend(&mut self, msg: Bytes) -> Result<(), CloseReason> {
+/// #         self.backend.push(msg);
+/// #         Ok(())
+/// #     }
+/// #     fn to_client(&mut self, _: Bytes) -> Result<(), CloseReason> { Ok(()) }
+/// # }
+/// # let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+/// # let mut cx = SessionContext::new("doc".into(), addr, addr, Prerequisites::TCP, Default::default());
+///
+/// /// Looks something up before letting a `slow` chunk pass.
+/// struct Lookup;
+///
+/// impl Stage<RawTcp> for Lookup {
+///     fn kind(&self) -> &'static str {
+///         "lookup"
+///     }
+///
+///     fn on_request(&mut self, msg: Bytes, _cx: &mut StageContext<'_>) -> Flow<Bytes, Bytes> {
+///         if !msg.starts_with(b"slow") {
+///             return Flow::Forward(msg);
+///         }
+///         // The future owns what it needs: it outlives this call.
+///         Flow::Defer(Box::pin(async move {
+///             // ... await a lookup, a permit, a timer ...
+///             Flow::Forward(msg)
+///         }))
+///     }
+/// }
+///
+/// let mut chain = StageChain::<RawTcp>::new(vec![Box::new(Lookup)]);
+/// let mut out = Out::default(); // collects what reaches the backend
+/// chain.on_request(Bytes::from_static(b"slow 1"), &mut cx, &mut out)?;
+/// chain.on_request(Bytes::from_static(b"fast 2"), &mut cx, &mut out)?;
+/// // `fast 2` waits behind the deferred `slow 1`.
+/// assert!(out.backend.is_empty());
+///
+/// // The driver polls deferred decisions as part of its loop.
+/// let mut task = Context::from_waker(Waker::noop());
+/// assert!(chain.poll_deferred(&mut task, &mut cx, &mut out).is_ready());
+/// assert_eq!(out.backend, ["slow 1", "fast 2"]);
+/// # Ok::<(), CloseReason>(())
+/// ```
 pub enum Flow<M, R> {
     /// Pass the message (possibly changed) to the next stage.
     Forward(M),
@@ -92,6 +140,47 @@ impl<'a> StageContext<'a> {
 }
 
 /// One stage of one session's pipeline. Both hooks pass messages on by default.
+///
+/// A stage is made per session (by a [`NewStage`] factory), so it may keep per-session state
+/// in `&mut self`. To test one, call its hooks directly with a [`StageContext`] of your own:
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use proxy_core::codec::RawTcp;
+/// use proxy_core::route::Prerequisites;
+/// use proxy_core::stage::{Flow, Stage, StageContext};
+/// use proxy_core::SessionContext;
+///
+/// /// Answers `ping` itself; everything else goes on to the backend.
+/// struct Pong;
+///
+/// impl Stage<RawTcp> for Pong {
+///     fn kind(&self) -> &'static str {
+///         "pong"
+///     }
+///
+///     fn on_request(&mut self, msg: Bytes, _cx: &mut StageContext<'_>) -> Flow<Bytes, Bytes> {
+///         if msg == "ping" {
+///             Flow::Respond(Bytes::from_static(b"pong"))
+///         } else {
+///             Flow::Forward(msg)
+///         }
+///     }
+/// }
+///
+/// let addr = "127.0.0.1:1".parse()?;
+/// let mut cx = SessionContext::new("doc".into(), addr, addr, Prerequisites::TCP, Arc::default());
+/// let mut stage = Pong;
+/// let flow = stage.on_request(Bytes::from_static(b"ping"), &mut StageContext::new(&mut cx));
+/// assert!(matches!(flow, Flow::Respond(answer) if answer == "pong"));
+/// let flow = stage.on_request(Bytes::from_static(b"hi"), &mut StageContext::new(&mut cx));
+/// assert!(matches!(flow, Flow::Forward(msg) if msg == "hi"));
+/// // Responses pass by default.
+/// let flow = stage.on_response(Bytes::from_static(b"hello"), &mut StageContext::new(&mut cx));
+/// assert!(matches!(flow, Flow::Forward(_)));
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
 pub trait Stage<P: Protocol>: Send {
     /// The stage's kind, as configured; used in logs and close reasons.
     fn kind(&self) -> &'static str;

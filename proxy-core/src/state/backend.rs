@@ -9,8 +9,9 @@ use tracing::trace;
 
 use super::InvalidEvent;
 use crate::close::CloseReason;
-use crate::context::{AuthMechanism, SessionId};
+use crate::context::AuthMechanism;
 use crate::upstream::BackendTarget;
+use crate::value::SessionId;
 
 /// Where the connection toward one route's backend stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,8 +136,9 @@ impl BackendState {
         }
     }
 
-    /// Applies `event` for session `session`.
-    pub fn on(self, event: BackendEvent, session: SessionId) -> Result<Self, InvalidEvent> {
+    /// Applies `event` to the connection of `session` (`None`: a connection of the proxy's
+    /// own).
+    pub fn on(self, event: BackendEvent, session: Option<SessionId>) -> Result<Self, InvalidEvent> {
         let from = self.name();
         let event_name = event.name();
         let next = match (self, event) {
@@ -173,7 +175,13 @@ impl BackendState {
         };
         match next {
             Some(next) => {
-                trace!(session.id = %session, from, to = next.name(), event = event_name, "backend transition");
+                trace!(
+                    session.id = session.map(SessionId::get),
+                    from,
+                    to = next.name(),
+                    event = event_name,
+                    "backend transition"
+                );
                 Ok(next)
             }
             None => Err(InvalidEvent {

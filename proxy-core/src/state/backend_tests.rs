@@ -85,7 +85,7 @@ const LEGAL: &[(&str, &str, &str)] = &[
 
 #[test]
 fn every_state_event_pair_is_legal_exactly_when_listed() {
-    let session = SessionId::next();
+    let session = Some(SessionId::next());
     let mut checked = 0;
     for state in states() {
         for event in events() {
@@ -112,7 +112,7 @@ fn every_state_event_pair_is_legal_exactly_when_listed() {
 
 #[test]
 fn each_retry_counts_an_attempt_and_moves_to_the_new_address() {
-    let session = SessionId::next();
+    let session = Some(SessionId::next());
     let mut state = BackendState::Idle;
     for port in 1..=3 {
         state = state
@@ -151,10 +151,10 @@ fn a_failed_connect_keeps_its_reason() {
                 target: tcp(1),
                 deadline: deadline(),
             },
-            SessionId::next(),
+            Some(SessionId::next()),
         )
         .unwrap()
-        .on(BackendEvent::Fail(reason.clone()), SessionId::next())
+        .on(BackendEvent::Fail(reason.clone()), Some(SessionId::next()))
         .unwrap();
     assert_eq!(state, BackendState::Failed(reason));
     assert!(!state.is_ready());

@@ -1,21 +1,40 @@
+//! The frontend machine driven through every phase on tokio's paused clock: which events each
+//! state takes, the deadlines it computes from the listener's phases, and what an illegal
+//! event leaves behind.
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::time::{Duration, Instant};
+use tokio::time::{Duration, Instant, advance};
 
 use super::*;
 use crate::close::CloseReason;
-use crate::context::{LiveResources, ProxiedAddrs, ProxyHeader, Resource, SessionContext};
-use crate::route::{ForwardingGate, Prerequisites, RouteId};
+use crate::context::{
+    AuthMechanism, AuthState, LiveResources, ProxiedAddrs, ProxyHeader, Resource, SessionContext,
+};
+use crate::route::{ForwardPermit, ForwardingGate, Prerequisites};
 use crate::test_support::cx;
 use crate::upstream::BackendTarget;
+use crate::value::RouteId;
 
-fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(3)
+const HEADER: Duration = Duration::from_secs(3);
+const TLS: Duration = Duration::from_secs(5);
+const NEGOTIATION: Duration = Duration::from_secs(7);
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// A stand-in for a protocol's negotiation: a name, so tests can see which one is held.
+type Negotiation = &'static str;
+
+fn every_phase() -> Phases<Negotiation> {
+    Phases {
+        proxy_header: Some(HEADER),
+        tls: Some(TLS),
+        negotiation: Some((NEGOTIATION, "sasl")),
+    }
 }
 
-fn permit(cx: &mut SessionContext) -> crate::route::ForwardPermit {
+fn permit(cx: &mut SessionContext) -> ForwardPermit {
     cx.set_route(RouteId::new("local"));
     let ready = BackendState::Ready {
         target: BackendTarget::Addr("127.0.0.1:9".parse().unwrap()),
@@ -23,62 +42,75 @@ fn permit(cx: &mut SessionContext) -> crate::route::ForwardPermit {
     ForwardingGate::check(cx, &ready).unwrap()
 }
 
+fn authenticate(cx: &mut SessionContext) {
+    cx.set_auth(AuthState::Authenticated {
+        principal: "alice".into(),
+        mechanism: AuthMechanism::Mtls,
+    });
+}
+
 /// Every kind of event, built fresh, so illegal combinations can be enumerated.
 fn events(cx: &mut SessionContext) -> Vec<FrontendEvent> {
     vec![
-        FrontendEvent::AwaitProxyHeader {
-            deadline: deadline(),
-        },
-        FrontendEvent::StartTls {
-            deadline: deadline(),
-        },
-        FrontendEvent::StartNegotiation {
-            deadline: deadline(),
-        },
-        FrontendEvent::Route,
+        FrontendEvent::Begin,
+        FrontendEvent::PhaseDone,
+        FrontendEvent::Authenticated,
         FrontendEvent::Forward(permit(cx)),
         FrontendEvent::Drain {
-            deadline: deadline(),
+            deadline: Instant::now() + DRAIN,
         },
         FrontendEvent::Close(CloseReason::ClientClosed),
     ]
 }
 
-fn states() -> Vec<FrontendState> {
-    vec![
-        FrontendState::Accepted,
-        FrontendState::AwaitingProxyHeader {
-            deadline: deadline(),
+/// A machine with every phase, driven to the state named `name`.
+fn machine_in(name: &str, cx: &mut SessionContext) -> FrontendMachine<Negotiation> {
+    let mut machine = FrontendMachine::new(every_phase());
+    let path: &[fn(&mut SessionContext) -> FrontendEvent] = &[
+        |_| FrontendEvent::Begin,
+        |_| FrontendEvent::PhaseDone,
+        |_| FrontendEvent::PhaseDone,
+        |cx| {
+            authenticate(cx);
+            FrontendEvent::Authenticated
         },
-        FrontendState::TlsHandshaking {
-            deadline: deadline(),
+        |cx| FrontendEvent::Forward(permit(cx)),
+        |_| FrontendEvent::Drain {
+            deadline: Instant::now() + DRAIN,
         },
-        FrontendState::Negotiating {
-            deadline: deadline(),
-        },
-        FrontendState::Routing,
-        FrontendState::Forwarding {
-            route: RouteId::new("local"),
-        },
-        FrontendState::Draining {
-            deadline: deadline(),
-        },
-        FrontendState::Closed(CloseReason::ClientClosed),
-    ]
+        |_| FrontendEvent::Close(CloseReason::ClientClosed),
+    ];
+    let now = Instant::now();
+    for step in path {
+        if machine.state().name() == name {
+            return machine;
+        }
+        let event = step(cx);
+        machine.on(event, cx, now).unwrap();
+    }
+    assert_eq!(machine.state().name(), name);
+    machine
 }
 
-/// The legal transitions, as (state, event) name pairs with the resulting state's name.
+const STATES: [&str; 8] = [
+    "Accepted",
+    "AwaitingProxyHeader",
+    "TlsHandshaking",
+    "Negotiating",
+    "Routing",
+    "Forwarding",
+    "Draining",
+    "Closed",
+];
+
+/// The legal transitions of a listener with every phase, as (state, event) name pairs with
+/// the resulting state's name. `Authenticated` is legal only with a principal in the context.
 const LEGAL: &[(&str, &str, &str)] = &[
-    ("Accepted", "AwaitProxyHeader", "AwaitingProxyHeader"),
-    ("Accepted", "StartTls", "TlsHandshaking"),
-    ("Accepted", "StartNegotiation", "Negotiating"),
-    ("Accepted", "Route", "Routing"),
-    ("AwaitingProxyHeader", "StartTls", "TlsHandshaking"),
-    ("AwaitingProxyHeader", "StartNegotiation", "Negotiating"),
-    ("AwaitingProxyHeader", "Route", "Routing"),
-    ("TlsHandshaking", "StartNegotiation", "Negotiating"),
-    ("TlsHandshaking", "Route", "Routing"),
-    ("Negotiating", "Route", "Routing"),
+    ("Accepted", "Begin", "AwaitingProxyHeader"),
+    ("AwaitingProxyHeader", "PhaseDone", "TlsHandshaking"),
+    ("TlsHandshaking", "PhaseDone", "Negotiating"),
+    ("TlsHandshaking", "Authenticated", "Routing"),
+    ("Negotiating", "Authenticated", "Routing"),
     ("Routing", "Forward", "Forwarding"),
     ("Forwarding", "Drain", "Draining"),
     ("Accepted", "Close", "Closed"),
@@ -90,83 +122,198 @@ const LEGAL: &[(&str, &str, &str)] = &[
     ("Draining", "Close", "Closed"),
 ];
 
-#[test]
-fn every_state_event_pair_is_legal_exactly_when_listed() {
+#[tokio::test(start_paused = true)]
+async fn every_state_event_pair_is_legal_exactly_when_listed_and_an_illegal_one_changes_nothing() {
     let mut checked = 0;
-    for state_index in 0..states().len() {
-        let mut cx = cx();
-        for event in events(&mut cx) {
-            let state = states().swap_remove(state_index);
-            let (state_name, event_name) = (state.name(), event.name());
-            let expected = LEGAL
-                .iter()
-                .find(|(s, e, _)| *s == state_name && *e == event_name)
-                .map(|(_, _, to)| *to);
-            match (state.on(event, &mut cx), expected) {
-                (Ok(next), Some(to)) => assert_eq!(next.name(), to, "{state_name} + {event_name}"),
-                (Err(err), None) => {
-                    assert_eq!(err.state, state_name);
-                    assert_eq!(err.event, event_name);
-                    assert_eq!(err.machine, "frontend");
+    for state_name in STATES {
+        for authenticated in [false, true] {
+            let mut events_cx = cx();
+            for event in events(&mut events_cx) {
+                let mut cx = cx();
+                let mut machine = machine_in(state_name, &mut cx);
+                if authenticated {
+                    authenticate(&mut cx);
+                } else {
+                    cx.set_auth(AuthState::Unauthenticated);
                 }
-                (got, want) => panic!("{state_name} + {event_name}: got {got:?}, want {want:?}"),
+                let event_name = event.name();
+                let expected = LEGAL
+                    .iter()
+                    .find(|(s, e, _)| *s == state_name && *e == event_name)
+                    .map(|(_, _, to)| *to)
+                    .filter(|_| authenticated || event_name != "Authenticated");
+                let before = machine.deadline();
+                match (machine.on(event, &mut cx, Instant::now()), expected) {
+                    (Ok(()), Some(to)) => {
+                        assert_eq!(machine.state().name(), to, "{state_name} + {event_name}");
+                    }
+                    (Err(err), None) => {
+                        assert_eq!(
+                            (err.machine, err.state, err.event),
+                            ("frontend", state_name, event_name)
+                        );
+                        assert_eq!(machine.state().name(), state_name, "left as it was");
+                        assert_eq!(machine.deadline(), before, "with its deadline");
+                    }
+                    (got, want) => {
+                        panic!("{state_name} + {event_name}: got {got:?}, want {want:?}")
+                    }
+                }
+                checked += 1;
             }
-            checked += 1;
         }
     }
-    assert_eq!(checked, 8 * 7);
+    assert_eq!(checked, 8 * 2 * 6);
 }
 
-#[test]
-fn a_full_session_walks_every_phase_in_order() {
+#[tokio::test(start_paused = true)]
+async fn each_phase_gets_its_deadline_from_when_it_was_entered() {
     let mut cx = cx();
-    let mut state = FrontendState::Accepted;
-    state = state
-        .on(
-            FrontendEvent::AwaitProxyHeader {
-                deadline: deadline(),
-            },
-            &mut cx,
-        )
+    let mut machine = FrontendMachine::new(every_phase());
+    let start = Instant::now();
+    assert_eq!(machine.deadline(), None, "Accepted has none");
+    machine
+        .on(FrontendEvent::Begin, &mut cx, Instant::now())
         .unwrap();
-    state = state
-        .on(
-            FrontendEvent::StartTls {
-                deadline: deadline(),
-            },
-            &mut cx,
-        )
+    assert_eq!(machine.deadline(), Some(start + HEADER));
+
+    advance(Duration::from_secs(1)).await;
+    machine
+        .on(FrontendEvent::PhaseDone, &mut cx, Instant::now())
         .unwrap();
-    state = state
-        .on(
-            FrontendEvent::StartNegotiation {
-                deadline: deadline(),
-            },
-            &mut cx,
-        )
-        .unwrap();
-    state = state.on(FrontendEvent::Route, &mut cx).unwrap();
-    let permit = permit(&mut cx);
-    state = state.on(FrontendEvent::Forward(permit), &mut cx).unwrap();
+    assert_eq!(machine.state().name(), "TlsHandshaking");
     assert_eq!(
-        state,
-        FrontendState::Forwarding {
+        machine.deadline(),
+        Some(start + Duration::from_secs(1) + TLS)
+    );
+
+    advance(Duration::from_secs(2)).await;
+    machine
+        .on(FrontendEvent::PhaseDone, &mut cx, Instant::now())
+        .unwrap();
+    assert_eq!(
+        machine.deadline(),
+        Some(start + Duration::from_secs(3) + NEGOTIATION)
+    );
+    assert_eq!(machine.negotiation_mut().copied(), Some("sasl"));
+
+    authenticate(&mut cx);
+    machine
+        .on(FrontendEvent::Authenticated, &mut cx, Instant::now())
+        .unwrap();
+    assert_eq!(machine.state(), &FrontendState::Routing);
+    assert_eq!(
+        machine.deadline(),
+        None,
+        "routing waits on the connector's timeouts"
+    );
+    assert_eq!(machine.negotiation_mut(), None);
+
+    let permit = permit(&mut cx);
+    machine
+        .on(FrontendEvent::Forward(permit), &mut cx, Instant::now())
+        .unwrap();
+    assert_eq!(
+        machine.state(),
+        &FrontendState::Forwarding {
             route: RouteId::new("local")
         }
     );
-    let at = deadline();
-    state = state
-        .on(FrontendEvent::Drain { deadline: at }, &mut cx)
+    assert_eq!(
+        machine.deadline(),
+        None,
+        "forwarding has idle timeouts, not a deadline"
+    );
+
+    let drain_at = Instant::now() + DRAIN;
+    machine
+        .on(
+            FrontendEvent::Drain { deadline: drain_at },
+            &mut cx,
+            Instant::now(),
+        )
         .unwrap();
-    assert_eq!(state.deadline(), Some(at));
-    state = state
-        .on(FrontendEvent::Close(CloseReason::Shutdown), &mut cx)
-        .unwrap();
-    assert_eq!(state, FrontendState::Closed(CloseReason::Shutdown));
+    assert_eq!(
+        machine.state(),
+        &FrontendState::Draining {
+            route: RouteId::new("local"),
+            deadline: drain_at
+        }
+    );
+    assert_eq!(machine.deadline(), Some(drain_at));
+
+    let reason = machine.close(CloseReason::DrainCompleted, &mut cx);
+    assert_eq!(reason, CloseReason::DrainCompleted);
+    assert_eq!(machine.close_reason(), Some(&CloseReason::DrainCompleted));
+    assert_eq!(machine.deadline(), None);
 }
 
-#[test]
-fn forwarding_releases_the_proxy_header_but_keeps_the_addresses() {
+#[tokio::test(start_paused = true)]
+async fn phases_a_listener_does_not_have_are_skipped() {
+    let mut cx = cx();
+    let tls_only: Phases<Negotiation> = Phases {
+        tls: Some(TLS),
+        ..Phases::default()
+    };
+    let mut machine = FrontendMachine::new(tls_only);
+    machine
+        .on(FrontendEvent::Begin, &mut cx, Instant::now())
+        .unwrap();
+    assert_eq!(machine.state().name(), "TlsHandshaking");
+    machine
+        .on(FrontendEvent::PhaseDone, &mut cx, Instant::now())
+        .unwrap();
+    assert_eq!(machine.state().name(), "Routing");
+
+    let mut plain = FrontendMachine::<Negotiation>::new(Phases::default());
+    plain
+        .on(FrontendEvent::Begin, &mut cx, Instant::now())
+        .unwrap();
+    assert_eq!(plain.state().name(), "Routing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_certificate_skips_the_negotiation() {
+    let mut cx = cx();
+    let mut machine = FrontendMachine::new(every_phase());
+    machine
+        .on(FrontendEvent::Begin, &mut cx, Instant::now())
+        .unwrap();
+    machine
+        .on(FrontendEvent::PhaseDone, &mut cx, Instant::now())
+        .unwrap();
+    assert!(
+        machine
+            .on(FrontendEvent::Authenticated, &mut cx, Instant::now())
+            .is_err(),
+        "no principal yet: the negotiation must run"
+    );
+    authenticate(&mut cx);
+    machine
+        .on(FrontendEvent::Authenticated, &mut cx, Instant::now())
+        .unwrap();
+    assert_eq!(machine.state().name(), "Routing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn closing_twice_keeps_the_first_reason() {
+    let mut cx = cx();
+    let mut machine = FrontendMachine::new(every_phase());
+    machine
+        .on(FrontendEvent::Begin, &mut cx, Instant::now())
+        .unwrap();
+    assert_eq!(
+        machine.close(CloseReason::IdleTimeout, &mut cx),
+        CloseReason::IdleTimeout
+    );
+    assert_eq!(
+        machine.close(CloseReason::ClientClosed, &mut cx),
+        CloseReason::IdleTimeout
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn forwarding_releases_the_proxy_header_but_keeps_the_addresses() {
     let live: Arc<LiveResources> = Arc::default();
     let peer: SocketAddr = "10.0.0.9:1000".parse().unwrap();
     let mut cx = SessionContext::new(Arc::from("l"), peer, peer, Prerequisites::TCP, live.clone());
@@ -179,9 +326,14 @@ fn forwarding_releases_the_proxy_header_but_keeps_the_addresses() {
         }),
         [],
     ));
-    let state = FrontendState::Routing;
+    let mut machine = FrontendMachine::<Negotiation>::new(Phases::default());
+    machine
+        .on(FrontendEvent::Begin, &mut cx, Instant::now())
+        .unwrap();
     let permit = permit(&mut cx);
-    state.on(FrontendEvent::Forward(permit), &mut cx).unwrap();
+    machine
+        .on(FrontendEvent::Forward(permit), &mut cx, Instant::now())
+        .unwrap();
     assert_eq!(live.live(Resource::ProxyHeader), 0);
     assert_eq!(cx.client_addr(), source);
 }
@@ -189,12 +341,14 @@ fn forwarding_releases_the_proxy_header_but_keeps_the_addresses() {
 #[test]
 fn an_illegal_event_names_state_and_event_in_its_message() {
     let mut cx = cx();
-    let err = FrontendState::Accepted
+    let mut machine = FrontendMachine::<Negotiation>::new(Phases::default());
+    let err = machine
         .on(
             FrontendEvent::Drain {
-                deadline: deadline(),
+                deadline: Instant::now(),
             },
             &mut cx,
+            Instant::now(),
         )
         .unwrap_err();
     assert_eq!(

@@ -12,7 +12,7 @@ mod backend_tests;
 mod frontend_tests;
 
 pub use self::backend::{BackendEvent, BackendState};
-pub use self::frontend::{FrontendEvent, FrontendState};
+pub use self::frontend::{FrontendEvent, FrontendMachine, FrontendState, Phases};
 
 /// An event that is not legal in the machine's current state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

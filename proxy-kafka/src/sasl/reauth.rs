@@ -4,30 +4,24 @@
 //! session lifetime; a session whose lifetime passed without that is closed at its next request,
 //! as a broker does.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafka_protocol::messages::ApiKey;
+use proxy_core::close::CloseReason;
+use proxy_core::stage::{Flow, Stage, StageContext};
 use tokio::time::Instant;
-use tracing::{info, warn};
 
-use super::metrics::SaslPhase;
-use super::server::{SASL_AUTHENTICATION_FAILED, SaslServer, SaslStep, authenticate_error};
+use super::negotiation::{Negotiation, NegotiationStep};
 use super::termination::SaslTermination;
 use crate::{Kafka, KafkaRefusal, KafkaRequest, KafkaResponse};
-use proxy_core::close::CloseReason;
-use proxy_core::context::{AuthMechanism, AuthState};
-use proxy_core::gate::Side;
-use proxy_core::stage::{Flow, Stage, StageContext};
 
 /// Answers an authenticated session's SASL requests and enforces its lifetime.
 #[derive(Debug)]
 pub struct SaslReauthenticate {
-    termination: SaslTermination,
-    server: SaslServer,
-    principal: Box<str>,
-    client_ip: IpAddr,
+    negotiation: Negotiation,
+    /// When the session must have re-authenticated by; `None`: never.
     expires_at: Option<Instant>,
+    session_lifetime: Option<Duration>,
     /// A re-authentication failed: the session ends at the client's next request.
     failed: Option<CloseReason>,
 }
@@ -37,35 +31,24 @@ impl SaslReauthenticate {
     pub fn new(
         termination: SaslTermination,
         principal: Box<str>,
-        client_ip: IpAddr,
         authenticated_at: Instant,
     ) -> Self {
-        let expires_at = termination
-            .config
-            .session_lifetime
-            .map(|lifetime| authenticated_at + lifetime);
+        let session_lifetime = termination.config.session_lifetime;
         Self {
-            server: SaslServer::new(termination.config.clone()),
-            termination,
-            principal,
-            client_ip,
-            expires_at,
+            negotiation: Negotiation::reauthentication(termination, principal),
+            expires_at: session_lifetime.map(|lifetime| authenticated_at + lifetime),
+            session_lifetime,
             failed: None,
         }
     }
 
-    fn answer(
-        msg: &KafkaRequest,
-        response: ResponseKind,
-        delay: Duration,
-    ) -> Flow<KafkaRequest, KafkaResponse> {
-        let answer = KafkaResponse::answer(msg, response);
+    fn answer(response: KafkaResponse, delay: Duration) -> Flow<KafkaRequest, KafkaResponse> {
         if delay.is_zero() {
-            return Flow::Respond(answer);
+            return Flow::Respond(response);
         }
         Flow::Defer(Box::pin(async move {
             tokio::time::sleep(delay).await;
-            Flow::Respond(answer)
+            Flow::Respond(response)
         }))
     }
 
@@ -74,70 +57,31 @@ impl SaslReauthenticate {
         mut msg: KafkaRequest,
         cx: &mut StageContext<'_>,
     ) -> Flow<KafkaRequest, KafkaResponse> {
-        let step = match self.server.on_request(&mut msg) {
-            Ok(step) => step,
-            Err(err) => {
-                return Flow::Close(CloseReason::Protocol {
-                    side: Side::Client,
-                    detail: format!("SASL request: {err}").into(),
-                });
-            }
-        };
-        let termination = &self.termination;
-        let phase = SaslPhase::Reauthentication;
-        match step {
-            SaslStep::Continue(response) => Self::answer(&msg, response, Duration::ZERO),
-            SaslStep::Authenticated {
-                response,
-                principal,
-                mechanism,
-            } => {
-                if *principal != *self.principal {
-                    let delay = termination.throttle.delay(self.client_ip);
-                    termination.failed(Some(mechanism), phase, self.client_ip, false);
-                    warn!(
-                        auth.principal = %self.principal,
-                        auth.new_principal = %principal,
-                        "re-authentication tried to change the principal"
-                    );
-                    self.failed = Some(CloseReason::AuthenticationFailed {
-                        mechanism: mechanism.name().into(),
-                    });
-                    let refusal = authenticate_error(
-                        SASL_AUTHENTICATION_FAILED,
-                        "Cannot change principals during re-authentication",
-                    );
-                    return Self::answer(&msg, refusal, delay);
-                }
-                let delay = termination.succeeded(mechanism, phase, self.client_ip);
-                self.expires_at = termination
-                    .config
+        match self.negotiation.on_sasl(&mut msg, cx.session_mut()) {
+            NegotiationStep::Answer { response, delay } => Self::answer(response, delay),
+            NegotiationStep::Authenticated { response, delay } => {
+                self.expires_at = self
                     .session_lifetime
                     .map(|lifetime| Instant::now() + lifetime);
-                info!(auth.principal = %principal, mechanism = %mechanism, "client re-authenticated");
-                cx.session_mut().set_auth(AuthState::Authenticated {
-                    principal: principal.into(),
-                    mechanism: AuthMechanism::from(mechanism),
-                });
-                Self::answer(&msg, response, delay)
+                Self::answer(response, delay)
             }
-            SaslStep::Failed {
-                response,
-                mechanism,
-                credentials_rejected,
+            // A stage answers or closes, not both: the session ends at the client's next
+            // request.
+            NegotiationStep::Refuse {
+                response: Some(response),
+                delay,
+                reason,
             } => {
-                let delay =
-                    termination.failed(mechanism, phase, self.client_ip, credentials_rejected);
-                warn!(
-                    auth.principal = %self.principal,
-                    mechanism = mechanism.map_or("-", |m| m.name()),
-                    "re-authentication failed"
-                );
-                self.failed = Some(CloseReason::AuthenticationFailed {
-                    mechanism: mechanism.map_or("-", |m| m.name()).into(),
-                });
-                Self::answer(&msg, response, delay)
+                self.failed = Some(reason);
+                Self::answer(response, delay)
             }
+            NegotiationStep::Refuse {
+                response: None,
+                reason,
+                ..
+            } => Flow::Close(reason),
+            // SASL requests only reach `on_sasl`.
+            NegotiationStep::ApiVersions(msg) => Flow::Forward(msg),
         }
     }
 }
@@ -157,7 +101,7 @@ impl Stage<Kafka> for SaslReauthenticate {
         }
         match msg.api() {
             Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => self.sasl_request(msg, cx),
-            _ if self.server.in_progress() => Flow::Close(
+            _ if self.negotiation.in_progress() => Flow::Close(
                 KafkaRefusal::NotAuthenticated {
                     api_key: msg.api_key(),
                 }

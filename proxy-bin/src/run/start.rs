@@ -1,0 +1,211 @@
+//! Building the proxy from its config and binding (or adopting) every socket: admin, listeners
+//! and the broker ports a predecessor handed over. Nothing accepts yet.
+
+use std::os::fd::AsFd as _;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use proxy_backend::health::{self, ClusterHealth};
+use proxy_backend::{ChildReaper, Connector};
+use proxy_core::route::StaticRouter;
+use proxy_frontend::{
+    BoundListener, BrokerPortObserver, Frontend, ListenerSpec, broker_socket_name,
+    parse_broker_socket_name,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::admin::AdminState;
+use crate::config::{AdminConfig, Config};
+use crate::tls_reload;
+use crate::upgrade::{Inherited, Offered, OfferedSockets, SocketKind};
+use crate::wiring::{self, Probe};
+
+/// Everything set up before serving; nothing accepts yet.
+pub(crate) struct Started {
+    pub(super) frontend: Arc<Frontend<StaticRouter, Connector>>,
+    pub(super) reaper: ChildReaper,
+    pub(crate) state: Arc<AdminState>,
+    /// Probes, certificate reloads and the admin endpoint: they live until the very end, since
+    /// `/readyz` must answer while draining.
+    pub(super) background: TaskTracker,
+    pub(super) stop_background: CancellationToken,
+    pub(super) admin: Option<TcpListener>,
+    pub(super) listeners: Vec<BoundListener>,
+    /// Duplicates of every listening socket, for a successor.
+    pub(super) offered: OfferedSockets,
+}
+
+/// Builds the proxy and binds (or adopts) every socket, accepting nothing yet.
+pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::Result<Started> {
+    let plan = wiring::plan(config).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let reaper = ChildReaper::new();
+    let connector = Connector::new(plan.clusters.clone(), reaper.clone());
+    let backend_connections = connector.connections().clone();
+    let frontend = Arc::new(Frontend::new(plan.router, connector));
+
+    let background = TaskTracker::new();
+    let stop_background = CancellationToken::new();
+    let cluster_health = start_probes(plan.probes, &background, &stop_background);
+    if !plan.tls_reloads.is_empty() {
+        background.spawn(tls_reload::watch(plan.tls_reloads, stop_background.clone()));
+    }
+    let state = Arc::new(
+        AdminState::new(
+            cluster_health,
+            frontend.closes().clone(),
+            frontend.live_resources().clone(),
+            frontend.sessions().clone(),
+        )
+        .with_kafka_metrics(plan.kafka_metrics)
+        .with_sasl_metrics(plan.sasl_metrics)
+        .with_backend_connections(backend_connections),
+    );
+
+    let offered = OfferedSockets::default();
+    let admin = match config.admin {
+        None => None,
+        Some(admin) => Some(bind_admin(admin, &mut inherited, &offered).await?),
+    };
+    let mut listeners = Vec::with_capacity(plan.listeners.len());
+    for spec in plan.listeners {
+        listeners.push(bind_listener(spec, &mut inherited, &offered).await?);
+    }
+    adopt_broker_sockets(&mut inherited, &mut listeners);
+    inherited.close_unclaimed();
+    state.set_listeners_bound();
+    Ok(Started {
+        frontend,
+        reaper,
+        state,
+        background,
+        stop_background,
+        admin,
+        listeners,
+        offered,
+    })
+}
+
+/// Starts probing the clusters readiness depends on; returns their health.
+fn start_probes(
+    probes: Vec<Probe>,
+    background: &TaskTracker,
+    stop: &CancellationToken,
+) -> Vec<Arc<ClusterHealth>> {
+    let mut cluster_health = Vec::new();
+    for probe in probes {
+        let health = Arc::new(ClusterHealth::new(
+            probe.cluster.route.as_str(),
+            probe.requirement,
+            probe.cluster.backends.len(),
+        ));
+        cluster_health.push(health.clone());
+        background.spawn(health::probe_until(
+            probe.cluster,
+            health,
+            probe.interval,
+            stop.clone(),
+        ));
+    }
+    cluster_health
+}
+
+/// The admin listener: inherited, or bound; offered to a successor either way.
+async fn bind_admin(
+    admin: AdminConfig,
+    inherited: &mut Inherited,
+    offered: &OfferedSockets,
+) -> anyhow::Result<TcpListener> {
+    let listener = match inherited.take(SocketKind::Admin, "admin", admin.bind) {
+        Some(listener) => {
+            listener
+                .set_nonblocking(true)
+                .context("admin: inherited socket")?;
+            TcpListener::from_std(listener).context("admin: inherited socket")?
+        }
+        None => TcpListener::bind(admin.bind)
+            .await
+            .with_context(|| format!("admin: cannot bind {}", admin.bind))?,
+    };
+    let addr = listener.local_addr().unwrap_or(admin.bind);
+    offered.push(
+        Offered::dup(SocketKind::Admin, "admin", addr, listener.as_fd())
+            .context("admin: cannot duplicate the socket")?,
+    );
+    Ok(listener)
+}
+
+/// A listener: its inherited socket, or bound; offered to a successor either way.
+async fn bind_listener(
+    spec: ListenerSpec,
+    inherited: &mut Inherited,
+    offered: &OfferedSockets,
+) -> anyhow::Result<BoundListener> {
+    let name = spec.name.clone();
+    let listener = match inherited.take(SocketKind::Listener, &name, spec.bind) {
+        Some(socket) => BoundListener::from_std(spec, socket)?,
+        None => BoundListener::bind(spec).await?,
+    };
+    if crate::upgrade::is_sendable_name(&name) {
+        offered.push(
+            Offered::dup(
+                SocketKind::Listener,
+                &name,
+                listener.local_addr(),
+                listener.as_fd(),
+            )
+            .with_context(|| format!("listener {name}: cannot duplicate the socket"))?,
+        );
+    } else {
+        warn!(listener = %name, "a listener whose name holds a tab or newline is bound anew after an upgrade");
+    }
+    Ok(listener)
+}
+
+/// Hands the Kafka broker ports a predecessor served to their listeners, which serve them again
+/// (the sockets of brokers whose port moved in the new config are closed).
+fn adopt_broker_sockets(inherited: &mut Inherited, listeners: &mut [BoundListener]) {
+    let sockets = inherited.take_named(|name| {
+        parse_broker_socket_name(name).map(|(listener, node_id)| (listener.to_owned(), node_id))
+    });
+    for ((name, node_id), addr, socket) in sockets {
+        let listener = listeners.iter_mut().find(|l| {
+            l.name() == name
+                && l.spec()
+                    .kafka()
+                    .is_some_and(|kafka| kafka.brokers.broker_addr(node_id) == Some(addr))
+        });
+        match listener {
+            Some(listener) => listener.adopt_broker_socket(node_id, socket),
+            None => info!(
+                listener = %name,
+                broker.node_id = node_id,
+                addr = %addr,
+                "closed an inherited broker port the config no longer has"
+            ),
+        }
+    }
+}
+
+/// Offers each broker port a Kafka listener opens to the next successor.
+pub(super) fn offer_broker_ports(offered: &OfferedSockets) -> BrokerPortObserver {
+    let offered = offered.clone();
+    Arc::new(move |listener: &str, node_id, socket: &TcpListener| {
+        let name = broker_socket_name(listener, node_id);
+        let addr = match socket.local_addr() {
+            Ok(addr) => addr,
+            Err(err) => {
+                warn!(listener = %name, error = %err, "cannot read a broker port's address; a successor binds it anew");
+                return;
+            }
+        };
+        match Offered::dup(SocketKind::Listener, &name, addr, socket.as_fd()) {
+            Ok(socket) => offered.push(socket),
+            Err(err) => {
+                warn!(listener = %name, error = %err, "cannot duplicate a broker port; a successor binds it anew");
+            }
+        }
+    })
+}

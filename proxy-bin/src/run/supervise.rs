@@ -1,0 +1,99 @@
+//! Serving until a stop: SIGINT or SIGTERM, or a successor that took over; upgrades (SIGUSR2,
+//! SIGHUP) run one at a time meanwhile.
+
+use anyhow::Context as _;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tracing::{info, warn};
+
+use super::Stop;
+use crate::systemd::notify;
+use crate::upgrade::{Attempt, Triggers, Upgrades};
+
+/// SIGINT and SIGTERM, either of which asks for shutdown.
+pub(super) struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    pub(super) fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    /// Waits for the next one; cancel safe.
+    pub(super) async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
+/// Serves until a stop signal or a successful hand-off; runs upgrades one at a time meanwhile.
+pub(super) async fn supervise(
+    signals: &mut StopSignals,
+    triggers: &mut Triggers,
+    upgrades: &mut Upgrades,
+) -> Stop {
+    let mut attempt: Option<Attempt> = None;
+    loop {
+        tokio::select! {
+            signal = signals.next() => {
+                if attempt.take().is_some() {
+                    // Dropping the attempt kills the successor.
+                    upgrades.finish(Err(format!("{signal} arrived during the upgrade")));
+                }
+                return Stop::Signal(signal);
+            }
+            trigger = triggers.next() => {
+                if let Some(started) = upgrades.begin(trigger) {
+                    attempt = Some(started);
+                }
+            }
+            result = async {
+                match attempt.as_mut() {
+                    Some(attempt) => attempt.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                attempt = None;
+                if handed_over(result, upgrades).await {
+                    return Stop::HandedOver;
+                }
+            }
+        }
+    }
+}
+
+/// Finishes an attempt that ended: `go` to a ready successor (true once it has taken over), or
+/// the failure recorded while this process keeps serving.
+async fn handed_over(
+    result: Result<crate::upgrade::ReadySuccessor, String>,
+    upgrades: &mut Upgrades,
+) -> bool {
+    let handed = match result {
+        Ok(ready) => {
+            let pid = ready.pid();
+            ready.go().await.map(|()| pid)
+        }
+        Err(reason) => Err(reason),
+    };
+    match handed {
+        Ok(pid) => {
+            info!(successor.pid = pid, "upgrade: handed over to the successor");
+            upgrades.finish(Ok(pid));
+            notify(NotifyState::MainPid(pid));
+            true
+        }
+        Err(reason) => {
+            warn!(reason = %reason, "upgrade failed; still serving");
+            upgrades.finish(Err(reason));
+            notify(NotifyState::Ready);
+            false
+        }
+    }
+}

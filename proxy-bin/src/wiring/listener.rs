@@ -1,0 +1,262 @@
+//! Listener specs: each listener's protocol with its stage factories (built from their options
+//! here, so a bad stage is a config error), its TLS (certificates read here), what a session
+//! must establish before forwarding, and its routing rules.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use proxy_core::codec::RawTcp;
+use proxy_core::forward::ForwardLimits;
+use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, StaticRouter};
+use proxy_core::stage::{NewStage, Protocol, StageRegistry, raw_tcp_registry};
+use proxy_frontend::{
+    KafkaListener, ListenerProtocol, ListenerSpec, ListenerTls, ReloadableServerConfig,
+    TlsTermination,
+};
+use proxy_kafka::broker_map::{BrokerMap, GatewayMode};
+use proxy_kafka::sasl::{ListenerSasl, SaslMetrics};
+use proxy_kafka::{Kafka, KafkaMetrics, kafka_registry};
+
+use super::error;
+use super::sasl::listener_sasl;
+use crate::config::{
+    self, Config, ConfigError, KafkaConfig, KafkaGatewayConfig, ListenerConfig, ListenerTlsConfig,
+    StageConfig,
+};
+
+/// Every listener's spec, the router their rules make, and what the binary keeps of them.
+pub(super) struct Listeners {
+    pub(super) specs: Vec<ListenerSpec>,
+    pub(super) router: StaticRouter,
+    pub(super) tls_reloads: Vec<(String, Arc<ReloadableServerConfig>)>,
+    pub(super) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
+    pub(super) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
+}
+
+impl Listeners {
+    /// Builds every listener of `config`, recording what is wrong in `errors`.
+    pub(super) fn build(config: &Config, errors: &mut Vec<ConfigError>) -> Self {
+        let mut built = Self {
+            specs: Vec::with_capacity(config.listeners.len()),
+            router: StaticRouter::new(),
+            tls_reloads: Vec::new(),
+            kafka_metrics: Vec::new(),
+            sasl_metrics: Vec::new(),
+        };
+        let registries = Registries {
+            tcp: raw_tcp_registry(),
+            kafka: kafka_registry(),
+        };
+        for (index, listener) in config.listeners.iter().enumerate() {
+            let name: Arc<str> = Arc::from(listener.name.as_str());
+            built.router = std::mem::take(&mut built.router).with_rules(
+                name.clone(),
+                rules(listener),
+                RouteId::new(listener.cluster.as_str()),
+            );
+            let protocol = built.protocol(index, listener, &name, &registries, errors);
+            let tls = built.tls(index, listener, errors);
+            built.specs.push(ListenerSpec {
+                requires: requires(tls.as_ref(), &protocol),
+                name,
+                bind: listener.bind,
+                proxy_protocol: listener.proxy_protocol.clone(),
+                tls,
+                limits: ForwardLimits {
+                    read_buffer: listener.read_buffer,
+                    high_watermark: listener.high_watermark,
+                    low_watermark: listener.low_watermark,
+                    idle_timeout: listener.idle_timeout,
+                    half_close_timeout: listener.half_close_timeout,
+                },
+                protocol,
+            });
+        }
+        built
+    }
+
+    /// The listener's protocol with its stages.
+    fn protocol(
+        &mut self,
+        index: usize,
+        listener: &ListenerConfig,
+        name: &Arc<str>,
+        registries: &Registries,
+        errors: &mut Vec<ConfigError>,
+    ) -> ListenerProtocol {
+        match &listener.protocol {
+            config::ListenerProtocol::Tcp => ListenerProtocol::Tcp {
+                stages: stages(&registries.tcp, &listener.stages, errors),
+            },
+            config::ListenerProtocol::Kafka(kafka) => {
+                let stages = stages(&registries.kafka, &listener.stages, errors);
+                ListenerProtocol::Kafka(self.kafka(index, listener, name, kafka, stages, errors))
+            }
+        }
+    }
+
+    /// A Kafka listener: its broker map, counters and SASL handling.
+    fn kafka(
+        &mut self,
+        index: usize,
+        listener: &ListenerConfig,
+        name: &Arc<str>,
+        kafka: &KafkaConfig,
+        stages: Vec<Arc<dyn NewStage<Kafka>>>,
+        errors: &mut Vec<ConfigError>,
+    ) -> KafkaListener {
+        let metrics = Arc::new(KafkaMetrics::default());
+        self.kafka_metrics
+            .push((listener.name.clone(), metrics.clone()));
+        let sasl = match kafka.sasl.as_ref().map(listener_sasl) {
+            None => None,
+            Some(Ok(sasl)) => {
+                self.sasl_metrics
+                    .push((listener.name.clone(), sasl.metrics().clone()));
+                Some(sasl)
+            }
+            Some(Err(message)) => {
+                error(errors, format!("listener[{index}].sasl.users"), message);
+                None
+            }
+        };
+        KafkaListener {
+            brokers: Arc::new(BrokerMap::new(
+                name.clone(),
+                kafka.advertised_host.clone(),
+                gateway_mode(&kafka.gateway, listener.bind.ip()),
+            )),
+            max_frame_size: kafka.max_frame_size,
+            stages,
+            metrics,
+            sasl,
+            routes: routes(listener),
+        }
+    }
+
+    /// The listener's TLS, its certificates loaded (and kept for reloading).
+    fn tls(
+        &mut self,
+        index: usize,
+        listener: &ListenerConfig,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<ListenerTls> {
+        match listener.tls.as_ref()? {
+            ListenerTlsConfig::Passthrough { handshake_timeout } => {
+                Some(ListenerTls::Passthrough {
+                    handshake_timeout: *handshake_timeout,
+                })
+            }
+            ListenerTlsConfig::Terminate {
+                server,
+                principal,
+                handshake_timeout,
+            } => match ReloadableServerConfig::load(server.clone()) {
+                Ok(config) => {
+                    let config = Arc::new(config);
+                    self.tls_reloads
+                        .push((listener.name.clone(), config.clone()));
+                    Some(ListenerTls::Terminate(TlsTermination {
+                        server: config,
+                        handshake_timeout: *handshake_timeout,
+                        principal: *principal,
+                    }))
+                }
+                Err(err) => {
+                    error(errors, format!("listener[{index}].tls"), err);
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// The stage registries of the two protocols.
+struct Registries {
+    tcp: StageRegistry<RawTcp>,
+    kafka: StageRegistry<Kafka>,
+}
+
+/// The factories of a listener's `[[listener.stage]]` tables, in order.
+fn stages<P: Protocol>(
+    registry: &StageRegistry<P>,
+    configs: &[StageConfig],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Arc<dyn NewStage<P>>> {
+    configs
+        .iter()
+        .filter_map(|stage| match registry.build(&stage.kind, &stage.options) {
+            Ok(factory) => Some(factory),
+            Err(err) => {
+                error(errors, stage.path.clone(), err);
+                None
+            }
+        })
+        .collect()
+}
+
+/// What a session must establish before it forwards: TLS on a terminating listener, and an
+/// authenticated client on one that terminates SASL.
+fn requires(tls: Option<&ListenerTls>, protocol: &ListenerProtocol) -> Prerequisites {
+    let mut requires = match tls {
+        Some(ListenerTls::Terminate(_)) => Prerequisites::TLS,
+        _ => Prerequisites::TCP,
+    };
+    if let ListenerProtocol::Kafka(KafkaListener {
+        sasl: Some(ListenerSasl::Terminate(_)),
+        ..
+    }) = protocol
+    {
+        requires = requires.and(Prerequisites::AUTHENTICATED);
+    }
+    requires
+}
+
+/// The listener's `[[listener.route]]` rules, in order.
+fn rules(listener: &ListenerConfig) -> Vec<RouteRule> {
+    listener
+        .routes
+        .iter()
+        .map(|rule| RouteRule {
+            when: RouteMatch {
+                authority: rule.authority.as_deref().map(Box::from),
+                source: rule.source,
+                sni: rule.sni.as_deref().map(Box::from),
+                principal: rule.principal.as_deref().map(Box::from),
+            },
+            route: RouteId::new(rule.cluster.as_str()),
+        })
+        .collect()
+}
+
+/// Every route the listener's sessions can take: its cluster, then its rules' clusters, each
+/// once.
+fn routes(listener: &ListenerConfig) -> Vec<RouteId> {
+    let mut routes: Vec<RouteId> = Vec::new();
+    let clusters =
+        std::iter::once(&listener.cluster).chain(listener.routes.iter().map(|rule| &rule.cluster));
+    for cluster in clusters {
+        let route = RouteId::new(cluster.as_str());
+        if !routes.contains(&route) {
+            routes.push(route);
+        }
+    }
+    routes
+}
+
+/// The gateway a Kafka listener's keys describe; broker ports bind the listener's address.
+fn gateway_mode(config: &KafkaGatewayConfig, bind_ip: IpAddr) -> GatewayMode {
+    match config {
+        KafkaGatewayConfig::PortPerBroker { broker_port_start } => GatewayMode::PortPerBroker {
+            broker_port_start: *broker_port_start,
+            bind_ip,
+        },
+        KafkaGatewayConfig::Sni {
+            broker_host_pattern,
+            advertised_port,
+        } => GatewayMode::Sni {
+            broker_host_pattern: broker_host_pattern.clone(),
+            advertised_port: *advertised_port,
+        },
+    }
+}

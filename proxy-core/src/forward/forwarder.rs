@@ -1,0 +1,132 @@
+//! A session's forwarding in two runs, for a driver that walks a state machine through
+//! `Forwarding` and `Draining`: [`Forwarder::run`] stops when the proxy starts draining, and
+//! [`Forwarder::drain`] finishes within the `Draining` state's deadline.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::pin;
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::peer::Peer;
+use super::{ForwardLimits, Forwarding};
+use crate::close::CloseReason;
+use crate::codec::Codec;
+use crate::context::SessionContext;
+use crate::gate::Side;
+use crate::stage::{Protocol, StageChain};
+
+/// How a run of a [`Forwarder`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forwarded {
+    /// The session ended, for this reason.
+    Closed(CloseReason),
+    /// The proxy started draining; the session goes on with [`Forwarder::drain`].
+    DrainRequested,
+}
+
+/// One session's forwarding, driven in two runs: [`run`](Self::run) until the session ends or
+/// the proxy starts draining, then [`drain`](Self::drain) until the session ends at a request
+/// boundary or the drain deadline passes. Nothing is lost between the two: buffers, queues and
+/// half-closes carry over.
+pub struct Forwarder<K, C, B> {
+    session: Forwarding<K, C, B>,
+}
+
+impl<K, C, B> fmt::Debug for Forwarder<K, C, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("draining", &self.session.draining)
+            .field("first_eof", &self.session.first_eof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, C, B> Forwarder<K, C, B>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Forwarding between `client` and `backend`, framed by `codec`, within `limits`.
+    pub fn new(client: C, backend: B, codec: K, limits: ForwardLimits) -> Self {
+        Self {
+            session: Forwarding {
+                client: Peer::new(client, Side::Client, limits.read_buffer),
+                backend: Peer::new(backend, Side::Backend, limits.read_buffer),
+                codec,
+                limits,
+                first_eof: None,
+                last_activity: Instant::now(),
+                draining: false,
+            },
+        }
+    }
+
+    /// Forwards until the session ends, or until `drain` is cancelled
+    /// ([`Forwarded::DrainRequested`]). `force_close` ends it at once.
+    pub async fn run<P>(
+        &mut self,
+        chain: &mut StageChain<P>,
+        cx: &mut SessionContext,
+        drain: &CancellationToken,
+        force_close: &CancellationToken,
+    ) -> Forwarded
+    where
+        P: Protocol,
+        K: Codec<P>,
+    {
+        let session = &mut self.session;
+        let mut idle = pin!(sleep(session.limits.idle_timeout));
+        let mut cancelled = pin!(force_close.cancelled());
+        let mut drained = pin!(drain.cancelled());
+        poll_fn(|task| {
+            if cancelled.as_mut().poll(task).is_ready() {
+                return Poll::Ready(Forwarded::Closed(CloseReason::Shutdown));
+            }
+            if drained.as_mut().poll(task).is_ready() {
+                return Poll::Ready(Forwarded::DrainRequested);
+            }
+            session
+                .poll(task, chain, cx, idle.as_mut())
+                .map(Forwarded::Closed)
+        })
+        .await
+    }
+
+    /// Forwards while draining: a protocol with request boundaries stops reading requests at
+    /// the next one and ends once every answer is written ([`CloseReason::DrainCompleted`]);
+    /// one without (raw TCP) flows on. `deadline` (or `force_close`) ends the session at once
+    /// with [`CloseReason::Shutdown`].
+    pub async fn drain<P>(
+        &mut self,
+        chain: &mut StageChain<P>,
+        cx: &mut SessionContext,
+        deadline: Option<Instant>,
+        force_close: &CancellationToken,
+    ) -> CloseReason
+    where
+        P: Protocol,
+        K: Codec<P>,
+    {
+        let session = &mut self.session;
+        session.draining = true;
+        let mut idle = pin!(sleep(session.limits.idle_timeout));
+        let mut cancelled = pin!(force_close.cancelled());
+        let mut over = pin!(async {
+            match deadline {
+                Some(deadline) => sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        });
+        poll_fn(|task| {
+            if cancelled.as_mut().poll(task).is_ready() || over.as_mut().poll(task).is_ready() {
+                return Poll::Ready(CloseReason::Shutdown);
+            }
+            session.poll(task, chain, cx, idle.as_mut())
+        })
+        .await
+    }
+}

@@ -1,0 +1,112 @@
+//! The server side of SCRAM: verifying a client against a stored credential.
+
+use base64::Engine as _;
+
+use super::{
+    BASE64, MIN_ITERATIONS, ScramCredential, ScramError, ScramHash, attribute, attributes,
+    constant_time_eq, decode_name, split_gs2, xor,
+};
+
+/// A server that has sent its first message and waits for the client's final one.
+#[derive(Debug)]
+pub struct ScramServer {
+    username: String,
+    /// `None` for an unknown user: the exchange runs to the end and fails there.
+    credential: Option<ScramCredential>,
+    hash: ScramHash,
+    client_first_bare: String,
+    server_first: String,
+    nonce: String,
+}
+
+impl ScramServer {
+    /// Reads the client's first message and answers it. `lookup` finds the user's stored
+    /// credential; `server_nonce` must be fresh and random (printable, no comma).
+    pub fn start(
+        hash: ScramHash,
+        client_first: &[u8],
+        lookup: impl FnOnce(&str) -> Option<ScramCredential>,
+        server_nonce: &str,
+    ) -> Result<(Self, String), ScramError> {
+        let text =
+            std::str::from_utf8(client_first).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        let (gs2, bare) = split_gs2(text)?;
+        if gs2.starts_with('p') {
+            return Err(ScramError::ChannelBinding);
+        }
+        let attrs = attributes(bare)?;
+        let username =
+            decode_name(attribute(&attrs, 'n').ok_or(ScramError::Malformed("no user name"))?)?;
+        let client_nonce = attribute(&attrs, 'r').ok_or(ScramError::Malformed("no nonce"))?;
+        if client_nonce.is_empty() {
+            return Err(ScramError::Malformed("empty nonce"));
+        }
+        let credential = lookup(&username).filter(|c| c.hash == hash);
+        // An unknown user gets a plausible challenge, so the answer does not reveal that.
+        let (salt, iterations) = match &credential {
+            Some(c) => (c.salt.clone(), c.iterations.get()),
+            None => (
+                hash.hash(username.as_bytes())[..16].to_vec(),
+                MIN_ITERATIONS,
+            ),
+        };
+        let nonce = format!("{client_nonce}{server_nonce}");
+        let server_first = format!("r={nonce},s={},i={iterations}", BASE64.encode(salt));
+        let server = Self {
+            username,
+            credential,
+            hash,
+            client_first_bare: bare.to_owned(),
+            server_first: server_first.clone(),
+            nonce,
+        };
+        Ok((server, server_first))
+    }
+
+    /// The user name the client gave.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// Checks the client's proof; on success, the server's final message.
+    pub fn finish(self, client_final: &[u8]) -> Result<String, ScramError> {
+        let text =
+            std::str::from_utf8(client_final).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        let (without_proof, proof) = text
+            .rsplit_once(",p=")
+            .ok_or(ScramError::Malformed("no proof"))?;
+        let attrs = attributes(without_proof)?;
+        if attribute(&attrs, 'r') != Some(self.nonce.as_str()) {
+            return Err(ScramError::Malformed("nonce does not match"));
+        }
+        let binding = attribute(&attrs, 'c').ok_or(ScramError::Malformed("no channel binding"))?;
+        let binding = BASE64
+            .decode(binding)
+            .map_err(|_| ScramError::Malformed("channel binding is not base64"))?;
+        if !(binding.starts_with(b"n,") || binding.starts_with(b"y,")) {
+            return Err(ScramError::ChannelBinding);
+        }
+        let proof = BASE64
+            .decode(proof)
+            .map_err(|_| ScramError::Malformed("proof is not base64"))?;
+        let credential = self.credential.ok_or(ScramError::Failed)?;
+        if proof.len() != self.hash.len() {
+            return Err(ScramError::Failed);
+        }
+        let auth_message = format!(
+            "{},{},{without_proof}",
+            self.client_first_bare, self.server_first
+        );
+        let client_signature = self
+            .hash
+            .mac(&credential.stored_key, auth_message.as_bytes());
+        let client_key = xor(&proof, &client_signature);
+        if !constant_time_eq(&self.hash.hash(&client_key), &credential.stored_key) {
+            return Err(ScramError::Failed);
+        }
+        let server_signature = self
+            .hash
+            .mac(&credential.server_key, auth_message.as_bytes());
+        Ok(format!("v={}", BASE64.encode(server_signature)))
+    }
+}

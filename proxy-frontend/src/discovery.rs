@@ -1,0 +1,86 @@
+//! Broker discovery in the background: as soon as a Kafka listener starts, the proxy asks each
+//! cluster it routes to for its API versions and brokers (so a port-per-broker gateway opens
+//! every broker's port before any client asks, and a SASL-terminating listener can answer
+//! ApiVersions at once), retrying with backoff until each cluster has answered or the listener
+//! stops accepting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proxy_core::route::RouteId;
+use proxy_core::route::Router;
+use proxy_core::upstream::Connect;
+use proxy_kafka::broker_map::{BrokerListeners, BrokerMap};
+use proxy_kafka::client::discover;
+use tracing::{debug, info, warn};
+
+use crate::frontend::{Frontend, Lifecycle};
+use crate::spec::KafkaListener;
+
+/// The first wait between attempts; it doubles up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+
+/// The longest wait between start-up discovery attempts.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// Discovers every route of `kafka`, each on a task of `lifecycle`'s (a cluster that is down
+/// does not hold up the others), serving new brokers through `listeners` (port-per-broker).
+pub(crate) fn discover_in_background<R: Router, C: Connect>(
+    name: &Arc<str>,
+    kafka: &KafkaListener,
+    listeners: Option<&Arc<dyn BrokerListeners>>,
+    frontend: &Arc<Frontend<R, C>>,
+    lifecycle: &Lifecycle,
+) {
+    for route in &kafka.routes {
+        let task = DiscoveryTask {
+            name: name.clone(),
+            route: route.clone(),
+            brokers: kafka.brokers.clone(),
+            listeners: listeners.cloned(),
+            frontend: frontend.clone(),
+        };
+        let stop = lifecycle.stop_accepting.clone();
+        lifecycle.tracker.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = task.run() => {}
+            }
+        });
+    }
+}
+
+/// Discovering one route's cluster until it answers.
+struct DiscoveryTask<R, C> {
+    name: Arc<str>,
+    route: RouteId,
+    brokers: Arc<BrokerMap>,
+    listeners: Option<Arc<dyn BrokerListeners>>,
+    frontend: Arc<Frontend<R, C>>,
+}
+
+impl<R: Router, C: Connect> DiscoveryTask<R, C> {
+    async fn run(self) {
+        let (name, route) = (&self.name, &self.route);
+        let mut wait = FIRST_RETRY;
+        for attempt in 1u32.. {
+            match discover(&self.frontend.connector, route, &self.brokers).await {
+                Ok(discovered) => {
+                    if let Some(listeners) = &self.listeners {
+                        listeners.serve(&discovered.new_brokers);
+                    }
+                    info!(listener = %name, route = %route, attempt, "discovered the cluster's brokers");
+                    return;
+                }
+                Err(reason) if attempt == 1 => {
+                    warn!(listener = %name, route = %route, reason = %reason, "cannot discover the cluster's brokers yet; retrying");
+                }
+                Err(reason) => {
+                    debug!(listener = %name, route = %route, reason = %reason, attempt, "broker discovery failed");
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(MAX_RETRY);
+        }
+    }
+}

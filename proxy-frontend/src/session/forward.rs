@@ -1,0 +1,124 @@
+//! `Forwarding` and `Draining`: the session's stage chain is built (its factories see the whole
+//! PROXY header, which entering `Forwarding` then releases), and the forwarder moves messages
+//! until either side ends the session; when the proxy starts draining, the machine enters
+//! `Draining` with its deadline and the forwarder finishes in-flight work within it.
+
+use proxy_core::close::CloseReason;
+use proxy_core::codec::{Codec, Protocol, RawCodec};
+use proxy_core::forward::{Forwarded, Forwarder};
+use proxy_core::route::{ForwardPermit, RouteId, Router};
+use proxy_core::stage::{Stage, StageChain};
+use proxy_core::state::{BackendEvent, FrontendEvent};
+use proxy_core::upstream::Connect;
+use proxy_kafka::broker_map::BrokerAddressRewrite;
+use proxy_kafka::sasl::{ListenerSasl, SaslInspect, SaslReauthenticate};
+use proxy_kafka::{Kafka, KafkaCodec};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::Driver;
+use crate::spec::{KafkaListener, ListenerProtocol};
+
+impl<R: Router, C: Connect> Driver<'_, R, C> {
+    /// Builds the session's stages for its protocol and forwards through them.
+    pub(super) async fn forward<Io>(
+        &mut self,
+        client: Io,
+        backend: C::Io,
+        permit: ForwardPermit,
+        route: &RouteId,
+    ) -> Result<CloseReason, CloseReason>
+    where
+        Io: AsyncRead + AsyncWrite + Unpin,
+    {
+        match &self.served.spec.protocol {
+            ListenerProtocol::Kafka(kafka) => {
+                let stages = self.kafka_stages(kafka, route);
+                let codec =
+                    KafkaCodec::new(kafka.max_frame_size).with_metrics(kafka.metrics.clone());
+                // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
+                Box::pin(self.forward_through(client, backend, codec, stages, permit)).await
+            }
+            ListenerProtocol::Tcp { stages } => {
+                let stages = stages.iter().map(|f| f.new_stage(self.cx)).collect();
+                self.forward_through(client, backend, RawCodec, stages, permit)
+                    .await
+            }
+        }
+    }
+
+    /// A Kafka session's stages, in request order: SASL first (answered or watched before
+    /// anything else), then broker-address rewriting, then the configured stages. Responses
+    /// cross them the other way, so rewriting is the last stage a response meets before the
+    /// SASL stage and the client: no configured stage can put a broker's own address back.
+    fn kafka_stages(&self, kafka: &KafkaListener, route: &RouteId) -> Vec<Box<dyn Stage<Kafka>>> {
+        let mut stages: Vec<Box<dyn Stage<Kafka>>> = Vec::new();
+        match &kafka.sasl {
+            None => {}
+            Some(ListenerSasl::Inspect {
+                mechanisms,
+                metrics,
+            }) => stages.push(Box::new(SaslInspect::new(
+                mechanisms.clone(),
+                metrics.clone(),
+            ))),
+            Some(ListenerSasl::Terminate(terminate)) => {
+                let principal = self.cx.auth().principal().unwrap_or_default().into();
+                stages.push(Box::new(SaslReauthenticate::new(
+                    terminate.termination.clone(),
+                    principal,
+                    self.authenticated_at.unwrap_or_else(Instant::now),
+                )));
+            }
+        }
+        stages.push(Box::new(BrokerAddressRewrite::new(
+            kafka.brokers.clone(),
+            route.clone(),
+            self.served.broker_listeners.clone(),
+        )));
+        stages.extend(kafka.stages.iter().map(|f| f.new_stage(self.cx)));
+        stages
+    }
+
+    /// Enters `Forwarding` with `permit` and forwards through `stages` until the session ends;
+    /// if the proxy starts draining first, enters `Draining` and finishes within its deadline.
+    async fn forward_through<P, K, Io>(
+        &mut self,
+        client: Io,
+        backend: C::Io,
+        codec: K,
+        stages: Vec<Box<dyn Stage<P>>>,
+        permit: ForwardPermit,
+    ) -> Result<CloseReason, CloseReason>
+    where
+        P: Protocol,
+        K: Codec<P>,
+        Io: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut chain = StageChain::new(stages);
+        self.step(FrontendEvent::Forward(permit))?;
+        debug!(backend = ?self.cx.backend(), route = ?self.cx.route(), "forwarding");
+        let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits);
+        let stop = self.stop;
+        match forwarder
+            .run(&mut chain, self.cx, &stop.drain, &stop.force_close)
+            .await
+        {
+            Forwarded::Closed(reason) => Ok(reason),
+            Forwarded::DrainRequested => {
+                let deadline = Instant::now() + stop.drain_timeout;
+                self.step(FrontendEvent::Drain { deadline })?;
+                self.backend_step(BackendEvent::Drain);
+                debug!(
+                    deadline_ms = stop.drain_timeout.as_millis() as u64,
+                    "draining"
+                );
+                let deadline = self.machine.deadline();
+                Ok(forwarder
+                    .drain(&mut chain, self.cx, deadline, &stop.force_close)
+                    .await)
+            }
+        }
+    }
+}

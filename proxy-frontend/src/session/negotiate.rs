@@ -1,0 +1,191 @@
+//! The `Negotiating` phase's I/O: before the session has a route or a backend, the client's
+//! requests go to the state's sans-IO negotiation, which answers ApiVersions (with versions the
+//! driver fetches from the listener's clusters), SaslHandshake and SaslAuthenticate, and
+//! refuses anything else, as a broker does. Nothing is forwarded. Bytes the client sent past
+//! its last SASL request are kept, to be read first once the session forwards.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use proxy_core::close::{CloseReason, InternalError};
+use proxy_core::codec::Codec;
+use proxy_core::context::SessionContext;
+use proxy_core::gate::Side;
+use proxy_core::io::PrefixedIo;
+use proxy_core::route::{RouteId, Router};
+use proxy_core::state::{FrontendEvent, InvalidEvent};
+use proxy_core::upstream::Connect;
+use proxy_kafka::broker_map::{BrokerListeners, offered_versions};
+use proxy_kafka::client::{ExchangeError, discover, write_response};
+use proxy_kafka::sasl::{
+    MAX_UNAUTHENTICATED_FRAME, Negotiation, NegotiationStep, answer_api_versions,
+};
+use proxy_kafka::{KafkaCodec, KafkaResponse};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::time::{Instant, timeout_at};
+
+use super::Driver;
+use crate::frontend::Frontend;
+use crate::spec::KafkaListener;
+
+impl<R: Router, C: Connect> Driver<'_, R, C> {
+    /// Runs the negotiation the machine holds until the client is authenticated, within the
+    /// state's deadline, then routes.
+    pub(super) async fn negotiate_then_route<Io>(
+        &mut self,
+        mut client: Io,
+    ) -> Result<CloseReason, CloseReason>
+    where
+        Io: AsyncRead + AsyncWrite + Unpin,
+    {
+        let state = self.machine.state().name();
+        let (Some((deadline, negotiation)), Some(kafka)) =
+            (self.machine.negotiating(), self.served.spec.kafka())
+        else {
+            // Only a Kafka listener that terminates SASL has this phase.
+            return Err(CloseReason::Internal(InternalError::InvalidEvent(
+                InvalidEvent {
+                    machine: "frontend",
+                    state,
+                    event: "negotiate",
+                },
+            )));
+        };
+        let clusters = Clusters {
+            kafka,
+            frontend: self.frontend,
+            broker_listeners: self.served.broker_listeners.as_ref(),
+        };
+        let exchange = exchange(&mut client, self.cx, negotiation, &clusters);
+        // A client still authenticating when the proxy drains has nothing in flight: it is
+        // closed at once and reconnects elsewhere.
+        let early = tokio::select! {
+            () = self.stop.drain.cancelled() => Err(CloseReason::DrainCompleted),
+            timed = timeout_at(deadline, exchange) => {
+                timed.map_err(|_| CloseReason::AuthenticationTimeout)?
+            }
+        }?;
+        self.authenticated_at = Some(Instant::now());
+        self.step(FrontendEvent::Authenticated)?;
+        self.route_and_forward(PrefixedIo::new(early, client)).await
+    }
+}
+
+/// Where the API versions a client is told come from: the listener's clusters.
+struct Clusters<'a, R, C> {
+    kafka: &'a KafkaListener,
+    frontend: &'a Frontend<R, C>,
+    broker_listeners: Option<&'a std::sync::Arc<dyn BrokerListeners>>,
+}
+
+impl<R: Router, C: Connect> Clusters<'_, R, C> {
+    /// What every cluster the listener can route to supports, fetched (once at a time, on a
+    /// connection of the proxy's own) for clusters not yet known.
+    async fn offered(&self) -> Result<Vec<ApiVersion>, CloseReason> {
+        let fetch = |route: RouteId| async move {
+            let discovered =
+                discover(&self.frontend.connector, &route, &self.kafka.brokers).await?;
+            if let Some(listeners) = self.broker_listeners {
+                listeners.serve(&discovered.new_brokers);
+            }
+            Ok(discovered.versions)
+        };
+        let clusters = self
+            .kafka
+            .brokers
+            .versions()
+            .of_all(&self.kafka.routes, fetch)
+            .await?;
+        Ok(offered_versions(&clusters))
+    }
+}
+
+/// Reads requests and writes the negotiation's answers until it says the client is
+/// authenticated; returns what the client sent past its last SASL request.
+async fn exchange<Io, R, C>(
+    client: &mut Io,
+    cx: &mut SessionContext,
+    negotiation: &mut Negotiation,
+    clusters: &Clusters<'_, R, C>,
+) -> Result<Bytes, CloseReason>
+where
+    Io: AsyncRead + AsyncWrite + Unpin,
+    R: Router,
+    C: Connect,
+{
+    let kafka = clusters.kafka;
+    let mut codec = KafkaCodec::new(kafka.max_frame_size.min(MAX_UNAUTHENTICATED_FRAME))
+        .with_metrics(kafka.metrics.clone());
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        while let Some(request) =
+            codec
+                .decode_request(&mut buf)
+                .map_err(|err| CloseReason::Protocol {
+                    side: Side::Client,
+                    detail: err.detail,
+                })?
+        {
+            match negotiation.on_request(request, cx) {
+                NegotiationStep::Answer { response, delay } => {
+                    sleep(delay).await;
+                    write(client, &mut codec, response).await?;
+                }
+                NegotiationStep::ApiVersions(request) => {
+                    let offered = clusters.offered().await?;
+                    write(client, &mut codec, answer_api_versions(&request, offered)).await?;
+                }
+                NegotiationStep::Authenticated { response, delay } => {
+                    sleep(delay).await;
+                    write(client, &mut codec, response).await?;
+                    return Ok(buf.freeze());
+                }
+                NegotiationStep::Refuse {
+                    response,
+                    delay,
+                    reason,
+                } => {
+                    sleep(delay).await;
+                    if let Some(response) = response {
+                        write(client, &mut codec, response).await?;
+                    }
+                    return Err(reason);
+                }
+            }
+        }
+        match client.read_buf(&mut buf).await {
+            Ok(0) => return Err(CloseReason::ClientClosed),
+            Ok(_) => {}
+            Err(err) => return Err(CloseReason::ClientIo(err.kind())),
+        }
+    }
+}
+
+async fn write<Io>(
+    client: &mut Io,
+    codec: &mut KafkaCodec,
+    response: KafkaResponse,
+) -> Result<(), CloseReason>
+where
+    Io: AsyncWrite + Unpin,
+{
+    write_response(client, codec, response)
+        .await
+        .map_err(|err| match err {
+            ExchangeError::Io(err) => CloseReason::ClientIo(err.kind()),
+            ExchangeError::Encode(err) => CloseReason::Internal(InternalError::Encode(err)),
+            // Writing reads nothing: these describe a peer's answer.
+            ExchangeError::Closed | ExchangeError::TimedOut | ExchangeError::Decode(_) => {
+                CloseReason::ClientIo(io::ErrorKind::Other)
+            }
+            _ => CloseReason::ClientIo(io::ErrorKind::Other),
+        })
+}
+
+async fn sleep(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}

@@ -1,0 +1,81 @@
+//! The `Routing` phase: the router names a route; a Kafka session for one broker (by its port,
+//! or its server name on an SNI gateway) is pinned to that broker's own address, discovering
+//! the cluster's brokers first if none is known; the connector brings the route's backend
+//! machine to `Ready`; the forwarding gate issues the permit `Forwarding` demands.
+
+use proxy_core::close::CloseReason;
+use proxy_core::route::{ForwardingGate, RouteId, Router};
+use proxy_core::upstream::{BackendAddr, Connect, ConnectRequest};
+use proxy_kafka::KafkaRefusal;
+use proxy_kafka::client::discover;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::debug;
+
+use super::Driver;
+use crate::spec::KafkaListener;
+
+impl<R: Router, C: Connect> Driver<'_, R, C> {
+    /// Routes the session, connects its backend and forwards until it ends.
+    pub(super) async fn route_and_forward<Io>(
+        &mut self,
+        client: Io,
+    ) -> Result<CloseReason, CloseReason>
+    where
+        Io: AsyncRead + AsyncWrite + Unpin,
+    {
+        let route = self
+            .frontend
+            .router
+            .route(self.cx)
+            .map_err(|_| CloseReason::NoRoute)?;
+        self.cx.set_route(route.clone());
+        let pinned = match self.served.spec.kafka() {
+            Some(kafka) => self.pin_broker(&route, kafka).await?,
+            None => None,
+        };
+        let request = ConnectRequest::for_session(&route, self.cx).pinned_to(pinned.as_ref());
+        let connected = tokio::select! {
+            () = self.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
+            connected = self.frontend.connector.connect(request) => connected?,
+        };
+        self.cx.set_backend(connected.target.clone());
+        let permit = ForwardingGate::check(self.cx, &connected.state)
+            .map_err(|closed| CloseReason::Internal(closed.into()))?;
+        self.backend = Some(connected.state);
+        self.forward(client, connected.io, permit, &route).await
+    }
+
+    /// The broker a session for one broker must use, discovering the cluster's brokers first if
+    /// that one is not known yet; `None` for a session that may use any (the bootstrap port).
+    async fn pin_broker(
+        &mut self,
+        route: &RouteId,
+        kafka: &KafkaListener,
+    ) -> Result<Option<BackendAddr>, CloseReason> {
+        let by_name = || {
+            self.cx
+                .sni()
+                .and_then(|name| kafka.brokers.node_for_server_name(name))
+        };
+        let Some(node_id) = self.served.broker.or_else(by_name) else {
+            return Ok(None);
+        };
+        if kafka.brokers.upstream(route, node_id).is_none() {
+            // A client that remembered a broker across a restart: ask the cluster.
+            let discovery = discover(&self.frontend.connector, route, &kafka.brokers);
+            let discovered = tokio::select! {
+                () = self.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
+                discovered = discovery => discovered?,
+            };
+            if let Some(listeners) = &self.served.broker_listeners {
+                listeners.serve(&discovered.new_brokers);
+            }
+        }
+        let upstream = kafka
+            .brokers
+            .upstream(route, node_id)
+            .ok_or(KafkaRefusal::UnknownBroker { node_id })?;
+        debug!(broker.node_id = node_id, broker.addr = %upstream, "session is for one broker");
+        Ok(Some(upstream))
+    }
+}

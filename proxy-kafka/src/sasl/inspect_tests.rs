@@ -1,0 +1,140 @@
+//! The inspection stage: the principal and the broker's verdict learnt from an exchange that
+//! passes through.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::*;
+use crate::KafkaCodec;
+use crate::test_support::cx;
+use proxy_core::context::{AuthMechanism, AuthState};
+use proxy_core::sasl::{Mechanism, plain_message};
+use proxy_core::stage::{Flow, Stage, StageContext};
+
+use super::test_support::*;
+
+#[test]
+fn inspection_learns_the_scram_principal_and_the_brokers_verdict() {
+    let metrics = Arc::new(SaslMetrics::default());
+    let mut stage = SaslInspect::new(Mechanism::ALL.into(), metrics.clone());
+    let mut session = cx();
+    let mut codec = KafkaCodec::default();
+    let msg = forwarded(run_request(
+        &mut stage,
+        handshake(&mut codec, "SCRAM-SHA-256", 1),
+        &mut session,
+    ));
+    assert_eq!(
+        *session.auth(),
+        AuthState::InProgress {
+            mechanism: AuthMechanism::ScramSha256
+        }
+    );
+    let response = broker_answer(
+        &mut codec,
+        msg,
+        ResponseKind::SaslHandshake(SaslHandshakeResponse::default()),
+    );
+    assert!(matches!(
+        stage.on_response(response, &mut StageContext::new(&mut session)),
+        Flow::Forward(_)
+    ));
+    for (round, token) in [
+        &b"n,,n=carol=2Cthe=3Dfirst,r=abc"[..],
+        b"c=biws,r=abcdef,p=AAAA",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let msg = forwarded(run_request(
+            &mut stage,
+            authenticate(&mut codec, token),
+            &mut session,
+        ));
+        let answer = broker_answer(
+            &mut codec,
+            msg,
+            ResponseKind::SaslAuthenticate(SaslAuthenticateResponse::default()),
+        );
+        assert!(matches!(
+            stage.on_response(answer, &mut StageContext::new(&mut session)),
+            Flow::Forward(_)
+        ));
+        if round == 0 {
+            assert!(
+                session.auth().principal().is_none(),
+                "one SCRAM round is not the end"
+            );
+        }
+    }
+    assert_eq!(session.auth().principal(), Some("carol,the=first"));
+    let counted: u64 = metrics
+        .snapshot()
+        .iter()
+        .filter(|c| {
+            c.mechanism == "SCRAM-SHA-256" && c.outcome == "success" && c.phase == "initial"
+        })
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(counted, 1);
+}
+
+#[test]
+fn inspection_records_a_refused_plain_login_and_refuses_unlisted_mechanisms() {
+    let metrics = Arc::new(SaslMetrics::default());
+    let mut stage = SaslInspect::new(vec![Mechanism::Plain].into(), metrics.clone());
+    let mut session = cx();
+    let mut codec = KafkaCodec::default();
+    match run_request(
+        &mut stage,
+        handshake(&mut codec, "SCRAM-SHA-512", 1),
+        &mut session,
+    ) {
+        Flow::Respond(mut answer) => match answer.body().unwrap() {
+            ResponseKind::SaslHandshake(body) => {
+                assert_eq!(body.error_code, UNSUPPORTED_SASL_MECHANISM)
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    let msg = forwarded(run_request(
+        &mut stage,
+        handshake(&mut codec, "PLAIN", 1),
+        &mut session,
+    ));
+    let response = broker_answer(
+        &mut codec,
+        msg,
+        ResponseKind::SaslHandshake(SaslHandshakeResponse::default()),
+    );
+    stage.on_response(response, &mut StageContext::new(&mut session));
+    let msg = forwarded(run_request(
+        &mut stage,
+        authenticate(&mut codec, plain_message("dave", "x")),
+        &mut session,
+    ));
+    let refusal = SaslAuthenticateResponse::default()
+        .with_error_code(SASL_AUTHENTICATION_FAILED)
+        .with_error_message(Some(StrBytes::from_static_str("bad")));
+    let answer = broker_answer(&mut codec, msg, ResponseKind::SaslAuthenticate(refusal));
+    assert!(matches!(
+        stage.on_response(answer, &mut StageContext::new(&mut session)),
+        Flow::Forward(_)
+    ));
+    assert_eq!(
+        *session.auth(),
+        AuthState::Failed {
+            mechanism: AuthMechanism::Plain
+        }
+    );
+    let failures: u64 = metrics
+        .snapshot()
+        .iter()
+        .filter(|c| c.outcome == "failure")
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(failures, 2, "the unlisted mechanism and the refused login");
+}
