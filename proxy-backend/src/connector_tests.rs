@@ -121,3 +121,79 @@ async fn every_established_connection_is_counted_for_its_cluster_only() {
         .unwrap();
     assert_eq!(counts.get(&RouteId::new("idle")), Some(1));
 }
+
+/// Reads what the cluster's first (and only) connection sends before it closes.
+async fn first_bytes(listener: TcpListener) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.unwrap();
+    got
+}
+
+#[tokio::test]
+async fn a_session_names_its_client_in_the_proxy_header_and_the_proxy_itself_sends_local() {
+    use proxy_core::proxy_protocol::{ProxyProtocolVersion, encode, encode_local};
+    for version in [ProxyProtocolVersion::V1, ProxyProtocolVersion::V2] {
+        // A cluster that expects PROXY headers, as behind HAProxy.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut cluster = test_cluster(&[listener.local_addr().unwrap().port()]);
+        cluster.send_proxy_protocol = Some(version);
+        let connector = Connector::new([cluster], ChildReaper::new());
+        let route = RouteId::new("c");
+
+        let seen = tokio::spawn(first_bytes(listener));
+        let cx = cx();
+        let connected = connector
+            .connect(ConnectRequest::for_session(&route, &cx))
+            .await
+            .unwrap();
+        drop(connected);
+        let header = encode(version, cx.client_addr(), cx.destination_addr());
+        assert_eq!(
+            seen.await.unwrap(),
+            header,
+            "{version:?}: the session's client"
+        );
+
+        // Discovery: a connection of the proxy's own carries no client, so no client address
+        // is made up for it.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut cluster = test_cluster(&[listener.local_addr().unwrap().port()]);
+        cluster.send_proxy_protocol = Some(version);
+        let connector = Connector::new([cluster], ChildReaper::new());
+        let seen = tokio::spawn(first_bytes(listener));
+        let connected = connector
+            .connect(ConnectRequest::for_proxy(&route))
+            .await
+            .unwrap();
+        drop(connected);
+        assert_eq!(
+            seen.await.unwrap(),
+            encode_local(version),
+            "{version:?}: LOCAL"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pinned_address_is_the_only_one_tried() {
+    // The cluster's own list is reachable, the pinned broker is not: the session must not fall
+    // back to another broker than the one it is for.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let connector = cluster(&[listener.local_addr().unwrap().port()]);
+    let pinned = BackendAddr {
+        host: "127.0.0.1".into(),
+        port: closed_port().await,
+    };
+    let cx = cx();
+    let route = RouteId::new("c");
+    let err = connector
+        .connect(ConnectRequest::for_session(&route, &cx).pinned_to(Some(&pinned)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CloseReason::BackendUnavailable { attempts: 1, .. }),
+        "{err:?}"
+    );
+}

@@ -41,6 +41,8 @@ pub struct ProxyOptions {
     pub tls: Option<ListenerTls>,
     /// TLS toward the backends of every cluster.
     pub backend_tls: Option<BackendTls>,
+    /// How long a draining session may finish its work before it closes itself.
+    pub drain_timeout: Duration,
 }
 
 impl std::fmt::Debug for ProxyOptions {
@@ -65,6 +67,7 @@ impl ProxyOptions {
             rules: Vec::new(),
             tls: None,
             backend_tls: None,
+            drain_timeout: proxy_frontend::DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
@@ -133,7 +136,10 @@ impl TestProxy {
             .await
             .expect("bind the test proxy");
         let addr = listener.local_addr();
-        let lifecycle = Lifecycle::default();
+        let lifecycle = Lifecycle {
+            drain_timeout: options.drain_timeout,
+            ..Lifecycle::default()
+        };
         tokio::spawn(listener.serve(frontend.clone(), lifecycle.clone()));
         Self {
             addr,
@@ -163,6 +169,12 @@ impl TestProxy {
     /// The gauges of what live sessions hold.
     pub fn live_resources(&self) -> &LiveResources {
         &self.live
+    }
+
+    /// Starts draining, as a shutdown does: the listener stops accepting and every session
+    /// enters `Draining`.
+    pub fn drain(&self) {
+        self.lifecycle.stop_accepting.cancel();
     }
 
     /// The next session to close, within `timeout`.

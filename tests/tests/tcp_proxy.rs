@@ -207,3 +207,42 @@ async fn a_client_that_stops_reading_holds_the_session_buffer_within_its_bound()
         "bytes were lost or reordered"
     );
 }
+
+#[tokio::test]
+async fn a_draining_raw_tcp_session_flows_on_and_closes_itself_at_its_deadline() {
+    let backend = peers::echo().await;
+    let mut options = ProxyOptions::to([backend.addr()]);
+    options.drain_timeout = Duration::from_millis(400);
+    let mut proxy = TestProxy::start(options).await;
+    let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+    client.write_all(b"before").await.unwrap();
+    let mut got = [0u8; 6];
+    timeout(STEP_TIMEOUT, client.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"before");
+
+    proxy.drain();
+    // Raw TCP has no request boundaries: the session keeps forwarding while it drains.
+    client.write_all(b"during").await.unwrap();
+    timeout(STEP_TIMEOUT, client.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"during");
+    assert!(
+        TcpStream::connect(proxy.addr()).await.is_err(),
+        "still accepting while draining"
+    );
+    // Nobody force-closes it: the `Draining` state's own deadline ends it.
+    let summary = proxy
+        .next_closed(STEP_TIMEOUT)
+        .await
+        .expect("a close summary");
+    assert_eq!(summary.reason, CloseReason::Shutdown);
+    assert_eq!(summary.reason.label(), "drain_timeout");
+    let mut rest = Vec::new();
+    let read = timeout(STEP_TIMEOUT, client.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the client's connection was not closed");
+}

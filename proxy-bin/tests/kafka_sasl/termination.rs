@@ -168,3 +168,36 @@ async fn clients_re_authenticate_within_their_session_lifetime_and_keep_producin
     let all: BTreeSet<String> = (0..30).map(|round| format!("r{round}-0")).collect();
     consume(&consumer, "long", &all).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_authenticating_when_the_proxy_drains_is_closed_at_once() {
+    let mock = MockCluster::new(3).unwrap();
+    let users = users_file("sasl-users-drain.toml", &[ALICE]);
+    // Authentication and drain both get far longer than a test step: the close must come from
+    // the drain reaching a session with nothing in flight, not from either deadline.
+    let listener = format!("{}\ntimeout = \"60s\"", terminate_with(&users));
+    let clusters = format!(
+        "{}\n[shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"60s\"\ntermination_grace_period = \"120s\"\n",
+        cluster_toml("main", &mock)
+    );
+    let proxy = Proxy::start("sasl-drain.toml", &listener, &clusters);
+    proxy.wait_discovered();
+    let before = proxy.backend_connections("main");
+
+    // In the middle of negotiating: ApiVersions answered, SASL not started.
+    let mut raw = connect(proxy.bootstrap);
+    raw.write_all(&frame(ApiKey::ApiVersions as i16, 0, 1, &[]))
+        .unwrap();
+    read_frame(&mut raw).unwrap();
+    assert_eq!(proxy.backend_connections("main"), before, "no backend yet");
+
+    proxy.sluice.signal("-TERM");
+    let closed = close_with(&proxy.sluice, "drain_completed");
+    assert_eq!(closed["fault"], "none", "{closed}");
+    assert_eq!(closed["backend.addr"], "-", "{closed}");
+    assert!(
+        read_frame(&mut raw).is_err(),
+        "the client's connection stayed open"
+    );
+    assert_eq!(proxy.sluice.wait_exit().code(), Some(0));
+}
