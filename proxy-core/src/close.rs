@@ -41,7 +41,7 @@ impl fmt::Display for ConnectFailure {
 /// ```
 /// use proxy_core::{CloseReason, Fault, Refusal};
 ///
-/// let reason = CloseReason::Refused(Refusal {
+/// let reason = CloseReason::from(Refusal {
 ///     label: "unknown_tenant",
 ///     fault: Fault::Downstream,
 ///     detail: "no tenant named acme".into(),
@@ -64,9 +64,10 @@ pub struct Refusal {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InternalError {
-    /// A state machine refused an event its driver sent.
+    /// A state machine refused an event its driver sent. Boxed: it is three names, and every
+    /// close reason a session carries would otherwise be as large.
     #[error(transparent)]
-    InvalidEvent(#[from] InvalidEvent),
+    InvalidEvent(Box<InvalidEvent>),
     /// The forwarding gate stayed shut for a session its driver had brought to a ready backend.
     #[error("forwarding gate: {0}")]
     GateClosed(#[from] GateClosed),
@@ -157,8 +158,9 @@ pub enum CloseReason {
     /// The connection's PROXY-protocol header was missing, untrusted, invalid or late.
     ProxyHeader(crate::proxy_protocol::ProxyHeaderError),
     /// A protocol layer refused the client: the refusal names itself (`unknown_broker`, say),
-    /// so the core need not know every protocol's reasons.
-    Refused(Refusal),
+    /// so the core need not know every protocol's reasons. Boxed: refusals are rare, and every
+    /// close reason a session carries would otherwise be as large.
+    Refused(Box<Refusal>),
     /// The client's SASL authentication failed (wrong credentials, unknown user, a mechanism
     /// not offered, or a malformed exchange).
     AuthenticationFailed {
@@ -180,9 +182,21 @@ pub enum CloseReason {
 
 // === impl CloseReason ===
 
+impl From<InvalidEvent> for InternalError {
+    fn from(err: InvalidEvent) -> Self {
+        Self::InvalidEvent(Box::new(err))
+    }
+}
+
 impl From<InvalidEvent> for CloseReason {
     fn from(err: InvalidEvent) -> Self {
         Self::Internal(err.into())
+    }
+}
+
+impl From<Refusal> for CloseReason {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(Box::new(refusal))
     }
 }
 

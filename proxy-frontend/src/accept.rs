@@ -43,7 +43,6 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
                 let served = served.clone();
                 let stop = Stop {
                     drain: lifecycle.stop_accepting.clone(),
-                    drain_timeout: lifecycle.drain_timeout,
                     force_close: lifecycle.force_close.clone(),
                 };
                 lifecycle.tracker.spawn(async move {

@@ -143,6 +143,8 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
         }
         info!(listener = %name, broker.node_id = node_id, addr = %addr, "serving broker port");
         let served = Arc::new(Served {
+            phases: self.template.phases(),
+            drain_timeout: self.lifecycle.drain_timeout,
             spec: self.template.clone(),
             broker: Some(node_id),
             broker_listeners: self.me.upgrade().map(|me| me as Arc<dyn BrokerListeners>),

@@ -165,6 +165,8 @@ impl BoundListener {
             }
         }
         let served = Arc::new(Served {
+            phases: spec.phases(),
+            drain_timeout: lifecycle.drain_timeout,
             spec,
             broker: None,
             broker_listeners,

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use proxy_core::codec::RawTcp;
 use proxy_core::forward::ForwardLimits;
@@ -13,7 +12,7 @@ use proxy_core::route::{Prerequisites, RouteId};
 use proxy_core::stage::NewStage;
 use proxy_core::state::Phases;
 use proxy_kafka::broker_map::{BrokerMap, GatewayMode};
-use proxy_kafka::sasl::{ListenerSasl, Negotiation};
+use proxy_kafka::sasl::{ListenerSasl, Negotiation, SaslTerminate};
 use proxy_kafka::{Kafka, KafkaMetrics};
 
 use crate::tls::ListenerTls;
@@ -116,23 +115,27 @@ impl ListenerSpec {
         }
     }
 
-    /// The phases of a session: a PROXY header when the listener
-    /// expects one, TLS when it has it, the SASL negotiation when it terminates SASL.
-    pub(crate) fn phases(&self) -> Phases<Negotiation> {
+    /// The phases of the listener's sessions: a PROXY header when it expects one, TLS when it
+    /// has it, the SASL negotiation when it terminates SASL.
+    pub(crate) fn phases(&self) -> Phases {
         let policy = &self.proxy_protocol;
         Phases {
             proxy_header: (policy.mode != ProxyProtocolMode::Off).then_some(policy.timeout),
             tls: self.tls.as_ref().map(ListenerTls::handshake_timeout),
-            negotiation: self.negotiation(),
+            negotiation: self.sasl_terminate().map(|terminate| terminate.timeout),
         }
     }
 
-    fn negotiation(&self) -> Option<(Duration, Negotiation)> {
+    /// A new session's negotiation, when the listener terminates SASL. Boxed: only such
+    /// sessions carry its state, and every session's future holds the machine.
+    pub(crate) fn negotiation(&self) -> Option<Box<Negotiation>> {
+        self.sasl_terminate()
+            .map(|terminate| Box::new(Negotiation::initial(terminate.termination.clone())))
+    }
+
+    fn sasl_terminate(&self) -> Option<&SaslTerminate> {
         match self.kafka()?.sasl.as_ref()? {
-            ListenerSasl::Terminate(terminate) => Some((
-                terminate.timeout,
-                Negotiation::initial(terminate.termination.clone()),
-            )),
+            ListenerSasl::Terminate(terminate) => Some(terminate),
             ListenerSasl::Inspect { .. } => None,
         }
     }

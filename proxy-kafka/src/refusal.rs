@@ -42,10 +42,11 @@ impl From<KafkaRefusal> for CloseReason {
                 format!("request {} before authentication", api_label(api_key))
             }
         };
-        CloseReason::Refused(Refusal {
+        Refusal {
             label: refusal.label(),
             fault: Fault::Downstream,
             detail: detail.into(),
-        })
+        }
+        .into()
     }
 }

@@ -22,26 +22,17 @@ use crate::context::SessionContext;
 use crate::route::ForwardPermit;
 use crate::value::RouteId;
 
-/// The optional phases of a listener's sessions, and how long each may take.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Phases<N> {
+/// The optional phases of a listener's sessions, and how long each may take. One value per
+/// listener; each session's machine borrows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
     /// Read a PROXY-protocol header first, within this long.
     pub proxy_header: Option<Duration>,
     /// Terminate TLS (or read the ClientHello of a passed-through handshake), within this long.
     pub tls: Option<Duration>,
-    /// The proxy answers the client itself before any route exists (SASL termination),
-    /// within this long, through this negotiation.
-    pub negotiation: Option<(Duration, N)>,
-}
-
-impl<N> Default for Phases<N> {
-    fn default() -> Self {
-        Self {
-            proxy_header: None,
-            tls: None,
-            negotiation: None,
-        }
-    }
+    /// The proxy answers the client itself before any route exists (SASL termination), within
+    /// this long, through the negotiation the session's machine is given.
+    pub negotiation: Option<Duration>,
 }
 
 /// Where a client connection stands. Each variant holds only its own data.
@@ -166,11 +157,11 @@ impl<N> FrontendState<N> {
 /// let addr = "127.0.0.1:9092".parse()?;
 /// let mut cx = SessionContext::new("kafka".into(), addr, addr, Prerequisites::TCP, Arc::default());
 /// // This listener reads a PROXY header first, and has no negotiation (`N = ()`).
-/// let phases = Phases::<()> {
+/// let phases = Phases {
 ///     proxy_header: Some(Duration::from_secs(5)),
 ///     ..Phases::default()
 /// };
-/// let mut machine = FrontendMachine::new(phases);
+/// let mut machine = FrontendMachine::<()>::new(&phases, None);
 /// let now = Instant::now();
 ///
 /// machine.on(FrontendEvent::Begin, &mut cx, now)?;
@@ -198,13 +189,25 @@ impl<N> FrontendState<N> {
 /// assert_eq!(machine.close_reason(), Some(&reason));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct FrontendMachine<N> {
+pub struct FrontendMachine<'p, N> {
     state: FrontendState<N>,
-    /// What is left of the listener's phases; entering a phase takes it out.
-    remaining: Phases<N>,
+    phases: &'p Phases,
+    /// The first phase not yet considered, in order: PROXY header, TLS, negotiation.
+    next: PhaseStep,
+    /// The negotiation, until `Negotiating` takes it.
+    negotiation: Option<N>,
 }
 
-impl<N> fmt::Debug for FrontendMachine<N> {
+/// How far along a listener's phases a machine is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum PhaseStep {
+    ProxyHeader,
+    Tls,
+    Negotiation,
+    Done,
+}
+
+impl<N> fmt::Debug for FrontendMachine<'_, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FrontendMachine")
             .field("state", &self.state.name())
@@ -215,12 +218,16 @@ impl<N> fmt::Debug for FrontendMachine<N> {
 
 // === impl FrontendMachine ===
 
-impl<N> FrontendMachine<N> {
-    /// A machine in `Accepted` for a session of a listener with `phases`.
-    pub fn new(phases: Phases<N>) -> Self {
+impl<'p, N> FrontendMachine<'p, N> {
+    /// A machine in `Accepted` for a session of a listener with `phases`; `negotiation` is what
+    /// `Negotiating` will hold (a listener whose phases have a negotiation gives one; without
+    /// it, that phase is skipped).
+    pub fn new(phases: &'p Phases, negotiation: Option<N>) -> Self {
         Self {
             state: FrontendState::Accepted,
-            remaining: phases,
+            phases,
+            next: PhaseStep::ProxyHeader,
+            negotiation,
         }
     }
 
@@ -287,7 +294,8 @@ impl<N> FrontendMachine<N> {
                 FrontendEvent::Authenticated,
             ) if cx.auth().principal().is_some() => {
                 // A client certificate stood in for the negotiation: it is not entered.
-                self.remaining.negotiation = None;
+                self.next = PhaseStep::Done;
+                self.negotiation = None;
                 FrontendState::Routing
             }
             (FrontendState::Routing, FrontendEvent::Forward(permit)) => {
@@ -324,17 +332,25 @@ impl<N> FrontendMachine<N> {
 
     /// The next phase the listener has, with its deadline from `now`.
     fn next_phase(&mut self, now: Instant) -> FrontendState<N> {
-        if let Some(timeout) = self.remaining.proxy_header.take() {
-            return FrontendState::AwaitingProxyHeader {
-                deadline: now + timeout,
-            };
+        let phases = self.phases;
+        if self.next <= PhaseStep::ProxyHeader {
+            self.next = PhaseStep::Tls;
+            if let Some(timeout) = phases.proxy_header {
+                return FrontendState::AwaitingProxyHeader {
+                    deadline: now + timeout,
+                };
+            }
         }
-        if let Some(timeout) = self.remaining.tls.take() {
-            return FrontendState::TlsHandshaking {
-                deadline: now + timeout,
-            };
+        if self.next <= PhaseStep::Tls {
+            self.next = PhaseStep::Negotiation;
+            if let Some(timeout) = phases.tls {
+                return FrontendState::TlsHandshaking {
+                    deadline: now + timeout,
+                };
+            }
         }
-        if let Some((timeout, negotiation)) = self.remaining.negotiation.take() {
+        self.next = PhaseStep::Done;
+        if let (Some(timeout), Some(negotiation)) = (phases.negotiation, self.negotiation.take()) {
             return FrontendState::Negotiating {
                 deadline: now + timeout,
                 negotiation,

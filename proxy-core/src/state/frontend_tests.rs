@@ -26,12 +26,14 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// A stand-in for a protocol's negotiation: a name, so tests can see which one is held.
 type Negotiation = &'static str;
 
-fn every_phase() -> Phases<Negotiation> {
-    Phases {
-        proxy_header: Some(HEADER),
-        tls: Some(TLS),
-        negotiation: Some((NEGOTIATION, "sasl")),
-    }
+const EVERY_PHASE: Phases = Phases {
+    proxy_header: Some(HEADER),
+    tls: Some(TLS),
+    negotiation: Some(NEGOTIATION),
+};
+
+fn every_phase() -> FrontendMachine<'static, Negotiation> {
+    FrontendMachine::new(&EVERY_PHASE, Some("sasl"))
 }
 
 fn permit(cx: &mut SessionContext) -> ForwardPermit {
@@ -64,8 +66,8 @@ fn events(cx: &mut SessionContext) -> Vec<FrontendEvent> {
 }
 
 /// A machine with every phase, driven to the state named `name`.
-fn machine_in(name: &str, cx: &mut SessionContext) -> FrontendMachine<Negotiation> {
-    let mut machine = FrontendMachine::new(every_phase());
+fn machine_in(name: &str, cx: &mut SessionContext) -> FrontendMachine<'static, Negotiation> {
+    let mut machine = every_phase();
     let path: &[fn(&mut SessionContext) -> FrontendEvent] = &[
         |_| FrontendEvent::Begin,
         |_| FrontendEvent::PhaseDone,
@@ -169,7 +171,7 @@ async fn every_state_event_pair_is_legal_exactly_when_listed_and_an_illegal_one_
 #[tokio::test(start_paused = true)]
 async fn each_phase_gets_its_deadline_from_when_it_was_entered() {
     let mut cx = cx();
-    let mut machine = FrontendMachine::new(every_phase());
+    let mut machine = every_phase();
     let start = Instant::now();
     assert_eq!(machine.deadline(), None, "Accepted has none");
     machine
@@ -251,11 +253,11 @@ async fn each_phase_gets_its_deadline_from_when_it_was_entered() {
 #[tokio::test(start_paused = true)]
 async fn phases_a_listener_does_not_have_are_skipped() {
     let mut cx = cx();
-    let tls_only: Phases<Negotiation> = Phases {
+    let tls_only = Phases {
         tls: Some(TLS),
         ..Phases::default()
     };
-    let mut machine = FrontendMachine::new(tls_only);
+    let mut machine = FrontendMachine::<Negotiation>::new(&tls_only, None);
     machine
         .on(FrontendEvent::Begin, &mut cx, Instant::now())
         .unwrap();
@@ -265,7 +267,19 @@ async fn phases_a_listener_does_not_have_are_skipped() {
         .unwrap();
     assert_eq!(machine.state().name(), "Routing");
 
-    let mut plain = FrontendMachine::<Negotiation>::new(Phases::default());
+    let none = Phases::default();
+    let mut plain = FrontendMachine::<Negotiation>::new(&none, None);
+    plain
+        .on(FrontendEvent::Begin, &mut cx, Instant::now())
+        .unwrap();
+    assert_eq!(plain.state().name(), "Routing");
+
+    // A negotiation in the phases, but none given to the machine: nothing to negotiate with.
+    let negotiates = Phases {
+        negotiation: Some(NEGOTIATION),
+        ..Phases::default()
+    };
+    let mut plain = FrontendMachine::<Negotiation>::new(&negotiates, None);
     plain
         .on(FrontendEvent::Begin, &mut cx, Instant::now())
         .unwrap();
@@ -275,7 +289,7 @@ async fn phases_a_listener_does_not_have_are_skipped() {
 #[tokio::test(start_paused = true)]
 async fn a_client_certificate_skips_the_negotiation() {
     let mut cx = cx();
-    let mut machine = FrontendMachine::new(every_phase());
+    let mut machine = every_phase();
     machine
         .on(FrontendEvent::Begin, &mut cx, Instant::now())
         .unwrap();
@@ -298,7 +312,7 @@ async fn a_client_certificate_skips_the_negotiation() {
 #[tokio::test(start_paused = true)]
 async fn closing_twice_keeps_the_first_reason() {
     let mut cx = cx();
-    let mut machine = FrontendMachine::new(every_phase());
+    let mut machine = every_phase();
     machine
         .on(FrontendEvent::Begin, &mut cx, Instant::now())
         .unwrap();
@@ -326,7 +340,8 @@ async fn forwarding_releases_the_proxy_header_but_keeps_the_addresses() {
         }),
         [],
     ));
-    let mut machine = FrontendMachine::<Negotiation>::new(Phases::default());
+    let none = Phases::default();
+    let mut machine = FrontendMachine::<Negotiation>::new(&none, None);
     machine
         .on(FrontendEvent::Begin, &mut cx, Instant::now())
         .unwrap();
@@ -341,7 +356,8 @@ async fn forwarding_releases_the_proxy_header_but_keeps_the_addresses() {
 #[test]
 fn an_illegal_event_names_state_and_event_in_its_message() {
     let mut cx = cx();
-    let mut machine = FrontendMachine::<Negotiation>::new(Phases::default());
+    let none = Phases::default();
+    let mut machine = FrontendMachine::<Negotiation>::new(&none, None);
     let err = machine
         .on(
             FrontendEvent::Drain {

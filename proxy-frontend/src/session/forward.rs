@@ -4,55 +4,32 @@
 //! `Draining` with its deadline and the forwarder finishes in-flight work within it.
 
 use proxy_core::close::CloseReason;
-use proxy_core::codec::{Codec, Protocol, RawCodec};
+use proxy_core::codec::{Codec, Protocol};
 use proxy_core::forward::{Forwarded, Forwarder};
 use proxy_core::route::{ForwardPermit, RouteId, Router};
 use proxy_core::stage::{Stage, StageChain};
 use proxy_core::state::{BackendEvent, FrontendEvent};
 use proxy_core::upstream::Connect;
+use proxy_kafka::Kafka;
 use proxy_kafka::broker_map::BrokerAddressRewrite;
 use proxy_kafka::sasl::{ListenerSasl, SaslInspect, SaslReauthenticate};
-use proxy_kafka::{Kafka, KafkaCodec};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::debug;
 
 use super::Driver;
-use crate::spec::{KafkaListener, ListenerProtocol};
+use crate::spec::KafkaListener;
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
-    /// Builds the session's stages for its protocol and forwards through them.
-    pub(super) async fn forward<Io>(
-        &mut self,
-        client: Io,
-        backend: C::Io,
-        permit: ForwardPermit,
-        route: &RouteId,
-    ) -> Result<CloseReason, CloseReason>
-    where
-        Io: AsyncRead + AsyncWrite + Unpin,
-    {
-        match &self.served.spec.protocol {
-            ListenerProtocol::Kafka(kafka) => {
-                let stages = self.kafka_stages(kafka, route);
-                let codec =
-                    KafkaCodec::new(kafka.max_frame_size).with_metrics(kafka.metrics.clone());
-                // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
-                Box::pin(self.forward_through(client, backend, codec, stages, permit)).await
-            }
-            ListenerProtocol::Tcp { stages } => {
-                let stages = stages.iter().map(|f| f.new_stage(self.cx)).collect();
-                self.forward_through(client, backend, RawCodec, stages, permit)
-                    .await
-            }
-        }
-    }
-
     /// A Kafka session's stages, in request order: SASL first (answered or watched before
     /// anything else), then broker-address rewriting, then the configured stages. Responses
     /// cross them the other way, so rewriting is the last stage a response meets before the
     /// SASL stage and the client: no configured stage can put a broker's own address back.
-    fn kafka_stages(&self, kafka: &KafkaListener, route: &RouteId) -> Vec<Box<dyn Stage<Kafka>>> {
+    pub(super) fn kafka_stages(
+        &self,
+        kafka: &KafkaListener,
+        route: &RouteId,
+    ) -> Vec<Box<dyn Stage<Kafka>>> {
         let mut stages: Vec<Box<dyn Stage<Kafka>>> = Vec::new();
         match &kafka.sasl {
             None => {}
@@ -83,7 +60,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
 
     /// Enters `Forwarding` with `permit` and forwards through `stages` until the session ends;
     /// if the proxy starts draining first, enters `Draining` and finishes within its deadline.
-    async fn forward_through<P, K, Io>(
+    pub(super) async fn forward_through<P, K, Io>(
         &mut self,
         client: Io,
         backend: C::Io,
@@ -107,13 +84,11 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         {
             Forwarded::Closed(reason) => Ok(reason),
             Forwarded::DrainRequested => {
-                let deadline = Instant::now() + stop.drain_timeout;
+                let drain_timeout = self.served.drain_timeout;
+                let deadline = Instant::now() + drain_timeout;
                 self.step(FrontendEvent::Drain { deadline })?;
                 self.backend_step(BackendEvent::Drain);
-                debug!(
-                    deadline_ms = stop.drain_timeout.as_millis() as u64,
-                    "draining"
-                );
+                debug!(deadline_ms = drain_timeout.as_millis() as u64, "draining");
                 let deadline = self.machine.deadline();
                 Ok(forwarder
                     .drain(&mut chain, self.cx, deadline, &stop.force_close)

@@ -63,7 +63,9 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             }
             ListenerTls::Terminate(termination) => {
                 let io = PrefixedIo::new(early.freeze(), client);
-                let handshake = tls::terminate(io, termination, deadline, self.cx);
+                // Boxed: the handshake's state is large (about 3 KiB), and held inline it would
+                // make every session's future that large, plain ones included.
+                let handshake = Box::pin(tls::terminate(io, termination, deadline, self.cx));
                 let stream = tokio::select! {
                     () = self.stop.force_close.cancelled() => Err(CloseReason::Shutdown),
                     stream = handshake => stream,

@@ -22,7 +22,7 @@ use std::time::Duration;
 use proxy_core::close::CloseReason;
 use proxy_core::context::SessionContext;
 use proxy_core::route::Router;
-use proxy_core::state::{BackendEvent, BackendState, FrontendEvent, FrontendMachine};
+use proxy_core::state::{BackendEvent, BackendState, FrontendEvent, FrontendMachine, Phases};
 use proxy_core::upstream::Connect;
 use proxy_kafka::broker_map::BrokerListeners;
 use proxy_kafka::sasl::Negotiation;
@@ -40,6 +40,10 @@ use crate::summary::{log_close, summarize};
 pub(crate) struct Served {
     /// The listener's spec (for a broker port: its bootstrap listener's).
     pub(crate) spec: Arc<ListenerSpec>,
+    /// The phases its sessions walk, from the spec.
+    pub(crate) phases: Phases,
+    /// How long a draining session may finish its in-flight work (the lifecycle's).
+    pub(crate) drain_timeout: Duration,
     /// The broker this port is for (port-per-broker Kafka listeners): sessions are pinned to it.
     pub(crate) broker: Option<i32>,
     /// Where brokers a session learns are served (port-per-broker Kafka listeners).
@@ -50,8 +54,6 @@ pub(crate) struct Served {
 pub(crate) struct Stop {
     /// Cancelled when the proxy starts draining: the session enters `Draining`.
     pub(crate) drain: CancellationToken,
-    /// How long a draining session may finish its in-flight work.
-    pub(crate) drain_timeout: Duration,
     /// Cancelled to close the session at once.
     pub(crate) force_close: CancellationToken,
 }
@@ -64,7 +66,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
     frontend: Arc<Frontend<R, C>>,
     stop: Stop,
 ) {
-    let spec = served.spec.clone();
+    let spec = &served.spec;
     let local = stream.local_addr().unwrap_or(spec.bind);
     let mut cx = SessionContext::new(
         spec.name.clone(),
@@ -82,10 +84,11 @@ pub(crate) async fn run<R: Router, C: Connect>(
         listener = %spec.name,
     );
     async move {
+        let spec = &served.spec;
         let registration = frontend.sessions.register(&cx, spec.name.clone());
         debug!("accepted");
         let driver = Driver {
-            machine: FrontendMachine::new(spec.phases()),
+            machine: FrontendMachine::new(&served.phases, spec.negotiation()),
             cx: &mut cx,
             served: &served,
             frontend: &frontend,
@@ -110,7 +113,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
 
 /// One session's phases, and the state machines they walk.
 struct Driver<'a, R, C> {
-    machine: FrontendMachine<Negotiation>,
+    machine: FrontendMachine<'a, Box<Negotiation>>,
     cx: &'a mut SessionContext,
     served: &'a Served,
     frontend: &'a Frontend<R, C>,

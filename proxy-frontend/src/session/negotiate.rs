@@ -45,13 +45,12 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             (self.machine.negotiating(), self.served.spec.kafka())
         else {
             // Only a Kafka listener that terminates SASL has this phase.
-            return Err(CloseReason::Internal(InternalError::InvalidEvent(
-                InvalidEvent {
-                    machine: "frontend",
-                    state,
-                    event: "negotiate",
-                },
-            )));
+            return Err(InvalidEvent {
+                machine: "frontend",
+                state,
+                event: "negotiate",
+            }
+            .into());
         };
         let clusters = Clusters {
             kafka,

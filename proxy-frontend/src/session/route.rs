@@ -4,15 +4,16 @@
 //! machine to `Ready`; the forwarding gate issues the permit `Forwarding` demands.
 
 use proxy_core::close::CloseReason;
+use proxy_core::codec::RawCodec;
 use proxy_core::route::{ForwardingGate, RouteId, Router};
 use proxy_core::upstream::{BackendAddr, Connect, ConnectRequest};
-use proxy_kafka::KafkaRefusal;
 use proxy_kafka::client::discover;
+use proxy_kafka::{KafkaCodec, KafkaRefusal};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::debug;
 
 use super::Driver;
-use crate::spec::KafkaListener;
+use crate::spec::{KafkaListener, ListenerProtocol};
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
     /// Routes the session, connects its backend and forwards until it ends.
@@ -42,7 +43,22 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         let permit = ForwardingGate::check(self.cx, &connected.state)
             .map_err(|closed| CloseReason::Internal(closed.into()))?;
         self.backend = Some(connected.state);
-        self.forward(client, connected.io, permit, &route).await
+        // The protocol's chain and codec, then forwarding. Dispatched here rather than in a
+        // function of its own: every level of async call is held by every session's future.
+        match &self.served.spec.protocol {
+            ListenerProtocol::Kafka(kafka) => {
+                let stages = self.kafka_stages(kafka, &route);
+                let codec =
+                    KafkaCodec::new(kafka.max_frame_size).with_metrics(kafka.metrics.clone());
+                // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
+                Box::pin(self.forward_through(client, connected.io, codec, stages, permit)).await
+            }
+            ListenerProtocol::Tcp { stages } => {
+                let stages = stages.iter().map(|f| f.new_stage(self.cx)).collect();
+                self.forward_through(client, connected.io, RawCodec, stages, permit)
+                    .await
+            }
+        }
     }
 
     /// The broker a session for one broker must use, discovering the cluster's brokers first if
