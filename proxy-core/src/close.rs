@@ -180,13 +180,13 @@ pub enum CloseReason {
     Internal(InternalError),
 }
 
-// === impl CloseReason ===
-
 impl From<InvalidEvent> for InternalError {
     fn from(err: InvalidEvent) -> Self {
         Self::InvalidEvent(Box::new(err))
     }
 }
+
+// === impl CloseReason ===
 
 impl From<InvalidEvent> for CloseReason {
     fn from(err: InvalidEvent) -> Self {

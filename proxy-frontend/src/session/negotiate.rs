@@ -18,7 +18,7 @@ use proxy_core::route::{RouteId, Router};
 use proxy_core::state::{FrontendEvent, InvalidEvent};
 use proxy_core::upstream::Connect;
 use proxy_kafka::broker_map::{BrokerListeners, offered_versions};
-use proxy_kafka::client::{ExchangeError, discover, write_response};
+use proxy_kafka::client::{ExchangeError, write_response};
 use proxy_kafka::sasl::{
     MAX_UNAUTHENTICATED_FRAME, Negotiation, NegotiationStep, answer_api_versions,
 };
@@ -27,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::{Instant, timeout_at};
 
 use super::Driver;
+use crate::discovery::discover_and_serve;
 use crate::frontend::Frontend;
 use crate::spec::KafkaListener;
 
@@ -84,11 +85,10 @@ impl<R: Router, C: Connect> Clusters<'_, R, C> {
     /// connection of the proxy's own) for clusters not yet known.
     async fn offered(&self) -> Result<Vec<ApiVersion>, CloseReason> {
         let fetch = |route: RouteId| async move {
+            let connector = &self.frontend.connector;
+            let brokers = &self.kafka.brokers;
             let discovered =
-                discover(&self.frontend.connector, &route, &self.kafka.brokers).await?;
-            if let Some(listeners) = self.broker_listeners {
-                listeners.serve(&discovered.new_brokers);
-            }
+                discover_and_serve(connector, &route, brokers, self.broker_listeners).await?;
             Ok(discovered.versions)
         };
         let clusters = self
@@ -175,10 +175,7 @@ where
         .map_err(|err| match err {
             ExchangeError::Io(err) => CloseReason::ClientIo(err.kind()),
             ExchangeError::Encode(err) => CloseReason::Internal(InternalError::Encode(err)),
-            // Writing reads nothing: these describe a peer's answer.
-            ExchangeError::Closed | ExchangeError::TimedOut | ExchangeError::Decode(_) => {
-                CloseReason::ClientIo(io::ErrorKind::Other)
-            }
+            // Writing reads nothing, so no other kind of failure describes a write.
             _ => CloseReason::ClientIo(io::ErrorKind::Other),
         })
 }

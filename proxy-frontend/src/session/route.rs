@@ -7,12 +7,12 @@ use proxy_core::close::CloseReason;
 use proxy_core::codec::RawCodec;
 use proxy_core::route::{ForwardingGate, RouteId, Router};
 use proxy_core::upstream::{BackendAddr, Connect, ConnectRequest};
-use proxy_kafka::client::discover;
 use proxy_kafka::{KafkaCodec, KafkaRefusal};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::debug;
 
 use super::Driver;
+use crate::discovery::discover_and_serve;
 use crate::spec::{KafkaListener, ListenerProtocol};
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
@@ -78,14 +78,16 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         };
         if kafka.brokers.upstream(route, node_id).is_none() {
             // A client that remembered a broker across a restart: ask the cluster.
-            let discovery = discover(&self.frontend.connector, route, &kafka.brokers);
-            let discovered = tokio::select! {
+            let discovery = discover_and_serve(
+                &self.frontend.connector,
+                route,
+                &kafka.brokers,
+                self.served.broker_listeners.as_ref(),
+            );
+            tokio::select! {
                 () = self.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
                 discovered = discovery => discovered?,
             };
-            if let Some(listeners) = &self.served.broker_listeners {
-                listeners.serve(&discovered.new_brokers);
-            }
         }
         let upstream = kafka
             .brokers
