@@ -165,3 +165,122 @@ impl<R: Router, C: Connect> BrokerListeners for BrokerPorts<R, C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use parking_lot::Mutex;
+    use proxy_core::close::CloseReason;
+    use proxy_core::forward::ForwardLimits;
+    use proxy_core::proxy_protocol::ProxyProtocolPolicy;
+    use proxy_core::route::{Prerequisites, RouteId, StaticRouter};
+    use proxy_core::upstream::{ConnectRequest, Connected};
+    use proxy_kafka::broker_map::GatewayMode;
+
+    use super::*;
+    use crate::spec::{KafkaListener, ListenerProtocol};
+
+    /// A connector no session in this test reaches.
+    struct Unreachable;
+
+    impl Connect for Unreachable {
+        type Io = tokio::net::TcpStream;
+
+        async fn connect(&self, _: ConnectRequest<'_>) -> Result<Connected<Self::Io>, CloseReason> {
+            Err(CloseReason::NoRoute)
+        }
+    }
+
+    /// A port `p` with `p + 1` and `p + 2` free on loopback.
+    fn free_block() -> u16 {
+        for _ in 0..50 {
+            let base = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            if base < u16::MAX - 3
+                && (1..=2)
+                    .all(|i| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok())
+            {
+                return base;
+            }
+        }
+        panic!("no block of free ports on loopback");
+    }
+
+    #[tokio::test]
+    async fn each_broker_port_is_opened_once_however_often_it_is_learnt() {
+        let start = free_block();
+        let brokers = Arc::new(BrokerMap::new(
+            "kafka".into(),
+            "127.0.0.1".into(),
+            GatewayMode::PortPerBroker {
+                broker_port_start: start,
+                bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            },
+        ));
+        let spec = Arc::new(ListenerSpec {
+            name: "kafka".into(),
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, start)),
+            requires: Prerequisites::TCP,
+            proxy_protocol: ProxyProtocolPolicy::default(),
+            tls: None,
+            limits: ForwardLimits::default(),
+            protocol: ListenerProtocol::Kafka(KafkaListener {
+                brokers: brokers.clone(),
+                max_frame_size: 1024,
+                stages: Vec::new(),
+                metrics: Arc::default(),
+                sasl: None,
+                routes: vec![RouteId::new("main")],
+            }),
+        });
+        let frontend = Arc::new(Frontend::new(StaticRouter::new(), Unreachable));
+        let lifecycle = Lifecycle::default();
+        let opened = Arc::new(Mutex::new(Vec::new()));
+        let seen = opened.clone();
+        let observe: BrokerPortObserver =
+            Arc::new(move |name: &str, node_id, socket: &TcpListener| {
+                seen.lock().push((
+                    name.to_owned(),
+                    node_id,
+                    socket.local_addr().unwrap().port(),
+                ));
+            });
+        let ports = BrokerPorts::start(
+            spec,
+            brokers,
+            frontend,
+            lifecycle.clone(),
+            Some(observe),
+            Vec::new(),
+        );
+        ports.serve(&[1, 2]);
+        ports.serve(&[2, 1]);
+        // A node id past the last port is refused, not wrapped around.
+        ports.serve(&[i32::from(u16::MAX)]);
+        assert_eq!(
+            *opened.lock(),
+            [
+                ("kafka".to_owned(), 1, start + 1),
+                ("kafka".to_owned(), 2, start + 2),
+            ]
+        );
+        for port in [start + 1, start + 2] {
+            tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                .await
+                .unwrap();
+        }
+        lifecycle.stop_accepting.cancel();
+        lifecycle.tracker.close();
+        lifecycle.tracker.wait().await;
+        assert!(
+            tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, start + 1))
+                .await
+                .is_err(),
+            "a broker port still accepts after the listener stopped"
+        );
+    }
+}
