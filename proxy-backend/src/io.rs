@@ -5,6 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use proxy_core::io::IntoTcp;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -21,6 +22,17 @@ pub enum BackendIo {
     Tls(Box<TlsStream<TcpStream>>),
     /// A child process spawned for the session.
     Child(ChildIo),
+}
+
+impl IntoTcp for BackendIo {
+    /// A child process has no reset to pass on: its stdin is closed as always.
+    fn into_tcp(self) -> Option<TcpStream> {
+        match self {
+            Self::Tcp(io) => Some(io),
+            Self::Tls(io) => io.into_tcp(),
+            Self::Child(_) => None,
+        }
+    }
 }
 
 impl AsyncRead for BackendIo {

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::close::CloseReason;
 use crate::context::SessionContext;
+use crate::io::IntoTcp;
 use crate::state::BackendState;
 pub use crate::value::{BackendAddr, BackendTarget};
 use crate::value::{RouteId, SessionId};
@@ -98,8 +99,9 @@ impl<'a> ConnectRequest<'a> {
 
 /// Opens connections to the backends of a route.
 pub trait Connect: Send + Sync + 'static {
-    /// The transport to the backend.
-    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The transport to the backend. A client's reset is passed on to it ([`IntoTcp`]), so
+    /// the backend sees the client's abort as one.
+    type Io: AsyncRead + AsyncWrite + IntoTcp + Unpin + Send + 'static;
 
     /// Connects to a backend of the request's route, trying its addresses in order (or only
     /// the pinned one). The returned error is the session's close reason.

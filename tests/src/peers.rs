@@ -1,12 +1,15 @@
 //! Backends a proxy forwards to in tests: an echo server, a server that answers once the client
-//! has finished sending, a firehose that never stops sending, and a port nobody listens on.
+//! has finished sending, a firehose that never stops sending, a server that answers and resets,
+//! a recorder of what arrived and how it ended, and a port nobody listens on.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -95,6 +98,41 @@ pub async fn firehose(chunk: Vec<u8>, sent: Arc<AtomicU64>) -> Server {
             while stream.write_all(&chunk).await.is_ok() {
                 sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
+        }
+    })
+    .await
+}
+
+/// Waits for the client's first bytes, answers with `answer` and closes with the request unread,
+/// so the kernel resets the connection right after the answer: a server that rejects a request
+/// and hangs up.
+pub async fn answer_then_reset(answer: Vec<u8>) -> Server {
+    let answer = Arc::new(answer);
+    Server::spawn(move |mut stream| {
+        let answer = answer.clone();
+        async move {
+            let mut first = [0; 1];
+            if stream.peek(&mut first).await.is_ok() {
+                let _ = stream.write_all(&answer).await;
+            }
+            // Dropped with the request unread: the kernel sends RST, not FIN.
+        }
+    })
+    .await
+}
+
+/// What a [`recorder`] received on one connection, and how the connection ended: `None` for
+/// an orderly EOF, the error's kind otherwise (a reset).
+pub type Recorded = (Vec<u8>, Option<io::ErrorKind>);
+
+/// Reads each connection to its end and reports what arrived and how it ended.
+pub async fn recorder(reports: mpsc::UnboundedSender<Recorded>) -> Server {
+    Server::spawn(move |mut stream| {
+        let reports = reports.clone();
+        async move {
+            let mut got = Vec::new();
+            let end = stream.read_to_end(&mut got).await.err().map(|e| e.kind());
+            let _ = reports.send((got, end));
         }
     })
     .await

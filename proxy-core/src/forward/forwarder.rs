@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::future::poll_fn;
+use std::io;
 use std::pin::pin;
 use std::task::Poll;
 
@@ -17,6 +18,7 @@ use crate::close::CloseReason;
 use crate::codec::Codec;
 use crate::context::SessionContext;
 use crate::gate::Side;
+use crate::io::{IntoTcp, reset_when_sent};
 use crate::stage::{Protocol, StageChain};
 
 /// How a run of a [`Forwarder`] ended.
@@ -59,9 +61,43 @@ where
                 codec,
                 limits,
                 first_eof: None,
+                first_fault: None,
                 last_activity: Instant::now(),
                 draining: false,
             },
+        }
+    }
+
+    /// The client's and the backend's transports, once forwarding has ended.
+    pub fn into_parts(self) -> (C, B) {
+        let Forwarding {
+            client, backend, ..
+        } = self.session;
+        (client.into_io(), backend.into_io())
+    }
+
+    /// Closes both transports once forwarding has ended with `reason`: a peer's reset is passed
+    /// on to the other peer as a reset, once the bytes the resetting peer sent before have left
+    /// this host (waiting at most the half-close timeout for a peer that does not read); every
+    /// other end closes as usual. [`run`](Self::run) and [`drain`](Self::drain) have written
+    /// those bytes before they return the reset's reason.
+    pub async fn close(self, reason: &CloseReason)
+    where
+        C: IntoTcp,
+        B: IntoTcp,
+    {
+        let within = self.session.limits.half_close_timeout;
+        let (client, backend) = self.into_parts();
+        match reason {
+            CloseReason::BackendIo(io::ErrorKind::ConnectionReset) => {
+                drop(backend);
+                reset_when_sent(client, within).await;
+            }
+            CloseReason::ClientIo(io::ErrorKind::ConnectionReset) => {
+                drop(client);
+                reset_when_sent(backend, within).await;
+            }
+            _ => {}
         }
     }
 

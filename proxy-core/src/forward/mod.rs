@@ -10,11 +10,20 @@
 //! Half-close travels independently in each direction: after a side's EOF, everything it sent is
 //! delivered, then the other side's write half is shut down, and the opposite direction keeps
 //! flowing until it ends too.
+//!
+//! A side that fails (a reset, a broken pipe, a malformed or truncated message) is delivered
+//! before it is acted on: every whole message it sent before the failure is written to the
+//! other side, and only then does the session end with that side's reason. A server that
+//! answers and hangs up with the request unread (the kernel then resets) gets its answer to
+//! the client. [`Forwarder::into_parts`] hands the transports back so the caller can pass the
+//! reset on.
 
 mod forwarder;
 mod gates;
 mod peer;
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;
 
@@ -112,6 +121,8 @@ struct Forwarding<K, C, B> {
     limits: ForwardLimits,
     /// Which side sent EOF first: it names an orderly close.
     first_eof: Option<Side>,
+    /// Which side failed first: its fault ends the session once what it sent is delivered.
+    first_fault: Option<Side>,
     last_activity: Instant,
     /// The proxy is draining: stop at the next request boundary.
     draining: bool,
@@ -204,7 +215,10 @@ where
         progress |= self.client.poll_flush_queue(task)?;
         progress |= self.backend.poll_flush_queue(task)?;
         self.update_gates(chain);
-        progress |= self.poll_half_close(task, chain)?;
+        progress |= self.poll_half_close(task, chain);
+        if let Some(reason) = self.settled_fault() {
+            return Err(reason);
+        }
         if self.client.is_finished() && self.backend.is_finished() {
             return Ok(Round::Done);
         }
@@ -260,8 +274,8 @@ where
                 continue;
             }
             let filled = match side {
-                Side::Client => self.client.poll_fill(task, cx, &self.limits)?,
-                Side::Backend => self.backend.poll_fill(task, cx, &self.limits)?,
+                Side::Client => self.client.poll_fill(task, cx, &self.limits),
+                Side::Backend => self.backend.poll_fill(task, cx, &self.limits),
             };
             match filled {
                 Poll::Ready(true) => progress = true,
@@ -277,7 +291,8 @@ where
     }
 
     /// Decodes one message from `side`'s read buffer and hands it to the chain; false when the
-    /// buffer holds no whole message.
+    /// buffer holds no whole message. A message that cannot be decoded is that side's fault:
+    /// nothing more is read from it, and what it sent before is still delivered.
     fn decode_one<P: Protocol>(
         &mut self,
         side: Side,
@@ -287,30 +302,54 @@ where
     where
         K: Codec<P>,
     {
-        let fail = |e| protocol_error(side, e);
         match side {
-            Side::Client => {
-                let Some(msg) = self
-                    .codec
-                    .decode_request(&mut self.client.read_buf)
-                    .map_err(fail)?
-                else {
+            Side::Client => match self.codec.decode_request(&mut self.client.read_buf) {
+                Ok(Some(msg)) => chain.on_request(msg, cx, &mut self.outbound())?,
+                Ok(None) => return Ok(false),
+                Err(err) => {
+                    self.client.fail(protocol_error(side, err));
                     return Ok(false);
-                };
-                chain.on_request(msg, cx, &mut self.outbound())?;
-            }
-            Side::Backend => {
-                let Some(msg) = self
-                    .codec
-                    .decode_response(&mut self.backend.read_buf)
-                    .map_err(fail)?
-                else {
+                }
+            },
+            Side::Backend => match self.codec.decode_response(&mut self.backend.read_buf) {
+                Ok(Some(msg)) => chain.on_response(msg, cx, &mut self.outbound())?,
+                Ok(None) => return Ok(false),
+                Err(err) => {
+                    self.backend.fail(protocol_error(side, err));
                     return Ok(false);
-                };
-                chain.on_response(msg, cx, &mut self.outbound())?;
-            }
+                }
+            },
         }
         Ok(true)
+    }
+
+    fn peer_closed_cleanly(&self, side: Side) -> bool {
+        match side {
+            Side::Client => self.client.closed_cleanly(),
+            Side::Backend => self.backend.closed_cleanly(),
+        }
+    }
+
+    /// The reason the session ends with, once a side has failed and everything it sent before
+    /// has reached the other side (or the other side failed too, so nothing more can).
+    fn settled_fault(&mut self) -> Option<CloseReason> {
+        if self.first_fault.is_none() {
+            self.first_fault = match (&self.client.fault, &self.backend.fault) {
+                (Some(_), _) => Some(Side::Client),
+                (None, Some(_)) => Some(Side::Backend),
+                (None, None) => None,
+            };
+        }
+        // A side that went away is read to its end first: it may have answered before it did.
+        match self.first_fault? {
+            Side::Client if self.client.read_closed() && !self.backend.has_undelivered() => {
+                self.client.fault.take()
+            }
+            Side::Backend if self.backend.read_closed() && !self.client.has_undelivered() => {
+                self.backend.fault.take()
+            }
+            _ => None,
+        }
     }
 
     fn outbound(&mut self) -> Outbound<'_, K> {
@@ -322,36 +361,38 @@ where
     }
 
     /// Shuts down a side's write half once the other side has ended and everything it sent
-    /// (and every answer a stage could still give) has been written.
+    /// (and every answer a stage could still give) has been written. A side that failed is not
+    /// passed on as a half-close: the session ends with its fault instead.
     fn poll_half_close<P: Protocol>(
         &mut self,
         task: &mut Context<'_>,
         chain: &StageChain<P>,
-    ) -> Result<bool, CloseReason> {
-        let to_backend_done = self.client.read_closed()
+    ) -> bool {
+        let to_backend_done = self.peer_closed_cleanly(Side::Client)
             && !chain.is_stalled(Direction::Request)
             && (!chain.has_answered(Side::Backend) || self.backend.read_closed());
-        let to_client_done = self.backend.read_closed()
+        let to_client_done = self.peer_closed_cleanly(Side::Backend)
             && !chain.is_stalled(Direction::Response)
             && (!chain.has_answered(Side::Client) || self.client.read_closed());
         let mut progress = false;
         if to_backend_done {
-            progress |= self.backend.poll_shutdown_write(task)?;
+            progress |= self.backend.poll_shutdown_write(task);
         }
         if to_client_done {
-            progress |= self.client.poll_shutdown_write(task)?;
+            progress |= self.client.poll_shutdown_write(task);
         }
-        Ok(progress)
+        progress
     }
 
     /// Registers the idle timer; the session ends when nothing has moved for the idle timeout,
-    /// or for the half-close timeout once a side has sent EOF.
+    /// or for the half-close timeout once a side has sent EOF or failed (a failed side's bytes
+    /// that the other side will not take end with the failure).
     fn poll_idle(
         &mut self,
         task: &mut Context<'_>,
         mut idle: Pin<&mut Sleep>,
     ) -> Poll<CloseReason> {
-        let (timeout, reason) = match self.first_eof {
+        let (timeout, reason) = match self.first_eof.or(self.first_fault) {
             Some(_) if self.limits.half_close_timeout < self.limits.idle_timeout => (
                 self.limits.half_close_timeout,
                 CloseReason::HalfCloseTimeout,
@@ -367,7 +408,12 @@ where
         while idle.as_mut().poll(task).is_ready() {
             let deadline = self.last_activity + timeout;
             if deadline <= Instant::now() {
-                return Poll::Ready(reason);
+                let fault = match self.first_fault {
+                    Some(Side::Client) => self.client.fault.take(),
+                    Some(Side::Backend) => self.backend.fault.take(),
+                    None => None,
+                };
+                return Poll::Ready(fault.unwrap_or(reason));
             }
             idle.as_mut().reset(deadline);
         }

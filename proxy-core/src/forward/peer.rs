@@ -1,4 +1,8 @@
 //! One side of a forwarding session: its transport, read buffer, read gate and write queue.
+//!
+//! An error on a side is recorded, not returned: what that side sent before it failed is still
+//! delivered to the other one, and the session ends with the error once it has been (see
+//! [`Forwarding::settled_fault`](super::Forwarding)).
 
 use std::io;
 use std::pin::Pin;
@@ -34,8 +38,12 @@ pub(super) struct Peer<Io> {
     /// Bytes read from this peer and not yet decoded.
     pub(super) read_buf: BytesMut,
     pub(super) gate: ReadGate,
-    /// The peer sent EOF.
+    /// Nothing more will be read from the peer: it sent EOF, or it failed.
     eof: bool,
+    /// The peer itself sent EOF (rather than failing).
+    sent_eof: bool,
+    /// Why this side failed, kept until what it sent before has been delivered.
+    pub(super) fault: Option<CloseReason>,
     /// Bytes waiting to be written to this peer.
     pub(super) outbound: WriteQueue,
     write: WriteHalf,
@@ -55,6 +63,8 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
             read_buf: BytesMut::with_capacity(FIRST_READ.min(read_buffer)),
             gate: ReadGate::open(),
             eof: false,
+            sent_eof: false,
+            fault: None,
             outbound: WriteQueue::default(),
             write: WriteHalf::Open,
             needs_flush: false,
@@ -62,9 +72,19 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         }
     }
 
-    /// True once the peer has sent EOF.
+    /// True once nothing more will be read from the peer.
     pub(super) fn read_closed(&self) -> bool {
         self.eof
+    }
+
+    /// True once the peer has sent EOF without failing: its half-close may be passed on.
+    pub(super) fn closed_cleanly(&self) -> bool {
+        self.sent_eof && self.fault.is_none()
+    }
+
+    /// True while bytes toward the peer wait to be written (or flushed) and still can be.
+    pub(super) fn has_undelivered(&self) -> bool {
+        self.fault.is_none() && (!self.outbound.is_empty() || self.needs_flush)
     }
 
     /// True when the peer has sent EOF and our write half toward it is shut.
@@ -72,17 +92,17 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         self.eof && self.write == WriteHalf::Shut
     }
 
-    /// Reads once into the buffer: `Ready(true)` for bytes, `Ready(false)` for EOF, `Pending`
-    /// when nothing is available or the peer already ended. Cancel safe: bytes land in the
-    /// persistent buffer.
+    /// Reads once into the buffer: `Ready(true)` for bytes, `Ready(false)` for EOF or a read
+    /// error (recorded as the side's fault), `Pending` when nothing is available or the peer
+    /// already ended. Cancel safe: bytes land in the persistent buffer.
     pub(super) fn poll_fill(
         &mut self,
         task: &mut Context<'_>,
         cx: &SessionContext,
         limits: &ForwardLimits,
-    ) -> Result<Poll<bool>, CloseReason> {
+    ) -> Poll<bool> {
         if self.eof {
-            return Ok(Poll::Pending);
+            return Poll::Pending;
         }
         let want = if self.streaming {
             limits.read_buffer
@@ -96,28 +116,59 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         }
         let space = self.read_buf.capacity() - self.read_buf.len();
         match poll_read_buf(Pin::new(&mut self.io), task, &mut self.read_buf) {
-            Poll::Pending => Ok(Poll::Pending),
+            Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
+                self.sent_eof = true;
                 if !self.read_buf.is_empty() {
-                    return Err(CloseReason::Protocol {
+                    self.fail(CloseReason::Protocol {
                         side: self.side,
                         detail: "connection closed in the middle of a message".into(),
                     });
                 }
-                Ok(Poll::Ready(false))
+                Poll::Ready(false)
             }
             Poll::Ready(Ok(n)) => {
                 self.streaming |= n >= space;
                 cx.stats().add_read(self.side, n);
-                Ok(Poll::Ready(true))
+                Poll::Ready(true)
             }
-            Poll::Ready(Err(err)) => Err(self.io_error(&err)),
+            Poll::Ready(Err(err)) => {
+                self.eof = true;
+                self.fail(self.io_error(&err));
+                Poll::Ready(false)
+            }
         }
     }
 
-    /// Writes queued bytes until the queue empties or the transport pushes back.
+    /// Records why this side failed (the first reason wins) and stops reading from it.
+    pub(super) fn fail(&mut self, reason: CloseReason) {
+        self.eof = true;
+        self.fault.get_or_insert(reason);
+    }
+
+    /// Records a failed write: bytes toward this peer can no longer be delivered. A peer that
+    /// went away (reset, broken pipe) may still have sent something before it did, which is
+    /// read to its end; after any other error nothing more is read either.
+    fn fail_write(&mut self, err: &io::Error) {
+        let reason = self.io_error(err);
+        self.outbound.clear();
+        self.needs_flush = false;
+        self.write = WriteHalf::Shut;
+        if !is_gone(err.kind()) {
+            self.eof = true;
+        }
+        self.fault.get_or_insert(reason);
+    }
+
+    /// Writes queued bytes until the queue empties or the transport pushes back. A write error
+    /// is recorded as this side's fault (and counts as progress: the session moves on).
     pub(super) fn poll_flush_queue(&mut self, task: &mut Context<'_>) -> Result<bool, CloseReason> {
+        if self.fault.is_some() && self.write == WriteHalf::Shut {
+            // Failed earlier: whatever a stage still sends this way cannot be delivered.
+            self.outbound.clear();
+            return Ok(false);
+        }
         if self.write != WriteHalf::Open && !self.outbound.is_empty() {
             return Err(CloseReason::AnswerAfterShutdown(self.side));
         }
@@ -125,18 +176,27 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         while !self.outbound.is_empty() {
             match self.outbound.poll_write_to(Pin::new(&mut self.io), task) {
                 Poll::Pending => break,
-                Poll::Ready(Ok(0)) => return Err(self.io_error(&io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(0)) => {
+                    self.fail_write(&io::ErrorKind::WriteZero.into());
+                    return Ok(true);
+                }
                 Poll::Ready(Ok(_)) => {
                     progress = true;
                     self.needs_flush = true;
                 }
-                Poll::Ready(Err(err)) => return Err(self.io_error(&err)),
+                Poll::Ready(Err(err)) => {
+                    self.fail_write(&err);
+                    return Ok(true);
+                }
             }
         }
         if self.needs_flush {
             match Pin::new(&mut self.io).poll_flush(task) {
                 Poll::Ready(Ok(())) => self.needs_flush = false,
-                Poll::Ready(Err(err)) => return Err(self.io_error(&err)),
+                Poll::Ready(Err(err)) => {
+                    self.fail_write(&err);
+                    return Ok(true);
+                }
                 Poll::Pending => {}
             }
         }
@@ -144,41 +204,51 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
     }
 
     /// Shuts our write half down once everything queued has been written.
-    pub(super) fn poll_shutdown_write(
-        &mut self,
-        task: &mut Context<'_>,
-    ) -> Result<bool, CloseReason> {
+    pub(super) fn poll_shutdown_write(&mut self, task: &mut Context<'_>) -> bool {
         if self.write == WriteHalf::Shut || !self.outbound.is_empty() || self.needs_flush {
-            return Ok(false);
+            return false;
         }
         self.write = WriteHalf::ShuttingDown;
         match Pin::new(&mut self.io).poll_shutdown(task) {
-            Poll::Pending => Ok(false),
+            Poll::Pending => false,
             Poll::Ready(Ok(())) => {
                 self.write = WriteHalf::Shut;
-                Ok(true)
+                true
             }
             // The peer is already gone: there is nothing left to shut down.
             Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::NotConnected => {
                 self.write = WriteHalf::Shut;
-                Ok(true)
+                true
             }
-            Poll::Ready(Err(err)) => Err(self.io_error(&err)),
+            Poll::Ready(Err(err)) => {
+                self.fail_write(&err);
+                true
+            }
         }
+    }
+
+    /// The transport, once forwarding is over (to pass a reset on, or to close it).
+    pub(super) fn into_io(self) -> Io {
+        self.io
     }
 
     /// The close reason for an I/O error on this side. A peer that already sent EOF and then
     /// refuses our bytes simply went away: that is an orderly close by that peer.
     fn io_error(&self, err: &io::Error) -> CloseReason {
-        let gone = matches!(
-            err.kind(),
-            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-        );
-        match (self.side, self.eof && gone) {
+        let gone = is_gone(err.kind());
+        match (self.side, self.sent_eof && gone) {
             (Side::Client, true) => CloseReason::ClientClosed,
             (Side::Backend, true) => CloseReason::BackendClosed,
             (Side::Client, false) => CloseReason::ClientIo(err.kind()),
             (Side::Backend, false) => CloseReason::BackendIo(err.kind()),
         }
     }
+}
+
+/// Errors that say the peer went away (as opposed to a local failure).
+fn is_gone(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
 }

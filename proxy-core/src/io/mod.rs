@@ -2,7 +2,9 @@
 //! to be written to a peer.
 
 mod prefixed;
+mod reset;
 mod write_queue;
 
 pub use self::prefixed::PrefixedIo;
+pub use self::reset::{IntoTcp, reset_when_sent};
 pub use self::write_queue::WriteQueue;

@@ -37,6 +37,11 @@ impl<T> PrefixedIo<T> {
     pub fn get_ref(&self) -> &T {
         &self.inner
     }
+
+    /// The inner transport, dropping whatever of the prefix was not read.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for PrefixedIo<T> {

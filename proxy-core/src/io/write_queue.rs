@@ -72,6 +72,12 @@ impl WriteQueue {
         self.len == 0
     }
 
+    /// Drops everything waiting (bytes toward a peer that can no longer take them).
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.chunks.clear();
+    }
+
     /// Takes every chunk waiting, front first, leaving the queue empty: a codec's tests read
     /// back what it queued (and can check it is the very `Bytes` that was read, not a copy).
     pub fn take_chunks(&mut self) -> Vec<Bytes> {

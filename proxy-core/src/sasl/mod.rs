@@ -9,6 +9,8 @@ mod throttle;
 mod users;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

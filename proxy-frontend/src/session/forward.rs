@@ -6,6 +6,7 @@
 use proxy_core::close::CloseReason;
 use proxy_core::codec::{Codec, Protocol};
 use proxy_core::forward::{Forwarded, Forwarder};
+use proxy_core::io::IntoTcp;
 use proxy_core::route::{ForwardPermit, RouteId, Router};
 use proxy_core::stage::{Stage, StageChain};
 use proxy_core::state::{BackendEvent, FrontendEvent};
@@ -71,18 +72,18 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
     where
         P: Protocol,
         K: Codec<P>,
-        Io: AsyncRead + AsyncWrite + Unpin,
+        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
     {
         let mut chain = StageChain::new(stages);
         self.step(FrontendEvent::Forward(permit))?;
         debug!(backend = ?self.cx.backend(), route = ?self.cx.route(), "forwarding");
         let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits);
         let stop = self.stop;
-        match forwarder
+        let reason = match forwarder
             .run(&mut chain, self.cx, &stop.drain, &stop.force_close)
             .await
         {
-            Forwarded::Closed(reason) => Ok(reason),
+            Forwarded::Closed(reason) => reason,
             Forwarded::DrainRequested => {
                 let drain_timeout = self.served.drain_timeout;
                 let deadline = Instant::now() + drain_timeout;
@@ -90,10 +91,16 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                 self.backend_step(BackendEvent::Drain);
                 debug!(deadline_ms = drain_timeout.as_millis() as u64, "draining");
                 let deadline = self.machine.deadline();
-                Ok(forwarder
+                forwarder
                     .drain(&mut chain, self.cx, deadline, &stop.force_close)
-                    .await)
+                    .await
             }
+        };
+        // A peer that reset is passed on as a reset, after what it sent was delivered.
+        tokio::select! {
+            () = stop.force_close.cancelled() => {}
+            () = forwarder.close(&reason) => {}
         }
+        Ok(reason)
     }
 }

@@ -5,7 +5,7 @@
 use bytes::BytesMut;
 use proxy_core::close::CloseReason;
 use proxy_core::context::{AuthMechanism, AuthState};
-use proxy_core::io::PrefixedIo;
+use proxy_core::io::{IntoTcp, PrefixedIo};
 use proxy_core::route::Router;
 use proxy_core::state::{FrontendEvent, FrontendState};
 use proxy_core::upstream::Connect;
@@ -112,7 +112,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
     /// Whatever the machine says follows the handshakes: the negotiation, or routing.
     async fn after_handshakes<Io>(&mut self, client: Io) -> Result<CloseReason, CloseReason>
     where
-        Io: AsyncRead + AsyncWrite + Unpin,
+        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
     {
         if matches!(self.machine.state(), FrontendState::Negotiating { .. }) {
             // Boxed: only SASL-terminating sessions carry the negotiation's state.

@@ -13,7 +13,7 @@ use proxy_core::close::{CloseReason, InternalError};
 use proxy_core::codec::Codec;
 use proxy_core::context::SessionContext;
 use proxy_core::gate::Side;
-use proxy_core::io::PrefixedIo;
+use proxy_core::io::{IntoTcp, PrefixedIo};
 use proxy_core::route::{RouteId, Router};
 use proxy_core::state::{FrontendEvent, InvalidEvent};
 use proxy_core::upstream::Connect;
@@ -39,7 +39,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         mut client: Io,
     ) -> Result<CloseReason, CloseReason>
     where
-        Io: AsyncRead + AsyncWrite + Unpin,
+        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
     {
         let state = self.machine.state().name();
         let (Some((deadline, negotiation)), Some(kafka)) =

@@ -5,6 +5,7 @@
 
 use proxy_core::close::CloseReason;
 use proxy_core::codec::RawCodec;
+use proxy_core::io::IntoTcp;
 use proxy_core::route::{ForwardingGate, RouteId, Router};
 use proxy_core::upstream::{BackendAddr, Connect, ConnectRequest};
 use proxy_kafka::{KafkaCodec, KafkaRefusal};
@@ -22,7 +23,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         client: Io,
     ) -> Result<CloseReason, CloseReason>
     where
-        Io: AsyncRead + AsyncWrite + Unpin,
+        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
     {
         let route = self
             .frontend

@@ -12,6 +12,7 @@
 mod origination;
 mod passthrough;
 mod reload;
+mod reset;
 mod termination;
 
 use std::net::SocketAddr;

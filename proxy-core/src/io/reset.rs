@@ -1,0 +1,96 @@
+//! Passing a peer's reset on: the other peer sees a reset (TCP RST) where the first one reset,
+//! and a clean close where it closed.
+//!
+//! A reset drops whatever the kernel still holds unsent, so it is sent only once everything
+//! the resetting peer sent before has left this host: the socket waits, within a bound, until
+//! its unsent queue is empty (`TCP_NOTSENT_LOWAT` of one byte makes "writable" mean exactly
+//! that), and only then closes with `SO_LINGER` zero. A client reading slowly still gets the
+//! server's last answer, then the reset.
+
+use std::io;
+use std::time::Duration;
+
+use socket2::SockRef;
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use super::PrefixedIo;
+
+/// A transport over a TCP connection that can be had back once the transport is done with, to
+/// end it with a reset.
+pub trait IntoTcp {
+    /// The TCP connection under this transport; `None` for transports that are not TCP (a
+    /// child process's pipes), which close as they always do.
+    fn into_tcp(self) -> Option<TcpStream>;
+}
+
+impl IntoTcp for TcpStream {
+    fn into_tcp(self) -> Option<TcpStream> {
+        Some(self)
+    }
+}
+
+impl<T: IntoTcp> IntoTcp for PrefixedIo<T> {
+    fn into_tcp(self) -> Option<TcpStream> {
+        self.into_inner().into_tcp()
+    }
+}
+
+impl<T: IntoTcp> IntoTcp for Box<T> {
+    fn into_tcp(self) -> Option<TcpStream> {
+        (*self).into_tcp()
+    }
+}
+
+/// TLS ends with the connection's reset too: no `close_notify`, as the peer it stands for sent
+/// none.
+impl<T: IntoTcp> IntoTcp for tokio_rustls::server::TlsStream<T> {
+    fn into_tcp(self) -> Option<TcpStream> {
+        self.into_inner().0.into_tcp()
+    }
+}
+
+impl<T: IntoTcp> IntoTcp for tokio_rustls::client::TlsStream<T> {
+    fn into_tcp(self) -> Option<TcpStream> {
+        self.into_inner().0.into_tcp()
+    }
+}
+
+/// An in-memory pipe has no reset: it closes.
+impl IntoTcp for tokio::io::DuplexStream {
+    fn into_tcp(self) -> Option<TcpStream> {
+        None
+    }
+}
+
+/// Ends `transport` with a reset once everything written to it has been sent, waiting at most
+/// `within` for a peer that does not read; a transport that is not TCP just closes.
+pub async fn reset_when_sent(transport: impl IntoTcp, within: Duration) {
+    let Some(tcp) = transport.into_tcp() else {
+        return;
+    };
+    if let Err(err) = reset_when_sent_tcp(tcp, within).await {
+        // The connection closes either way; only the kind of close is lost.
+        debug!(error = %err, "could not pass a reset on");
+    }
+}
+
+async fn reset_when_sent_tcp(tcp: TcpStream, within: Duration) -> io::Result<()> {
+    // Registered anew, so the first readiness reported is the socket's current state and not
+    // one cached from the forwarding's last write.
+    let socket = tcp.into_std()?;
+    SockRef::from(&socket).set_tcp_notsent_lowat(1)?;
+    let socket = TcpStream::from_std(socket)?;
+    if tokio::time::timeout(within, socket.writable())
+        .await
+        .is_err()
+    {
+        debug!(
+            within_ms = within.as_millis() as u64,
+            "the peer did not take the last bytes; resetting anyway"
+        );
+    }
+    socket.set_zero_linger()?;
+    drop(socket);
+    Ok(())
+}
