@@ -123,7 +123,8 @@ fn describe(origin: &str, errors: &ConfigErrors) -> String {
 pub(crate) fn check(path: &Path) -> ExitCode {
     match load(Some(path)) {
         Ok(config) => {
-            for warning in config.warnings() {
+            let descriptors = crate::descriptors::warning(&config, crate::descriptors::available());
+            for warning in config.warnings().into_iter().chain(descriptors) {
                 eprintln!("sluice: {}: warning: {warning}", path.display());
             }
             let summary = format!(

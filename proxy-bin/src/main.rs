@@ -9,6 +9,7 @@ use clap::Parser;
 
 mod admin;
 mod cli;
+mod descriptors;
 pub mod config;
 mod logging;
 mod run;

@@ -1,8 +1,12 @@
 //! The accept loop of a listening socket: one session task per connection.
 //!
+//! Before each accept the loop takes a slot of the listener's and the process's connection
+//! limits: at a limit it stops accepting, and new connections wait in the kernel's backlog.
+//!
 //! One connection's failure never ends the loop: accept errors (a full file-descriptor table,
 //! a connection reset before it was accepted) are logged and, where retrying at once would spin,
-//! followed by a short pause.
+//! followed by a pause that doubles while the errors last (up to a second), so an exhausted
+//! descriptor table costs nothing while it lasts and accepting resumes by itself after.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,8 +20,10 @@ use tracing::{debug, info, warn};
 use crate::frontend::{Frontend, Lifecycle};
 use crate::session::{self, Served, Stop};
 
-/// How long to pause after an accept error that would repeat at once (EMFILE, ENFILE, ENOBUFS).
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// The first pause after an accept error that would repeat at once (EMFILE, ENFILE, ENOBUFS);
+/// it doubles while errors repeat, up to [`ACCEPT_ERROR_PAUSE_MAX`].
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
+const ACCEPT_ERROR_PAUSE_MAX: Duration = Duration::from_secs(1);
 
 /// Accepts on `listener` until `lifecycle.stop_accepting` is cancelled, running each session on
 /// `lifecycle.tracker`; then closes the socket.
@@ -30,8 +36,16 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
 ) {
     let name = served.spec.name.clone();
     info!(listener = %name, addr = %local, broker.node_id = served.broker, "listening");
+    let admission = served.spec.admission.clone();
+    let mut pause = ACCEPT_ERROR_PAUSE;
     loop {
-        // `accept` is cancel safe: a connection not yet returned stays in the backlog.
+        // Both waits are cancel safe: no slot is held until `slot` returns, and a connection
+        // not yet returned by `accept` stays in the backlog.
+        let admitted = tokio::select! {
+            biased;
+            () = lifecycle.stop_accepting.cancelled() => break,
+            admitted = admission.slot(&frontend.budget) => admitted,
+        };
         let accepted = tokio::select! {
             biased;
             () = lifecycle.stop_accepting.cancelled() => break,
@@ -39,6 +53,7 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
         };
         match accepted {
             Ok((stream, peer)) => {
+                pause = ACCEPT_ERROR_PAUSE;
                 let frontend = frontend.clone();
                 let served = served.clone();
                 let stop = Stop {
@@ -47,14 +62,24 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
                 };
                 lifecycle.tracker.spawn(async move {
                     session::run(stream, peer, served, frontend, stop).await;
+                    drop(admitted);
                 });
             }
             Err(err) if is_transient(&err) => {
                 debug!(listener = %name, error = %err, "connection lost before accept");
             }
             Err(err) => {
-                warn!(listener = %name, error = %err, "accept failed; pausing");
-                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                warn!(
+                    listener = %name,
+                    error = %err,
+                    pause_ms = pause.as_millis() as u64,
+                    "accept failed; pausing"
+                );
+                tokio::select! {
+                    () = lifecycle.stop_accepting.cancelled() => break,
+                    () = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(ACCEPT_ERROR_PAUSE_MAX);
             }
         }
     }

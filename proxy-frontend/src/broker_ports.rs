@@ -228,6 +228,7 @@ mod tests {
             proxy_protocol: ProxyProtocolPolicy::default(),
             tls: None,
             limits: ForwardLimits::default(),
+            admission: Arc::default(),
             protocol: ListenerProtocol::Kafka(KafkaListener {
                 brokers: brokers.clone(),
                 max_frame_size: 1024,

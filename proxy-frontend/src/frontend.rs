@@ -11,6 +11,7 @@ use proxy_core::upstream::Connect;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::ConnectionBudget;
 use crate::closes::CloseCounts;
 use crate::sessions::Sessions;
 use crate::summary::SessionSummary;
@@ -26,6 +27,8 @@ pub struct Frontend<R, C> {
     pub(crate) sessions: Sessions,
     pub(crate) closes: CloseCounts,
     pub(crate) on_close: Option<CloseObserver>,
+    /// The process-wide connection budget every listener draws from.
+    pub(crate) budget: ConnectionBudget,
 }
 
 impl<R, C> fmt::Debug for Frontend<R, C> {
@@ -46,7 +49,19 @@ impl<R: Router, C: Connect> Frontend<R, C> {
             sessions: Sessions::default(),
             closes: CloseCounts::default(),
             on_close: None,
+            budget: ConnectionBudget::unlimited(),
         }
+    }
+
+    /// Limits the connections every listener of this frontend holds together.
+    pub fn with_connection_budget(mut self, budget: ConnectionBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The process-wide connection budget.
+    pub fn connection_budget(&self) -> &ConnectionBudget {
+        &self.budget
     }
 
     /// Calls `observer` with the summary of every session that closes.

@@ -12,6 +12,9 @@
 //! This crate installs no signal handlers: shutdown arrives as [`Lifecycle`] tokens.
 
 mod accept;
+mod admission;
+#[cfg(test)]
+mod admission_tests;
 mod broker_ports;
 mod closes;
 mod discovery;
@@ -24,6 +27,9 @@ mod spec;
 mod summary;
 mod tls;
 
+pub use self::admission::{
+    Admission, AdmissionCounts, ConnectionBudget, ConnectionLimits, SourceRate,
+};
 pub use self::broker_ports::{BrokerPortObserver, broker_socket_name, parse_broker_socket_name};
 pub use self::closes::CloseCounts;
 pub use self::error::FrontendError;

@@ -15,6 +15,7 @@ use proxy_kafka::broker_map::{BrokerMap, GatewayMode};
 use proxy_kafka::sasl::{ListenerSasl, Negotiation, SaslTerminate};
 use proxy_kafka::{Kafka, KafkaMetrics};
 
+use crate::admission::Admission;
 use crate::tls::ListenerTls;
 
 /// Everything a listener needs to know, from configuration.
@@ -32,6 +33,9 @@ pub struct ListenerSpec {
     pub tls: Option<ListenerTls>,
     /// Buffer bounds and timeouts of each session.
     pub limits: ForwardLimits,
+    /// How many connections the listener, and each source, may hold; shared by the listener's
+    /// bootstrap and broker ports.
+    pub admission: Arc<Admission>,
     /// The protocol sessions speak, and its stages.
     pub protocol: ListenerProtocol,
 }
@@ -75,6 +79,7 @@ impl fmt::Debug for ListenerSpec {
             .field("proxy_protocol", &self.proxy_protocol)
             .field("tls", &self.tls)
             .field("limits", &self.limits)
+            .field("admission", &self.admission)
             .field("protocol", &self.protocol)
             .finish()
     }

@@ -13,8 +13,8 @@ use proxy_core::proxy_protocol::{ProxyProtocolPolicy, ProxyProtocolVersion};
 use proxy_core::route::{Prerequisites, RouteId, RouteRule, StaticRouter};
 use proxy_core::stage::NewStage;
 use proxy_frontend::{
-    BoundListener, CloseCounts, Frontend, Lifecycle, ListenerProtocol, ListenerSpec, ListenerTls,
-    SessionSummary, Sessions,
+    Admission, BoundListener, CloseCounts, ConnectionBudget, ConnectionLimits, Frontend, Lifecycle,
+    ListenerProtocol, ListenerSpec, ListenerTls, SessionSummary, Sessions,
 };
 use tokio::sync::mpsc;
 
@@ -43,6 +43,10 @@ pub struct ProxyOptions {
     pub backend_tls: Option<BackendTls>,
     /// How long a draining session may finish its work before it closes itself.
     pub drain_timeout: Duration,
+    /// The listener's connection limits.
+    pub connection_limits: ConnectionLimits,
+    /// The process-wide connection limit, if any.
+    pub max_connections: Option<usize>,
 }
 
 impl std::fmt::Debug for ProxyOptions {
@@ -68,6 +72,8 @@ impl ProxyOptions {
             tls: None,
             backend_tls: None,
             drain_timeout: proxy_frontend::DEFAULT_DRAIN_TIMEOUT,
+            connection_limits: ConnectionLimits::default(),
+            max_connections: None,
         }
     }
 }
@@ -81,6 +87,7 @@ pub struct TestProxy {
     live: Arc<LiveResources>,
     lifecycle: Lifecycle,
     closed: mpsc::UnboundedReceiver<SessionSummary>,
+    admission: Arc<Admission>,
 }
 
 impl TestProxy {
@@ -116,7 +123,11 @@ impl TestProxy {
         )
         .with_close_observer(Arc::new(move |summary: &SessionSummary| {
             let _ = tx.send(summary.clone());
-        }));
+        }))
+        .with_connection_budget(match options.max_connections {
+            Some(max) => ConnectionBudget::new(max),
+            None => ConnectionBudget::unlimited(),
+        });
         let frontend = Arc::new(frontend);
         let spec = ListenerSpec {
             name: Arc::from("test"),
@@ -128,10 +139,12 @@ impl TestProxy {
             proxy_protocol: options.proxy_protocol,
             tls: options.tls,
             limits: options.limits,
+            admission: Arc::new(Admission::new(options.connection_limits)),
             protocol: ListenerProtocol::Tcp {
                 stages: options.stages,
             },
         };
+        let admission = spec.admission.clone();
         let listener = BoundListener::bind(spec)
             .await
             .expect("bind the test proxy");
@@ -148,7 +161,13 @@ impl TestProxy {
             live: frontend.live_resources().clone(),
             lifecycle,
             closed,
+            admission,
         }
+    }
+
+    /// The listener's admission state (connection limits and what they refused).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// Where clients connect.

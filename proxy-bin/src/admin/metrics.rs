@@ -101,6 +101,7 @@ pub(super) fn render(state: &AdminState) -> String {
             escape(cluster.as_str())
         );
     }
+    super::limits_metrics::render(state, &mut out);
     super::kafka_metrics::render(state, &mut out);
     super::sasl_metrics::render(state, &mut out);
     let ready = u8::from(state.readiness().is_ok());

@@ -3,8 +3,13 @@
 //! It runs for the whole life of the process, shutdown included, because `/readyz` must keep
 //! answering 503 while the proxy drains. Three routes need no framework: hyper serves HTTP/1.1
 //! and [`respond`] picks the route.
+//!
+//! It keeps one spare descriptor: when the process runs out (EMFILE), the spare is given up
+//! so the admin connection can still be accepted, and taken back when that connection ends,
+//! so a proxy that is only busy is not restarted by a liveness probe that cannot connect.
 
 mod kafka_metrics;
+mod limits_metrics;
 mod metrics;
 mod sasl_metrics;
 mod state;
@@ -32,6 +37,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: C
         info!(addr = %addr, "admin listening");
     }
     let connections = TaskTracker::new();
+    let spare = Arc::new(SpareDescriptor::open());
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
@@ -39,6 +45,10 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: C
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
+            Err(err) if out_of_descriptors(&err) && spare.release() => {
+                debug!("admin: out of descriptors; accepting with the spare");
+                continue;
+            }
             Err(err) => {
                 warn!(error = %err, "admin accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -47,6 +57,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: C
         };
         let state = state.clone();
         let stop = stop.clone();
+        let spare = spare.clone();
         connections.spawn(async move {
             let service = service_fn(move |request| {
                 let response = respond(&state, &request);
@@ -59,10 +70,49 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: C
                     debug!(error = %err, "admin connection ended with an error");
                 },
             }
+            // This connection's descriptor is free again: keep it in reserve first.
+            spare.reacquire();
         });
     }
     connections.close();
     connections.wait().await;
+}
+
+/// A descriptor held in reserve for the admin endpoint (`/dev/null`, open for nothing else).
+struct SpareDescriptor {
+    file: parking_lot::Mutex<Option<std::fs::File>>,
+}
+
+impl SpareDescriptor {
+    fn open() -> Self {
+        Self {
+            file: parking_lot::Mutex::new(Self::new_file()),
+        }
+    }
+
+    fn new_file() -> Option<std::fs::File> {
+        std::fs::File::open("/dev/null")
+            .inspect_err(|err| debug!(error = %err, "admin: no spare descriptor"))
+            .ok()
+    }
+
+    /// Closes the spare so an accept can use its number; false when there was none.
+    fn release(&self) -> bool {
+        self.file.lock().take().is_some()
+    }
+
+    /// Takes a descriptor back into reserve, if one is free and none is held.
+    fn reacquire(&self) {
+        let mut file = self.file.lock();
+        if file.is_none() {
+            *file = Self::new_file();
+        }
+    }
+}
+
+/// EMFILE or ENFILE: the process's or the system's descriptor table is full.
+fn out_of_descriptors(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error())
 }
 
 fn respond(state: &AdminState, request: &Request<Incoming>) -> Response<Full<Bytes>> {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use proxy_backend::BackendConnections;
 use proxy_backend::health::ClusterHealth;
 use proxy_core::context::LiveResources;
-use proxy_frontend::{CloseCounts, Sessions};
+use proxy_frontend::{Admission, CloseCounts, ConnectionBudget, Sessions};
 use proxy_kafka::KafkaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
 
@@ -59,6 +59,10 @@ pub(crate) struct AdminState {
     pub(crate) sasl: Vec<(String, Arc<SaslMetrics>)>,
     /// The connector's TCP connections to each cluster's backends.
     pub(crate) backend_connections: Arc<BackendConnections>,
+    /// Each listener's connection limits and what they paused or refused.
+    pub(crate) admissions: Vec<(String, Arc<Admission>)>,
+    /// The process-wide connection limit.
+    pub(crate) budget: ConnectionBudget,
 }
 
 impl AdminState {
@@ -78,7 +82,20 @@ impl AdminState {
             kafka: Vec::new(),
             sasl: Vec::new(),
             backend_connections: Arc::default(),
+            admissions: Vec::new(),
+            budget: ConnectionBudget::unlimited(),
         }
+    }
+
+    /// Exports connection limits: the process-wide budget and each listener's admission.
+    pub(crate) fn with_admission(
+        mut self,
+        budget: ConnectionBudget,
+        admissions: Vec<(String, Arc<Admission>)>,
+    ) -> Self {
+        self.budget = budget;
+        self.admissions = admissions;
+        self
     }
 
     /// Exports the connector's per-cluster connection counts too.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::kafka::RawKafka;
-use super::raw::{RawListener, RawStage};
+use super::raw::{RawListener, RawListenerLimits, RawStage};
 use super::validate::Validator;
 use super::{KafkaConfig, ListenerConfig, ListenerProtocol, StageConfig, addr, path, value};
 
@@ -128,6 +128,14 @@ impl Validator {
             raw.proxy_protocol_trusted,
             raw.proxy_protocol_timeout,
         );
+        let connection_limits = self.listener_limits(
+            at,
+            RawListenerLimits {
+                max_connections: raw.max_connections,
+                max_connections_per_source: raw.max_connections_per_source,
+                connection_rate_per_source: raw.connection_rate_per_source,
+            },
+        );
         let routes = self.routes(at, raw.route, clusters);
         let tls = self.listener_tls(at, raw.tls);
         let protocol = match kind? {
@@ -164,6 +172,7 @@ impl Validator {
             proxy_protocol: proxy_protocol?,
             routes: routes?,
             tls: tls?,
+            connection_limits: connection_limits?,
         })
     }
 

@@ -13,6 +13,7 @@ mod cluster_sasl;
 mod error;
 mod kafka;
 mod lifecycle;
+mod limits;
 mod listener;
 mod listener_sasl;
 mod path;
@@ -29,6 +30,8 @@ mod cluster_sasl_tests;
 mod kafka_tests;
 #[cfg(test)]
 mod lifecycle_tests;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod listener_sasl_tests;
 #[cfg(test)]
@@ -71,6 +74,16 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// The admin HTTP listener (`/livez`, `/readyz`, `/metrics`), when configured.
     pub admin: Option<AdminConfig>,
+    /// Process-wide limits.
+    pub limits: LimitsConfig,
+}
+
+/// The optional `[limits]` table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Connections all listeners hold together; `None`: derived at start from the descriptor
+    /// limit, leaving room for backend connections and the admin endpoint.
+    pub max_connections: Option<usize>,
 }
 
 /// The `[admin]` table.
@@ -134,6 +147,8 @@ pub struct ListenerConfig {
     pub routes: Vec<RouteConfig>,
     /// TLS termination or passthrough, when the listener has a `[listener.tls]` table.
     pub tls: Option<ListenerTlsConfig>,
+    /// How many connections the listener, and each source address, may hold.
+    pub connection_limits: proxy_frontend::ConnectionLimits,
 }
 
 /// A listener's TLS, with every path resolved against the config file's directory.

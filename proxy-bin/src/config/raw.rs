@@ -29,6 +29,23 @@ pub(super) struct RawConfig {
     /// The optional `[admin]` table.
     #[serde(default)]
     pub(super) admin: Option<RawAdmin>,
+    /// The optional `[limits]` table.
+    #[serde(default)]
+    pub(super) limits: Option<RawLimits>,
+}
+
+/// The `[limits]` table; see [`super::LimitsConfig`].
+#[derive(Debug, Deserialize)]
+pub(super) struct RawLimits {
+    pub(super) max_connections: Option<i64>,
+}
+
+/// A listener's connection-limit keys; see [`proxy_frontend::ConnectionLimits`].
+#[derive(Debug)]
+pub(super) struct RawListenerLimits {
+    pub(super) max_connections: Option<i64>,
+    pub(super) max_connections_per_source: Option<i64>,
+    pub(super) connection_rate_per_source: Option<i64>,
 }
 
 /// The `[admin]` table; see [`super::AdminConfig`].
@@ -52,6 +69,9 @@ pub(super) struct RawListener {
     pub(super) proxy_protocol: Option<String>,
     pub(super) proxy_protocol_trusted: Option<Vec<String>>,
     pub(super) proxy_protocol_timeout: Option<String>,
+    pub(super) max_connections: Option<i64>,
+    pub(super) max_connections_per_source: Option<i64>,
+    pub(super) connection_rate_per_source: Option<i64>,
     #[serde(default)]
     pub(super) stage: Vec<RawStage>,
     #[serde(default)]

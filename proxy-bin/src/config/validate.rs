@@ -38,12 +38,14 @@ pub(super) fn validate(
     let clusters = v.clusters(raw.cluster);
     let shutdown = v.shutdown(raw.shutdown);
     let admin = v.admin(raw.admin);
-    match (shutdown, admin) {
-        (Some(shutdown), Some(admin)) if v.errors.is_empty() => Ok(Config {
+    let limits = v.limits(raw.limits);
+    match (shutdown, admin, limits) {
+        (Some(shutdown), Some(admin), Some(limits)) if v.errors.is_empty() => Ok(Config {
             listeners,
             clusters,
             shutdown,
             admin,
+            limits,
         }),
         _ => Err(ConfigErrors(v.errors)),
     }

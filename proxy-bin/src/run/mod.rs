@@ -49,6 +49,11 @@ pub(crate) struct Startup {
 
 /// Runs the proxy on a multi-threaded runtime; returns the process's exit code.
 pub(crate) fn main(config: Config, startup: Startup) -> ExitCode {
+    // Before any thread exists; every later socket counts against it.
+    let nofile = crate::descriptors::raise();
+    if let Some(warning) = crate::descriptors::warning(&config, nofile) {
+        warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

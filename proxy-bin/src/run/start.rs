@@ -9,8 +9,8 @@ use proxy_backend::health::{self, ClusterHealth};
 use proxy_backend::{ChildReaper, Connector};
 use proxy_core::route::StaticRouter;
 use proxy_frontend::{
-    BoundListener, BrokerPortObserver, Frontend, ListenerSpec, broker_socket_name,
-    parse_broker_socket_name,
+    BoundListener, BrokerPortObserver, ConnectionBudget, Frontend, ListenerSpec,
+    broker_socket_name, parse_broker_socket_name,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::admin::AdminState;
 use crate::config::{AdminConfig, Config};
+use crate::descriptors;
 use crate::tls_reload;
 use crate::upgrade::{Inherited, Offered, OfferedSockets, SocketKind};
 use crate::wiring::{self, Probe};
@@ -44,7 +45,20 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
     let reaper = ChildReaper::new();
     let connector = Connector::new(plan.clusters.clone(), reaper.clone());
     let backend_connections = connector.connections().clone();
-    let frontend = Arc::new(Frontend::new(plan.router, connector));
+    let admissions = plan
+        .listeners
+        .iter()
+        .map(|spec| (spec.name.to_string(), spec.admission.clone()))
+        .collect();
+    let max_connections = descriptors::max_connections(config, descriptors::current());
+    info!(
+        max_connections,
+        "connection limit for all listeners together"
+    );
+    let frontend = Arc::new(
+        Frontend::new(plan.router, connector)
+            .with_connection_budget(ConnectionBudget::new(max_connections)),
+    );
 
     let background = TaskTracker::new();
     let stop_background = CancellationToken::new();
@@ -61,7 +75,8 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         )
         .with_kafka_metrics(plan.kafka_metrics)
         .with_sasl_metrics(plan.sasl_metrics)
-        .with_backend_connections(backend_connections),
+        .with_backend_connections(backend_connections)
+        .with_admission(frontend.connection_budget().clone(), admissions),
     );
 
     let offered = OfferedSockets::default();

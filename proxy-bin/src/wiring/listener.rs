@@ -10,7 +10,7 @@ use proxy_core::forward::ForwardLimits;
 use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, StaticRouter};
 use proxy_core::stage::{NewStage, Protocol, StageRegistry, raw_tcp_registry};
 use proxy_frontend::{
-    KafkaListener, ListenerProtocol, ListenerSpec, ListenerTls, ReloadableServerConfig,
+    Admission, KafkaListener, ListenerProtocol, ListenerSpec, ListenerTls, ReloadableServerConfig,
     TlsTermination,
 };
 use proxy_kafka::broker_map::{BrokerMap, GatewayMode};
@@ -69,6 +69,7 @@ impl Listeners {
                     idle_timeout: listener.idle_timeout,
                     half_close_timeout: listener.half_close_timeout,
                 },
+                admission: Arc::new(Admission::new(listener.connection_limits)),
                 protocol,
             });
         }

@@ -41,6 +41,12 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         } else {
             Span::current().record("client.addr", field::display(self.cx.client_addr()));
         }
+        // The source is the client a trusted PROXY header named, else the peer.
+        self.source = self
+            .served
+            .spec
+            .admission
+            .admit_source(self.cx.client_addr().ip(), Instant::now())?;
         let spec = &self.served.spec;
         let (FrontendState::TlsHandshaking { deadline }, Some(tls)) =
             (self.machine.state(), &spec.tls)

@@ -31,6 +31,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, field, info_span};
 
+use crate::admission::SourceGuard;
 use crate::frontend::Frontend;
 use crate::sessions::Registration;
 use crate::spec::ListenerSpec;
@@ -96,6 +97,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
             stop: &stop,
             backend: None,
             authenticated_at: None,
+            source: None,
         };
         let reason = driver.run(stream).await;
         // Unregistered before the close is published: whoever hears of it sees it gone.
@@ -123,6 +125,8 @@ struct Driver<'a, R, C> {
     backend: Option<BackendState>,
     /// When the client authenticated to the proxy (SASL termination or mTLS).
     authenticated_at: Option<Instant>,
+    /// The client's source address's share of the listener's per-source limits.
+    source: Option<SourceGuard>,
 }
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {

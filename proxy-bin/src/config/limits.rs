@@ -1,0 +1,69 @@
+//! Checks for connection limits: the `[limits]` table (the whole process) and a listener's
+//! `max_connections`, `max_connections_per_source` and `connection_rate_per_source`.
+
+use proxy_frontend::{ConnectionLimits, SourceRate};
+
+use super::raw::{RawLimits, RawListenerLimits};
+use super::validate::Validator;
+use super::{LimitsConfig, path};
+
+/// Larger than any descriptor table a kernel allows: a limit above it is a typo.
+const MAX_LIMIT: i64 = 1 << 24;
+
+// === impl Validator ===
+
+impl Validator {
+    /// The `[limits]` table; every key is optional.
+    pub(super) fn limits(&mut self, raw: Option<RawLimits>) -> Option<LimitsConfig> {
+        let Some(raw) = raw else {
+            return Some(LimitsConfig::default());
+        };
+        let max_connections = self.count("limits.max_connections".into(), raw.max_connections)?;
+        Some(LimitsConfig { max_connections })
+    }
+
+    /// A listener's connection limits.
+    pub(super) fn listener_limits(
+        &mut self,
+        at: &str,
+        raw: RawListenerLimits,
+    ) -> Option<ConnectionLimits> {
+        let max_connections = self.count(path::key(at, "max_connections"), raw.max_connections);
+        let per_source = self.count(
+            path::key(at, "max_connections_per_source"),
+            raw.max_connections_per_source,
+        );
+        let rate = self.count(
+            path::key(at, "connection_rate_per_source"),
+            raw.connection_rate_per_source,
+        );
+        let per_source = per_source?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let rate = rate?.map(|n| {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            SourceRate {
+                per_second: n,
+                burst: n,
+            }
+        });
+        Some(ConnectionLimits {
+            max_connections: max_connections?,
+            max_connections_per_source: per_source,
+            connection_rate_per_source: rate,
+        })
+    }
+
+    /// An optional count of at least 1.
+    fn count(&mut self, at: String, raw: Option<i64>) -> Option<Option<usize>> {
+        match raw {
+            None => Some(None),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Some(Some(n as usize)),
+            Some(n) => {
+                self.error(
+                    at,
+                    format!("{n} is not a limit: expected a whole number from 1 to {MAX_LIMIT}"),
+                );
+                None
+            }
+        }
+    }
+}
