@@ -3,12 +3,15 @@
 //! authentication with the cluster's own credentials.
 
 use std::collections::HashMap;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use proxy_core::Side;
 use proxy_core::close::{CloseReason, ConnectFailure};
 use proxy_core::context::AuthMechanism;
+use proxy_core::io::is_out_of_descriptors;
 use proxy_core::proxy_protocol;
 use proxy_core::route::RouteId;
 use proxy_core::state::{BackendEvent, BackendState};
@@ -137,7 +140,7 @@ impl Connect for Connector {
                 let target = BackendTarget::Addr(addr);
                 state = state.on(BackendEvent::Connect { target, deadline }, session)?;
                 attempts += 1;
-                let mut stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+                let mut stream = match timeout_at(deadline, connect_tcp(addr)).await {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(err)) => {
                         debug!(backend.addr = %addr, error = %err, "backend connect failed");
@@ -250,6 +253,22 @@ fn fail(state: BackendState, session: Option<SessionId>, reason: CloseReason) ->
 }
 
 /// The socket addresses of `backend`: the literal itself, or what its name resolves to.
+/// Connects to `addr`. While the process is out of descriptors (EMFILE, ENFILE) it waits for
+/// one to free up, as one does whenever a session ends, rather than failing the session; the
+/// caller's connect deadline bounds the wait.
+async fn connect_tcp(addr: SocketAddr) -> io::Result<TcpStream> {
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match TcpStream::connect(addr).await {
+            Err(err) if is_out_of_descriptors(&err) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 pub(crate) async fn resolve(
     backend: &BackendAddr,
     deadline: Instant,

@@ -24,6 +24,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use proxy_core::io::is_out_of_descriptors;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -45,7 +46,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: C
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
-            Err(err) if out_of_descriptors(&err) && spare.release() => {
+            Err(err) if is_out_of_descriptors(&err) && spare.release() => {
                 debug!("admin: out of descriptors; accepting with the spare");
                 continue;
             }
@@ -108,11 +109,6 @@ impl SpareDescriptor {
             *file = Self::new_file();
         }
     }
-}
-
-/// EMFILE or ENFILE: the process's or the system's descriptor table is full.
-fn out_of_descriptors(err: &std::io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error())
 }
 
 fn respond(state: &AdminState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
