@@ -9,6 +9,8 @@
 )]
 
 pub mod certs;
+pub mod faulty;
+pub mod footprint;
 pub mod haproxy;
 pub mod kafka_wire;
 pub mod openssl;

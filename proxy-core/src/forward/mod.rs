@@ -222,6 +222,14 @@ where
         if self.client.is_finished() && self.backend.is_finished() {
             return Ok(Round::Done);
         }
+        // A protocol with request boundaries has no half-open state: a server that closed
+        // between requests ended the session once the client has everything it sent.
+        if self.codec.at_request_boundary().is_some()
+            && self.backend.closed_cleanly()
+            && self.client.write_is_shut()
+        {
+            return Ok(Round::Done);
+        }
         if self.drained(chain) {
             return Err(CloseReason::DrainCompleted);
         }
@@ -281,6 +289,16 @@ where
                 Poll::Ready(true) => progress = true,
                 Poll::Ready(false) => {
                     self.first_eof.get_or_insert(side);
+                    // A server that hangs up with requests unanswered failed them: that is
+                    // the backend's fault, not an orderly close (what it answered is still
+                    // delivered first).
+                    if side == Side::Backend
+                        && self.backend.closed_cleanly()
+                        && self.codec.at_request_boundary() == Some(false)
+                    {
+                        self.backend
+                            .fail(CloseReason::BackendIo(std::io::ErrorKind::UnexpectedEof));
+                    }
                     progress = true;
                     break;
                 }

@@ -87,6 +87,11 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         self.fault.is_none() && (!self.outbound.is_empty() || self.needs_flush)
     }
 
+    /// True once our write half toward the peer is shut.
+    pub(super) fn write_is_shut(&self) -> bool {
+        self.write == WriteHalf::Shut
+    }
+
     /// True when the peer has sent EOF and our write half toward it is shut.
     pub(super) fn is_finished(&self) -> bool {
         self.eof && self.write == WriteHalf::Shut

@@ -3,11 +3,6 @@
 //! in the backlog; with limits configured beyond the descriptors, accepting fails with EMFILE
 //! and backs off while existing sessions and the admin endpoint keep working, and it recovers
 //! by itself. Every wait is bounded.
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "helpers of this test file fail the test when the environment misbehaves"
-)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,10 +11,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sluice_tests::STEP_TIMEOUT;
-use sluice_tests::process::{Running, SluiceBinary, echo_backend, http_get, write_config};
+use sluice_tests::process::{Running, echo_backend, http_get, write_config};
 use sluice_tests::procfs::open_descriptors;
 
-const SLUICE: SluiceBinary = SluiceBinary::new(env!("CARGO_BIN_EXE_sluice"));
+use crate::SLUICE;
 
 /// The descriptor limit the proxy runs under in these tests.
 const NOFILE: u32 = 200;

@@ -1,15 +1,13 @@
 //! A child-process backend that answers and exits without reading what the client sent: the
 //! write to its stdin fails, yet its answer is read to the end and delivered before the session
 //! closes, every time. Every wait is bounded.
-#![expect(clippy::unwrap_used, reason = "a failed setup step fails the test")]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use sluice_tests::STEP_TIMEOUT;
-use sluice_tests::process::SluiceBinary;
 
-const SLUICE: SluiceBinary = SluiceBinary::new(env!("CARGO_BIN_EXE_sluice"));
+use crate::SLUICE;
 
 #[test]
 fn a_child_that_answers_and_exits_unread_gets_its_answer_to_the_client_every_time() {
