@@ -80,10 +80,3 @@ pub fn holds_socket(pid: u32, inode: u64) -> bool {
             std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str())
         })
 }
-
-/// How many descriptors process `pid` holds open.
-pub fn open_descriptors(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("list the process's descriptors")
-        .count()
-}

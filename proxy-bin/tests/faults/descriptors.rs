@@ -11,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sluice_tests::STEP_TIMEOUT;
+use sluice_tests::footprint::open_fds;
 use sluice_tests::process::{Running, echo_backend, http_get, write_config};
-use sluice_tests::procfs::open_descriptors;
 
 use crate::SLUICE;
 
@@ -164,11 +164,11 @@ fn descriptor_exhaustion_backs_off_keeps_admin_and_open_sessions_and_recovers() 
     // session takes two (its client and its backend).
     let pid = sluice.pid();
     let mut held = Vec::new();
-    let free = NOFILE as usize - open_descriptors(pid);
+    let free = NOFILE as usize - open_fds(pid);
     if free % 2 == 1 {
         held.push(TcpStream::connect(admin).unwrap());
         until("the idle admin connection is accepted", || {
-            open_descriptors(pid) == NOFILE as usize - free + 1
+            open_fds(pid) == NOFILE as usize - free + 1
         });
     }
     for i in 0..free / 2 {
@@ -176,7 +176,7 @@ fn descriptor_exhaustion_backs_off_keeps_admin_and_open_sessions_and_recovers() 
         assert!(echoes(&mut stream, format!("filler {i}").as_bytes()));
         held.push(stream);
     }
-    assert_eq!(open_descriptors(pid), NOFILE as usize, "the table is full");
+    assert_eq!(open_fds(pid), NOFILE as usize, "the table is full");
 
     // One more client: connected by the kernel, but accepting fails with EMFILE and backs off.
     let mut waiting = TcpStream::connect(addr).unwrap();
