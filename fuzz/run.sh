@@ -4,19 +4,25 @@
 #   fuzz/run.sh                      the PROXY-protocol header parser (proxy_header), 60 s
 #   fuzz/run.sh 30                   the same, 30 s (the original usage)
 #   fuzz/run.sh kafka_frames [120]   the Kafka codec (kafka_frames)
+#   fuzz/run.sh sasl_scram [120]     SCRAM messages, server and client side (sasl_scram)
+#   fuzz/run.sh sasl_plain [120]     SASL PLAIN messages (sasl_plain)
+#   fuzz/run.sh users_file [120]     the users file of SASL listeners (users_file)
+#   fuzz/run.sh config_file [120]    the sluice config file (config_file)
 #
 # Targets are the `[[bin]]`s of fuzz/Cargo.toml (files in fuzz/fuzz_targets/). Fuzzes a scratch
 # copy of fuzz/corpus/TARGET (an empty corpus if that directory does not exist), so the inputs
 # libFuzzer adds do not land in the committed seed corpus. A crash stops the run with a non-zero
 # status and leaves its input in fuzz/artifacts/TARGET/; commit it under fuzz/corpus/TARGET/
-# once it is fixed (for proxy_header, the stable `proxy_protocol::corpus_tests` unit test then
-# keeps it fixed).
+# once it is fixed (the stable corpus replay tests then keep it fixed: proxy-core's
+# `proxy_protocol::corpus_tests` and `sasl::corpus_tests`, proxy-kafka's `corpus_tests`; see
+# fuzz/README.md). CI runs every target briefly through scripts/fuzz-smoke.sh.
 #
 # Honours CARGO_TARGET_DIR and CARGO_BUILD_JOBS like any cargo build.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [TARGET] [SECONDS]   (TARGET: proxy_header (default), kafka_frames)" >&2
+    echo "usage: $0 [TARGET] [SECONDS]   (TARGET: proxy_header (default), kafka_frames," \
+        "sasl_scram, sasl_plain, users_file, config_file)" >&2
     exit 2
 }
 

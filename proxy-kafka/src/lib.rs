@@ -29,6 +29,8 @@ mod wire;
 #[cfg(test)]
 mod codec_tests;
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod frame_tests;
 #[cfg(test)]
 mod message_tests;
