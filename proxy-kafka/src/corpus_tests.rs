@@ -255,24 +255,21 @@ const FRAMED: u8 = 0x40;
 const REENCODE: u8 = 0x80;
 const WHOLE: u8 = 0x3f;
 
-/// Regenerates the seed corpus: `cargo test -p proxy-kafka --lib corpus -- --ignored`.
-/// Files of other names (regressions a fuzzing run found) are left alone.
-#[test]
-#[ignore = "writes fuzz/corpus/kafka_frames; run by hand after changing a seed"]
-fn write_seeds() {
-    let dir = corpus_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, input) in seeds() {
-        std::fs::write(dir.join(name), input).unwrap();
-    }
-}
-
-/// The seeds this file writes match the builders (a drifted encoder shows here).
+/// The seeds on disk are the ones the builders make (a drifted encoder shows here).
+/// `SLUICE_WRITE_SEEDS=1 cargo test -p proxy-kafka --lib corpus` rewrites them after a seed
+/// changes; files of other names (regressions a fuzzing run found) are left alone.
 #[test]
 fn seeds_on_disk_are_the_ones_written() {
+    let dir = corpus_dir();
+    if std::env::var_os("SLUICE_WRITE_SEEDS").is_some_and(|value| value == "1") {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, input) in seeds() {
+            std::fs::write(dir.join(name), input).unwrap();
+        }
+    }
     for (name, input) in seeds() {
-        let on_disk = std::fs::read(corpus_dir().join(name)).unwrap();
-        assert_eq!(on_disk, input, "{name}: rerun write_seeds");
+        let on_disk = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(on_disk, input, "{name}: rerun with SLUICE_WRITE_SEEDS=1");
     }
 }
 
