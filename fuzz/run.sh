@@ -13,9 +13,10 @@
 # copy of fuzz/corpus/TARGET (an empty corpus if that directory does not exist), so the inputs
 # libFuzzer adds do not land in the committed seed corpus. A crash stops the run with a non-zero
 # status and leaves its input in fuzz/artifacts/TARGET/; commit it under fuzz/corpus/TARGET/
-# once it is fixed (the stable corpus replay tests then keep it fixed: proxy-core's
-# `proxy_protocol::corpus_tests` and `sasl::corpus_tests`, proxy-kafka's `corpus_tests`; see
-# fuzz/README.md). CI runs every target briefly through scripts/fuzz-smoke.sh.
+# once it is fixed (the stable corpus replay tests, which run the same checks, then keep it
+# fixed: proxy-core's `proxy_protocol::corpus_tests` and `sasl::corpus_tests`, proxy-kafka's
+# `corpus_tests`, proxy-bin's `config::corpus_tests`; see fuzz/README.md). CI runs every target
+# briefly through scripts/fuzz-smoke.sh.
 #
 # Honours CARGO_TARGET_DIR and CARGO_BUILD_JOBS like any cargo build.
 set -euo pipefail

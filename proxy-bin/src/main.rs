@@ -9,8 +9,8 @@ use clap::Parser;
 
 mod admin;
 mod cli;
-mod descriptors;
 pub mod config;
+mod descriptors;
 mod logging;
 mod run;
 mod systemd;
@@ -31,9 +31,10 @@ fn main() -> ExitCode {
                     users,
                     mechanism,
                     iterations,
+                    min_password_length,
                     name,
                 },
-        } => users_cli::add(&users, &mechanism, iterations, &name),
+        } => users_cli::add(&users, &mechanism, iterations, min_password_length, &name),
         Command::Upgrade {
             pid_file,
             reload,

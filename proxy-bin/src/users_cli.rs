@@ -3,17 +3,22 @@
 //! password itself is never written.
 
 use std::io::{BufRead as _, Write as _};
-use std::num::NonZeroU32;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use proxy_core::sasl::{MIN_ITERATIONS, Mechanism, ScramCredential, UserStore, check_username};
+use proxy_core::sasl::{Mechanism, ScramCredential, UserStore, check_iterations, check_username};
 
 /// Runs `sluice user add`; errors go to standard error and exit 1.
-pub(crate) fn add(users: &Path, mechanism: &str, iterations: u32, name: &str) -> ExitCode {
-    match try_add(users, mechanism, iterations, name) {
+pub(crate) fn add(
+    users: &Path,
+    mechanism: &str,
+    iterations: u32,
+    min_password: usize,
+    name: &str,
+) -> ExitCode {
+    match try_add(users, mechanism, iterations, min_password, name) {
         Ok(message) => {
             let _ = writeln!(std::io::stdout(), "{message}");
             ExitCode::SUCCESS
@@ -25,7 +30,13 @@ pub(crate) fn add(users: &Path, mechanism: &str, iterations: u32, name: &str) ->
     }
 }
 
-fn try_add(users: &Path, mechanism: &str, iterations: u32, name: &str) -> anyhow::Result<String> {
+fn try_add(
+    users: &Path,
+    mechanism: &str,
+    iterations: u32,
+    min_password: usize,
+    name: &str,
+) -> anyhow::Result<String> {
     let hash = match mechanism.parse::<Mechanism>()? {
         Mechanism::Scram(hash) => hash,
         Mechanism::Plain => bail!(
@@ -34,15 +45,21 @@ fn try_add(users: &Path, mechanism: &str, iterations: u32, name: &str) -> anyhow
         ),
     };
     check_username(name).map_err(|message| anyhow::anyhow!("NAME: {message}"))?;
-    let iterations = NonZeroU32::new(iterations)
-        .filter(|i| i.get() >= MIN_ITERATIONS)
-        .with_context(|| format!("--iterations: at least {MIN_ITERATIONS}"))?;
+    let iterations = check_iterations(iterations.into())
+        .map_err(|message| anyhow::anyhow!("--iterations: {message}"))?;
     let mut store = match std::fs::read_to_string(users) {
         Ok(text) => UserStore::parse(&text).with_context(|| users.display().to_string())?,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => UserStore::default(),
         Err(err) => return Err(err).with_context(|| format!("cannot read {}", users.display())),
     };
     let password = read_password()?;
+    let length = password.chars().count();
+    if length < min_password {
+        bail!(
+            "the password has {length} characters; at least {min_password} are required \
+             (--min-password-length)"
+        );
+    }
     let credential = ScramCredential::generate(hash, &password, iterations)
         .map_err(|_| anyhow::anyhow!("no randomness for the salt"))?;
     store.add(name, credential);

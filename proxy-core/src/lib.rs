@@ -44,6 +44,9 @@ pub mod units;
 pub mod upstream;
 pub mod value;
 
+#[cfg(any(test, feature = "test-util"))]
+#[doc(hidden)]
+pub mod fuzz_corpus;
 #[cfg(test)]
 mod test_support;
 

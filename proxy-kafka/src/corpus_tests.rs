@@ -1,250 +1,38 @@
-//! The `kafka_frames` fuzz target's session, run on stable in CI over its committed seed corpus
-//! (`fuzz/corpus/kafka_frames/`): no fuzzer, a bounded replay of the inputs that reach the codec,
-//! the lazy body decoders and the broker-address rewrite. Inputs a fuzzing run found (and that
-//! were fixed) are committed there too and stay fixed through this test.
+//! The `kafka_frames` fuzz target's checks ([`crate::fuzz_checks`]), run on stable in CI over its
+//! committed seed corpus (`fuzz/corpus/kafka_frames/`): no fuzzer, a bounded replay of the inputs
+//! that reach the codec, the lazy body decoders and the broker-address rewrite. Inputs a fuzzing
+//! run found (and that were fixed) are committed there too and stay fixed through this test.
 //!
-//! Keep `Session` in step with `fuzz/fuzz_targets/kafka_frames.rs`, which documents the input
-//! format (a control byte, then a raw stream or `[kind][len][bytes]` messages). The seeds are
-//! written by `write_seeds` below from the builders of [`crate::test_support`].
+//! The seeds are written by `seeds` below from the builders of [`crate::test_support`], in the
+//! input format [`kafka_frames`] documents (a control byte, then a raw stream or
+//! `[kind][len][bytes]` messages).
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::produce_response::NodeEndpoint;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BrokerId, ProduceResponse, RequestKind, ResponseKind,
 };
-use proxy_core::codec::Codec;
-use proxy_core::io::WriteQueue;
+use proxy_core::fuzz_corpus::{self, Replaying};
 
-use crate::rewrite::{BrokerAddressMap, UpstreamBroker, rewrite_response};
+use crate::fuzz_checks::kafka_frames;
 use crate::test_support::{
     api_versions_response, metadata_request, metadata_response, name, produce_request,
     request_frame, response_frame, unknown_api_frame,
 };
-use crate::{KafkaCodec, KafkaRequest, KafkaResponse};
-
-/// The fuzz target's: small enough that large declared sizes take the refusal path.
-const MAX_FRAME_SIZE: usize = 64 * 1024;
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/kafka_frames")
-}
-
-/// Every corpus file, by name.
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = corpus_dir();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|err| panic!("reading {}: {err}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    files.sort();
-    assert!(files.len() >= 5, "expected seeds in {}", dir.display());
-    files
-}
 
 #[test]
 fn corpus_replays_through_the_fuzz_targets_session() {
-    for (name, input) in corpus() {
-        let session = replay(&input);
+    for (name, input) in fuzz_corpus::read("kafka_frames") {
+        let _replaying = Replaying::seed(&name, &input);
+        let end = kafka_frames(&input);
         // The `framed_` seeds are well-formed exchanges: every message reads, every request
         // expecting an answer gets it, and nothing is left half-read.
         if name.starts_with("framed_") {
-            assert!(!session.closed, "{name}: the session was abandoned");
-            assert!(session.seen > 0, "{name}: no message read");
-            assert!(
-                session.expected.is_empty(),
-                "{name}: requests left unanswered"
-            );
-            assert!(session.from_client.is_empty() && session.from_backend.is_empty());
+            assert!(!end.closed, "{name}: the session was abandoned");
+            assert!(end.messages > 0, "{name}: no message read");
+            assert_eq!(end.in_flight, 0, "{name}: requests left unanswered");
+            assert_eq!(end.unread, 0, "{name}: bytes left half-read");
         }
-    }
-}
-
-/// What the fuzz target does with `input`.
-fn replay(input: &[u8]) -> Session {
-    let Some((&control, data)) = input.split_first() else {
-        return Session::new(1, false);
-    };
-    let mut session = Session::new(usize::from(control & 0x3f) + 1, control & 0x80 != 0);
-    if control & 0x40 == 0 {
-        session.client_sends(data);
-        session.backend_sends(data);
-    } else {
-        let mut data = data;
-        while let [kind, len, rest @ ..] = data {
-            let len = usize::from(*len).min(rest.len());
-            let (payload, tail) = rest.split_at(len);
-            data = tail;
-            let mut frame = BytesMut::new();
-            if kind & 1 == 0 {
-                frame.put_i32(i32::try_from(len).unwrap());
-                frame.put_slice(payload);
-                session.client_sends(&frame);
-            } else {
-                frame.put_i32(i32::try_from(len + 4).unwrap());
-                frame.put_i32(session.expected.front().copied().unwrap_or(0));
-                frame.put_slice(payload);
-                session.backend_sends(&frame);
-            }
-        }
-    }
-    session
-}
-
-/// One session's codec, read buffers and write queues, as the forwarding driver holds them.
-struct Session {
-    codec: KafkaCodec,
-    from_client: BytesMut,
-    from_backend: BytesMut,
-    to_client: WriteQueue,
-    to_backend: WriteQueue,
-    /// Correlation ids of the requests sent on that expect a response, oldest first.
-    expected: VecDeque<i32>,
-    /// Correlation ids of the requests sent on that expect none (Produce, `acks = 0`).
-    unanswered: Vec<i32>,
-    /// A decode error closes the session: nothing more is read.
-    closed: bool,
-    chunk: usize,
-    reencode: bool,
-    /// Messages read, to re-encode every other one.
-    seen: usize,
-}
-
-impl Session {
-    fn new(chunk: usize, reencode: bool) -> Self {
-        Self {
-            codec: KafkaCodec::new(MAX_FRAME_SIZE),
-            from_client: BytesMut::new(),
-            from_backend: BytesMut::new(),
-            to_client: WriteQueue::default(),
-            to_backend: WriteQueue::default(),
-            expected: VecDeque::new(),
-            unanswered: Vec::new(),
-            closed: false,
-            chunk,
-            reencode,
-            seen: 0,
-        }
-    }
-
-    fn change_this_one(&mut self) -> bool {
-        self.seen += 1;
-        self.reencode && self.seen.is_multiple_of(2)
-    }
-
-    fn client_sends(&mut self, data: &[u8]) {
-        for piece in data.chunks(self.chunk) {
-            if self.closed {
-                return;
-            }
-            self.from_client.extend_from_slice(piece);
-            while !self.closed {
-                match self.codec.decode_request(&mut self.from_client) {
-                    Ok(Some(request)) => self.forward(request),
-                    Ok(None) => break,
-                    Err(_) => self.closed = true,
-                }
-            }
-            assert!(self.from_client.len() < MAX_FRAME_SIZE + 4);
-        }
-    }
-
-    fn backend_sends(&mut self, data: &[u8]) {
-        for piece in data.chunks(self.chunk) {
-            if self.closed {
-                return;
-            }
-            self.from_backend.extend_from_slice(piece);
-            while !self.closed {
-                match self.codec.decode_response(&mut self.from_backend) {
-                    Ok(Some(response)) => self.deliver(response),
-                    Ok(None) => break,
-                    Err(_) => self.closed = true,
-                }
-            }
-            assert!(self.from_backend.len() < MAX_FRAME_SIZE + 4);
-        }
-    }
-
-    fn forward(&mut self, mut request: KafkaRequest) {
-        let correlation_id = request.correlation_id();
-        let _ = (request.api(), request.client_id(), request.origin());
-        let read_len = request.wire_len();
-        let changed =
-            request.body().is_ok() && self.change_this_one() && request.body_mut().is_ok();
-        let expects_response = request.expects_response();
-        let before = self.to_backend.len();
-        if let Err(err) = self.codec.encode_request(request, &mut self.to_backend) {
-            assert!(changed, "an unchanged request failed to encode: {err}");
-            self.closed = true;
-            return;
-        }
-        if !changed {
-            assert_eq!(
-                self.to_backend.len() - before,
-                read_len,
-                "request not written as read"
-            );
-        }
-        if expects_response {
-            self.expected.push_back(correlation_id);
-        } else {
-            self.unanswered.push(correlation_id);
-        }
-    }
-
-    fn deliver(&mut self, mut response: KafkaResponse) {
-        let correlation_id = response.correlation_id();
-        if self.expected.front() == Some(&correlation_id) {
-            self.expected.pop_front();
-        } else {
-            assert!(
-                self.unanswered.contains(&correlation_id),
-                "answered the wrong request"
-            );
-        }
-        let read_len = response.wire_len();
-        let rewrite = rewrite_response(&mut response, &OneAddress).ok();
-        let always_rewritten = matches!(
-            response.api(),
-            Some(ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster)
-        );
-        let rewritten = rewrite
-            .is_some_and(|done| always_rewritten || done.addresses > 0 || done.versions_capped > 0);
-        let decoded = response.body().is_ok();
-        let changed =
-            rewritten || (decoded && self.change_this_one() && response.body_mut().is_ok());
-        let before = self.to_client.len();
-        if let Err(err) = self.codec.encode_response(response, &mut self.to_client) {
-            assert!(changed, "an unchanged response failed to encode: {err}");
-            self.closed = true;
-            return;
-        }
-        if !changed {
-            assert_eq!(
-                self.to_client.len() - before,
-                read_len,
-                "response not written as read"
-            );
-        }
-    }
-}
-
-/// Advertises every broker at one address, as a gateway does its own.
-struct OneAddress;
-
-impl BrokerAddressMap for OneAddress {
-    fn learn(&self, _brokers: &[UpstreamBroker]) {}
-
-    fn advertised(&self, node_id: i32) -> (String, u16) {
-        (format!("broker-{node_id}.proxy"), 9092)
     }
 }
 
@@ -260,7 +48,7 @@ const WHOLE: u8 = 0x3f;
 /// changes; files of other names (regressions a fuzzing run found) are left alone.
 #[test]
 fn seeds_on_disk_are_the_ones_written() {
-    let dir = corpus_dir();
+    let dir = fuzz_corpus::dir("kafka_frames");
     if std::env::var_os("SLUICE_WRITE_SEEDS").is_some_and(|value| value == "1") {
         std::fs::create_dir_all(&dir).unwrap();
         for (name, input) in seeds() {

@@ -26,6 +26,10 @@ mod stages;
 mod tagged_scan;
 mod wire;
 
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz_checks;
+
 #[cfg(test)]
 mod codec_tests;
 #[cfg(test)]

@@ -27,4 +27,38 @@ pub(super) fn render(state: &AdminState, out: &mut String) {
             );
         }
     }
+    let name = "sluice_sasl_failures_delayed_total";
+    header(
+        out,
+        name,
+        "Failed authentications whose answer and close were held back by the failure delay.",
+        "counter",
+    );
+    for (listener, metrics) in &state.sasl {
+        let _ = writeln!(
+            out,
+            "{name}{{listener=\"{}\"}} {}",
+            escape(listener),
+            metrics.delayed()
+        );
+    }
+    let name = "sluice_sasl_refused_total";
+    header(
+        out,
+        name,
+        "Authentication attempts refused before any credential was checked, by listener and \
+         reason (listener_unauthenticated_limit, source_unauthenticated_limit, \
+         password_checks_busy).",
+        "counter",
+    );
+    for (listener, metrics) in &state.sasl {
+        let listener = escape(listener);
+        for (why, count) in metrics.refused() {
+            let _ = writeln!(
+                out,
+                "{name}{{listener=\"{listener}\",reason=\"{}\"}} {count}",
+                why.label()
+            );
+        }
+    }
 }

@@ -153,9 +153,9 @@ impl Validator {
                 let sasl = self.listener_sasl(at, raw.sasl, tls.as_ref());
                 self.principal_rules_need_authentication(at, routes.as_deref(), &sasl, &tls);
                 let kafka = self.kafka(at, raw_kafka, bind, tls.as_ref());
-                kafka
-                    .zip(sasl)
-                    .map(|(kafka, sasl)| ListenerProtocol::Kafka(KafkaConfig { sasl, ..kafka }))
+                kafka.zip(sasl).map(|(kafka, sasl)| {
+                    ListenerProtocol::Kafka(Box::new(KafkaConfig { sasl, ..kafka }))
+                })
             }
         };
         Some(ListenerConfig {

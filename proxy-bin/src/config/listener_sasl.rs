@@ -15,6 +15,13 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// doubles with each further failure (Kafka's `connection.failed.authentication.delay.ms` is
 /// 100 ms).
 const DEFAULT_FAILURE_DELAY: Duration = Duration::from_millis(100);
+/// Sessions authenticating at once on one listener, unless configured: each holds a socket
+/// and up to 512 KiB of frame before anyone is known.
+const DEFAULT_MAX_UNAUTHENTICATED: usize = 1024;
+/// Sessions authenticating at once from one client (IPv6: one /64), unless configured. A
+/// client authenticates in milliseconds; many at once from one address is a flood, or many
+/// clients behind one NAT starting together (raise it for those).
+const DEFAULT_MAX_UNAUTHENTICATED_PER_SOURCE: usize = 128;
 /// KIP-368 clients re-authenticate shortly before the lifetime passes; below a second that
 /// would be most of their traffic.
 const MIN_SESSION_LIFETIME: Duration = Duration::from_secs(1);
@@ -30,6 +37,8 @@ pub(super) struct RawListenerSasl {
     pub(super) session_lifetime: Option<String>,
     pub(super) accept_mtls_principal: Option<bool>,
     pub(super) failure_delay: Option<String>,
+    pub(super) max_unauthenticated: Option<i64>,
+    pub(super) max_unauthenticated_per_source: Option<i64>,
 }
 
 impl RawListenerSasl {
@@ -44,6 +53,11 @@ impl RawListenerSasl {
                 self.accept_mtls_principal.is_some(),
             ),
             ("failure_delay", self.failure_delay.is_some()),
+            ("max_unauthenticated", self.max_unauthenticated.is_some()),
+            (
+                "max_unauthenticated_per_source",
+                self.max_unauthenticated_per_source.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))
@@ -147,6 +161,18 @@ impl Validator {
                 Ok(Some(lifetime))
             },
         );
+        let max_unauthenticated = self
+            .count(
+                path::key(at, "max_unauthenticated"),
+                raw.max_unauthenticated,
+            )
+            .map(|n| n.unwrap_or(DEFAULT_MAX_UNAUTHENTICATED));
+        let max_unauthenticated_per_source = self
+            .count(
+                path::key(at, "max_unauthenticated_per_source"),
+                raw.max_unauthenticated_per_source,
+            )
+            .map(|n| n.unwrap_or(DEFAULT_MAX_UNAUTHENTICATED_PER_SOURCE));
         let accept_mtls_principal = raw.accept_mtls_principal.unwrap_or(false);
         if accept_mtls_principal {
             let asks_for_certificates = matches!(
@@ -170,6 +196,8 @@ impl Validator {
             session_lifetime: session_lifetime?,
             accept_mtls_principal,
             failure_delay: failure_delay?,
+            max_unauthenticated: max_unauthenticated?,
+            max_unauthenticated_per_source: max_unauthenticated_per_source?,
         })
     }
 

@@ -39,6 +39,8 @@ fn the_contract_keys_parse_with_defaults() {
         session_lifetime,
         accept_mtls_principal,
         failure_delay,
+        max_unauthenticated,
+        max_unauthenticated_per_source,
     }) = sasl
     else {
         panic!("{sasl:?}");
@@ -56,15 +58,22 @@ fn the_contract_keys_parse_with_defaults() {
     assert_eq!(session_lifetime, None);
     assert!(!accept_mtls_principal);
     assert_eq!(failure_delay, Duration::from_millis(100));
+    assert_eq!(
+        (max_unauthenticated, max_unauthenticated_per_source),
+        (1024, 128)
+    );
 
     let sasl = sasl_of(&kafka(
         "mode = \"terminate\"\nmechanisms = [\"SCRAM-SHA-512\"]\nusers = \"u.toml\"\n\
-         session_lifetime = \"15m\"\ntimeout = \"3s\"",
+         session_lifetime = \"15m\"\ntimeout = \"3s\"\nmax_unauthenticated = 10\n\
+         max_unauthenticated_per_source = 2",
         "",
     ));
     let Some(KafkaSaslConfig::Terminate {
         session_lifetime,
         timeout,
+        max_unauthenticated: 10,
+        max_unauthenticated_per_source: 2,
         ..
     }) = sasl
     else {

@@ -24,8 +24,14 @@ mod tls;
 mod validate;
 mod value;
 
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz_checks;
+
 #[cfg(test)]
 mod cluster_sasl_tests;
+#[cfg(test)]
+mod corpus_tests;
 #[cfg(test)]
 mod kafka_tests;
 #[cfg(test)]
@@ -207,8 +213,9 @@ pub struct RouteConfig {
 pub enum ListenerProtocol {
     /// Raw bytes, forwarded as they are.
     Tcp,
-    /// Kafka, through a gateway that keeps clients on the proxy.
-    Kafka(KafkaConfig),
+    /// Kafka, through a gateway that keeps clients on the proxy (boxed: it is most of a
+    /// listener's config, and raw TCP listeners need none of it).
+    Kafka(Box<KafkaConfig>),
 }
 
 /// A Kafka listener's keys.
@@ -244,8 +251,12 @@ pub enum KafkaSaslConfig {
         session_lifetime: Option<Duration>,
         /// A client certificate's principal authenticates the session without SASL.
         accept_mtls_principal: bool,
-        /// The delay after a first failure from an address; doubles per further failure.
+        /// The delay after a first failure of a user from a client; doubles per further failure.
         failure_delay: Duration,
+        /// Sessions authenticating at once on the listener.
+        max_unauthenticated: usize,
+        /// Sessions authenticating at once from one client (IPv6: one /64).
+        max_unauthenticated_per_source: usize,
     },
 }
 

@@ -1,5 +1,6 @@
-//! `sluice user add`: salted SCRAM credentials only, other users kept, and refusals that name
-//! what was wrong and leave the users file as it was.
+//! `sluice user add`: salted SCRAM credentials only, other users kept, and refusals (iterations
+//! out of Kafka's bounds, a short password...) that name what was wrong and leave the users file
+//! as it was.
 
 use std::process::Command;
 
@@ -48,20 +49,20 @@ fn user_add_stores_salted_credentials_only_and_keeps_other_users() {
     let (ok, text) = user_add(
         &users,
         &["--mechanism", "SCRAM-SHA-256", "bob"],
-        "builder\r\n",
+        "the-builder\r\n",
     );
     assert!(ok, "{text}");
     let file = std::fs::read_to_string(&users).unwrap();
     assert!(
-        !file.contains("wonderland") && !file.contains("builder"),
+        !file.contains("wonderland") && !file.contains("the-builder"),
         "{file}"
     );
     let mode = std::fs::metadata(&users).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the users file is readable by others");
     let store = UserStore::parse(&file).unwrap();
     assert!(store.verify_plain("alice", "wonderland"));
-    assert!(store.verify_plain("bob", "builder"));
-    assert!(!store.verify_plain("bob", "builder\r"));
+    assert!(store.verify_plain("bob", "the-builder"));
+    assert!(!store.verify_plain("bob", "the-builder\r"));
     assert!(store.credential("alice", ScramHash::Sha512).is_some());
     assert!(store.credential("bob", ScramHash::Sha256).is_some());
 
@@ -78,6 +79,13 @@ fn user_add_stores_salted_credentials_only_and_keeps_other_users() {
             "unknown SASL mechanism",
         ),
         (&["--iterations", "10", "carol"][..], "pw\n", "--iterations"),
+        // Beyond Kafka's ceiling, each wrong PLAIN guess would cost the proxy more.
+        (
+            &["--iterations", "1000000", "carol"][..],
+            "carol-password\n",
+            "4096 to 16384",
+        ),
+        (&["carol"][..], "short\n", "at least 8"),
         (&["carol"][..], "\n", "no password"),
     ] {
         let (ok, text) = user_add(&users, args, stdin);

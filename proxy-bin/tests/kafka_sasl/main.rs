@@ -13,6 +13,7 @@
 )]
 
 mod clients;
+mod hardening;
 mod routing;
 mod termination;
 mod upstream;

@@ -11,6 +11,10 @@ mod encode;
 mod header;
 mod policy;
 
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz_checks;
+
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]

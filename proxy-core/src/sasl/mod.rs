@@ -1,12 +1,19 @@
 //! SASL mechanisms, protocol-neutral: PLAIN and SCRAM-SHA-256/512, both as the server that
 //! verifies a client and as the client that authenticates to a cluster, with salted
-//! credentials in a users file, and the throttle that slows down addresses that keep failing.
+//! credentials in a users file, the throttle that slows down clients that keep failing, the
+//! cap on sessions still authenticating, and password checks off the runtime.
 //! Sans I/O: a protocol crate (`proxy-kafka`) carries the messages.
 
+mod pending;
 mod plain;
 mod scram;
 mod throttle;
 mod users;
+mod verifier;
+
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzz_checks;
 
 #[cfg(test)]
 mod corpus_tests;
@@ -16,13 +23,16 @@ mod tests;
 use std::fmt;
 use std::str::FromStr;
 
+pub use self::pending::{PendingGuard, PendingLimit, PendingRefused};
 pub use self::plain::{PlainMessage, parse_plain, plain_message};
 pub use self::scram::{
-    MAX_ITERATIONS, MIN_ITERATIONS, ScramClient, ScramClientFinal, ScramCredential, ScramError,
-    ScramHash, ScramServer, client_first_username, fresh_nonce,
+    MAX_CLIENT_MESSAGE, MAX_ITERATIONS, MAX_NAME_OR_NONCE, MAX_STORED_ITERATIONS, MIN_ITERATIONS,
+    ScramClient, ScramClientFinal, ScramCredential, ScramError, ScramHash, ScramServer,
+    client_first_username, fresh_nonce,
 };
-pub use self::throttle::FailureThrottle;
-pub use self::users::{UserStore, UsersFileError, check_username};
+pub use self::throttle::{FailureThrottle, client_prefix};
+pub use self::users::{UserStore, UsersFileError, check_iterations, check_username};
+pub use self::verifier::{PasswordCheck, PasswordVerifier, VerifierError};
 
 /// A SASL mechanism Sluice speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

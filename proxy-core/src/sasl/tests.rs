@@ -237,6 +237,14 @@ fn users_file_errors_name_the_key() {
             "users.a.SCRAM-SHA-256.iterations",
         ),
         (
+            "[users.a.SCRAM-SHA-256]\nsalt = \"AA==\"\niterations = 1000000",
+            "users.a.SCRAM-SHA-256.iterations",
+        ),
+        (
+            "[users.a.SCRAM-SHA-256]\nsalt = \"AA==\"\niterations = 16385",
+            "users.a.SCRAM-SHA-256.iterations",
+        ),
+        (
             "[users.a.SCRAM-SHA-256]\npassword = \"x\"",
             "users.a.SCRAM-SHA-256.password",
         ),
@@ -254,4 +262,124 @@ fn a_scram_client_never_prints_its_password() {
     let printed = format!("{client:?}");
     assert!(!printed.contains("pencil"), "{printed}");
     assert!(printed.contains("n=user"), "{printed}");
+}
+
+/// The parts of a server-first message: (nonce, salt, iterations).
+fn challenge(server_first: &str) -> (String, Vec<u8>, u32) {
+    let mut parts = server_first.split(',');
+    let nonce = parts.next().unwrap().strip_prefix("r=").unwrap().to_owned();
+    let salt = BASE64
+        .decode(parts.next().unwrap().strip_prefix("s=").unwrap())
+        .unwrap();
+    let iterations = parts
+        .next()
+        .unwrap()
+        .strip_prefix("i=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    (nonce, salt, iterations)
+}
+
+fn store_with(users: &[(&str, ScramHash, u32)]) -> UserStore {
+    let mut store = UserStore::default();
+    for &(name, hash, count) in users {
+        let credential = ScramCredential::generate(hash, "secret", iterations(count)).unwrap();
+        store.add(name, credential);
+    }
+    store
+}
+
+fn server_first_for(store: &UserStore, hash: ScramHash, user: &str) -> String {
+    let first = format!("n,,n={user},r=abc");
+    let (_, server_first) = ScramServer::start(
+        hash,
+        first.as_bytes(),
+        |name| Some(store.credential_or_decoy(name, hash)),
+        "def",
+    )
+    .unwrap();
+    server_first
+}
+
+#[test]
+fn unknown_users_get_challenges_shaped_like_real_ones() {
+    let sha512 = ScramHash::Sha512;
+    let store = store_with(&[
+        ("alice", sha512, 8192),
+        ("bob", sha512, 8192),
+        ("carol", sha512, 4096),
+    ]);
+    let (_, real_salt, real_iterations) = challenge(&server_first_for(&store, sha512, "alice"));
+    let (_, decoy_salt, decoy_iterations) = challenge(&server_first_for(&store, sha512, "mallory"));
+    // As long as a real salt, at the count most users have.
+    assert_eq!(decoy_salt.len(), real_salt.len());
+    assert_eq!((real_iterations, decoy_iterations), (8192, 8192));
+    // Stable per name, as a real user's is, so asking twice tells nothing ...
+    let (_, again, _) = challenge(&server_first_for(&store, sha512, "mallory"));
+    assert_eq!(again, decoy_salt);
+    // ... different per name and per mechanism ...
+    let (_, other, _) = challenge(&server_first_for(&store, sha512, "trudy"));
+    assert_ne!(other, decoy_salt);
+    let (_, other_hash, other_count) =
+        challenge(&server_first_for(&store, ScramHash::Sha256, "mallory"));
+    assert_ne!(other_hash[..], decoy_salt[..]);
+    // (no SCRAM-SHA-256 users: Kafka's minimum)
+    assert_eq!(other_count, MIN_ITERATIONS);
+    // ... and not the public hash of the name that used to tell decoys apart.
+    let public = ring::digest::digest(&ring::digest::SHA512, b"mallory");
+    assert_ne!(decoy_salt[..], public.as_ref()[..16]);
+    // A user without a credential for the mechanism gets a decoy too.
+    let (_, bobs_256, _) = challenge(&server_first_for(&store, ScramHash::Sha256, "bob"));
+    assert_eq!(bobs_256.len(), 16);
+}
+
+#[test]
+fn a_decoy_accepts_no_password() {
+    let store = store_with(&[("alice", ScramHash::Sha512, 4096)]);
+    for password in ["", "secret", "mallory"] {
+        assert!(!store.verify_plain("mallory", password));
+    }
+    let decoy = store.credential_or_decoy("mallory", ScramHash::Sha512);
+    for password in ["", "secret"] {
+        assert!(!decoy.verify_password(password));
+    }
+    assert!(store.verify_plain("alice", "secret"));
+}
+
+#[test]
+fn oversized_or_extended_client_messages_are_refused_before_they_are_read() {
+    let credential = rfc_credential();
+    let lookup = |_: &str| Some(credential.clone());
+    let long = "x".repeat(MAX_NAME_OR_NONCE + 1);
+    let huge_nonce = format!("n,,n=user,r={}", "x".repeat(510 * 1024));
+    for message in [
+        format!("n,,n={long},r=abc"),
+        format!("n,,n=user,r={long}"),
+        huge_nonce,
+        "n,,m=ext,n=user,r=abc".to_owned(),
+    ] {
+        let refused = ScramServer::start(ScramHash::Sha256, message.as_bytes(), lookup, "x");
+        assert!(
+            matches!(refused, Err(ScramError::Malformed(_))),
+            "{}...: {refused:?}",
+            &message[..message.len().min(40)]
+        );
+    }
+    // The longest allowed name and nonce still work.
+    let max = "y".repeat(MAX_NAME_OR_NONCE);
+    let message = format!("n,,n={max},r={max}");
+    assert!(ScramServer::start(ScramHash::Sha256, message.as_bytes(), lookup, "x").is_ok());
+    let (server, _) = ScramServer::start(
+        ScramHash::Sha256,
+        CLIENT_FIRST.as_bytes(),
+        lookup,
+        SERVER_NONCE,
+    )
+    .unwrap();
+    let final_too_long = format!("c=biws,r={},p=AAAA", "z".repeat(MAX_CLIENT_MESSAGE));
+    assert_eq!(
+        server.finish(final_too_long.as_bytes()),
+        Err(ScramError::Malformed("message too long"))
+    );
 }

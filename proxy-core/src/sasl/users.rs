@@ -16,7 +16,7 @@ use std::num::NonZeroU32;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{MIN_ITERATIONS, Mechanism, ScramCredential, ScramHash};
+use super::{MAX_STORED_ITERATIONS, MIN_ITERATIONS, Mechanism, ScramCredential, ScramHash};
 
 /// A users file that could not be read; names the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,8 +128,19 @@ impl UserStore {
         self.users.is_empty()
     }
 
+    /// `username`'s credential for `hash`, or, for a user who does not exist or has no
+    /// credential for `hash`, a decoy ([`ScramCredential::decoy`]) with the iteration count most
+    /// users of `hash` have: the SCRAM challenge does not tell which users exist.
+    pub fn credential_or_decoy(&self, username: &str, hash: ScramHash) -> ScramCredential {
+        match self.credential(username, hash) {
+            Some(credential) => credential.clone(),
+            None => ScramCredential::decoy(hash, username, self.typical_iterations(hash)),
+        }
+    }
+
     /// Whether `password` is `username`'s (a PLAIN login), checked against a stored SCRAM
-    /// credential. An unknown user costs the same derivation, so timing does not tell.
+    /// credential: one derivation at the user's iteration count. An unknown user costs one
+    /// derivation at the count most users have, so timing does not tell them apart.
     pub fn verify_plain(&self, username: &str, password: &str) -> bool {
         let stored = self
             .users
@@ -138,12 +149,38 @@ impl UserStore {
         match stored {
             Some(credential) => credential.verify_password(password),
             None => {
-                let iterations = NonZeroU32::new(MIN_ITERATIONS).unwrap_or(NonZeroU32::MIN);
-                let decoy = ScramCredential::derive(ScramHash::Sha512, "", b"decoy", iterations);
+                // The hash a known user's PLAIN login is checked with: their strongest.
+                let hash = if self.has_any(ScramHash::Sha512) {
+                    ScramHash::Sha512
+                } else {
+                    ScramHash::Sha256
+                };
+                let decoy = ScramCredential::decoy(hash, username, self.typical_iterations(hash));
                 let _ = decoy.verify_password(password);
                 false
             }
         }
+    }
+
+    /// The iteration count most `hash` credentials have (the lower on a tie), or
+    /// [`MIN_ITERATIONS`] when none do.
+    fn typical_iterations(&self, hash: ScramHash) -> NonZeroU32 {
+        let mut counts: BTreeMap<NonZeroU32, usize> = BTreeMap::new();
+        for credential in self.users.values().filter_map(|by_hash| by_hash.get(&hash)) {
+            *counts.entry(credential.iterations).or_default() += 1;
+        }
+        let most = counts.values().copied().max().unwrap_or(0);
+        counts
+            .into_iter()
+            .find(|&(_, count)| count == most)
+            .map(|(iterations, _)| iterations)
+            .unwrap_or_else(|| NonZeroU32::new(MIN_ITERATIONS).unwrap_or(NonZeroU32::MIN))
+    }
+
+    fn has_any(&self, hash: ScramHash) -> bool {
+        self.users
+            .values()
+            .any(|by_hash| by_hash.contains_key(&hash))
     }
 }
 
@@ -156,6 +193,21 @@ pub fn check_username(name: &str) -> Result<(), &'static str> {
         return Err("a user name must not contain control characters");
     }
     Ok(())
+}
+
+/// An iteration count a stored credential may have: from [`MIN_ITERATIONS`] (Kafka's minimum)
+/// to [`MAX_STORED_ITERATIONS`] (Kafka's maximum).
+pub fn check_iterations(iterations: i64) -> Result<NonZeroU32, String> {
+    u32::try_from(iterations)
+        .ok()
+        .filter(|i| (MIN_ITERATIONS..=MAX_STORED_ITERATIONS).contains(i))
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| {
+            format!(
+                "{iterations} iterations: expected {MIN_ITERATIONS} to {MAX_STORED_ITERATIONS} \
+                 (Kafka's bounds; each PLAIN login costs one derivation of that many)"
+            )
+        })
 }
 
 /// A TOML key for `name`: bare when it can be, quoted otherwise.
@@ -215,16 +267,8 @@ fn credential(
         .ok_or_else(|| error(&iterations_at, "missing required key"))?
         .as_integer()
         .ok_or_else(|| error(&iterations_at, "expected an integer"))?;
-    let iterations = u32::try_from(iterations)
-        .ok()
-        .filter(|&i| i >= MIN_ITERATIONS)
-        .and_then(NonZeroU32::new)
-        .ok_or_else(|| {
-            error(
-                &iterations_at,
-                format!("{iterations} is below the minimum of {MIN_ITERATIONS}"),
-            )
-        })?;
+    let iterations =
+        check_iterations(iterations).map_err(|message| error(&iterations_at, message))?;
     Ok(ScramCredential {
         hash,
         salt: bytes("salt", None)?,

@@ -9,18 +9,19 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use proxy_core::close::{CloseReason, InternalError};
+use proxy_core::close::{CloseReason, Fault, InternalError, Refusal};
 use proxy_core::codec::Codec;
 use proxy_core::context::SessionContext;
 use proxy_core::gate::Side;
 use proxy_core::io::{IntoTcp, PrefixedIo};
 use proxy_core::route::{RouteId, Router};
+use proxy_core::sasl::PendingRefused;
 use proxy_core::state::{FrontendEvent, InvalidEvent};
 use proxy_core::upstream::Connect;
 use proxy_kafka::broker_map::{BrokerListeners, offered_versions};
 use proxy_kafka::client::{ExchangeError, write_response};
 use proxy_kafka::sasl::{
-    MAX_UNAUTHENTICATED_FRAME, Negotiation, NegotiationStep, answer_api_versions,
+    MAX_UNAUTHENTICATED_FRAME, Negotiation, NegotiationStep, SaslRefusal, answer_api_versions,
 };
 use proxy_kafka::{KafkaCodec, KafkaResponse};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -58,6 +59,28 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             frontend: self.frontend,
             broker_listeners: self.served.broker_listeners.as_ref(),
         };
+        // Counted as authenticating until the exchange ends, whichever way it does.
+        let termination = negotiation.termination();
+        let pending = match termination.pending.enter(self.cx.client_addr().ip()) {
+            Ok(pending) => pending,
+            Err(refused) => {
+                let (why, label) = match refused {
+                    PendingRefused::Listener => (
+                        SaslRefusal::ListenerPending,
+                        "listener_unauthenticated_limit",
+                    ),
+                    PendingRefused::Source => {
+                        (SaslRefusal::SourcePending, "source_unauthenticated_limit")
+                    }
+                };
+                termination.metrics.record_refused(why);
+                return Err(CloseReason::Refused(Box::new(Refusal {
+                    label,
+                    fault: Fault::Downstream,
+                    detail: refused.to_string().into(),
+                })));
+            }
+        };
         let exchange = exchange(&mut client, self.cx, negotiation, &clusters);
         // A client still authenticating when the proxy drains has nothing in flight: it is
         // closed at once and reconnects elsewhere.
@@ -67,6 +90,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                 timed.map_err(|_| CloseReason::AuthenticationTimeout)?
             }
         }?;
+        drop(pending);
         self.authenticated_at = Some(Instant::now());
         self.step(FrontendEvent::Authenticated)?;
         self.route_and_forward(PrefixedIo::new(early, client)).await
@@ -127,17 +151,25 @@ where
                     detail: err.detail,
                 })?
         {
-            match negotiation.on_request(request, cx) {
-                NegotiationStep::Answer { response, delay } => {
-                    sleep(delay).await;
+            let mut step = negotiation.on_request(request, cx);
+            if let NegotiationStep::CheckPassword { request, check } = step {
+                let checked = negotiation.termination().check_password(check).await;
+                let (checked_step, auth) =
+                    negotiation.on_password_checked(&request, checked, cx.client_addr().ip());
+                if let Some(auth) = auth {
+                    cx.set_auth(auth);
+                }
+                step = checked_step;
+            }
+            match step {
+                NegotiationStep::Answer(response) => {
                     write(client, &mut codec, response).await?;
                 }
                 NegotiationStep::ApiVersions(request) => {
                     let offered = clusters.offered().await?;
                     write(client, &mut codec, answer_api_versions(&request, offered)).await?;
                 }
-                NegotiationStep::Authenticated { response, delay } => {
-                    sleep(delay).await;
+                NegotiationStep::Authenticated(response) => {
                     write(client, &mut codec, response).await?;
                     return Ok(buf.freeze());
                 }
@@ -151,6 +183,12 @@ where
                         write(client, &mut codec, response).await?;
                     }
                     return Err(reason);
+                }
+                // Answered above.
+                NegotiationStep::CheckPassword { .. } => {
+                    return Err(CloseReason::Internal(InternalError::BlockingTask(
+                        "a password check asked for another".into(),
+                    )));
                 }
             }
         }

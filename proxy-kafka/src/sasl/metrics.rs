@@ -37,6 +37,38 @@ const PHASES: [SaslPhase; 2] = [SaslPhase::Initial, SaslPhase::Reauthentication]
 pub struct SaslMetrics {
     /// `[mechanism][phase][failure?]`.
     counts: [[[AtomicU64; 2]; 2]; 4],
+    /// Failures whose answer and close were held back.
+    delayed: AtomicU64,
+    /// Sessions or attempts refused before any credential was checked, by [`SaslRefusal`].
+    refused: [AtomicU64; 3],
+}
+
+/// Why an attempt was refused before its credentials were checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslRefusal {
+    /// The listener had its maximum of sessions authenticating.
+    ListenerPending,
+    /// The client had its maximum of sessions authenticating.
+    SourcePending,
+    /// Too many password checks were queued.
+    VerifierBusy,
+}
+
+impl SaslRefusal {
+    const ALL: [Self; 3] = [
+        Self::ListenerPending,
+        Self::SourcePending,
+        Self::VerifierBusy,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ListenerPending => "listener_unauthenticated_limit",
+            Self::SourcePending => "source_unauthenticated_limit",
+            Self::VerifierBusy => "password_checks_busy",
+        }
+    }
 }
 
 /// One row of [`SaslMetrics::snapshot`].
@@ -61,6 +93,26 @@ impl SaslMetrics {
             .unwrap_or(MECHANISMS.len() - 1);
         let p = usize::from(phase == SaslPhase::Reauthentication);
         self.counts[m][p][usize::from(!success)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a failure whose answer is held back.
+    pub fn record_delayed(&self) {
+        self.delayed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a refusal.
+    pub fn record_refused(&self, why: SaslRefusal) {
+        self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refusals by reason, every reason, in a stable order.
+    pub fn refused(&self) -> [(SaslRefusal, u64); 3] {
+        SaslRefusal::ALL.map(|why| (why, self.refused[why as usize].load(Ordering::Relaxed)))
+    }
+
+    /// Failures held back, since start.
+    pub fn delayed(&self) -> u64 {
+        self.delayed.load(Ordering::Relaxed)
     }
 
     /// Every counter, zeros included, in a stable order.

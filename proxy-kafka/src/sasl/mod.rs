@@ -24,7 +24,7 @@ mod test_support;
 
 pub use self::inspect::SaslInspect;
 pub use self::listener::{ListenerSasl, SaslTerminate};
-pub use self::metrics::{SaslCount, SaslMetrics, SaslPhase};
+pub use self::metrics::{SaslCount, SaslMetrics, SaslPhase, SaslRefusal};
 pub use self::negotiation::{
     MAX_UNAUTHENTICATED_FRAME, Negotiation, NegotiationStep, answer_api_versions,
 };

@@ -6,6 +6,7 @@
 //! change. The outcome bookkeeping (counters, the failure throttle's delays, the session's
 //! auth state) happens here, once.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -14,6 +15,7 @@ use kafka_protocol::protocol::Message;
 use proxy_core::close::CloseReason;
 use proxy_core::context::{AuthMechanism, AuthState, SessionContext};
 use proxy_core::gate::Side;
+use proxy_core::sasl::{PasswordCheck, VerifierError};
 use tracing::{info, warn};
 
 use super::metrics::SaslPhase;
@@ -31,26 +33,25 @@ pub const MAX_UNAUTHENTICATED_FRAME: usize = 512 * 1024;
 /// What the driver does after one request.
 #[derive(Debug)]
 pub enum NegotiationStep {
-    /// Write `response` after `delay`, then read the next request.
-    Answer {
-        /// The answer.
-        response: KafkaResponse,
-        /// How long the failure throttle holds it back.
-        delay: Duration,
-    },
+    /// Write `response`, then read the next request.
+    Answer(KafkaResponse),
     /// The client asked ApiVersions before any backend exists: answer it with
     /// [`answer_api_versions`] and the versions the listener's clusters support.
     ApiVersions(KafkaRequest),
-    /// Write `response` after `delay`: the client is authenticated (recorded in the session's
-    /// context), and its session lifetime starts when the answer is written.
-    Authenticated {
-        /// The answer.
-        response: KafkaResponse,
-        /// How long the failure throttle holds it back.
-        delay: Duration,
+    /// A PLAIN login: run `check` with [`SaslTermination::check_password`] (off the runtime), then
+    /// hand the outcome to [`Negotiation::on_password_checked`] with `request`.
+    CheckPassword {
+        /// The SaslAuthenticate request to answer.
+        request: KafkaRequest,
+        /// The check.
+        check: PasswordCheck,
     },
-    /// Write `response` (if there is one) after `delay`, then end the session with `reason`,
-    /// as a broker does.
+    /// Write the answer: the client is authenticated (recorded in the session's context), and
+    /// its session lifetime starts when the answer is written. Never delayed.
+    Authenticated(KafkaResponse),
+    /// Write `response` (if there is one) after `delay` (the failure delay: a client that keeps
+    /// failing waits longer for each answer), then end the session with `reason`, as a broker
+    /// does.
     Refuse {
         /// The error answer, if the refusal has one.
         response: Option<KafkaResponse>,
@@ -108,14 +109,12 @@ impl Negotiation {
     /// else (closed unanswered, as a broker does).
     pub fn on_request(
         &mut self,
-        mut request: KafkaRequest,
+        request: KafkaRequest,
         cx: &mut SessionContext,
     ) -> NegotiationStep {
         match request.api() {
             Some(ApiKey::ApiVersions) => NegotiationStep::ApiVersions(request),
-            Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => {
-                self.on_sasl(&mut request, cx)
-            }
+            Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => self.on_sasl(request, cx),
             _ => NegotiationStep::Refuse {
                 response: None,
                 delay: Duration::ZERO,
@@ -128,14 +127,13 @@ impl Negotiation {
     }
 
     /// A SaslHandshake or SaslAuthenticate request. Failures are counted against the client's
-    /// address (the PROXY header's, when one was read).
+    /// address (the PROXY header's, when one was read) and the user it claimed.
     pub fn on_sasl(
         &mut self,
-        request: &mut KafkaRequest,
+        mut request: KafkaRequest,
         cx: &mut SessionContext,
     ) -> NegotiationStep {
-        let client_ip = cx.client_addr().ip();
-        let step = match self.server.on_request(request) {
+        let step = match self.server.on_request(&mut request) {
             Ok(step) => step,
             Err(err) => {
                 return NegotiationStep::Refuse {
@@ -148,20 +146,53 @@ impl Negotiation {
                 };
             }
         };
+        if let SaslStep::CheckPassword(check) = step {
+            return NegotiationStep::CheckPassword { request, check };
+        }
+        let (step, auth) = self.settle(step, &request, cx.client_addr().ip());
+        if let Some(auth) = auth {
+            cx.set_auth(auth);
+        }
+        step
+    }
+
+    /// The outcome of a [`NegotiationStep::CheckPassword`]: what to answer `request`, and what
+    /// the session's authentication state becomes (`None`: unchanged), for the caller to
+    /// record (a re-authentication's check finishes where no session context is at hand).
+    pub fn on_password_checked(
+        &mut self,
+        request: &KafkaRequest,
+        checked: Result<bool, VerifierError>,
+        client_ip: IpAddr,
+    ) -> (NegotiationStep, Option<AuthState>) {
+        let step = self.server.on_password_checked(checked);
+        self.settle(step, request, client_ip)
+    }
+
+    /// The bookkeeping of one step of the exchange: counters, the failure delay, the log line,
+    /// and the session's new authentication state.
+    fn settle(
+        &mut self,
+        step: SaslStep,
+        request: &KafkaRequest,
+        client_ip: IpAddr,
+    ) -> (NegotiationStep, Option<AuthState>) {
         let answer = |response| KafkaResponse::answer(request, response);
         match step {
             SaslStep::Continue(response) => {
-                if self.phase == SaslPhase::Initial
-                    && let Some(mechanism) = self.server.mechanism()
-                {
-                    cx.set_auth(AuthState::InProgress {
+                let auth = match (self.phase, self.server.mechanism()) {
+                    (SaslPhase::Initial, Some(mechanism)) => Some(AuthState::InProgress {
                         mechanism: AuthMechanism::from(mechanism),
-                    });
-                }
-                NegotiationStep::Answer {
-                    response: answer(response),
-                    delay: Duration::ZERO,
-                }
+                    }),
+                    _ => None,
+                };
+                (NegotiationStep::Answer(answer(response)), auth)
+            }
+            // `on_sasl` hands these out before settling; a server never answers a check with
+            // another.
+            SaslStep::CheckPassword(_) => {
+                let step = self.server.on_password_checked(Err(VerifierError::Lost));
+                self.settle(step, request, client_ip)
             }
             SaslStep::Authenticated {
                 response,
@@ -171,9 +202,8 @@ impl Negotiation {
                 if let Some(kept) = &self.principal
                     && **kept != *principal
                 {
-                    let delay = self.termination.throttle.delay(client_ip);
                     self.termination
-                        .failed(Some(mechanism), self.phase, client_ip, false);
+                        .failed(Some(mechanism), self.phase, client_ip, None, false);
                     warn!(
                         auth.principal = %kept,
                         auth.new_principal = %principal,
@@ -183,15 +213,16 @@ impl Negotiation {
                         SASL_AUTHENTICATION_FAILED,
                         "Cannot change principals during re-authentication",
                     );
-                    return NegotiationStep::Refuse {
+                    let step = NegotiationStep::Refuse {
                         response: Some(answer(refusal)),
-                        delay,
+                        delay: Duration::ZERO,
                         reason: CloseReason::AuthenticationFailed {
                             mechanism: mechanism.name().into(),
                         },
                     };
+                    return (step, None);
                 }
-                let delay = self.termination.succeeded(mechanism, self.phase, client_ip);
+                self.termination.succeeded(mechanism, self.phase);
                 match self.phase {
                     SaslPhase::Initial => {
                         info!(auth.principal = %principal, mechanism = %mechanism, "client authenticated");
@@ -201,47 +232,57 @@ impl Negotiation {
                     }
                 }
                 self.principal = Some(principal.as_str().into());
-                cx.set_auth(AuthState::Authenticated {
+                let auth = AuthState::Authenticated {
                     principal: principal.into(),
                     mechanism: AuthMechanism::from(mechanism),
-                });
-                NegotiationStep::Authenticated {
-                    response: answer(response),
-                    delay,
-                }
+                };
+                (NegotiationStep::Authenticated(answer(response)), Some(auth))
             }
             SaslStep::Failed {
                 response,
                 mechanism,
                 credentials_rejected,
+                username,
             } => {
-                let delay =
-                    self.termination
-                        .failed(mechanism, self.phase, client_ip, credentials_rejected);
+                let delay = self.termination.failed(
+                    mechanism,
+                    self.phase,
+                    client_ip,
+                    username.as_deref(),
+                    credentials_rejected,
+                );
                 let name = mechanism.map_or("-", |m| m.name());
-                if self.phase == SaslPhase::Initial
-                    && let Some(mechanism) = mechanism
-                {
-                    cx.set_auth(AuthState::Failed {
+                let auth = match (self.phase, mechanism) {
+                    (SaslPhase::Initial, Some(mechanism)) => Some(AuthState::Failed {
                         mechanism: AuthMechanism::from(mechanism),
-                    });
-                }
+                    }),
+                    _ => None,
+                };
+                // The user name is the client's to choose (it may hold a line break): logged
+                // escaped. A principal that authenticated is a user of the users file, whose
+                // names have no control characters.
                 if credentials_rejected {
                     warn!(
                         mechanism = name,
+                        auth.user = ?username.as_deref().unwrap_or(""),
                         delay_ms = delay.as_millis() as u64,
                         "client authentication failed"
                     );
                 } else {
-                    warn!(mechanism = name, "client SASL exchange refused");
+                    warn!(
+                        mechanism = name,
+                        auth.user = ?username.as_deref().unwrap_or(""),
+                        "client SASL exchange refused"
+                    );
                 }
-                NegotiationStep::Refuse {
+                let step = NegotiationStep::Refuse {
                     response: Some(answer(response)),
                     delay,
                     reason: CloseReason::AuthenticationFailed {
                         mechanism: name.into(),
                     },
-                }
+                };
+                (step, auth)
             }
         }
     }

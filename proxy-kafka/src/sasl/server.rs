@@ -13,7 +13,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::{KafkaError, KafkaRequest};
-use proxy_core::sasl::{Mechanism, ScramServer, UserStore, fresh_nonce, parse_plain};
+use proxy_core::sasl::{
+    Mechanism, PasswordCheck, ScramServer, UserStore, VerifierError, fresh_nonce, parse_plain,
+};
 
 /// Kafka's `UNSUPPORTED_SASL_MECHANISM`.
 pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
@@ -45,6 +47,9 @@ pub struct SaslServerConfig {
 pub enum SaslStep {
     /// Answer, and wait for the client's next token.
     Continue(ResponseKind),
+    /// Run this PLAIN password check off the runtime ([`proxy_core::sasl::PasswordVerifier`]),
+    /// then hand its outcome to [`SaslServer::on_password_checked`].
+    CheckPassword(PasswordCheck),
     /// Answer: the client proved it is `principal`.
     Authenticated {
         /// The answer to send.
@@ -63,6 +68,8 @@ pub enum SaslStep {
         /// Whether the client presented credentials that were checked and wrong (counted and
         /// slowed down), as opposed to a protocol mistake.
         credentials_rejected: bool,
+        /// The user the client claimed to be, when it got that far.
+        username: Option<String>,
     },
 }
 
@@ -72,6 +79,8 @@ enum Awaiting {
     Handshake,
     Token(Mechanism),
     ScramFinal(Box<ScramServer>, Mechanism),
+    /// A PLAIN login's password is being checked.
+    PasswordChecked(String),
 }
 
 /// One client's SASL exchange, from handshake to outcome; reusable for re-authentication.
@@ -100,6 +109,7 @@ impl SaslServer {
         match self.state {
             Awaiting::Handshake => None,
             Awaiting::Token(mechanism) | Awaiting::ScramFinal(_, mechanism) => Some(mechanism),
+            Awaiting::PasswordChecked(_) => Some(Mechanism::Plain),
         }
     }
 
@@ -143,6 +153,7 @@ impl SaslServer {
                 response: response(code),
                 mechanism: chosen,
                 credentials_rejected: false,
+                username: None,
             };
         }
         match chosen {
@@ -154,38 +165,35 @@ impl SaslServer {
                 response: response(UNSUPPORTED_SASL_MECHANISM),
                 mechanism: None,
                 credentials_rejected: false,
+                username: None,
             },
         }
     }
 
     fn authenticate(&mut self, token: &[u8]) -> SaslStep {
         match std::mem::replace(&mut self.state, Awaiting::Handshake) {
-            Awaiting::Handshake => failure(
+            Awaiting::Handshake | Awaiting::PasswordChecked(_) => failure(
                 ILLEGAL_SASL_STATE,
                 "SaslAuthenticate before SaslHandshake",
                 None,
                 false,
+                None,
             ),
             Awaiting::Token(mechanism @ Mechanism::Plain) => match parse_plain(token) {
-                Some(plain)
-                    if self
-                        .config
-                        .users
-                        .verify_plain(plain.username, plain.password) =>
-                {
-                    self.success(plain.username.to_owned(), mechanism, Bytes::new())
+                Some(plain) => {
+                    self.state = Awaiting::PasswordChecked(plain.username.to_owned());
+                    SaslStep::CheckPassword(PasswordCheck::new(
+                        self.config.users.clone(),
+                        plain.username,
+                        plain.password,
+                    ))
                 }
-                Some(_) => failure(
-                    SASL_AUTHENTICATION_FAILED,
-                    INVALID_CREDENTIALS,
-                    Some(mechanism),
-                    true,
-                ),
                 None => failure(
                     SASL_AUTHENTICATION_FAILED,
                     "Authentication failed: malformed PLAIN message",
                     Some(mechanism),
                     false,
+                    None,
                 ),
             },
             Awaiting::Token(mechanism @ Mechanism::Scram(hash)) => {
@@ -195,13 +203,14 @@ impl SaslServer {
                         "Authentication failed: the server has no random source",
                         Some(mechanism),
                         false,
+                        None,
                     );
                 };
                 let users = &self.config.users;
                 let started = ScramServer::start(
                     hash,
                     token,
-                    |name| users.credential(name, hash).cloned(),
+                    |name| Some(users.credential_or_decoy(name, hash)),
                     &nonce,
                 );
                 match started {
@@ -217,6 +226,7 @@ impl SaslServer {
                         &format!("Authentication failed: {err}"),
                         Some(mechanism),
                         false,
+                        None,
                     ),
                 }
             }
@@ -231,15 +241,50 @@ impl SaslServer {
                         INVALID_CREDENTIALS,
                         Some(mechanism),
                         true,
+                        Some(username),
                     ),
                     Err(err) => failure(
                         SASL_AUTHENTICATION_FAILED,
                         &format!("Authentication failed: {err}"),
                         Some(mechanism),
                         false,
+                        Some(username),
                     ),
                 }
             }
+        }
+    }
+
+    /// The outcome of the password check a [`SaslStep::CheckPassword`] asked for.
+    pub fn on_password_checked(&mut self, checked: Result<bool, VerifierError>) -> SaslStep {
+        let Awaiting::PasswordChecked(username) =
+            std::mem::replace(&mut self.state, Awaiting::Handshake)
+        else {
+            return failure(
+                ILLEGAL_SASL_STATE,
+                "no password check in progress",
+                None,
+                false,
+                None,
+            );
+        };
+        match checked {
+            Ok(true) => self.success(username, Mechanism::Plain, Bytes::new()),
+            Ok(false) => failure(
+                SASL_AUTHENTICATION_FAILED,
+                INVALID_CREDENTIALS,
+                Some(Mechanism::Plain),
+                true,
+                Some(username),
+            ),
+            // Not the client's fault: not counted against it; it may retry.
+            Err(err) => failure(
+                SASL_AUTHENTICATION_FAILED,
+                &format!("Authentication failed: {err}; retry later"),
+                Some(Mechanism::Plain),
+                false,
+                Some(username),
+            ),
         }
     }
 
@@ -289,10 +334,12 @@ fn failure(
     message: &str,
     mechanism: Option<Mechanism>,
     credentials_rejected: bool,
+    username: Option<String>,
 ) -> SaslStep {
     SaslStep::Failed {
         response: authenticate_error(error_code, message),
         mechanism,
         credentials_rejected,
+        username,
     }
 }

@@ -86,6 +86,7 @@ fn plain_is_checked_against_the_salted_keys() {
             plain_message("bob", "bob-secret"),
         ))
         .unwrap();
+    let step = checked(&mut server, step);
     assert!(
         matches!(&step, SaslStep::Authenticated { principal, .. } if principal == "bob"),
         "{step:?}"
@@ -99,12 +100,18 @@ fn plain_is_checked_against_the_salted_keys() {
     let step = server
         .on_request(&mut authenticate(&mut codec, plain_message("bob", "nope")))
         .unwrap();
+    assert!(
+        matches!(&step, SaslStep::CheckPassword(check) if check.username() == "bob"),
+        "a PLAIN password is checked off the runtime: {step:?}"
+    );
+    let step = checked(&mut server, step);
     assert!(matches!(
         step,
         SaslStep::Failed {
             credentials_rejected: true,
+            ref username,
             ..
-        }
+        } if username.as_deref() == Some("bob")
     ));
 }
 

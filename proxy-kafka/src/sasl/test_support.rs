@@ -15,9 +15,11 @@ use super::*;
 use crate::test_support::{request_frame, response_frame};
 use crate::{KafkaCodec, KafkaRequest, KafkaResponse};
 use proxy_core::codec::Codec;
+use proxy_core::context::SessionContext;
 use proxy_core::io::WriteQueue;
 use proxy_core::sasl::{
-    FailureThrottle, Mechanism, ScramClient, ScramCredential, ScramHash, UserStore,
+    FailureThrottle, Mechanism, PasswordVerifier, PendingLimit, ScramClient, ScramCredential,
+    ScramHash, UserStore,
 };
 use proxy_core::stage::{Flow, Stage, StageContext};
 
@@ -77,10 +79,38 @@ pub(super) fn authenticate(codec: &mut KafkaCodec, token: impl Into<Bytes>) -> K
     )
 }
 
+/// `step`, or, when it asks for a password check, the step after running it here.
+pub(super) fn checked(server: &mut SaslServer, step: SaslStep) -> SaslStep {
+    match step {
+        SaslStep::CheckPassword(check) => server.on_password_checked(Ok(check.run())),
+        other => other,
+    }
+}
+
+/// `step`, or, when it asks for a password check, the step after running it through the
+/// termination's verifier (recording the new auth state in `session`).
+pub(super) async fn negotiated(
+    negotiation: &mut Negotiation,
+    step: NegotiationStep,
+    session: &mut SessionContext,
+) -> NegotiationStep {
+    let NegotiationStep::CheckPassword { request, check } = step else {
+        return step;
+    };
+    let checked = negotiation.termination().check_password(check).await;
+    let ip = session.client_addr().ip();
+    let (step, auth) = negotiation.on_password_checked(&request, checked, ip);
+    if let Some(auth) = auth {
+        session.set_auth(auth);
+    }
+    step
+}
+
 pub(super) fn authenticate_response(step: &SaslStep) -> &SaslAuthenticateResponse {
     let response = match step {
         SaslStep::Continue(r) => r,
         SaslStep::Authenticated { response, .. } | SaslStep::Failed { response, .. } => response,
+        SaslStep::CheckPassword(_) => panic!("a password check, not an answer"),
     };
     match response {
         ResponseKind::SaslAuthenticate(body) => body,
@@ -168,6 +198,8 @@ pub(super) fn termination(lifetime: Option<Duration>) -> SaslTermination {
             Duration::from_secs(1),
             Duration::from_secs(60),
         )),
+        pending: Arc::new(PendingLimit::new(64, 16)),
+        verifier: Arc::new(PasswordVerifier::new(1)),
     }
 }
 

@@ -7,6 +7,7 @@ mod server;
 
 use std::fmt;
 use std::num::NonZeroU32;
+use std::sync::LazyLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -28,6 +29,17 @@ pub enum ScramHash {
 pub const MIN_ITERATIONS: u32 = 4096;
 /// A server asking for more iterations than this is refused (each costs the client CPU).
 pub const MAX_ITERATIONS: u32 = 1_000_000;
+/// The most iterations a stored credential may have: Kafka's own ceiling for SCRAM
+/// credentials. Every PLAIN login costs one derivation at the user's count, so a higher count
+/// would let each wrong guess cost the proxy that much more CPU.
+pub const MAX_STORED_ITERATIONS: u32 = 16_384;
+
+/// The longest client message a SCRAM server reads (RFC 5802 messages from real clients are
+/// under 200 bytes; Kafka's token extension adds a few): longer ones are refused before any
+/// part of them is copied.
+pub const MAX_CLIENT_MESSAGE: usize = 1024;
+/// The longest user name (as sent, escaped) and client nonce a SCRAM server accepts.
+pub const MAX_NAME_OR_NONCE: usize = 255;
 
 impl ScramHash {
     /// The mechanism's name, as SASL spells it.
@@ -136,6 +148,32 @@ impl ScramCredential {
         Ok(Self::derive(hash, password, &salt, iterations))
     }
 
+    /// The credential a SCRAM server presents for `username` when no such user exists: a salt
+    /// and keys derived from the name under a secret of this process, so the challenge is the
+    /// same on every attempt, looks like a real user's (16 random-looking bytes, `iterations`),
+    /// and tells nothing to someone without the secret. No password matches it: its stored key
+    /// is not derived from one.
+    pub fn decoy(hash: ScramHash, username: &str, iterations: NonZeroU32) -> Self {
+        let derive = |purpose: &[u8], len: usize| {
+            let mut input = Vec::with_capacity(purpose.len() + 16 + username.len());
+            input.extend_from_slice(purpose);
+            input.push(0);
+            input.extend_from_slice(hash.mechanism().as_bytes());
+            input.push(0);
+            input.extend_from_slice(username.as_bytes());
+            let mut out = ScramHash::Sha512.mac(&*DECOY_KEY, &input);
+            out.truncate(len);
+            out
+        };
+        Self {
+            hash,
+            salt: derive(b"salt", 16),
+            iterations,
+            stored_key: derive(b"stored key", hash.len()),
+            server_key: derive(b"server key", hash.len()),
+        }
+    }
+
     /// Whether `password` is this credential's (PLAIN checked against SCRAM's stored keys).
     pub fn verify_password(&self, password: &str) -> bool {
         let salted = self
@@ -145,6 +183,16 @@ impl ScramCredential {
         constant_time_eq(&self.hash.hash(&client_key), &self.stored_key)
     }
 }
+
+/// The secret behind decoy credentials: random, per process. Should the system's random source
+/// fail (it does not on Linux once booted), a fixed key keeps decoys working but predictable.
+static DECOY_KEY: LazyLock<[u8; 32]> = LazyLock::new(|| {
+    let mut key = [0u8; 32];
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key).is_err() {
+        tracing::error!("no random source: unknown SCRAM users get predictable challenges");
+    }
+    key
+});
 
 /// Why a SCRAM exchange failed; the text is safe to send to the peer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

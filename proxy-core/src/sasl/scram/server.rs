@@ -2,17 +2,19 @@
 
 use base64::Engine as _;
 
+use std::num::NonZeroU32;
+
 use super::{
-    BASE64, MIN_ITERATIONS, ScramCredential, ScramError, ScramHash, attribute, attributes,
-    constant_time_eq, decode_name, split_gs2, xor,
+    BASE64, MAX_CLIENT_MESSAGE, MAX_NAME_OR_NONCE, MIN_ITERATIONS, ScramCredential, ScramError,
+    ScramHash, attribute, attributes, constant_time_eq, decode_name, split_gs2, xor,
 };
 
 /// A server that has sent its first message and waits for the client's final one.
 #[derive(Debug)]
 pub struct ScramServer {
     username: String,
-    /// `None` for an unknown user: the exchange runs to the end and fails there.
-    credential: Option<ScramCredential>,
+    /// A decoy for an unknown user: the exchange runs to the end and fails there.
+    credential: ScramCredential,
     hash: ScramHash,
     client_first_bare: String,
     server_first: String,
@@ -21,13 +23,18 @@ pub struct ScramServer {
 
 impl ScramServer {
     /// Reads the client's first message and answers it. `lookup` finds the user's stored
-    /// credential; `server_nonce` must be fresh and random (printable, no comma).
+    /// credential, or a decoy for a user that does not exist ([`ScramCredential::decoy`]; a
+    /// lookup that returns `None` gets one at [`MIN_ITERATIONS`]); `server_nonce` must be fresh
+    /// and random (printable, no comma).
     pub fn start(
         hash: ScramHash,
         client_first: &[u8],
         lookup: impl FnOnce(&str) -> Option<ScramCredential>,
         server_nonce: &str,
     ) -> Result<(Self, String), ScramError> {
+        if client_first.len() > MAX_CLIENT_MESSAGE {
+            return Err(ScramError::Malformed("message too long"));
+        }
         let text =
             std::str::from_utf8(client_first).map_err(|_| ScramError::Malformed("not UTF-8"))?;
         let (gs2, bare) = split_gs2(text)?;
@@ -35,23 +42,33 @@ impl ScramServer {
             return Err(ScramError::ChannelBinding);
         }
         let attrs = attributes(bare)?;
-        let username =
-            decode_name(attribute(&attrs, 'n').ok_or(ScramError::Malformed("no user name"))?)?;
+        // RFC 5802, 5.1: a mandatory extension the server does not know fails the exchange.
+        if attribute(&attrs, 'm').is_some() {
+            return Err(ScramError::Malformed(
+                "mandatory extension (m=) not supported",
+            ));
+        }
+        let name = attribute(&attrs, 'n').ok_or(ScramError::Malformed("no user name"))?;
         let client_nonce = attribute(&attrs, 'r').ok_or(ScramError::Malformed("no nonce"))?;
         if client_nonce.is_empty() {
             return Err(ScramError::Malformed("empty nonce"));
         }
-        let credential = lookup(&username).filter(|c| c.hash == hash);
-        // An unknown user gets a plausible challenge, so the answer does not reveal that.
-        let (salt, iterations) = match &credential {
-            Some(c) => (c.salt.clone(), c.iterations.get()),
-            None => (
-                hash.hash(username.as_bytes())[..16].to_vec(),
-                MIN_ITERATIONS,
-            ),
-        };
+        if name.len() > MAX_NAME_OR_NONCE || client_nonce.len() > MAX_NAME_OR_NONCE {
+            return Err(ScramError::Malformed("user name or nonce too long"));
+        }
+        let username = decode_name(name)?;
+        let credential = lookup(&username)
+            .filter(|c| c.hash == hash)
+            .unwrap_or_else(|| {
+                let iterations = NonZeroU32::new(MIN_ITERATIONS).unwrap_or(NonZeroU32::MIN);
+                ScramCredential::decoy(hash, &username, iterations)
+            });
         let nonce = format!("{client_nonce}{server_nonce}");
-        let server_first = format!("r={nonce},s={},i={iterations}", BASE64.encode(salt));
+        let server_first = format!(
+            "r={nonce},s={},i={}",
+            BASE64.encode(&credential.salt),
+            credential.iterations
+        );
         let server = Self {
             username,
             credential,
@@ -70,6 +87,9 @@ impl ScramServer {
 
     /// Checks the client's proof; on success, the server's final message.
     pub fn finish(self, client_final: &[u8]) -> Result<String, ScramError> {
+        if client_final.len() > MAX_CLIENT_MESSAGE {
+            return Err(ScramError::Malformed("message too long"));
+        }
         let text =
             std::str::from_utf8(client_final).map_err(|_| ScramError::Malformed("not UTF-8"))?;
         let (without_proof, proof) = text
@@ -89,7 +109,7 @@ impl ScramServer {
         let proof = BASE64
             .decode(proof)
             .map_err(|_| ScramError::Malformed("proof is not base64"))?;
-        let credential = self.credential.ok_or(ScramError::Failed)?;
+        let credential = self.credential;
         if proof.len() != self.hash.len() {
             return Err(ScramError::Failed);
         }
