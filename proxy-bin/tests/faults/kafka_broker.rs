@@ -220,6 +220,32 @@ async fn a_broker_killed_mid_request_disconnects_the_client_and_a_restarted_brok
     served(&proxy).await;
 }
 
+/// A client that leaves with a request unanswered (a consumer closing during a long-poll
+/// Fetch) ended the session, even though the broker then hangs up on the proxy without
+/// answering: the broker only followed the end the proxy passed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_with_a_request_in_flight_closed_the_session() {
+    let broker = FaultyBroker::start((Ipv4Addr::LOCALHOST, 0).into(), None).await;
+    let mut proxy = KafkaProxy::start(broker.addr(), None).await;
+    let mut client = TcpStream::connect(proxy.bootstrap).await.unwrap();
+    ask(&mut client, ApiKey::ApiVersions, 1).await.unwrap();
+    broker.hold(Some(ApiKey::ListGroups));
+    client
+        .write_all(&frame(ApiKey::ListGroups as i16, 0, 2, &[]))
+        .await
+        .unwrap();
+    client.shutdown().await.unwrap();
+    let got = read_until_closed(&mut client).await;
+    assert!(got.is_empty(), "a held request was answered");
+    let summary = proxy.next_closed().await;
+    assert_eq!(summary.reason, CloseReason::ClientClosed);
+    assert_eq!(summary.reason.fault(), None);
+    assert_eq!(proxy.closes.get("backend_error"), 0);
+    proxy.wait_no_session().await;
+    broker.hold(None);
+    served(&proxy).await;
+}
+
 /// Users depend on a broker failing the proxy's SASL ending their session, not hanging it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_closes_during_sasl_ends_the_session_on_the_backend_side() {

@@ -288,11 +288,13 @@ where
             match filled {
                 Poll::Ready(true) => progress = true,
                 Poll::Ready(false) => {
-                    self.first_eof.get_or_insert(side);
+                    let first = *self.first_eof.get_or_insert(side);
                     // A server that hangs up with requests unanswered failed them: that is
                     // the backend's fault, not an orderly close (what it answered is still
-                    // delivered first).
+                    // delivered first). Unless the client hung up first: a broker closes when
+                    // it reads the end its client sent, with whatever was left unanswered.
                     if side == Side::Backend
+                        && first == Side::Backend
                         && self.backend.closed_cleanly()
                         && self.codec.at_request_boundary() == Some(false)
                     {

@@ -5,7 +5,8 @@
 //! flight, as a killed process does: once it has read a request of the chosen API it answers
 //! nothing, closes every connection and its listening socket, and the port is free for a new
 //! broker. Or it closes each connection in the middle of the SASL exchange: the SaslHandshake
-//! is answered, the SaslAuthenticate is read and the connection closed. Requests are read with
+//! is answered, the SaslAuthenticate is read and the connection closed. Or it holds requests of
+//! one API unanswered, as a broker holds a long-poll Fetch, and closes when its client does. Requests are read with
 //! `KafkaCodec`; responses are encoded with `kafka-protocol` directly.
 
 use std::net::SocketAddr;
@@ -72,6 +73,8 @@ struct Shared {
     kill: CancellationToken,
     /// The API key whose next request kills the broker, or [`NO_API`].
     die_on: AtomicI16,
+    /// The API key whose requests are read and never answered, or [`NO_API`].
+    hold: AtomicI16,
     /// Whether connections are closed once their SaslAuthenticate request is read.
     close_during_sasl: AtomicBool,
     /// Connections closed in the middle of the SASL exchange.
@@ -101,6 +104,7 @@ impl FaultyBroker {
             sasl,
             kill: CancellationToken::new(),
             die_on: AtomicI16::new(NO_API),
+            hold: AtomicI16::new(NO_API),
             close_during_sasl: AtomicBool::new(false),
             sasl_closes: AtomicU64::new(0),
             authenticated: AtomicU64::new(0),
@@ -118,6 +122,13 @@ impl FaultyBroker {
     /// Dies once it has read the next request of `api` (after SASL, when it requires it).
     pub fn die_on(&self, api: ApiKey) {
         self.shared.die_on.store(api as i16, Ordering::SeqCst);
+    }
+
+    /// Reads requests of `api` and never answers them (the connection closes when its peer's
+    /// does); `None` answers every API again.
+    pub fn hold(&self, api: Option<ApiKey>) {
+        let key = api.map_or(NO_API, |api| api as i16);
+        self.shared.hold.store(key, Ordering::SeqCst);
     }
 
     /// Whether to close each connection once its SaslAuthenticate request is read (instead of
@@ -237,6 +248,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                 std::future::pending::<()>().await;
                 return;
             }
+            _ if shared.hold.load(Ordering::SeqCst) == request.api_key() => continue,
             RequestKind::ApiVersions(_) => ApiVersionsResponse::default()
                 .with_api_keys(
                     VERSIONS
