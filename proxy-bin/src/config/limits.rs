@@ -53,7 +53,7 @@ impl Validator {
     }
 
     /// An optional count of at least 1.
-    fn count(&mut self, at: String, raw: Option<i64>) -> Option<Option<usize>> {
+    pub(super) fn count(&mut self, at: String, raw: Option<i64>) -> Option<Option<usize>> {
         match raw {
             None => Some(None),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Some(Some(n as usize)),
