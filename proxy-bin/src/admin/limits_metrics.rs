@@ -1,12 +1,40 @@
-//! Connection limits: the process-wide budget, each listener's open connections and limit, and
-//! what admission paused or refused.
+//! Connection limits: the process-wide budget, each listener's open connections and limit,
+//! what admission paused or refused, and the admin endpoint's own connections.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use super::clock::Expiry;
 use super::metrics::{escape, header};
 use super::state::AdminState;
+
+/// The admin endpoint's connections: open, and closed by its timeouts and cap.
+pub(super) fn render_admin(state: &AdminState, out: &mut String) {
+    let counts = &state.admin_connections;
+    header(
+        out,
+        "sluice_admin_connections_open",
+        "Connections to the admin endpoint open now.",
+        "gauge",
+    );
+    let _ = writeln!(out, "sluice_admin_connections_open {}", counts.open_count());
+    header(
+        out,
+        "sluice_admin_connections_closed_total",
+        "Admin connections the proxy closed, by reason: no complete request head within \
+         [admin] header_read_timeout, idle past idle_timeout, or evicted at max_connections.",
+        "counter",
+    );
+    for expiry in Expiry::ALL {
+        let _ = writeln!(
+            out,
+            "sluice_admin_connections_closed_total{{reason=\"{}\"}} {}",
+            expiry.label(),
+            counts.closed_count(expiry)
+        );
+    }
+}
 
 pub(super) fn render(state: &AdminState, out: &mut String) {
     let budget = &state.budget;

@@ -102,6 +102,7 @@ pub(super) fn render(state: &AdminState) -> String {
         );
     }
     super::limits_metrics::render(state, &mut out);
+    super::limits_metrics::render_admin(state, &mut out);
     super::kafka_metrics::render(state, &mut out);
     super::sasl_metrics::render(state, &mut out);
     let ready = u8::from(state.readiness().is_ok());
@@ -173,6 +174,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("sluice_ready 0"), "{text}");
+        assert!(text.contains("sluice_admin_connections_open 0"), "{text}");
+        assert!(
+            text.contains("sluice_admin_connections_closed_total{reason=\"header_timeout\"} 0"),
+            "{text}"
+        );
         // Every configured cluster, before any connection.
         assert!(
             text.contains("sluice_backend_connections_total{cluster=\"main\"} 0"),

@@ -7,12 +7,20 @@
 //! It keeps one spare descriptor: when the process runs out (EMFILE), the spare is given up
 //! so the admin connection can still be accepted, and taken back when that connection ends,
 //! so a proxy that is only busy is not restarted by a liveness probe that cannot connect.
+//!
+//! Clients cannot hold its connections: a request head must arrive within
+//! `header_read_timeout`, a kept-alive connection is closed after `idle_timeout` without a
+//! request ([`clock`]), and beyond `max_connections` the least recently active connection is
+//! closed to make room for the new one ([`open`] says why it is not refused).
 
+mod clock;
 mod kafka_metrics;
 mod limits_metrics;
 mod metrics;
+mod open;
 mod sasl_metrics;
 mod state;
+mod watched;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,17 +34,38 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use proxy_core::io::is_out_of_descriptors;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use self::clock::{Clock, Timeouts};
+use self::open::{Counted, OpenConnections};
 pub(crate) use self::state::{AdminState, Phase};
+use self::watched::Watched;
+use crate::config::AdminConfig;
 
 /// Serves the admin endpoints on `listener` until `stop` is cancelled.
-pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: CancellationToken) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: Arc<AdminState>,
+    config: AdminConfig,
+    stop: CancellationToken,
+) {
     if let Ok(addr) = listener.local_addr() {
-        info!(addr = %addr, "admin listening");
+        info!(
+            addr = %addr,
+            header_read_timeout = ?config.header_read_timeout,
+            idle_timeout = ?config.idle_timeout,
+            max_connections = config.max_connections,
+            "admin listening"
+        );
     }
+    let timeouts = Timeouts {
+        header_read: config.header_read_timeout,
+        idle: config.idle_timeout,
+    };
+    let mut open = OpenConnections::new(config.max_connections);
     let connections = TaskTracker::new();
     let spare = Arc::new(SpareDescriptor::open());
     loop {
@@ -56,21 +85,36 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: C
                 continue;
             }
         };
+        let clock = Clock::new(timeouts, Instant::now());
+        open.admit(&clock);
+        let counted = Counted::new(state.clone());
         let state = state.clone();
         let stop = stop.clone();
         let spare = spare.clone();
         connections.spawn(async move {
-            let service = service_fn(move |request| {
-                let response = respond(&state, &request);
-                async move { Ok::<_, Infallible>(response) }
+            let service = service_fn({
+                let state = state.clone();
+                move |request| {
+                    let response = respond(&state, &request);
+                    async move { Ok::<_, Infallible>(response) }
+                }
             });
-            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let io = TokioIo::new(Watched::new(stream, clock.clone()));
+            // The clock times request heads instead (see `clock`).
+            let connection = http1::Builder::new()
+                .header_read_timeout(None)
+                .serve_connection(io, service);
             tokio::select! {
                 () = stop.cancelled() => {}
+                expiry = clock.expired() => {
+                    debug!(reason = expiry.label(), "admin connection closed");
+                    state.admin_connections.closed(expiry);
+                }
                 result = connection => if let Err(err) = result {
                     debug!(error = %err, "admin connection ended with an error");
                 },
             }
+            drop(counted);
             // This connection's descriptor is free again: keep it in reserve first.
             spare.reacquire();
         });

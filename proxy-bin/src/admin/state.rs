@@ -2,7 +2,7 @@
 //! the metrics. Written by `run` and the probes, read by scrapes, never locked on a hot path.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use proxy_backend::BackendConnections;
 use proxy_backend::health::ClusterHealth;
@@ -10,6 +10,8 @@ use proxy_core::context::LiveResources;
 use proxy_frontend::{Admission, CloseCounts, ConnectionBudget, Sessions};
 use proxy_kafka::KafkaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
+
+use super::clock::Expiry;
 
 /// Where the process stands in its life; exported as `sluice_lifecycle_phase`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +65,43 @@ pub(crate) struct AdminState {
     pub(crate) admissions: Vec<(String, Arc<Admission>)>,
     /// The process-wide connection limit.
     pub(crate) budget: ConnectionBudget,
+    /// The admin endpoint's own connections.
+    pub(crate) admin_connections: AdminConnectionCounts,
 }
+
+/// The admin endpoint's connections: open now, and closed by its timeouts or its cap.
+#[derive(Debug, Default)]
+pub(crate) struct AdminConnectionCounts {
+    pub(super) open: AtomicU64,
+    /// By [`Expiry`] (see `index`).
+    closed: [AtomicU64; 3],
+}
+
+// === impl AdminConnectionCounts ===
+
+impl AdminConnectionCounts {
+    pub(super) fn closed(&self, expiry: Expiry) {
+        self.closed[Self::index(expiry)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn closed_count(&self, expiry: Expiry) -> u64 {
+        self.closed[Self::index(expiry)].load(Ordering::Relaxed)
+    }
+
+    pub(super) fn open_count(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    fn index(expiry: Expiry) -> usize {
+        match expiry {
+            Expiry::HeaderTimeout => 0,
+            Expiry::IdleTimeout => 1,
+            Expiry::Evicted => 2,
+        }
+    }
+}
+
+// === impl AdminState ===
 
 impl AdminState {
     pub(crate) fn new(
@@ -84,6 +122,7 @@ impl AdminState {
             backend_connections: Arc::default(),
             admissions: Vec::new(),
             budget: ConnectionBudget::unlimited(),
+            admin_connections: AdminConnectionCounts::default(),
         }
     }
 

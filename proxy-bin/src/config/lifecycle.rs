@@ -15,6 +15,15 @@ const DEFAULT_TERMINATION_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Probes and scrapers send their request as soon as they connect: 5 s is ample on a slow
+/// network, and a client that sends nothing, or a few bytes, holds a connection no longer.
+const DEFAULT_ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longer than the usual scrape intervals (15 s, 30 s), so Prometheus reuses its connection.
+const DEFAULT_ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Normal use needs a handful (three kubelet probes without keep-alive, a scraper or two, an
+/// operator's curl); 64 leaves a wide margin and stays within the descriptors kept in reserve
+/// for everything that is not a session (`descriptors::RESERVED`, 128).
+const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 64;
 
 // === impl Validator ===
 
@@ -66,19 +75,38 @@ impl Validator {
     pub(super) fn admin(&mut self, raw: Option<RawAdmin>) -> Option<Option<AdminConfig>> {
         let Some(raw) = raw else { return Some(None) };
         let at = path::key("admin", "bind");
-        let text = self.required(&at, raw.bind)?;
-        match addr::parse_bind(&text) {
-            Some(bind) => Some(Some(AdminConfig { bind })),
-            None => {
+        let bind = self.required(&at, raw.bind).and_then(|text| {
+            let bind = addr::parse_bind(&text);
+            if bind.is_none() {
                 self.error(
                     at,
                     format!(
                         "invalid socket address {text:?}: expected IP:PORT such as 127.0.0.1:9190"
                     ),
                 );
-                None
             }
-        }
+            bind
+        });
+        let header_read_timeout = self.or_default(
+            path::key("admin", "header_read_timeout"),
+            raw.header_read_timeout,
+            DEFAULT_ADMIN_HEADER_READ_TIMEOUT,
+            |text| value::duration(&text),
+        );
+        let idle_timeout = self.or_default(
+            path::key("admin", "idle_timeout"),
+            raw.idle_timeout,
+            DEFAULT_ADMIN_IDLE_TIMEOUT,
+            |text| value::duration(&text),
+        );
+        let max_connections =
+            self.count(path::key("admin", "max_connections"), raw.max_connections);
+        Some(Some(AdminConfig {
+            bind: bind?,
+            header_read_timeout: header_read_timeout?,
+            idle_timeout: idle_timeout?,
+            max_connections: max_connections?.unwrap_or(DEFAULT_ADMIN_MAX_CONNECTIONS),
+        }))
     }
 
     /// `Some(None)` for a cluster of addresses, `None` when `exec` has errors.

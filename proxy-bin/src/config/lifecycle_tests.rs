@@ -45,10 +45,12 @@ fn lifecycle_keys_are_read() {
          [cluster.tool]\nexec = [\"/bin/cat\"]\nchild_stop_timeout = \"1s\"\n",
     ))
     .unwrap();
-    assert_eq!(
-        parsed.admin.unwrap().bind,
-        "127.0.0.1:9190".parse().unwrap()
-    );
+    let admin = parsed.admin.unwrap();
+    assert_eq!(admin.bind, "127.0.0.1:9190".parse().unwrap());
+    // The admin connection limits' defaults.
+    assert_eq!(admin.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(admin.idle_timeout, Duration::from_secs(60));
+    assert_eq!(admin.max_connections, 64);
     assert_eq!(parsed.shutdown.accept_grace, Duration::ZERO);
     assert_eq!(parsed.clusters["local"].ready_requires, ReadyRequires::All);
     let tool = &parsed.clusters["tool"];
@@ -122,4 +124,35 @@ fn upgrade_timeout_is_read_and_errors_name_its_key() {
         )));
         assert_error(&errors, "shutdown.upgrade_timeout", message);
     }
+}
+
+#[test]
+fn admin_connection_limits_are_read_and_errors_name_their_keys() {
+    let parsed = parse(&config(
+        "[admin]\nbind = \"127.0.0.1:9190\"\nheader_read_timeout = \"2s\"\nidle_timeout = \"10s\"\n\
+         max_connections = 8\n\n[cluster.local]\nbackends = [\"127.0.0.1:9092\"]\n",
+    ))
+    .unwrap();
+    let admin = parsed.admin.unwrap();
+    assert_eq!(admin.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(admin.idle_timeout, Duration::from_secs(10));
+    assert_eq!(admin.max_connections, 8);
+
+    let bad = errors(&config(
+        "[admin]\nbind = \"127.0.0.1:9190\"\nheader_read_timeout = \"0s\"\nidle_timeout = \"soon\"\n\
+         max_connections = 0\n\n[cluster.local]\nbackends = [\"127.0.0.1:9092\"]\n",
+    ));
+    assert_error(&bad, "admin.header_read_timeout", "is zero");
+    assert_error(&bad, "admin.idle_timeout", "invalid duration \"soon\"");
+    assert_error(
+        &bad,
+        "admin.max_connections",
+        "0 is not a limit: expected a whole number from 1",
+    );
+    // A missing bind is reported beside the other keys' errors.
+    let bad = errors(&config(
+        "[admin]\nmax_connections = -1\n\n[cluster.local]\nbackends = [\"127.0.0.1:9092\"]\n",
+    ));
+    assert_error(&bad, "admin.bind", "missing required key");
+    assert_error(&bad, "admin.max_connections", "-1 is not a limit");
 }

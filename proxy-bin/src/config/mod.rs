@@ -97,6 +97,16 @@ pub struct LimitsConfig {
 pub struct AdminConfig {
     /// Where the admin endpoints listen.
     pub bind: SocketAddr,
+    /// A connection must send a whole request head within this long of being accepted (or of
+    /// its first byte after an answer), so clients that open connections and send nothing, or
+    /// a few bytes, cannot hold them.
+    pub header_read_timeout: Duration,
+    /// A kept-alive connection with nothing sent since its last answer is closed after this
+    /// long; a scraper's keep-alive reuse fits in it, an abandoned connection does not.
+    pub idle_timeout: Duration,
+    /// Admin connections open at once; at the cap, the least recently active one is closed to
+    /// make room, so a probe is still answered (see `admin::open`).
+    pub max_connections: usize,
 }
 
 /// How many of a cluster's backends must be reachable for the proxy to report ready.

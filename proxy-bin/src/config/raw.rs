@@ -52,6 +52,9 @@ pub(super) struct RawListenerLimits {
 #[derive(Debug, Deserialize)]
 pub(super) struct RawAdmin {
     pub(super) bind: Option<String>,
+    pub(super) header_read_timeout: Option<String>,
+    pub(super) idle_timeout: Option<String>,
+    pub(super) max_connections: Option<i64>,
 }
 
 /// One `[[listener]]`; see [`super::ListenerConfig`] for what each key is for.

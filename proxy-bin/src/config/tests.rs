@@ -103,7 +103,10 @@ fn example_parses_with_stage_options_and_ipv6() {
         config.clusters["tool"].exec.as_ref().map(|e| e.argv.len()),
         Some(1)
     );
-    assert!(config.admin.is_some());
+    let admin = config.admin.unwrap();
+    assert_eq!(admin.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(admin.idle_timeout, Duration::from_secs(60));
+    assert_eq!(admin.max_connections, 64);
     assert!(config.warnings().is_empty(), "{:?}", config.warnings());
 }
 

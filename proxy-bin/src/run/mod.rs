@@ -167,10 +167,11 @@ struct Running {
 /// Starts accepting: the admin endpoint and every listener (with its broker ports).
 fn accept(mut started: Started, lifecycle: &Lifecycle) -> Running {
     let stop_admin = started.stop_background.child_token();
-    if let Some(listener) = started.admin.take() {
+    if let Some((listener, config)) = started.admin.take() {
         started.background.spawn(admin::serve(
             listener,
             started.state.clone(),
+            config,
             stop_admin.clone(),
         ));
     }

@@ -33,7 +33,8 @@ pub(crate) struct Started {
     /// `/readyz` must answer while draining.
     pub(super) background: TaskTracker,
     pub(super) stop_background: CancellationToken,
-    pub(super) admin: Option<TcpListener>,
+    /// The admin listener and its `[admin]` table (its timeouts and cap).
+    pub(super) admin: Option<(TcpListener, AdminConfig)>,
     pub(super) listeners: Vec<BoundListener>,
     /// Duplicates of every listening socket, for a successor.
     pub(super) offered: OfferedSockets,
@@ -82,7 +83,7 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
     let offered = OfferedSockets::default();
     let admin = match config.admin {
         None => None,
-        Some(admin) => Some(bind_admin(admin, &mut inherited, &offered).await?),
+        Some(admin) => Some((bind_admin(admin, &mut inherited, &offered).await?, admin)),
     };
     let mut listeners = Vec::with_capacity(plan.listeners.len());
     for spec in plan.listeners {

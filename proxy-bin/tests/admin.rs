@@ -1,0 +1,212 @@
+//! The admin endpoint of the real binary against clients that hold connections: partial
+//! request heads closed by `header_read_timeout`, kept-alive connections closed by
+//! `idle_timeout`, and the least recently active connection evicted at `max_connections`, with
+//! `/livez` answering throughout. Every wait is a bounded poll on what a client or `/metrics`
+//! observes; nothing asserts how long something took.
+//!
+//! Its own test binary: test (a) holds thousands of descriptors, which the fault-injection
+//! binary's ten thousand idle sessions would leave no room for.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "helpers of this test file fail the test when the environment misbehaves"
+)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sluice_tests::STEP_TIMEOUT;
+use sluice_tests::footprint::raise_nofile_limit;
+use sluice_tests::process::{Running, SluiceBinary, http_get, refused_port};
+
+const SLUICE: SluiceBinary = SluiceBinary::new(env!("CARGO_BIN_EXE_sluice"));
+
+/// The issue's figure.
+const PARTIAL_HEADS: usize = 3000;
+
+/// Descriptors kept free in this process for everything but the partial heads.
+const FD_RESERVE: usize = 256;
+
+/// Sluice with a listener nobody uses and an `[admin]` table with `admin_keys`.
+fn run(admin_keys: &str, name: &str) -> (Running, SocketAddr) {
+    let config = format!(
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n\
+         [cluster.local]\nbackends = [\"127.0.0.1:{}\"]\n\n\
+         [admin]\nbind = \"127.0.0.1:0\"\n{admin_keys}\n",
+        refused_port()
+    );
+    let sluice = SLUICE.run(&config, name);
+    let admin = sluice.admin_addr();
+    (sluice, admin)
+}
+
+fn livez(admin: SocketAddr) {
+    assert_eq!(http_get(admin, "/livez"), (200, "ok\n".to_owned()));
+}
+
+/// The value of the sample `series` (name and labels) in `/metrics`.
+fn metric(admin: SocketAddr, series: &str) -> u64 {
+    let (status, body) = http_get(admin, "/metrics");
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            (key == series).then(|| value.parse().ok()).flatten()
+        })
+        .unwrap_or_else(|| panic!("no {series} in /metrics"))
+}
+
+fn closed_total(admin: SocketAddr, reason: &str) -> u64 {
+    metric(
+        admin,
+        &format!("sluice_admin_connections_closed_total{{reason=\"{reason}\"}}"),
+    )
+}
+
+/// Polls `check` every 20 ms until it holds, for at most [`STEP_TIMEOUT`].
+fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits, until `deadline`, for the proxy to close `stream` without answering: end of file or
+/// a reset, never a byte.
+fn closed_by_proxy(stream: &mut TcpStream, deadline: Instant) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    stream
+        .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+        .unwrap();
+    let mut byte = [0; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => {}
+        Err(err) if err.kind() == ErrorKind::ConnectionReset => {}
+        Ok(_) => panic!("a connection the proxy should close was answered"),
+        Err(err) => panic!("the proxy did not close the connection: {err}"),
+    }
+}
+
+/// True while the proxy keeps `stream` open: nothing to read and no end of file, right now.
+fn still_open(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let open =
+        matches!((&*stream).read(&mut [0; 1]), Err(err) if err.kind() == ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).unwrap();
+    open
+}
+
+// (a) The issue's attack: thousands of connections that sent `GET /li` and nothing more. Each
+// is closed by the header-read timeout (the cap is set above their number, so it plays no
+// part), and /livez answers while they are open and while they are being closed.
+#[test]
+fn partial_request_heads_are_closed_by_the_header_timeout_while_livez_answers() {
+    let hard = usize::try_from(raise_nofile_limit()).unwrap_or(usize::MAX);
+    // The proxy has the same hard limit and needs one descriptor per connection, as we do.
+    let count = PARTIAL_HEADS.min(hard.saturating_sub(FD_RESERVE));
+    assert!(
+        count >= 1000,
+        "a hard descriptor limit of {hard} is too small"
+    );
+    let (_sluice, admin) = run(
+        "header_read_timeout = \"1s\"\nidle_timeout = \"1h\"\nmax_connections = 5000",
+        "admin-partial-heads.toml",
+    );
+    livez(admin);
+
+    let mut partial = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut stream = TcpStream::connect(admin).unwrap();
+        stream.write_all(b"GET /li").unwrap();
+        partial.push(stream);
+        if i % 250 == 0 {
+            livez(admin);
+        }
+    }
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    for (i, stream) in partial.iter_mut().enumerate() {
+        closed_by_proxy(stream, deadline);
+        if i % 250 == 0 {
+            livez(admin);
+        }
+    }
+    // Each was closed by the header timeout: none evicted, none answered.
+    until("every close is counted", || {
+        closed_total(admin, "header_timeout") == count as u64
+    });
+    assert_eq!(closed_total(admin, "evicted"), 0);
+    assert_eq!(closed_total(admin, "idle_timeout"), 0);
+    livez(admin);
+}
+
+// (b) A kept-alive connection that was answered and then sends nothing is closed by the idle
+// timeout. The header timeout is an hour, so only the idle timeout can close it.
+#[test]
+fn an_idle_kept_alive_connection_is_closed_by_the_idle_timeout() {
+    let (_sluice, admin) = run(
+        "header_read_timeout = \"1h\"\nidle_timeout = \"1s\"",
+        "admin-idle.toml",
+    );
+    let mut stream = TcpStream::connect(admin).unwrap();
+    stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    // HTTP/1.1 keeps the connection alive unless told otherwise.
+    stream
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: sluice\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    let mut chunk = [0; 512];
+    while !response.ends_with(b"\r\n\r\nok\n") {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed before the answer: {response:?}");
+        response.extend_from_slice(&chunk[..n]);
+    }
+    assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"), "{response:?}");
+
+    closed_by_proxy(&mut stream, Instant::now() + STEP_TIMEOUT);
+    until("the close is counted", || {
+        closed_total(admin, "idle_timeout") == 1
+    });
+    assert_eq!(closed_total(admin, "header_timeout"), 0);
+}
+
+// (c) Beyond max_connections, new connections are still accepted and /livez answered: the
+// least recently active connections (here the earliest silent ones) are closed to make room,
+// and the most recent ones stay open.
+#[test]
+fn beyond_the_cap_the_oldest_silent_connections_make_room_and_livez_answers() {
+    const MAX: usize = 8;
+    const HELD: usize = 40;
+    const PROBES: usize = 3;
+    let (_sluice, admin) = run(
+        &format!("header_read_timeout = \"1h\"\nidle_timeout = \"1h\"\nmax_connections = {MAX}"),
+        "admin-cap.toml",
+    );
+    let mut held: Vec<TcpStream> = (0..HELD)
+        .map(|_| TcpStream::connect(admin).unwrap())
+        .collect();
+    // Each held connection beyond the cap evicted the oldest one. Watched from here, not
+    // through /metrics: each fetch would be one more connection at the cap.
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    for stream in &mut held[..HELD - MAX] {
+        closed_by_proxy(stream, deadline);
+    }
+    for _ in 0..PROBES {
+        livez(admin);
+    }
+    // The first probe found the cap full of held connections and evicted the oldest of them;
+    // each later one evicted at most one more, and only held connections are older than it.
+    closed_by_proxy(&mut held[HELD - MAX], Instant::now() + STEP_TIMEOUT);
+    let evicted_at_most = HELD - MAX + PROBES;
+    assert!(HELD > evicted_at_most);
+    for stream in &held[evicted_at_most..] {
+        assert!(still_open(stream), "a recent connection was closed");
+    }
+    until("the evictions are counted", || {
+        closed_total(admin, "evicted") > (HELD - MAX) as u64
+    });
+    assert!(metric(admin, "sluice_admin_connections_open") <= MAX as u64 + 1);
+    assert_eq!(closed_total(admin, "header_timeout"), 0);
+}
