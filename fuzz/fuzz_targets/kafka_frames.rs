@@ -35,7 +35,7 @@ use libfuzzer_sys::fuzz_target;
 use proxy_core::codec::Codec;
 use proxy_core::io::WriteQueue;
 use proxy_kafka::kafka_protocol::messages::{ApiKey, ResponseKind};
-use proxy_kafka::rewrite::{BrokerAddressMap, UpstreamBroker, rewrite_response};
+use proxy_kafka::rewrite::{BrokerAddressMap, Listing, UpstreamBroker, rewrite_response};
 use proxy_kafka::{KafkaCodec, KafkaRequest, KafkaResponse};
 
 /// Small enough that large declared sizes take the refusal path, large enough for real frames.
@@ -274,9 +274,9 @@ fn carries_node_endpoints(response: &KafkaResponse) -> bool {
 struct OneAddress;
 
 impl BrokerAddressMap for OneAddress {
-    fn learn(&self, _brokers: &[UpstreamBroker]) {}
+    fn learn(&self, _brokers: &[UpstreamBroker], _listing: Listing) {}
 
-    fn advertised(&self, node_id: i32) -> (String, u16) {
-        (format!("broker-{node_id}.proxy"), 9092)
+    fn advertised(&self, node_id: i32) -> Option<(String, u16)> {
+        Some((format!("broker-{node_id}.proxy"), 9092))
     }
 }

@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
 use proxy_core::codec::Codec;
 use proxy_core::io::WriteQueue;
 
-use crate::rewrite::{BrokerAddressMap, UpstreamBroker, rewrite_response};
+use crate::rewrite::{BrokerAddressMap, Listing, UpstreamBroker, rewrite_response};
 use crate::test_support::{
     api_versions_response, metadata_request, metadata_response, name, produce_request,
     request_frame, response_frame, unknown_api_frame,
@@ -241,10 +241,10 @@ impl Session {
 struct OneAddress;
 
 impl BrokerAddressMap for OneAddress {
-    fn learn(&self, _brokers: &[UpstreamBroker]) {}
+    fn learn(&self, _brokers: &[UpstreamBroker], _listing: Listing) {}
 
-    fn advertised(&self, node_id: i32) -> (String, u16) {
-        (format!("broker-{node_id}.proxy"), 9092)
+    fn advertised(&self, node_id: i32) -> Option<(String, u16)> {
+        Some((format!("broker-{node_id}.proxy"), 9092))
     }
 }
 
