@@ -9,8 +9,8 @@ use clap::Parser;
 
 mod admin;
 mod cli;
-mod descriptors;
 pub mod config;
+mod descriptors;
 mod logging;
 mod run;
 mod systemd;
