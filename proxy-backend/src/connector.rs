@@ -129,7 +129,13 @@ impl Connect for Connector {
             let addrs = match resolve(backend, deadline).await {
                 Ok(addrs) => addrs,
                 Err(failure) => {
-                    debug!(backend = %backend, error = %failure, "backend did not resolve");
+                    // A pinned broker's host is the cluster's word: escaped (`?`).
+                    debug!(
+                        backend.host = ?backend.host,
+                        backend.port = backend.port,
+                        error = %failure,
+                        "backend did not resolve"
+                    );
                     attempts += 1;
                     last = failure;
                     continue;

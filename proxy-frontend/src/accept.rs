@@ -15,6 +15,7 @@ use std::time::Duration;
 use proxy_core::route::Router;
 use proxy_core::upstream::Connect;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::frontend::{Frontend, Lifecycle};
@@ -25,14 +26,17 @@ use crate::session::{self, Served, Stop};
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
 const ACCEPT_ERROR_PAUSE_MAX: Duration = Duration::from_secs(1);
 
-/// Accepts on `listener` until `lifecycle.stop_accepting` is cancelled, running each session on
-/// `lifecycle.tracker`; then closes the socket.
+/// Accepts on `listener` until `accepting` is cancelled (`lifecycle.stop_accepting`, or a child
+/// of it that closes this one socket), running each session on `lifecycle.tracker`; then closes
+/// the socket. Sessions drain on `lifecycle.stop_accepting` alone: closing one socket leaves
+/// the sessions it accepted alone.
 pub(crate) async fn accept_loop<R: Router, C: Connect>(
     listener: TcpListener,
     local: SocketAddr,
     served: Arc<Served>,
     frontend: Arc<Frontend<R, C>>,
     lifecycle: Lifecycle,
+    accepting: CancellationToken,
 ) {
     let name = served.spec.name.clone();
     info!(listener = %name, addr = %local, broker.node_id = served.broker, "listening");
@@ -43,12 +47,12 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
         // not yet returned by `accept` stays in the backlog.
         let admitted = tokio::select! {
             biased;
-            () = lifecycle.stop_accepting.cancelled() => break,
+            () = accepting.cancelled() => break,
             admitted = admission.slot(&frontend.budget) => admitted,
         };
         let accepted = tokio::select! {
             biased;
-            () = lifecycle.stop_accepting.cancelled() => break,
+            () = accepting.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -76,7 +80,7 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
                     "accept failed; pausing"
                 );
                 tokio::select! {
-                    () = lifecycle.stop_accepting.cancelled() => break,
+                    () = accepting.cancelled() => break,
                     () = tokio::time::sleep(pause) => {}
                 }
                 pause = (pause * 2).min(ACCEPT_ERROR_PAUSE_MAX);

@@ -29,8 +29,8 @@ pub struct BoundListener {
     listener: TcpListener,
     /// Broker ports a predecessor handed over (port-per-broker Kafka listeners).
     adopted_brokers: Vec<(i32, StdTcpListener)>,
-    /// Hears of every broker port this listener opens.
-    observe_brokers: Option<BrokerPortObserver>,
+    /// Hears of every broker port this listener opens and closes.
+    observe_brokers: Option<Arc<dyn BrokerPortObserver>>,
 }
 
 impl fmt::Debug for BoundListener {
@@ -101,9 +101,9 @@ impl BoundListener {
         self.adopted_brokers.push((node_id, socket));
     }
 
-    /// Calls `observe` with every broker port this listener opens (to offer it to a
-    /// successor).
-    pub fn observe_broker_ports(&mut self, observe: BrokerPortObserver) {
+    /// Tells `observe` of every broker port this listener opens (to offer it to a successor)
+    /// and closes (to stop offering it).
+    pub fn observe_broker_ports(&mut self, observe: Arc<dyn BrokerPortObserver>) {
         self.observe_brokers = Some(observe);
     }
 
@@ -171,7 +171,8 @@ impl BoundListener {
             broker: None,
             broker_listeners,
         });
-        accept_loop(listener, local, served, frontend, lifecycle).await;
+        let accepting = lifecycle.stop_accepting.clone();
+        accept_loop(listener, local, served, frontend, lifecycle, accepting).await;
     }
 }
 

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{ApiKey, ResponseKind};
 use proxy_core::codec::Codec;
 use proxy_core::io::WriteQueue;
 
-use crate::rewrite::{BrokerAddressMap, UpstreamBroker, rewrite_response};
+use crate::rewrite::{BrokerAddressMap, Listing, UpstreamBroker, rewrite_response};
 use crate::{KafkaCodec, KafkaRequest, KafkaResponse};
 
 /// Small enough that large declared sizes take the refusal path, large enough for real frames.
@@ -291,9 +291,9 @@ fn carries_node_endpoints(response: &KafkaResponse) -> bool {
 struct OneAddress;
 
 impl BrokerAddressMap for OneAddress {
-    fn learn(&self, _brokers: &[UpstreamBroker]) {}
+    fn learn(&self, _brokers: &[UpstreamBroker], _listing: Listing) {}
 
-    fn advertised(&self, node_id: i32) -> (String, u16) {
-        (format!("broker-{node_id}.proxy"), 9092)
+    fn advertised(&self, node_id: i32) -> Option<(String, u16)> {
+        Some((format!("broker-{node_id}.proxy"), 9092))
     }
 }

@@ -43,6 +43,8 @@ mod metrics_tests;
 #[cfg(test)]
 mod rewrite_tests;
 #[cfg(test)]
+mod rewrite_unserved_tests;
+#[cfg(test)]
 mod tagged_scan_tests;
 #[cfg(test)]
 mod test_support;

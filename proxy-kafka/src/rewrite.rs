@@ -1,5 +1,7 @@
 //! Broker-address rewriting: every broker address a response carries is replaced by the address
-//! the proxy serves that broker on, so a client never learns a way around the proxy.
+//! the proxy serves that broker on, so a client never learns a way around the proxy. A broker
+//! the proxy does not serve (a node id outside a gateway's range) is left out, so a client is
+//! never told an address nobody listens on.
 //!
 //! Addresses travel in Metadata, FindCoordinator and DescribeCluster responses, and (KIP-951)
 //! in the `node_endpoints` of Produce (v10+) and Fetch (v16+) responses, which are sent only
@@ -29,15 +31,27 @@ pub struct UpstreamBroker {
     pub port: u16,
 }
 
+/// Whether a response lists every broker of the cluster or only some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Every broker the cluster has: Metadata and (when it has no error) DescribeCluster. A
+    /// broker such a list leaves out is no longer part of the cluster, or not for now.
+    Full,
+    /// Some brokers: a coordinator, or the leaders in KIP-951 `node_endpoints`.
+    Partial,
+}
+
 /// Where clients are told to find each broker.
 pub trait BrokerAddressMap {
-    /// Takes note of brokers a response revealed. It runs before the rewritten response
-    /// reaches the client, so a gateway can start serving a new broker before the client
-    /// connects to it.
-    fn learn(&self, brokers: &[UpstreamBroker]);
+    /// Takes note of brokers a response revealed, and whether it named them all. It runs
+    /// before the rewritten response reaches the client, so a gateway can start serving a new
+    /// broker before the client connects to it.
+    fn learn(&self, brokers: &[UpstreamBroker], listing: Listing);
 
-    /// The host and port clients must use to reach `node_id`.
-    fn advertised(&self, node_id: i32) -> (String, u16);
+    /// The host and port clients must use to reach `node_id`; `None` when the proxy does not
+    /// serve that broker (a node id outside a gateway's range): the response then leaves the
+    /// broker out rather than name an address nobody listens on.
+    fn advertised(&self, node_id: i32) -> Option<(String, u16)>;
 }
 
 /// What a rewrite did.
@@ -45,6 +59,9 @@ pub trait BrokerAddressMap {
 pub struct Rewritten {
     /// Broker addresses replaced.
     pub addresses: usize,
+    /// Brokers left out (or, for a coordinator, answered as not available) because the proxy
+    /// does not serve them.
+    pub withheld: usize,
     /// ApiVersions entries capped or removed.
     pub versions_capped: usize,
 }
@@ -97,87 +114,133 @@ pub fn rewrite_response(
     if !needs_change {
         return Ok(Rewritten::default());
     }
-    let mut endpoints: Vec<Endpoint<'_>> = Vec::new();
+    let mut done = Rewritten::default();
     match response.body_mut()? {
         ResponseKind::Metadata(body) => {
-            for broker in &mut body.brokers {
-                endpoints.push(Endpoint {
-                    node_id: broker.node_id.0,
-                    host: &mut broker.host,
-                    port: &mut broker.port,
-                });
-            }
+            let listed = body.brokers.iter().map(|b| (b.node_id.0, &b.host, b.port));
+            map.learn(&upstream(listed), Listing::Full);
+            body.brokers
+                .retain_mut(|b| done.readdress(map, b.node_id.0, &mut b.host, &mut b.port));
+            body.controller_id.0 = done.controller(map, body.controller_id.0);
         }
         ResponseKind::FindCoordinator(body) => {
-            if body.coordinators.is_empty() {
-                // v0–v3: one coordinator, at the top level, when there is no error.
-                if body.node_id.0 >= 0 && body.error_code == 0 {
-                    endpoints.push(Endpoint {
-                        node_id: body.node_id.0,
-                        host: &mut body.host,
-                        port: &mut body.port,
-                    });
-                }
+            // v0–v3: one coordinator, at the top level, when there is no error.
+            let top_level =
+                body.coordinators.is_empty() && body.node_id.0 >= 0 && body.error_code == NO_ERROR;
+            let listed = body
+                .coordinators
+                .iter()
+                .filter(|c| c.node_id.0 >= 0 && c.error_code == NO_ERROR)
+                .map(|c| (c.node_id.0, &c.host, c.port));
+            let top = top_level.then_some((body.node_id.0, &body.host, body.port));
+            map.learn(&upstream(top.into_iter().chain(listed)), Listing::Partial);
+            if top_level && !done.readdress(map, body.node_id.0, &mut body.host, &mut body.port) {
+                body.error_code = COORDINATOR_NOT_AVAILABLE;
+                (body.node_id.0, body.host, body.port) = (-1, StrBytes::default(), -1);
             }
-            for coordinator in &mut body.coordinators {
-                if coordinator.node_id.0 >= 0 && coordinator.error_code == 0 {
-                    endpoints.push(Endpoint {
-                        node_id: coordinator.node_id.0,
-                        host: &mut coordinator.host,
-                        port: &mut coordinator.port,
-                    });
+            for c in &mut body.coordinators {
+                if c.node_id.0 < 0 || c.error_code != NO_ERROR {
+                    continue;
+                }
+                if !done.readdress(map, c.node_id.0, &mut c.host, &mut c.port) {
+                    c.error_code = COORDINATOR_NOT_AVAILABLE;
+                    (c.node_id.0, c.host, c.port) = (-1, StrBytes::default(), -1);
                 }
             }
         }
         ResponseKind::DescribeCluster(body) => {
-            for broker in &mut body.brokers {
-                endpoints.push(Endpoint {
-                    node_id: broker.broker_id.0,
-                    host: &mut broker.host,
-                    port: &mut broker.port,
-                });
-            }
+            // A response with an error names no brokers: it does not say they are gone.
+            let listing = if body.error_code == NO_ERROR {
+                Listing::Full
+            } else {
+                Listing::Partial
+            };
+            let listed = body
+                .brokers
+                .iter()
+                .map(|b| (b.broker_id.0, &b.host, b.port));
+            map.learn(&upstream(listed), listing);
+            body.brokers
+                .retain_mut(|b| done.readdress(map, b.broker_id.0, &mut b.host, &mut b.port));
+            body.controller_id.0 = done.controller(map, body.controller_id.0);
         }
         ResponseKind::Produce(body) => {
-            for node in &mut body.node_endpoints {
-                endpoints.push(Endpoint {
-                    node_id: node.node_id.0,
-                    host: &mut node.host,
-                    port: &mut node.port,
-                });
-            }
+            let listed = body
+                .node_endpoints
+                .iter()
+                .map(|n| (n.node_id.0, &n.host, n.port));
+            map.learn(&upstream(listed), Listing::Partial);
+            body.node_endpoints
+                .retain_mut(|n| done.readdress(map, n.node_id.0, &mut n.host, &mut n.port));
         }
         ResponseKind::Fetch(body) => {
-            for node in &mut body.node_endpoints {
-                endpoints.push(Endpoint {
-                    node_id: node.node_id.0,
-                    host: &mut node.host,
-                    port: &mut node.port,
-                });
-            }
+            let listed = body
+                .node_endpoints
+                .iter()
+                .map(|n| (n.node_id.0, &n.host, n.port));
+            map.learn(&upstream(listed), Listing::Partial);
+            body.node_endpoints
+                .retain_mut(|n| done.readdress(map, n.node_id.0, &mut n.host, &mut n.port));
         }
         _ => {}
     }
-    let upstream: Vec<UpstreamBroker> = endpoints
-        .iter()
-        .filter_map(|e| {
+    Ok(done)
+}
+
+/// Kafka's "no error".
+const NO_ERROR: i16 = 0;
+/// COORDINATOR_NOT_AVAILABLE: clients look the coordinator up again a little later.
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+
+/// The brokers a response names, as the cluster advertises them (a port that is not one is
+/// left out).
+fn upstream<'a>(listed: impl Iterator<Item = (i32, &'a StrBytes, i32)>) -> Vec<UpstreamBroker> {
+    listed
+        .filter_map(|(node_id, host, port)| {
             Some(UpstreamBroker {
-                node_id: e.node_id,
-                host: e.host.as_str().to_owned(),
-                port: u16::try_from(*e.port).ok()?,
+                node_id,
+                host: host.as_str().to_owned(),
+                port: u16::try_from(port).ok()?,
             })
         })
-        .collect();
-    map.learn(&upstream);
-    for endpoint in &mut endpoints {
-        let (host, port) = map.advertised(endpoint.node_id);
-        *endpoint.host = StrBytes::from_string(host);
-        *endpoint.port = i32::from(port);
+        .collect()
+}
+
+// === impl Rewritten ===
+
+impl Rewritten {
+    /// Replaces one broker's address with the one `map` advertises; `false` (and counted as
+    /// withheld) when the proxy does not serve it, for the caller to leave it out.
+    fn readdress(
+        &mut self,
+        map: &dyn BrokerAddressMap,
+        node_id: i32,
+        host: &mut StrBytes,
+        port: &mut i32,
+    ) -> bool {
+        match map.advertised(node_id) {
+            Some((advertised_host, advertised_port)) => {
+                *host = StrBytes::from_string(advertised_host);
+                *port = i32::from(advertised_port);
+                self.addresses += 1;
+                true
+            }
+            None => {
+                self.withheld += 1;
+                false
+            }
+        }
     }
-    Ok(Rewritten {
-        addresses: endpoints.len(),
-        versions_capped: 0,
-    })
+
+    /// The controller id clients are told: -1 ("no controller known", as a broker says) for
+    /// one the proxy does not serve, since its address was left out.
+    fn controller(&self, map: &dyn BrokerAddressMap, controller_id: i32) -> i32 {
+        if controller_id >= 0 && map.advertised(controller_id).is_none() {
+            -1
+        } else {
+            controller_id
+        }
+    }
 }
 
 /// Whether a Produce or Fetch response names brokers in `node_endpoints` (KIP-951). Its bytes
@@ -198,13 +261,6 @@ fn carries_node_endpoints(response: &mut KafkaResponse) -> Result<bool, KafkaErr
         ResponseKind::Fetch(body) => !body.node_endpoints.is_empty(),
         _ => false,
     })
-}
-
-/// A broker address inside a decoded response.
-struct Endpoint<'a> {
-    node_id: i32,
-    host: &'a mut StrBytes,
-    port: &'a mut i32,
 }
 
 /// Caps the versions an ApiVersions response offers for the APIs whose addresses the proxy
@@ -243,7 +299,7 @@ fn cap_api_versions(response: &mut KafkaResponse) -> Result<Rewritten, KafkaErro
         });
     }
     Ok(Rewritten {
-        addresses: 0,
         versions_capped: capped,
+        ..Rewritten::default()
     })
 }

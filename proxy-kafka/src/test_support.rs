@@ -24,7 +24,7 @@ use proxy_core::io::WriteQueue;
 use proxy_core::route::Prerequisites;
 use proxy_core::stage::Emit;
 
-use crate::rewrite::{BrokerAddressMap, Rewritten, UpstreamBroker, rewrite_response};
+use crate::rewrite::{BrokerAddressMap, Listing, Rewritten, UpstreamBroker, rewrite_response};
 use crate::{Kafka, KafkaCodec, KafkaRequest, KafkaResponse};
 
 /// A TCP-only session context on listener `t`, from and to 127.0.0.1:1.
@@ -273,26 +273,28 @@ pub(crate) fn correlation_ids(frames: &[Bytes], request: bool) -> Vec<i32> {
 
 #[derive(Debug, PartialEq)]
 pub(crate) enum MapCall {
-    Learn(Vec<UpstreamBroker>),
+    Learn(Vec<UpstreamBroker>, Listing),
     Advertised(i32),
 }
 
-/// Advertises node `n` as `sluice-n.proxy:19000+n`, and records what it was asked.
+/// Advertises node `n` as `sluice-n.proxy:19000+n` for `n` in `0..100` (others are not served),
+/// and records what it was asked.
 #[derive(Debug, Default)]
 pub(crate) struct RecordingMap {
     pub(crate) calls: RefCell<Vec<MapCall>>,
 }
 
 impl BrokerAddressMap for RecordingMap {
-    fn learn(&self, brokers: &[UpstreamBroker]) {
+    fn learn(&self, brokers: &[UpstreamBroker], listing: Listing) {
         self.calls
             .borrow_mut()
-            .push(MapCall::Learn(brokers.to_vec()));
+            .push(MapCall::Learn(brokers.to_vec(), listing));
     }
 
-    fn advertised(&self, node_id: i32) -> (String, u16) {
+    fn advertised(&self, node_id: i32) -> Option<(String, u16)> {
         self.calls.borrow_mut().push(MapCall::Advertised(node_id));
-        (format!("sluice-{node_id}.proxy"), 19000 + node_id as u16)
+        let port = u16::try_from(node_id).ok().filter(|&n| n < 100)?;
+        Some((format!("sluice-{node_id}.proxy"), 19000 + port))
     }
 }
 
@@ -300,7 +302,7 @@ impl RecordingMap {
     /// The brokers learnt, checking `learn` ran once, before any address was looked up.
     pub(crate) fn learnt(&self) -> Vec<UpstreamBroker> {
         let calls = self.calls.borrow();
-        let Some((MapCall::Learn(learnt), rest)) = calls.split_first() else {
+        let Some((MapCall::Learn(learnt, _), rest)) = calls.split_first() else {
             panic!("learn was not called first: {calls:?}");
         };
         assert!(

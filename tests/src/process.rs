@@ -62,6 +62,24 @@ impl SluiceBinary {
     }
 }
 
+impl SluiceBinary {
+    /// `sluice run` logging as text (the default format, as an operator reads it), with
+    /// `config` written to the file `name` and the `RUST_LOG` filter `log`. Lines are read
+    /// with [`Running::text_lines`] and [`Running::wait_for_text`].
+    pub fn run_text(self, config: &str, name: &str, log: &str) -> Running {
+        let path = write_config(name, config);
+        let mut command = Command::new(self);
+        command
+            .args(["run", "--log-format", "text", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", log)
+            // No colours: the lines are read as they would be in a file.
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        Running::spawn(command)
+    }
+}
+
 impl AsRef<OsStr> for SluiceBinary {
     fn as_ref(&self) -> &OsStr {
         OsStr::new(self.path)
@@ -197,6 +215,39 @@ impl Running {
         }
     }
 
+    /// Every line received so far, as written (a text-format log's lines, or JSON).
+    pub fn text_lines(&self) -> Vec<String> {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.borrow_mut().push(line);
+        }
+        self.seen.borrow().iter().map(raw_text).collect()
+    }
+
+    /// The first line ever logged that contains `needle`, as written, without moving the
+    /// `wait_for` cursor; bounded by [`STEP_TIMEOUT`].
+    pub fn wait_for_text(&self, needle: &str) -> String {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let mut index = 0;
+        loop {
+            while let Some(line) = self.seen.borrow().get(index).map(raw_text) {
+                if line.contains(needle) {
+                    return line;
+                }
+                index += 1;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                let recent = self.text_lines();
+                let recent = &recent[recent.len().saturating_sub(30)..];
+                panic!(
+                    "no log line holds {needle:?}; the last lines:\n{}",
+                    recent.join("\n")
+                )
+            });
+            self.seen.borrow_mut().push(line);
+        }
+    }
+
     /// The address the listener actually bound (the config asks for port 0).
     pub fn listening_addr(&self) -> SocketAddr {
         self.find("listening")["addr"]
@@ -260,6 +311,14 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A line as it was written: the text of a line that was not JSON, else the JSON itself.
+fn raw_text(line: &serde_json::Value) -> String {
+    match line["raw"].as_str() {
+        Some(raw) => raw.to_owned(),
+        None => line.to_string(),
     }
 }
 

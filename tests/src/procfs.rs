@@ -1,7 +1,9 @@
 //! What Linux's `/proc` says about the processes and sockets a test started: whether a process
 //! is gone or a zombie, its children, and which process holds which listening socket (so a test
-//! can tell a socket handed over by an upgrade from one bound anew).
+//! can tell a socket handed over by an upgrade from one bound anew, or count the ports a process
+//! listens on).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 /// Whether process `pid` is gone for good: no /proc entry (a zombie still has one, in state Z).
@@ -79,4 +81,41 @@ pub fn holds_socket(pid: u32, inode: u64) -> bool {
         .any(|fd| {
             std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str())
         })
+}
+
+/// The ports process `pid` listens on (TCP, IPv4 and IPv6): its descriptors' sockets that
+/// /proc/net/tcp and /proc/net/tcp6 list in state LISTEN.
+pub fn listening_ports(pid: u32) -> BTreeSet<u16> {
+    let mut ports_by_inode = BTreeMap::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(table) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address (HEXIP:HEXPORT), st == 0A (LISTEN), inode
+            let port = fields
+                .get(1)
+                .and_then(|local| local.rsplit_once(':'))
+                .and_then(|(_, port)| u16::from_str_radix(port, 16).ok());
+            let inode = fields.get(9).and_then(|inode| inode.parse::<u64>().ok());
+            if let (Some(port), Some(inode), Some(&"0A")) = (port, inode, fields.get(3)) {
+                ports_by_inode.insert(inode, port);
+            }
+        }
+    }
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("list the process's descriptors")
+        .flatten()
+        .filter_map(|fd| {
+            let link = std::fs::read_link(fd.path()).ok()?;
+            let inode = link
+                .to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse::<u64>()
+                .ok()?;
+            ports_by_inode.get(&inode).copied()
+        })
+        .collect()
 }

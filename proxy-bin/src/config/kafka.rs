@@ -1,11 +1,12 @@
 //! Checks for a Kafka listener's keys: `gateway`, `advertised_host`, `broker_port_start`,
-//! `broker_host_pattern`, `advertised_port` and `max_frame_size`; and that TCP listeners set
-//! none of them.
+//! `max_brokers`, `broker_port_grace`, `broker_host_pattern`, `advertised_port` and
+//! `max_frame_size`; and that TCP listeners set none of them. The broker ports' range is
+//! checked in [`super::kafka_ports`].
 
 use std::net::SocketAddr;
 
 use proxy_kafka::DEFAULT_MAX_FRAME_SIZE;
-use proxy_kafka::broker_map::{HostPattern, NODE_ID_PLACEHOLDER};
+use proxy_kafka::broker_map::{DEFAULT_BROKER_PORT_GRACE, HostPattern, NODE_ID_PLACEHOLDER};
 
 use super::raw::RawSize;
 use super::validate::Validator;
@@ -23,6 +24,8 @@ pub(super) struct RawKafka {
     pub(super) advertised_host: Option<String>,
     pub(super) advertised_port: Option<i64>,
     pub(super) broker_port_start: Option<i64>,
+    pub(super) max_brokers: Option<i64>,
+    pub(super) broker_port_grace: Option<String>,
     pub(super) broker_host_pattern: Option<String>,
     pub(super) max_frame_size: Option<RawSize>,
 }
@@ -35,6 +38,8 @@ impl RawKafka {
             ("advertised_host", self.advertised_host.is_some()),
             ("advertised_port", self.advertised_port.is_some()),
             ("broker_port_start", self.broker_port_start.is_some()),
+            ("max_brokers", self.max_brokers.is_some()),
+            ("broker_port_grace", self.broker_port_grace.is_some()),
             ("broker_host_pattern", self.broker_host_pattern.is_some()),
             ("max_frame_size", self.max_frame_size.is_some()),
         ]
@@ -89,29 +94,34 @@ impl Validator {
                         self.error(path::key(at, key), "only for gateway = \"sni\"".into());
                     }
                 }
-                let start_at = path::key(at, "broker_port_start");
-                let start = self.required(&start_at, raw.broker_port_start)?;
-                let Some(start) = u16::try_from(start).ok().filter(|&p| p > 0) else {
-                    self.error(start_at, format!("{start} is not a port (1-65535)"));
-                    return None;
-                };
-                if bind.is_some_and(|bind| bind.port() == start) {
-                    self.error(
-                        start_at,
-                        format!("broker node id 0 would be served on {start}, the bootstrap port"),
-                    );
-                    return None;
-                }
+                let port_grace = self.or_default(
+                    path::key(at, "broker_port_grace"),
+                    raw.broker_port_grace,
+                    DEFAULT_BROKER_PORT_GRACE,
+                    |text| value::duration(&text),
+                );
+                let ports =
+                    self.broker_port_range(at, raw.broker_port_start, raw.max_brokers, bind);
+                let (broker_port_start, max_brokers) = ports?;
                 KafkaGatewayConfig::PortPerBroker {
-                    broker_port_start: start,
+                    broker_port_start,
+                    max_brokers,
+                    port_grace: port_grace?,
                 }
             }
             "sni" => {
-                if raw.broker_port_start.is_some() {
-                    self.error(
-                        path::key(at, "broker_port_start"),
-                        "only for gateway = \"port-per-broker\"".into(),
-                    );
+                let port_keys = [
+                    ("broker_port_start", raw.broker_port_start.is_some()),
+                    ("max_brokers", raw.max_brokers.is_some()),
+                    ("broker_port_grace", raw.broker_port_grace.is_some()),
+                ];
+                for (key, set) in port_keys {
+                    if set {
+                        self.error(
+                            path::key(at, key),
+                            "only for gateway = \"port-per-broker\"".into(),
+                        );
+                    }
                 }
                 if !matches!(tls, Some(Some(ListenerTlsConfig::Terminate { .. })) | None) {
                     self.error(

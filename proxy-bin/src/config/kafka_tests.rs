@@ -24,7 +24,9 @@ fn the_documented_port_per_broker_listener_parses_with_defaults() {
     assert_eq!(
         config.gateway,
         KafkaGatewayConfig::PortPerBroker {
-            broker_port_start: 19100
+            broker_port_start: 19100,
+            max_brokers: 256,
+            port_grace: std::time::Duration::from_secs(600),
         }
     );
     assert_eq!(config.advertised_host, "kafka.example");

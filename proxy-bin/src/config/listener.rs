@@ -37,12 +37,13 @@ struct Seen {
 // === impl Validator ===
 
 impl Validator {
-    /// The valid listeners; `clusters` are the names of all `[cluster.NAME]` tables.
+    /// The valid listeners, each with its index in the file (for errors found later, across
+    /// tables); `clusters` are the names of all `[cluster.NAME]` tables.
     pub(super) fn listeners(
         &mut self,
         raw: Vec<RawListener>,
         clusters: &[String],
-    ) -> Vec<ListenerConfig> {
+    ) -> Vec<(usize, ListenerConfig)> {
         if raw.is_empty() {
             self.error(
                 "listener".into(),
@@ -53,7 +54,8 @@ impl Validator {
         raw.into_iter()
             .enumerate()
             .filter_map(|(i, raw)| {
-                self.listener(&path::index("listener", i), raw, clusters, &mut seen)
+                let listener = self.listener(&path::index("listener", i), raw, clusters, &mut seen);
+                Some((i, listener?))
             })
             .collect()
     }
@@ -73,6 +75,8 @@ impl Validator {
             advertised_host: raw.advertised_host,
             advertised_port: raw.advertised_port,
             broker_port_start: raw.broker_port_start,
+            max_brokers: raw.max_brokers,
+            broker_port_grace: raw.broker_port_grace,
             broker_host_pattern: raw.broker_host_pattern,
             max_frame_size: raw.max_frame_size,
         };

@@ -12,6 +12,7 @@ mod addr;
 mod cluster_sasl;
 mod error;
 mod kafka;
+mod kafka_ports;
 mod lifecycle;
 mod limits;
 mod listener;
@@ -32,6 +33,8 @@ pub mod fuzz_checks;
 mod cluster_sasl_tests;
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod kafka_ports_tests;
 #[cfg(test)]
 mod kafka_tests;
 #[cfg(test)]
@@ -273,10 +276,15 @@ pub enum KafkaSaslConfig {
 /// `gateway = "port-per-broker" | "sni"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KafkaGatewayConfig {
-    /// Broker node id N is served on `broker_port_start + N`.
+    /// Broker node id N is served on `broker_port_start + N`, for N in `0..max_brokers`.
     PortPerBroker {
         /// The port of node id 0.
         broker_port_start: u16,
+        /// How many broker ports at most; with `broker_port_start`, the range of ports
+        /// (checked to end at 65535 at most, and to hold no other socket of the config).
+        max_brokers: u16,
+        /// How long the port of a broker the cluster stopped reporting stays open.
+        port_grace: Duration,
     },
     /// One TLS port; the SNI names the broker.
     Sni {

@@ -85,6 +85,8 @@ pub(super) struct RawListener {
     pub(super) advertised_host: Option<String>,
     pub(super) advertised_port: Option<i64>,
     pub(super) broker_port_start: Option<i64>,
+    pub(super) max_brokers: Option<i64>,
+    pub(super) broker_port_grace: Option<String>,
     pub(super) broker_host_pattern: Option<String>,
     pub(super) max_frame_size: Option<RawSize>,
     pub(super) sasl: Option<super::listener_sasl::RawListenerSasl>,

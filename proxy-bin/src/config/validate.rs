@@ -39,9 +39,13 @@ pub(super) fn validate(
     let shutdown = v.shutdown(raw.shutdown);
     let admin = v.admin(raw.admin);
     let limits = v.limits(raw.limits);
+    v.broker_port_collisions(&listeners, admin.flatten().as_ref());
     match (shutdown, admin, limits) {
         (Some(shutdown), Some(admin), Some(limits)) if v.errors.is_empty() => Ok(Config {
-            listeners,
+            listeners: listeners
+                .into_iter()
+                .map(|(_, listener)| listener)
+                .collect(),
             clusters,
             shutdown,
             admin,

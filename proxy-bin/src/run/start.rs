@@ -205,10 +205,16 @@ fn adopt_broker_sockets(inherited: &mut Inherited, listeners: &mut [BoundListene
     }
 }
 
-/// Offers each broker port a Kafka listener opens to the next successor.
-pub(super) fn offer_broker_ports(offered: &OfferedSockets) -> BrokerPortObserver {
-    let offered = offered.clone();
-    Arc::new(move |listener: &str, node_id, socket: &TcpListener| {
+/// Offers each broker port a Kafka listener opens to the next successor, until it closes.
+pub(super) fn offer_broker_ports(offered: &OfferedSockets) -> Arc<dyn BrokerPortObserver> {
+    Arc::new(OfferBrokerPorts(offered.clone()))
+}
+
+/// Keeps a duplicate of every open broker port among the sockets a successor is handed.
+struct OfferBrokerPorts(OfferedSockets);
+
+impl BrokerPortObserver for OfferBrokerPorts {
+    fn opened(&self, listener: &str, node_id: i32, socket: &TcpListener) {
         let name = broker_socket_name(listener, node_id);
         let addr = match socket.local_addr() {
             Ok(addr) => addr,
@@ -218,10 +224,18 @@ pub(super) fn offer_broker_ports(offered: &OfferedSockets) -> BrokerPortObserver
             }
         };
         match Offered::dup(SocketKind::Listener, &name, addr, socket.as_fd()) {
-            Ok(socket) => offered.push(socket),
+            Ok(socket) => self.0.push(socket),
             Err(err) => {
                 warn!(listener = %name, error = %err, "cannot duplicate a broker port; a successor binds it anew");
             }
         }
-    })
+    }
+
+    /// A closed port is not handed over: its duplicate would keep it listening, here and in
+    /// the successor, with nobody accepting. (A hand-off already under way took its own
+    /// duplicates; a successor that adopts a port this process has closed since closes it
+    /// after the grace period, as no cluster names its broker.)
+    fn closed(&self, listener: &str, node_id: i32) {
+        self.0.withdraw(&broker_socket_name(listener, node_id));
+    }
 }

@@ -100,6 +100,14 @@ impl OfferedSockets {
         self.0.lock().push(offered);
     }
 
+    /// Stops offering the listening socket named `name` (a Kafka broker port that closed):
+    /// its duplicate is closed here, so the socket stops listening once its listener is gone.
+    pub(crate) fn withdraw(&self, name: &str) {
+        self.0.lock().retain(|offered| {
+            offered.entry.kind != SocketKind::Listener || offered.entry.name != name
+        });
+    }
+
     /// Duplicates of every socket on offer now, for one hand-off.
     fn snapshot(&self) -> std::io::Result<Vec<Offered>> {
         self.0.lock().iter().map(Offered::try_clone).collect()

@@ -248,9 +248,15 @@ fn routes(listener: &ListenerConfig) -> Vec<RouteId> {
 /// The gateway a Kafka listener's keys describe; broker ports bind the listener's address.
 fn gateway_mode(config: &KafkaGatewayConfig, bind_ip: IpAddr) -> GatewayMode {
     match config {
-        KafkaGatewayConfig::PortPerBroker { broker_port_start } => GatewayMode::PortPerBroker {
+        KafkaGatewayConfig::PortPerBroker {
+            broker_port_start,
+            max_brokers,
+            port_grace,
+        } => GatewayMode::PortPerBroker {
             broker_port_start: *broker_port_start,
+            max_brokers: *max_brokers,
             bind_ip,
+            port_grace: *port_grace,
         },
         KafkaGatewayConfig::Sni {
             broker_host_pattern,

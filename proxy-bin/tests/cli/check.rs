@@ -172,3 +172,59 @@ fn the_tls_example_checks_once_its_certificates_exist() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_names_both_keys_when_broker_ports_leave_their_range_or_collide() {
+    let text = r#"
+[admin]
+bind = "127.0.0.1:19105"
+
+[[listener]]
+name = "kafka"
+bind = "127.0.0.1:19092"
+protocol = "kafka"
+cluster = "main"
+gateway = "port-per-broker"
+broker_port_start = 19100
+max_brokers = 8
+
+[cluster.main]
+backends = ["127.0.0.1:9092"]
+"#;
+    let (ok, stderr) = check(text, "broker-ports-admin.toml");
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "listener[0].broker_port_start: the broker ports 19100-19107 (broker_port_start = \
+             19100, max_brokers = 8) include admin.bind's port 19105"
+        ),
+        "{stderr}"
+    );
+    let (ok, stderr) = check(
+        &text
+            .replace("19105", "19190")
+            .replace("broker_port_start = 19100", "broker_port_start = 65530"),
+        "broker-ports-past-65535.toml",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "listener[0].max_brokers: broker_port_start (65530) + max_brokers (8) - 1 = 65537 \
+             is past the last port, 65535"
+        ),
+        "{stderr}"
+    );
+    let (ok, stderr) = check(
+        &text
+            .replace("19105", "19190")
+            .replace("max_brokers = 8", "max_brokers = 0"),
+        "broker-ports-none.toml",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("listener[0].max_brokers: 0 is not a number of broker ports"),
+        "{stderr}"
+    );
+    let (ok, stderr) = check(&text.replace("19105", "19190"), "broker-ports-ok.toml");
+    assert!(ok, "{stderr}");
+}

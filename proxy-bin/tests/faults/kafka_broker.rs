@@ -20,7 +20,7 @@ use proxy_frontend::{
     SessionSummary,
 };
 use proxy_kafka::KafkaMetrics;
-use proxy_kafka::broker_map::{BrokerMap, GatewayMode};
+use proxy_kafka::broker_map::{BrokerMap, DEFAULT_BROKER_PORT_GRACE, GatewayMode};
 use proxy_kafka::client::{ClusterSasl, Password};
 use sluice_tests::STEP_TIMEOUT;
 use sluice_tests::faulty::broker::{FaultyBroker, Plain};
@@ -97,7 +97,9 @@ impl KafkaProxy {
                     "127.0.0.1".to_owned(),
                     GatewayMode::PortPerBroker {
                         broker_port_start: base + 1,
+                        max_brokers: 2,
                         bind_ip: Ipv4Addr::LOCALHOST.into(),
+                        port_grace: DEFAULT_BROKER_PORT_GRACE,
                     },
                 )),
                 max_frame_size: 1 << 20,

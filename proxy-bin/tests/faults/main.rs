@@ -1,6 +1,7 @@
 //! Fault injection: Sluice between peers that misbehave (backends that stay silent, black-hole
 //! or close at once, a client that reads slowly, many idle sessions, a Kafka broker that dies
-//! mid-request or closes during SASL), on real loopback sockets. Each test asserts what a user
+//! mid-request or closes during SASL, one whose Metadata names node ids by the hundred and
+//! hosts with line breaks), on real loopback sockets. Each test asserts what a user
 //! sees: the bytes delivered or not, the session's close reason and fault, and that the proxy
 //! serves a new session afterwards. Every wait is a bounded poll on an observable state.
 //!
@@ -23,6 +24,7 @@ mod descriptors;
 mod kafka_broker;
 mod limits;
 mod memory;
+mod misbehaving_broker;
 mod reset;
 mod silent_backend;
 

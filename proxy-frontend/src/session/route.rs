@@ -94,7 +94,13 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             .brokers
             .upstream(route, node_id)
             .ok_or(KafkaRefusal::UnknownBroker { node_id })?;
-        debug!(broker.node_id = node_id, broker.addr = %upstream, "session is for one broker");
+        // The host is the cluster's word: escaped (`?`).
+        debug!(
+            broker.node_id = node_id,
+            broker.host = ?upstream.host,
+            broker.port = upstream.port,
+            "session is for one broker"
+        );
         Ok(Some(upstream))
     }
 }

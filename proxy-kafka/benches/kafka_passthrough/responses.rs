@@ -27,7 +27,7 @@ use proxy_kafka::kafka_protocol::messages::{
     RequestKind, ResponseHeader, ResponseKind, TopicName,
 };
 use proxy_kafka::kafka_protocol::protocol::{Encodable, StrBytes};
-use proxy_kafka::rewrite::{BrokerAddressMap, UpstreamBroker, rewrite_response};
+use proxy_kafka::rewrite::{BrokerAddressMap, Listing, UpstreamBroker, rewrite_response};
 use proxy_kafka::{Kafka, KafkaCodec, KafkaRequest, KafkaResponse};
 
 use super::{FRAMES, session_context};
@@ -188,12 +188,12 @@ fn response_stream(case: Case) -> Bytes {
 struct OneAddress;
 
 impl BrokerAddressMap for OneAddress {
-    fn learn(&self, brokers: &[UpstreamBroker]) {
-        black_box(brokers);
+    fn learn(&self, brokers: &[UpstreamBroker], listing: Listing) {
+        black_box((brokers, listing));
     }
 
-    fn advertised(&self, _node_id: i32) -> (String, u16) {
-        ("sluice.proxy".to_owned(), 9092)
+    fn advertised(&self, _node_id: i32) -> Option<(String, u16)> {
+        Some(("sluice.proxy".to_owned(), 9092))
     }
 }
 

@@ -2,12 +2,22 @@
 //! the cluster advertises them), and what address clients are told for each. Data only: it
 //! opens no sockets. [`learn`](BrokerMap::learn) says which node ids were new, so whoever
 //! serves brokers (the frontend's broker ports) can start serving them.
+//!
+//! Brokers are what a cluster says they are, so the map refuses what it cannot serve: a node id
+//! the listener has no port for (negative, or past `max_brokers`) is not recorded, is left out
+//! of what clients are told, and is logged once. A broker missing from its cluster's latest full
+//! list of brokers is marked absent; whoever serves it closes its port once it has been absent
+//! for the gateway's grace period, and [`forget_unreported`](BrokerMap::forget_unreported)s it.
 
 mod gateway_mode;
+mod refused;
 mod rewrite_stage;
 mod versions;
 
-use std::collections::BTreeMap;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,12 +25,16 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use proxy_core::route::RouteId;
 use proxy_core::upstream::BackendAddr;
+use tokio::time::Instant;
 use tracing::info;
 
-pub use self::gateway_mode::{GatewayMode, HostPattern, NODE_ID_PLACEHOLDER};
+pub use self::gateway_mode::{
+    DEFAULT_BROKER_PORT_GRACE, DEFAULT_MAX_BROKERS, GatewayMode, HostPattern, NODE_ID_PLACEHOLDER,
+};
+use self::refused::RefusedNodeIds;
 pub use self::rewrite_stage::{BrokerAddressRewrite, BrokerListeners};
 pub use self::versions::{BrokerVersions, offered_versions};
-use crate::rewrite::UpstreamBroker;
+use crate::rewrite::{Listing, UpstreamBroker};
 
 /// One virtual cluster's view of its brokers, shared by its listeners' sessions.
 ///
@@ -30,22 +44,27 @@ use crate::rewrite::UpstreamBroker;
 /// ```
 /// use std::net::IpAddr;
 /// use proxy_core::route::RouteId;
-/// use proxy_kafka::broker_map::{BrokerMap, GatewayMode};
-/// use proxy_kafka::rewrite::UpstreamBroker;
+/// use proxy_kafka::broker_map::{BrokerMap, GatewayMode, DEFAULT_BROKER_PORT_GRACE};
+/// use proxy_kafka::rewrite::{Listing, UpstreamBroker};
 ///
-/// // Port per broker: node N is served on port 19100 + N.
+/// // Port per broker: node N is served on port 19100 + N, for N in 0..64.
 /// let mode = GatewayMode::PortPerBroker {
 ///     broker_port_start: 19100,
+///     max_brokers: 64,
 ///     bind_ip: IpAddr::from([0, 0, 0, 0]),
+///     port_grace: DEFAULT_BROKER_PORT_GRACE,
 /// };
 /// let map = BrokerMap::new("kafka".into(), "proxy.example".into(), mode);
 /// let route = RouteId::new("main");
-/// let brokers = [UpstreamBroker { node_id: 1, host: "10.0.0.1".into(), port: 9092 }];
+/// let broker = |node_id| UpstreamBroker { node_id, host: "10.0.0.1".into(), port: 9092 };
+/// let brokers = [broker(1), broker(-5), broker(64)];
 ///
-/// // New brokers are returned, so their ports can be opened before a client is told of them.
-/// assert_eq!(map.learn(&route, &brokers), [1]);
-/// assert!(map.learn(&route, &brokers).is_empty());
-/// assert_eq!(map.advertised(1), ("proxy.example".to_owned(), 19101));
+/// // New brokers are returned, so their ports can be opened before a client is told of them;
+/// // node ids without a port in the range are refused.
+/// assert_eq!(map.learn(&route, &brokers, Listing::Full), [1]);
+/// assert!(map.learn(&route, &brokers, Listing::Full).is_empty());
+/// assert_eq!(map.advertised(1), Some(("proxy.example".to_owned(), 19101)));
+/// assert_eq!(map.advertised(64), None);
 /// let upstream = map.upstream(&route, 1).map(|addr| addr.to_string());
 /// assert_eq!(upstream.as_deref(), Some("10.0.0.1:9092"));
 /// ```
@@ -56,10 +75,33 @@ pub struct BrokerMap {
     mode: GatewayMode,
     /// Each broker's own address, as its cluster advertises it, per route: a listener that
     /// routes by principal fronts several clusters, whose node ids overlap. The port (or server
-    /// name) gives the node id, the session's route the cluster.
-    upstream: RwLock<BTreeMap<RouteId, BTreeMap<i32, BackendAddr>>>,
+    /// name) gives the node id, the session's route the cluster. Only node ids the listener
+    /// serves are kept, so a port-per-broker map holds at most `max_brokers` per route.
+    upstream: RwLock<BTreeMap<RouteId, BTreeMap<i32, Known>>>,
+    /// Node ids refused so far, each logged once.
+    refused: RefusedNodeIds,
     /// The clusters' API versions, learnt by discovery.
     versions: BrokerVersions,
+}
+
+/// A broker a cluster has advertised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Known {
+    addr: BackendAddr,
+    /// Since when the cluster's full lists of brokers have left it out; `None` while they name
+    /// it.
+    absent_since: Option<Instant>,
+}
+
+/// Whether the clusters behind a listener still report a broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// A cluster's latest full list of brokers names it (or a partial one did since).
+    Reported,
+    /// Every cluster that listed it has left it out of its full lists since this instant.
+    AbsentSince(Instant),
+    /// No cluster has named it (or it was forgotten).
+    Unknown,
 }
 
 impl fmt::Debug for BrokerMap {
@@ -83,6 +125,7 @@ impl BrokerMap {
             advertised_host,
             mode,
             upstream: RwLock::default(),
+            refused: RefusedNodeIds::default(),
             versions: BrokerVersions::default(),
         }
     }
@@ -99,25 +142,65 @@ impl BrokerMap {
 
     /// Takes note of `route`'s brokers, as the cluster advertises them; returns the node ids
     /// that are new or whose address changed, in the order given.
-    pub fn learn(&self, route: &RouteId, brokers: &[UpstreamBroker]) -> Vec<i32> {
+    ///
+    /// A node id the listener cannot serve ([`GatewayMode::serves`]) is refused: not recorded,
+    /// and logged the first time. When `listing` is [`Listing::Full`], the brokers of `route`
+    /// that `brokers` leaves out are marked absent from then on (an empty list says nothing:
+    /// no cluster is without brokers).
+    pub fn learn(&self, route: &RouteId, brokers: &[UpstreamBroker], listing: Listing) -> Vec<i32> {
+        let (served, refused): (Vec<&UpstreamBroker>, Vec<&UpstreamBroker>) = brokers
+            .iter()
+            .partition(|broker| self.mode.serves(broker.node_id));
+        if !refused.is_empty() {
+            let node_ids = refused.iter().map(|broker| broker.node_id);
+            self.refused
+                .report(&self.listener, route, &self.mode, node_ids);
+        }
+        let now = Instant::now();
         let mut new = Vec::new();
         let mut clusters = self.upstream.write();
-        let upstream = clusters.entry(route.clone()).or_default();
-        for broker in brokers {
+        let known = clusters.entry(route.clone()).or_default();
+        for broker in served {
             let addr = BackendAddr {
                 host: broker.host.clone(),
                 port: broker.port,
             };
-            if upstream.get(&broker.node_id) != Some(&addr) {
+            match known.get_mut(&broker.node_id) {
+                Some(current) if current.addr == addr => current.absent_since = None,
+                _ => {
+                    // The host is the cluster's word: escaped (`?`), so it cannot forge a line.
+                    info!(
+                        listener = %self.listener,
+                        route = %route,
+                        broker.node_id = broker.node_id,
+                        broker.host = ?addr.host,
+                        broker.port = addr.port,
+                        "learned broker address"
+                    );
+                    known.insert(
+                        broker.node_id,
+                        Known {
+                            addr,
+                            absent_since: None,
+                        },
+                    );
+                    new.push(broker.node_id);
+                }
+            }
+        }
+        if listing == Listing::Full && !brokers.is_empty() {
+            let listed: BTreeSet<i32> = brokers.iter().map(|broker| broker.node_id).collect();
+            for (node_id, broker) in known.iter_mut() {
+                if listed.contains(node_id) || broker.absent_since.is_some() {
+                    continue;
+                }
                 info!(
                     listener = %self.listener,
                     route = %route,
-                    broker.node_id = broker.node_id,
-                    broker.addr = %addr,
-                    "learned broker address"
+                    broker.node_id = *node_id,
+                    "the cluster no longer reports this broker"
                 );
-                upstream.insert(broker.node_id, addr);
-                new.push(broker.node_id);
+                broker.absent_since = Some(now);
             }
         }
         new
@@ -125,28 +208,66 @@ impl BrokerMap {
 
     /// The address of broker `node_id` of `route`'s cluster, if it has been learnt.
     pub fn upstream(&self, route: &RouteId, node_id: i32) -> Option<BackendAddr> {
-        self.upstream.read().get(route)?.get(&node_id).cloned()
+        let clusters = self.upstream.read();
+        Some(clusters.get(route)?.get(&node_id)?.addr.clone())
     }
 
-    /// The host and port clients are told for `node_id`.
-    pub fn advertised(&self, node_id: i32) -> (String, u16) {
+    /// Whether any cluster behind the listener still reports broker `node_id`.
+    pub fn presence(&self, node_id: i32) -> Presence {
+        let clusters = self.upstream.read();
+        let mut presence = Presence::Unknown;
+        for broker in clusters.values().filter_map(|known| known.get(&node_id)) {
+            match (broker.absent_since, presence) {
+                (None, _) => return Presence::Reported,
+                // The latest departure counts: the broker is gone once every cluster let it go.
+                (Some(since), Presence::AbsentSince(other)) if other >= since => {}
+                (Some(since), _) => presence = Presence::AbsentSince(since),
+            }
+        }
+        presence
+    }
+
+    /// Forgets broker `node_id` on every route, unless a cluster reports it again; returns
+    /// whether it was forgotten. Whoever closes a broker's port does this under the same lock
+    /// as its own bookkeeping, so a broker learnt again meanwhile is new again.
+    pub fn forget_unreported(&self, node_id: i32) -> bool {
+        let mut clusters = self.upstream.write();
+        let reported = clusters
+            .values()
+            .filter_map(|known| known.get(&node_id))
+            .any(|broker| broker.absent_since.is_none());
+        if reported {
+            return false;
+        }
+        for known in clusters.values_mut() {
+            known.remove(&node_id);
+        }
+        true
+    }
+
+    /// The host and port clients are told for `node_id`; `None` when the listener cannot serve
+    /// it (no port in its range, or a negative node id), and clients are not told of it at all.
+    pub fn advertised(&self, node_id: i32) -> Option<(String, u16)> {
         match &self.mode {
-            GatewayMode::PortPerBroker { .. } => (
+            GatewayMode::PortPerBroker { .. } => Some((
                 self.advertised_host.clone(),
-                self.broker_port(node_id).unwrap_or(0),
-            ),
+                self.mode.broker_port(node_id)?,
+            )),
             GatewayMode::Sni {
                 broker_host_pattern,
                 advertised_port,
-            } => (broker_host_pattern.render(node_id), *advertised_port),
+            } => self
+                .mode
+                .serves(node_id)
+                .then(|| (broker_host_pattern.render(node_id), *advertised_port)),
         }
     }
 
-    /// Where `node_id`'s port is bound (port-per-broker), if it fits in a port number.
+    /// Where `node_id`'s port is bound (port-per-broker), if it has one in the range.
     pub fn broker_addr(&self, node_id: i32) -> Option<SocketAddr> {
         match self.mode {
             GatewayMode::PortPerBroker { bind_ip, .. } => {
-                Some(SocketAddr::new(bind_ip, self.broker_port(node_id)?))
+                Some(SocketAddr::new(bind_ip, self.mode.broker_port(node_id)?))
             }
             GatewayMode::Sni { .. } => None,
         }
@@ -161,92 +282,5 @@ impl BrokerMap {
             } => broker_host_pattern.node_id(server_name),
             GatewayMode::PortPerBroker { .. } => None,
         }
-    }
-
-    /// The port of `node_id` (port-per-broker), if it fits in a port number.
-    fn broker_port(&self, node_id: i32) -> Option<u16> {
-        match self.mode {
-            GatewayMode::PortPerBroker {
-                broker_port_start, ..
-            } => u16::try_from(i32::from(broker_port_start).checked_add(node_id)?).ok(),
-            GatewayMode::Sni { .. } => None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::IpAddr;
-
-    use super::*;
-
-    fn broker(node_id: i32, host: &str) -> UpstreamBroker {
-        UpstreamBroker {
-            node_id,
-            host: host.into(),
-            port: 9092,
-        }
-    }
-
-    #[test]
-    fn port_per_broker_advertises_start_plus_node_id_and_learns_per_route() {
-        let map = BrokerMap::new(
-            "kafka".into(),
-            "proxy.example".into(),
-            GatewayMode::PortPerBroker {
-                broker_port_start: 19100,
-                bind_ip: IpAddr::from([127, 0, 0, 1]),
-            },
-        );
-        let route = RouteId::new("main");
-        let brokers = [broker(1, "10.0.0.1"), broker(2, "10.0.0.2")];
-        assert_eq!(map.learn(&route, &brokers), [1, 2]);
-        assert!(map.learn(&route, &brokers).is_empty(), "nothing new");
-        // Another cluster behind the same listener: node 1 is a different broker there.
-        let other = RouteId::new("other");
-        assert_eq!(map.learn(&other, &[broker(1, "10.9.9.1")]), [1]);
-        // A broker that moved is new again.
-        assert_eq!(map.learn(&route, &[broker(2, "10.0.0.22")]), [2]);
-        assert_eq!(map.advertised(2), ("proxy.example".into(), 19102));
-        assert_eq!(map.broker_addr(2), Some("127.0.0.1:19102".parse().unwrap()));
-        assert_eq!(
-            map.upstream(&route, 1).unwrap().to_string(),
-            "10.0.0.1:9092"
-        );
-        assert_eq!(
-            map.upstream(&other, 1).unwrap().to_string(),
-            "10.9.9.1:9092"
-        );
-        assert!(map.upstream(&other, 2).is_none());
-    }
-
-    #[test]
-    fn a_node_id_past_the_last_port_has_no_address() {
-        let map = BrokerMap::new(
-            "kafka".into(),
-            "proxy.example".into(),
-            GatewayMode::PortPerBroker {
-                broker_port_start: 65530,
-                bind_ip: IpAddr::from([127, 0, 0, 1]),
-            },
-        );
-        assert!(map.broker_addr(6).is_none());
-        assert!(map.broker_addr(-65531).is_none());
-        assert_eq!(map.advertised(6).1, 0);
-    }
-
-    #[test]
-    fn sni_gateways_name_brokers_by_pattern() {
-        let map = BrokerMap::new(
-            "kafka".into(),
-            "unused".into(),
-            GatewayMode::Sni {
-                broker_host_pattern: HostPattern::parse("b-{node_id}.kafka.test").unwrap(),
-                advertised_port: 9093,
-            },
-        );
-        assert_eq!(map.advertised(3), ("b-3.kafka.test".into(), 9093));
-        assert_eq!(map.node_for_server_name("B-3.kafka.test"), Some(3));
-        assert!(map.broker_addr(3).is_none());
     }
 }

@@ -14,7 +14,7 @@ use proxy_core::stage::{Flow, Stage, StageContext};
 use tracing::debug;
 
 use super::BrokerMap;
-use crate::rewrite::{BrokerAddressMap, UpstreamBroker, rewrite_response};
+use crate::rewrite::{BrokerAddressMap, Listing, Rewritten, UpstreamBroker, rewrite_response};
 use crate::{Kafka, KafkaRequest, KafkaResponse};
 
 /// Serves brokers a [`BrokerMap`] has just learnt: a port-per-broker gateway opens a listening
@@ -66,12 +66,12 @@ struct Learning<'a> {
 }
 
 impl BrokerAddressMap for Learning<'_> {
-    fn learn(&self, brokers: &[UpstreamBroker]) {
-        let new = self.map.learn(self.route, brokers);
+    fn learn(&self, brokers: &[UpstreamBroker], listing: Listing) {
+        let new = self.map.learn(self.route, brokers, listing);
         self.new.borrow_mut().extend(new);
     }
 
-    fn advertised(&self, node_id: i32) -> (String, u16) {
+    fn advertised(&self, node_id: i32) -> Option<(String, u16)> {
         self.map.advertised(node_id)
     }
 }
@@ -93,10 +93,11 @@ impl Stage<Kafka> for BrokerAddressRewrite {
         };
         match rewrite_response(&mut msg, &learning) {
             Ok(done) => {
-                if done.addresses > 0 || done.versions_capped > 0 {
+                if done != Rewritten::default() {
                     debug!(
                         api = msg.api_key(),
                         addresses = done.addresses,
+                        withheld = done.withheld,
                         versions_capped = done.versions_capped,
                         "rewrote response"
                     );

@@ -10,7 +10,9 @@ use super::{ExchangeError, backend_protocol};
 use crate::KafkaError;
 
 /// Why [`authenticate`](super::authenticate()) failed. The text never holds the password; it
-/// does hold the broker's own error message, which operators need to see.
+/// does hold the broker's own error message and mechanism names, which operators need to see,
+/// with control characters escaped (`\r\n` stays two characters): the text reaches the log,
+/// and a broker's words must not forge a line there.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SaslClientError {
@@ -34,7 +36,7 @@ pub enum SaslClientError {
     HandshakeRefused(ResponseError),
     /// The broker rejected a SaslAuthenticate round: wrong credentials, as a rule.
     #[error("the broker rejected the credentials of {username:?} ({mechanism}): {error}{}",
-        .message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+        .message.as_deref().map(|m| format!(": {}", m.escape_debug())).unwrap_or_default())]
     Rejected {
         /// The configured user name.
         username: String,
@@ -61,7 +63,11 @@ fn offered_list(offered: &[String]) -> String {
     if offered.is_empty() {
         "none".to_owned()
     } else {
-        offered.join(", ")
+        let escaped: Vec<String> = offered
+            .iter()
+            .map(|m| m.escape_debug().to_string())
+            .collect();
+        escaped.join(", ")
     }
 }
 

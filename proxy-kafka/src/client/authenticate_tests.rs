@@ -162,3 +162,22 @@ fn passwords_never_print() {
         "{printed}"
     );
 }
+
+#[test]
+fn a_brokers_words_cannot_break_the_line_they_are_logged_on() {
+    let rejected = SaslClientError::Rejected {
+        username: "proxy".to_owned(),
+        mechanism: Mechanism::Plain,
+        error: ResponseError::SaslAuthenticationFailed,
+        message: Some("denied\r\nFORGED level=ERROR".to_owned()),
+    };
+    let offers = SaslClientError::UnsupportedMechanism {
+        mechanism: Mechanism::Plain,
+        offered: vec!["SCRAM-SHA-256\nFORGED".to_owned()],
+    };
+    for err in [rejected, offers] {
+        let text = err.to_string();
+        assert!(!text.contains(['\r', '\n']), "{text}");
+        assert!(text.contains(r"\nFORGED"), "{text}");
+    }
+}

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::{ask_brokers, ask_versions};
 use crate::broker_map::BrokerMap;
+use crate::rewrite::Listing;
 
 /// How long asking a cluster for its versions and brokers may take, once connected.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,7 +40,7 @@ pub async fn discover<C: Connect>(
     map.versions().record(route, versions.clone());
     let brokers = ask_brokers(&mut connected.io, deadline).await?;
     Ok(Discovered {
-        new_brokers: map.learn(route, &brokers),
+        new_brokers: map.learn(route, &brokers, Listing::Full),
         versions,
     })
 }

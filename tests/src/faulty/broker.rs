@@ -1,7 +1,8 @@
 //! A Kafka broker that fails on cue, for fault-injection tests behind a Kafka listener.
 //!
-//! It answers ApiVersions, Metadata (naming itself as node 1) and ListGroups (no groups), after
-//! a SASL PLAIN exchange when it is given credentials. On cue it dies while a request is in
+//! It answers ApiVersions, Metadata (naming itself as node 1, or whatever brokers a test has it
+//! [`announce`](FaultyBroker::announce): hundreds of them, negative node ids, hosts holding line
+//! breaks) and ListGroups (no groups), after a SASL PLAIN exchange when it is given credentials. On cue it dies while a request is in
 //! flight, as a killed process does: once it has read a request of the chosen API it answers
 //! nothing, closes every connection and its listening socket, and the port is free for a new
 //! broker. Or it closes each connection in the middle of the SASL exchange: the SaslHandshake
@@ -81,6 +82,9 @@ struct Shared {
     sasl_closes: AtomicU64,
     /// Connections that authenticated.
     authenticated: AtomicU64,
+    /// The brokers Metadata names (node id, host; all on this broker's port), the first one
+    /// the controller; `None`: itself, as node 1.
+    announced: watch::Sender<Option<Vec<(i32, String)>>>,
 }
 
 impl FaultyBroker {
@@ -108,6 +112,7 @@ impl FaultyBroker {
             close_during_sasl: AtomicBool::new(false),
             sasl_closes: AtomicU64::new(0),
             authenticated: AtomicU64::new(0),
+            announced: watch::Sender::new(None),
         });
         let (report, dead) = watch::channel(false);
         tokio::spawn(run(listener, shared.clone(), report));
@@ -135,6 +140,13 @@ impl FaultyBroker {
     /// answering it).
     pub fn close_during_sasl(&self, close: bool) {
         self.shared.close_during_sasl.store(close, Ordering::SeqCst);
+    }
+
+    /// Names `brokers` (node id, host), all on this broker's port, in every Metadata response
+    /// from now on; the first is the controller. A test makes the broker misbehave with it:
+    /// node ids by the hundred, negative ones, a host that holds `"\r\n"`.
+    pub fn announce(&self, brokers: Vec<(i32, String)>) {
+        self.shared.announced.send_replace(Some(brokers));
     }
 
     /// How many connections it closed in the middle of the SASL exchange.
@@ -262,21 +274,36 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                         .collect(),
                 )
                 .into(),
-            RequestKind::Metadata(_) => MetadataResponse::default()
-                .with_brokers(vec![
-                    MetadataResponseBroker::default()
-                        .with_node_id(BrokerId(1))
-                        .with_host(StrBytes::from(shared.addr.ip().to_string()))
-                        .with_port(i32::from(shared.addr.port())),
-                ])
-                .with_cluster_id(Some(StrBytes::from_static_str("faulty")))
-                .with_controller_id(BrokerId(1))
-                .into(),
+            RequestKind::Metadata(_) => metadata(&shared).into(),
             RequestKind::ListGroups(_) => ListGroupsResponse::default().into(),
             _ => return,
         };
         respond(&mut stream, &request, response).await;
     }
+}
+
+/// The Metadata response: the brokers announced, or itself as node 1.
+fn metadata(shared: &Shared) -> MetadataResponse {
+    let brokers = shared
+        .announced
+        .borrow()
+        .clone()
+        .unwrap_or_else(|| vec![(1, shared.addr.ip().to_string())]);
+    let controller = brokers.first().map_or(-1, |(node_id, _)| *node_id);
+    MetadataResponse::default()
+        .with_brokers(
+            brokers
+                .into_iter()
+                .map(|(node_id, host)| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(node_id))
+                        .with_host(StrBytes::from(host))
+                        .with_port(i32::from(shared.addr.port()))
+                })
+                .collect(),
+        )
+        .with_cluster_id(Some(StrBytes::from_static_str("faulty")))
+        .with_controller_id(BrokerId(controller))
 }
 
 /// Writes `body` as the response to `request`, in the request's version.

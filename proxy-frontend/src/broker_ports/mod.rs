@@ -2,8 +2,19 @@
 //! opened as brokers are learnt (before the response naming one reaches the client), or taken
 //! over from the process this one replaced. Each is served like the bootstrap listener (same
 //! name, TLS, limits and stages), its sessions pinned to that broker.
+//!
+//! What a cluster says cannot make the listener open an unbounded number of ports, nor ports
+//! outside its range: the broker map only hands over node ids in `0..max_brokers`, and
+//! `BrokerPorts::open` checks again (a socket a predecessor handed over). A broker the clusters
+//! stop reporting has its port closed after the gateway's grace period (`retire.rs`); sessions
+//! already on that port go on until they end.
 
-use std::collections::BTreeSet;
+mod retire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
@@ -12,8 +23,11 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use proxy_core::route::Router;
 use proxy_core::upstream::Connect;
-use proxy_kafka::broker_map::{BrokerListeners, BrokerMap};
+use proxy_kafka::broker_map::{BrokerListeners, BrokerMap, GatewayMode};
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::accept::accept_loop;
@@ -24,9 +38,16 @@ use crate::spec::ListenerSpec;
 /// The accept queue of ports bound here (Linux caps it at `net.core.somaxconn`).
 const LISTEN_BACKLOG: u32 = 1024;
 
-/// Called with each broker port a gateway starts serving (to offer it to a successor): the
-/// listener's name, the broker's node id, and the listening socket.
-pub type BrokerPortObserver = Arc<dyn Fn(&str, i32, &TcpListener) + Send + Sync>;
+/// Hears of every broker port a gateway starts and stops serving: the binary offers each to a
+/// successor, and must stop offering one that closed (a copy of its socket would keep it
+/// listening, with nobody accepting).
+pub trait BrokerPortObserver: Send + Sync + 'static {
+    /// Broker `node_id`'s port of `listener` serves on `socket`.
+    fn opened(&self, listener: &str, node_id: i32, socket: &TcpListener);
+
+    /// Broker `node_id`'s port of `listener` no longer serves: its socket is being closed.
+    fn closed(&self, listener: &str, node_id: i32);
+}
 
 /// The name a broker's listening socket goes by in an upgrade hand-off.
 pub fn broker_socket_name(listener: &str, node_id: i32) -> String {
@@ -61,11 +82,44 @@ pub(crate) struct BrokerPorts<R, C> {
     brokers: Arc<BrokerMap>,
     frontend: Arc<Frontend<R, C>>,
     lifecycle: Lifecycle,
-    observe: Option<BrokerPortObserver>,
-    /// Node ids whose ports are served (or being opened).
-    serving: Mutex<BTreeSet<i32>>,
+    observe: Option<Arc<dyn BrokerPortObserver>>,
+    /// Each broker port by node id. Never more than `max_brokers`: the keys are node ids the
+    /// map gives a port, `0..max_brokers`.
+    serving: Mutex<BTreeMap<i32, Port>>,
     /// This value, for the sessions of the ports it opens (they open ports too).
     me: Weak<Self>,
+}
+
+/// One broker's port.
+enum Port {
+    /// Claimed by `BrokerPorts::open`, being bound.
+    Opening,
+    /// Accepting.
+    Open(OpenPort),
+    /// Being closed: not opened again until its socket is gone (a bind would fail meanwhile).
+    Closing,
+}
+
+/// A broker port that accepts.
+struct OpenPort {
+    addr: SocketAddr,
+    /// When it started serving: an adopted port whose broker no cluster names has been
+    /// unreported since then.
+    opened: Instant,
+    /// Stops its accept loop alone; a child of the listener's `stop_accepting`.
+    close: CancellationToken,
+    /// The accept loop, which closes the socket as it ends.
+    accepting: JoinHandle<()>,
+}
+
+impl fmt::Debug for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Opening => f.write_str("Opening"),
+            Self::Open(port) => write!(f, "Open({})", port.addr),
+            Self::Closing => f.write_str("Closing"),
+        }
+    }
 }
 
 impl<R, C> fmt::Debug for BrokerPorts<R, C> {
@@ -79,15 +133,20 @@ impl<R, C> fmt::Debug for BrokerPorts<R, C> {
 
 impl<R: Router, C: Connect> BrokerPorts<R, C> {
     /// The broker ports of `template`'s listener; serves `adopted` (ports a predecessor handed
-    /// over) at once.
+    /// over) at once, and closes the ports of brokers the clusters stop reporting, until the
+    /// listener stops accepting.
     pub(crate) fn start(
         template: Arc<ListenerSpec>,
         brokers: Arc<BrokerMap>,
         frontend: Arc<Frontend<R, C>>,
         lifecycle: Lifecycle,
-        observe: Option<BrokerPortObserver>,
+        observe: Option<Arc<dyn BrokerPortObserver>>,
         adopted: Vec<(i32, StdTcpListener)>,
     ) -> Arc<Self> {
+        let grace = match brokers.mode() {
+            GatewayMode::PortPerBroker { port_grace, .. } => Some(*port_grace),
+            GatewayMode::Sni { .. } => None,
+        };
         let ports = Arc::new_cyclic(|me| Self {
             template,
             brokers,
@@ -100,6 +159,10 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
         for (node_id, socket) in adopted {
             ports.open(node_id, Some(socket));
         }
+        if let Some(grace) = grace {
+            let retiring = ports.clone().retire_unreported(grace);
+            ports.lifecycle.tracker.spawn(retiring);
+        }
         ports
     }
 
@@ -107,16 +170,22 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
     fn open(&self, node_id: i32, socket: Option<StdTcpListener>) {
         let name = &self.template.name;
         let Some(addr) = self.brokers.broker_addr(node_id) else {
+            // The map never hands such a node id over; a predecessor's socket is checked
+            // against the config before it gets here. Dropping `socket` closes it.
             error!(
                 listener = %name,
                 broker.node_id = node_id,
-                "broker node id does not fit a port above broker_port_start; its clients cannot reach it"
+                "broker node id has no port in the listener's range (0 to max_brokers - 1); not served"
             );
             return;
         };
         // Claimed first, bound after: the lock is never held across a bind or a spawn.
-        if !self.serving.lock().insert(node_id) {
-            return;
+        {
+            let mut serving = self.serving.lock();
+            if serving.contains_key(&node_id) {
+                return;
+            }
+            serving.insert(node_id, Port::Opening);
         }
         let bound = match socket {
             Some(socket) => socket
@@ -139,7 +208,7 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
             }
         };
         if let Some(observe) = &self.observe {
-            observe(name, node_id, &listener);
+            observe.opened(name, node_id, &listener);
         }
         info!(listener = %name, broker.node_id = node_id, addr = %addr, "serving broker port");
         let served = Arc::new(Served {
@@ -150,11 +219,22 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
             broker_listeners: self.me.upgrade().map(|me| me as Arc<dyn BrokerListeners>),
         });
         let local = listener.local_addr().unwrap_or(addr);
-        let frontend = self.frontend.clone();
-        let lifecycle = self.lifecycle.clone();
-        self.lifecycle
-            .tracker
-            .spawn(accept_loop(listener, local, served, frontend, lifecycle));
+        let close = self.lifecycle.stop_accepting.child_token();
+        let accepting = self.lifecycle.tracker.spawn(accept_loop(
+            listener,
+            local,
+            served,
+            self.frontend.clone(),
+            self.lifecycle.clone(),
+            close.clone(),
+        ));
+        let port = OpenPort {
+            addr: local,
+            opened: Instant::now(),
+            close,
+            accepting,
+        };
+        self.serving.lock().insert(node_id, Port::Open(port));
     }
 }
 
@@ -163,125 +243,5 @@ impl<R: Router, C: Connect> BrokerListeners for BrokerPorts<R, C> {
         for &node_id in node_ids {
             self.open(node_id, None);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::{IpAddr, Ipv4Addr};
-
-    use parking_lot::Mutex;
-    use proxy_core::close::CloseReason;
-    use proxy_core::forward::ForwardLimits;
-    use proxy_core::proxy_protocol::ProxyProtocolPolicy;
-    use proxy_core::route::{Prerequisites, RouteId, StaticRouter};
-    use proxy_core::upstream::{ConnectRequest, Connected};
-    use proxy_kafka::broker_map::GatewayMode;
-
-    use super::*;
-    use crate::spec::{KafkaListener, ListenerProtocol};
-
-    /// A connector no session in this test reaches.
-    struct Unreachable;
-
-    impl Connect for Unreachable {
-        type Io = tokio::net::TcpStream;
-
-        async fn connect(&self, _: ConnectRequest<'_>) -> Result<Connected<Self::Io>, CloseReason> {
-            Err(CloseReason::NoRoute)
-        }
-    }
-
-    /// A port `p` with `p + 1` and `p + 2` free on loopback.
-    fn free_block() -> u16 {
-        for _ in 0..50 {
-            let base = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            if base < u16::MAX - 3
-                && (1..=2)
-                    .all(|i| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok())
-            {
-                return base;
-            }
-        }
-        panic!("no block of free ports on loopback");
-    }
-
-    #[tokio::test]
-    async fn each_broker_port_is_opened_once_however_often_it_is_learnt() {
-        let start = free_block();
-        let brokers = Arc::new(BrokerMap::new(
-            "kafka".into(),
-            "127.0.0.1".into(),
-            GatewayMode::PortPerBroker {
-                broker_port_start: start,
-                bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            },
-        ));
-        let spec = Arc::new(ListenerSpec {
-            name: "kafka".into(),
-            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, start)),
-            requires: Prerequisites::TCP,
-            proxy_protocol: ProxyProtocolPolicy::default(),
-            tls: None,
-            limits: ForwardLimits::default(),
-            admission: Arc::default(),
-            protocol: ListenerProtocol::Kafka(KafkaListener {
-                brokers: brokers.clone(),
-                max_frame_size: 1024,
-                stages: Vec::new(),
-                metrics: Arc::default(),
-                sasl: None,
-                routes: vec![RouteId::new("main")],
-            }),
-        });
-        let frontend = Arc::new(Frontend::new(StaticRouter::new(), Unreachable));
-        let lifecycle = Lifecycle::default();
-        let opened = Arc::new(Mutex::new(Vec::new()));
-        let seen = opened.clone();
-        let observe: BrokerPortObserver =
-            Arc::new(move |name: &str, node_id, socket: &TcpListener| {
-                seen.lock().push((
-                    name.to_owned(),
-                    node_id,
-                    socket.local_addr().unwrap().port(),
-                ));
-            });
-        let ports = BrokerPorts::start(
-            spec,
-            brokers,
-            frontend,
-            lifecycle.clone(),
-            Some(observe),
-            Vec::new(),
-        );
-        ports.serve(&[1, 2]);
-        ports.serve(&[2, 1]);
-        // A node id past the last port is refused, not wrapped around.
-        ports.serve(&[i32::from(u16::MAX)]);
-        assert_eq!(
-            *opened.lock(),
-            [
-                ("kafka".to_owned(), 1, start + 1),
-                ("kafka".to_owned(), 2, start + 2),
-            ]
-        );
-        for port in [start + 1, start + 2] {
-            tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-                .await
-                .unwrap();
-        }
-        lifecycle.stop_accepting.cancel();
-        lifecycle.tracker.close();
-        lifecycle.tracker.wait().await;
-        assert!(
-            tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, start + 1))
-                .await
-                .is_err(),
-            "a broker port still accepts after the listener stopped"
-        );
     }
 }
