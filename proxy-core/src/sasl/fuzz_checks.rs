@@ -13,8 +13,8 @@ use std::num::NonZeroU32;
 use std::sync::LazyLock;
 
 use super::{
-    MAX_ITERATIONS, MIN_ITERATIONS, ScramClient, ScramCredential, ScramError, ScramHash,
-    ScramServer, UserStore, client_first_username, parse_plain, plain_message,
+    MAX_ITERATIONS, MAX_NAME_OR_NONCE, MIN_ITERATIONS, ScramClient, ScramCredential, ScramError,
+    ScramHash, ScramServer, UserStore, client_first_username, parse_plain, plain_message,
 };
 
 // === sasl_scram ===
@@ -190,7 +190,8 @@ fn asks_too_many_iterations(server_first: &[u8]) -> bool {
         .any(|n| n.parse::<u32>().is_ok_and(|n| n > FUZZ_MAX_ITERATIONS))
 }
 
-/// An honest client and server, the user name from the input.
+/// An honest client and server, the user name from the input: it succeeds, unless the name
+/// is longer (as sent, escaped) than a server accepts, which is refused as such.
 fn scram_round_trip(hash: ScramHash, username: &str) -> ScramOutcome {
     let (client, client_first) = ScramClient::start(hash, username, PASSWORD, CLIENT_NONCE);
     assert_eq!(
@@ -198,6 +199,16 @@ fn scram_round_trip(hash: ScramHash, username: &str) -> ScramOutcome {
         Some(username),
         "the inspector misread {client_first:?}"
     );
+    let sent = username.replace('=', "=3D").replace(',', "=2C");
+    if sent.len() > MAX_NAME_OR_NONCE {
+        let refused = ScramServer::start(hash, client_first.as_bytes(), |_| None, SERVER_NONCE);
+        assert!(
+            matches!(refused, Err(ScramError::Malformed(_))),
+            "a {}-byte name was not refused: {refused:?}",
+            sent.len()
+        );
+        return ScramOutcome::Refused;
+    }
     let (server, server_first) = ScramServer::start(
         hash,
         client_first.as_bytes(),
