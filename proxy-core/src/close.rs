@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io;
 
-use crate::codec::CodecError;
+use crate::codec::{ClientCaused, CodecError};
 use crate::route::GateClosed;
 use crate::state::InvalidEvent;
 pub use crate::value::Fault;
@@ -197,6 +197,17 @@ impl From<InvalidEvent> for CloseReason {
 impl From<Refusal> for CloseReason {
     fn from(refusal: Refusal) -> Self {
         Self::Refused(Box::new(refusal))
+    }
+}
+
+impl From<ClientCaused> for CloseReason {
+    fn from(cause: ClientCaused) -> Self {
+        Refusal {
+            label: cause.label,
+            fault: Fault::Downstream,
+            detail: cause.detail,
+        }
+        .into()
     }
 }
 

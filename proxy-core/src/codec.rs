@@ -27,6 +27,18 @@ pub struct CodecError {
     pub detail: Cow<'static, str>,
 }
 
+/// A backend's hang-up that the protocol blames on the client: the backend closed on a request
+/// the client should not have sent (Kafka: an API key the proxy does not know, which brokers
+/// answer by closing). It becomes a close reason labelled `label` and tagged
+/// [`Fault::Downstream`](crate::close::Fault::Downstream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCaused {
+    /// A short, stable label for metrics and the close line (`unknown_api_key`).
+    pub label: &'static str,
+    /// What the client sent, for the log.
+    pub detail: Cow<'static, str>,
+}
+
 /// Cuts one session's byte streams into messages and writes messages out.
 ///
 /// A codec is per session, so it may keep state across directions (Kafka remembers which
@@ -42,6 +54,13 @@ pub trait Codec<P: Protocol>: Send {
     /// A draining session closes there. `None` (raw TCP) means the protocol has no such point,
     /// so draining leaves the session to its peers until the drain deadline.
     fn at_request_boundary(&self) -> Option<bool> {
+        None
+    }
+
+    /// The backend sent EOF with requests unanswered (`at_request_boundary` is `Some(false)`):
+    /// `Some` when the request it left unanswered is one the protocol knows a backend closes
+    /// on, so the client caused the close. `None` (the default) leaves it the backend's fault.
+    fn backend_hung_up_on_client(&self) -> Option<ClientCaused> {
         None
     }
 

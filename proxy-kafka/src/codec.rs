@@ -14,8 +14,9 @@ use super::frame::{LENGTH_PREFIX, next_frame};
 use super::header::{parse_request_header, response_body_offset, response_correlation_id};
 use super::message::InFlightKey;
 use super::{DEFAULT_MAX_FRAME_SIZE, Kafka, KafkaError, KafkaMetrics, KafkaRequest, KafkaResponse};
-use crate::Origin;
-use proxy_core::codec::{Codec, CodecError};
+use crate::{KafkaRefusal, Origin};
+use kafka_protocol::messages::ApiKey;
+use proxy_core::codec::{ClientCaused, Codec, CodecError};
 use proxy_core::io::WriteQueue;
 
 /// Where a codec reads the time: when a request arrived, when its response left, for the
@@ -144,6 +145,22 @@ impl From<KafkaError> for CodecError {
 impl Codec<Kafka> for KafkaCodec {
     fn at_request_boundary(&self) -> Option<bool> {
         Some(self.in_flight.is_empty() && self.undelivered.is_empty())
+    }
+
+    /// A broker reads a connection's requests in order and closes it on an API key it does not
+    /// know; the oldest unanswered request is the one it closed on. If the proxy does not know
+    /// that key either, the client sent it.
+    fn backend_hung_up_on_client(&self) -> Option<ClientCaused> {
+        let oldest = self.in_flight.front()?;
+        (oldest.origin == Origin::Client && ApiKey::try_from(oldest.key.api_key).is_err()).then(
+            || {
+                KafkaRefusal::UnknownApiKey {
+                    api_key: oldest.key.api_key,
+                    correlation_id: oldest.key.correlation_id,
+                }
+                .into()
+            },
+        )
     }
 
     fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<KafkaRequest>, CodecError> {

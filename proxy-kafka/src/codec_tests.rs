@@ -353,3 +353,47 @@ fn proxy_requests_get_proxy_correlation_ids_and_their_responses_stay_in_the_prox
         [0, 1]
     );
 }
+
+// === whose fault a broker's hang-up is ===
+
+#[test]
+fn a_broker_closing_on_an_unknown_api_key_is_the_clients_fault() {
+    let mut session = Session::default();
+    assert_eq!(
+        session.codec.backend_hung_up_on_client(),
+        None,
+        "nothing sent"
+    );
+    session.forward(&request_frame(
+        ApiKey::Metadata,
+        12,
+        1,
+        &metadata_request(&[]),
+    ));
+    session.forward(&unknown_api_frame(2, b"opaque"));
+    assert_eq!(
+        session.codec.backend_hung_up_on_client(),
+        None,
+        "the broker hung up on a Metadata request: its own fault"
+    );
+
+    let body = ResponseKind::Metadata(metadata_response());
+    session
+        .read_response(&response_frame(ApiKey::Metadata, 12, 1, &body))
+        .unwrap();
+    let cause = session.codec.backend_hung_up_on_client().unwrap();
+    assert_eq!(cause.label, "unknown_api_key");
+    assert!(cause.detail.contains("9999"), "{}", cause.detail);
+    let reason = proxy_core::CloseReason::from(cause);
+    assert_eq!(reason.label(), "unknown_api_key");
+    assert_eq!(reason.fault(), Some(proxy_core::Fault::Downstream));
+
+    // A newer broker that knows the key answers it (header v0): nothing is left to blame.
+    session
+        .read_response(&frame(|buf| {
+            buf.put_i32(2);
+            buf.put_slice(b"answer");
+        }))
+        .unwrap();
+    assert_eq!(session.codec.backend_hung_up_on_client(), None);
+}

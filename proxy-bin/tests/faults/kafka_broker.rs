@@ -248,6 +248,35 @@ async fn a_client_that_leaves_with_a_request_in_flight_closed_the_session() {
     served(&proxy).await;
 }
 
+/// Operators depend on a client sending an API key no Kafka knows being logged as the client's
+/// fault: the proxy passes the key on, and the broker closes on it as brokers do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_closing_on_an_unknown_api_key_is_the_clients_fault() {
+    let broker = FaultyBroker::start((Ipv4Addr::LOCALHOST, 0).into(), None).await;
+    let mut proxy = KafkaProxy::start(broker.addr(), None).await;
+    let mut client = TcpStream::connect(proxy.bootstrap).await.unwrap();
+    ask(&mut client, ApiKey::ApiVersions, 1).await.unwrap();
+    client.write_all(&frame(9999, 0, 2, &[])).await.unwrap();
+    let got = read_until_closed(&mut client).await;
+    assert!(got.is_empty(), "the unknown request was answered");
+    let summary = proxy.next_closed().await;
+    assert_eq!(
+        summary.reason.label(),
+        "unknown_api_key",
+        "{}",
+        summary.reason
+    );
+    assert_eq!(summary.reason.fault(), Some(Fault::Downstream));
+    assert!(
+        summary.reason.to_string().contains("9999"),
+        "{}",
+        summary.reason
+    );
+    assert_eq!(proxy.closes.get("backend_error"), 0);
+    proxy.wait_no_session().await;
+    served(&proxy).await;
+}
+
 /// Users depend on a broker failing the proxy's SASL ending their session, not hanging it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_closes_during_sasl_ends_the_session_on_the_backend_side() {

@@ -70,8 +70,10 @@ fn bad_frames_close_the_session_with_a_reason_and_metadata_is_rewritten() {
         "{line}"
     );
 
-    // An unknown API key passes to the broker, which closes the connection as brokers do;
-    // the proxy logs it as the broker's close, and the listener keeps serving.
+    // An unknown API key passes to the broker, which closes the connection as brokers do, and
+    // the listener keeps serving. (librdkafka's mock resets rather than closes, so the proxy
+    // passes a reset on and logs it as the broker's; a broker's orderly close on an unknown
+    // key is the client's fault: `faults::kafka_broker`.)
     let mut stream = connect(proxy.bootstrap);
     stream.write_all(&frame(9999, 0, 7, &[])).unwrap();
     assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)));

@@ -289,17 +289,21 @@ where
                 Poll::Ready(true) => progress = true,
                 Poll::Ready(false) => {
                     let first = *self.first_eof.get_or_insert(side);
-                    // A server that hangs up with requests unanswered failed them: that is
-                    // the backend's fault, not an orderly close (what it answered is still
-                    // delivered first). Unless the client hung up first: a broker closes when
-                    // it reads the end its client sent, with whatever was left unanswered.
+                    // A server that hangs up with requests unanswered failed them: not an
+                    // orderly close (what it answered is still delivered first), and the
+                    // backend's fault unless the codec knows the request it hung up on was
+                    // the client's error. Not when the client hung up first: a broker closes
+                    // when it reads the end its client sent, with whatever was left unanswered.
                     if side == Side::Backend
                         && first == Side::Backend
                         && self.backend.closed_cleanly()
                         && self.codec.at_request_boundary() == Some(false)
                     {
-                        self.backend
-                            .fail(CloseReason::BackendIo(std::io::ErrorKind::UnexpectedEof));
+                        let reason = self.codec.backend_hung_up_on_client().map_or(
+                            CloseReason::BackendIo(std::io::ErrorKind::UnexpectedEof),
+                            CloseReason::from,
+                        );
+                        self.backend.fail(reason);
                     }
                     progress = true;
                     break;

@@ -1,6 +1,6 @@
 //! PROXY protocol v1 and v2, sans-IO: detecting a header, decoding it into a
-//! [`ProxyHeader`], encoding one for a backend, and the policy that
-//! decides whose headers to believe.
+//! [`ProxyHeader`], encoding one for a backend, the policy that
+//! decides whose headers to believe, and [`HeaderReader`], which applies it to one connection.
 //!
 //! Parsing is done by the `ppp` crate; this module bounds it (a maximum header size, so a peer
 //! cannot make us buffer without limit), keeps the raw bytes and TLVs as shared `Bytes`, and
@@ -10,6 +10,7 @@ mod decode;
 mod encode;
 mod header;
 mod policy;
+mod read;
 
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
@@ -18,12 +19,15 @@ pub mod fuzz_checks;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod read_tests;
+#[cfg(test)]
 mod tests;
 
 pub use self::decode::{Detection, decode, detect};
 pub use self::encode::{ProxyProtocolVersion, encode, encode_local};
 pub use self::header::{ProxiedAddrs, ProxyHeader, SslFacts, Tlv};
 pub use self::policy::{ProxyProtocolMode, ProxyProtocolPolicy, TrustedNetworks};
+pub use self::read::{HeaderRead, HeaderReader};
 
 /// The largest header accepted by default: v1 is at most 107 bytes; v2 headers carrying the TLVs
 /// load balancers send (authority, AWS/Azure ids, SSL facts) stay well under this.

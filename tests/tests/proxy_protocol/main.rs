@@ -1,6 +1,7 @@
 //! PROXY protocol on real loopback sockets: behind a real HAProxy, trust, rejection of bad
-//! headers, deadlines, bytes that share a segment with the header, routing on the header's
-//! facts, and explicit release of every parsed header.
+//! headers, deadlines, optional mode with clients whose bytes only look like a header, bytes
+//! that share a segment with the header, routing on the header's facts, and explicit release of
+//! every parsed header.
 //!
 //! This file holds what the tests share: a policy, v2 headers, and clients that send a header
 //! and read what comes back.
@@ -12,6 +13,7 @@
 
 mod forwarding;
 mod haproxy;
+mod optional;
 mod rejection;
 mod release;
 
