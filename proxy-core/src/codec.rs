@@ -64,6 +64,15 @@ pub trait Codec<P: Protocol>: Send {
         None
     }
 
+    /// Whether the client has as many requests awaiting their answers as the session allows.
+    /// While it holds, the driver reads no more from the client
+    /// ([`PauseReason::InFlightLimit`](crate::gate::PauseReason::InFlightLimit)); the answer
+    /// that brings the count below the limit opens reads again. It is backpressure, never a
+    /// reason to close. Protocols without answers to count (raw TCP) never reach a limit.
+    fn in_flight_limit_reached(&self) -> bool {
+        false
+    }
+
     /// Queues a request for the backend; fails only for a message that cannot be encoded.
     fn encode_request(&mut self, msg: P::Request, out: &mut WriteQueue) -> Result<(), CodecError>;
     /// Queues a response for the client; fails only for a message that cannot be encoded.

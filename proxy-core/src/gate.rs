@@ -17,16 +17,21 @@ pub enum PauseReason {
     StageDeferred(Direction),
     /// The session is draining: no new work is read.
     Draining,
+    /// The client has as many requests awaiting their answers as the session allows
+    /// ([`Codec::in_flight_limit_reached`](crate::codec::Codec::in_flight_limit_reached)):
+    /// backpressure until an answer arrives, never a reason to close.
+    InFlightLimit,
 }
 
 impl PauseReason {
     /// Every reason, for iteration in logs and metrics.
-    pub const ALL: [PauseReason; 5] = [
+    pub const ALL: [PauseReason; 6] = [
         Self::Backpressure(Side::Client),
         Self::Backpressure(Side::Backend),
         Self::StageDeferred(Direction::Request),
         Self::StageDeferred(Direction::Response),
         Self::Draining,
+        Self::InFlightLimit,
     ];
 
     fn bit(self) -> u8 {
@@ -36,6 +41,7 @@ impl PauseReason {
             Self::StageDeferred(Direction::Request) => 1 << 2,
             Self::StageDeferred(Direction::Response) => 1 << 3,
             Self::Draining => 1 << 4,
+            Self::InFlightLimit => 1 << 5,
         }
     }
 }

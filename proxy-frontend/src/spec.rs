@@ -60,6 +60,9 @@ pub struct KafkaListener {
     pub brokers: Arc<BrokerMap>,
     /// Frames larger than this close the session.
     pub max_frame_size: usize,
+    /// Requests a session may have awaiting their answers: at this many, reading from the
+    /// client pauses ([`proxy_core::PauseReason::InFlightLimit`]) until an answer arrives.
+    pub max_in_flight_requests: usize,
     /// Factories of the configured Kafka stages, in request order.
     pub stages: Vec<Arc<dyn NewStage<Kafka>>>,
     /// Per-API-key counters, shared by the virtual cluster's listeners.
@@ -102,6 +105,7 @@ impl fmt::Debug for KafkaListener {
         f.debug_struct("KafkaListener")
             .field("brokers", &self.brokers)
             .field("max_frame_size", &self.max_frame_size)
+            .field("max_in_flight_requests", &self.max_in_flight_requests)
             .field("stages", &self.stages.len())
             .field("sasl", &self.sasl)
             .field("routes", &self.routes)

@@ -13,7 +13,10 @@ use tracing::debug;
 use super::frame::{LENGTH_PREFIX, next_frame};
 use super::header::{parse_request_header, response_body_offset, response_correlation_id};
 use super::message::InFlightKey;
-use super::{DEFAULT_MAX_FRAME_SIZE, Kafka, KafkaError, KafkaMetrics, KafkaRequest, KafkaResponse};
+use super::{
+    DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_IN_FLIGHT_REQUESTS, Kafka, KafkaError, KafkaMetrics,
+    KafkaRequest, KafkaResponse,
+};
 use crate::{KafkaRefusal, Origin};
 use kafka_protocol::messages::ApiKey;
 use proxy_core::codec::{ClientCaused, Codec, CodecError};
@@ -39,6 +42,13 @@ pub struct KafkaCodec {
     in_flight: VecDeque<InFlight>,
     /// Client requests whose response has not been written to the client yet, oldest first.
     undelivered: VecDeque<Undelivered>,
+    /// Answers stages gave, held in `undelivered` behind an earlier request's response: those
+    /// requests are unanswered for the client too.
+    held_answers: usize,
+    /// At this many unanswered client requests (`undelivered` and `held_answers`), reading
+    /// from the client pauses: without a cap, a client that pipelines and never reads grows
+    /// both queues by one entry per request for as long as the broker keeps reading.
+    max_in_flight: usize,
     /// Recent Produce requests with `acks = 0`, newest last: Kafka sends them no response, but
     /// some brokers (librdkafka's mock) do, and such an answer is passed on, not an error.
     unanswered: VecDeque<(u64, InFlightKey)>,
@@ -84,6 +94,8 @@ impl KafkaCodec {
             max_frame_size,
             in_flight: VecDeque::new(),
             undelivered: VecDeque::new(),
+            held_answers: 0,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             unanswered: VecDeque::new(),
             sent: 0,
             next_proxy_correlation_id: FIRST_PROXY_CORRELATION_ID,
@@ -104,9 +116,23 @@ impl KafkaCodec {
         self
     }
 
+    /// Pauses reading from the client at `limit` requests awaiting their answers
+    /// ([`DEFAULT_MAX_IN_FLIGHT_REQUESTS`] otherwise); at least one, so 0 is taken as 1.
+    pub fn with_max_in_flight(mut self, limit: usize) -> Self {
+        self.max_in_flight = limit.max(1);
+        self
+    }
+
     /// Requests sent to the backend and not yet answered.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Client requests whose answer has not been queued toward the client yet: sent to the
+    /// backend and not answered, or answered by a stage and waiting behind an earlier request.
+    /// Produce with `acks = 0` gets no answer and is not counted.
+    pub fn awaiting_answer(&self) -> usize {
+        self.undelivered.len() + self.held_answers
     }
 
     fn next_proxy_id(&mut self) -> i32 {
@@ -161,6 +187,10 @@ impl Codec<Kafka> for KafkaCodec {
                 .into()
             },
         )
+    }
+
+    fn in_flight_limit_reached(&self) -> bool {
+        self.awaiting_answer() >= self.max_in_flight
     }
 
     fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<KafkaRequest>, CodecError> {
@@ -279,7 +309,10 @@ impl Codec<Kafka> for KafkaCodec {
         let frame = msg.into_frame()?;
         if answered_locally {
             match self.undelivered.back_mut() {
-                Some(earlier) => earlier.held.push(frame),
+                Some(earlier) => {
+                    earlier.held.push(frame);
+                    self.held_answers += 1;
+                }
                 None => out.push(frame),
             }
             return Ok(());
@@ -290,6 +323,7 @@ impl Codec<Kafka> for KafkaCodec {
                 let latency = (self.clock)().saturating_duration_since(delivered.received_at);
                 metrics.record_latency(delivered.api_key, latency);
             }
+            self.held_answers = self.held_answers.saturating_sub(delivered.held.len());
             for answer in delivered.held {
                 out.push(answer);
             }

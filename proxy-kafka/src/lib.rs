@@ -37,6 +37,8 @@ mod corpus_tests;
 #[cfg(test)]
 mod frame_tests;
 #[cfg(test)]
+mod in_flight_tests;
+#[cfg(test)]
 mod message_tests;
 #[cfg(test)]
 mod metrics_tests;
@@ -65,6 +67,19 @@ pub const PROXY_CLIENT_ID: &str = "sluice";
 
 /// The largest frame accepted unless configured otherwise (Kafka's `socket.request.max.bytes`).
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 100 * 1024 * 1024;
+
+/// Requests a session may have awaiting their answers unless configured otherwise; at this
+/// many, reading from the client pauses until an answer arrives.
+///
+/// Far above what real clients keep in flight on one connection: Java's
+/// `max.in.flight.requests.per.connection` defaults to 5 (and idempotent producers of every
+/// client stay at 5); librdkafka's `max.in.flight` defaults to 1 000 000, but that is a
+/// ceiling, and what it has in flight to one broker is bounded by the batches it has ready for
+/// that broker's partitions. At about 80 bytes of bookkeeping per request, 1024 cost at most
+/// 80 KiB per session, and reaching the cap only slows a client down (its reads pause), so a
+/// pipelining client that does read its answers never notices it, while one that never reads
+/// stops growing the proxy.
+pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 1024;
 
 /// The Kafka protocol's messages, for stages and the forwarding driver.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,12 +1,12 @@
 //! Checks for a Kafka listener's keys: `gateway`, `advertised_host`, `broker_port_start`,
-//! `max_brokers`, `broker_port_grace`, `broker_host_pattern`, `advertised_port` and
-//! `max_frame_size`; and that TCP listeners set none of them. The broker ports' range is
+//! `max_brokers`, `broker_port_grace`, `broker_host_pattern`, `advertised_port`,
+//! `max_frame_size` and `max_in_flight_requests`; and that TCP listeners set none of them. The broker ports' range is
 //! checked in [`super::kafka_ports`].
 
 use std::net::SocketAddr;
 
-use proxy_kafka::DEFAULT_MAX_FRAME_SIZE;
 use proxy_kafka::broker_map::{DEFAULT_BROKER_PORT_GRACE, HostPattern, NODE_ID_PLACEHOLDER};
+use proxy_kafka::{DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_IN_FLIGHT_REQUESTS};
 
 use super::raw::RawSize;
 use super::validate::Validator;
@@ -16,6 +16,10 @@ use super::{KafkaConfig, KafkaGatewayConfig, ListenerTlsConfig, path, value};
 const MIN_FRAME_SIZE: usize = 1024;
 /// Kafka's own frames cannot exceed an i32.
 const MAX_FRAME_SIZE: usize = i32::MAX as usize;
+/// The most requests in flight a session may be allowed: librdkafka's own ceiling for
+/// `max.in.flight`. At about 80 bytes of bookkeeping each, a million is 80 MB per session;
+/// anything larger is a typo, not a pipeline.
+const MAX_IN_FLIGHT_REQUESTS: i64 = 1_000_000;
 
 /// A listener's Kafka keys, as written.
 #[derive(Debug, Default)]
@@ -28,6 +32,7 @@ pub(super) struct RawKafka {
     pub(super) broker_port_grace: Option<String>,
     pub(super) broker_host_pattern: Option<String>,
     pub(super) max_frame_size: Option<RawSize>,
+    pub(super) max_in_flight_requests: Option<i64>,
 }
 
 impl RawKafka {
@@ -42,6 +47,10 @@ impl RawKafka {
             ("broker_port_grace", self.broker_port_grace.is_some()),
             ("broker_host_pattern", self.broker_host_pattern.is_some()),
             ("max_frame_size", self.max_frame_size.is_some()),
+            (
+                "max_in_flight_requests",
+                self.max_in_flight_requests.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))
@@ -73,6 +82,12 @@ impl Validator {
             raw.max_frame_size,
             DEFAULT_MAX_FRAME_SIZE,
             |raw| value::byte_size_in(&raw, (MIN_FRAME_SIZE, MAX_FRAME_SIZE)),
+        );
+        let max_in_flight_requests = self.or_default(
+            path::key(at, "max_in_flight_requests"),
+            raw.max_in_flight_requests,
+            DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+            in_flight_limit,
         );
         if let Some(Some(ListenerTlsConfig::Passthrough { .. })) = tls {
             self.error(
@@ -191,7 +206,20 @@ impl Validator {
             gateway,
             advertised_host,
             max_frame_size: max_frame_size?,
+            max_in_flight_requests: max_in_flight_requests?,
             sasl: None,
         })
+    }
+}
+
+/// `max_in_flight_requests`: at least one (none would never read a request), at most
+/// [`MAX_IN_FLIGHT_REQUESTS`].
+fn in_flight_limit(n: i64) -> Result<usize, String> {
+    match usize::try_from(n) {
+        Ok(limit) if (1..=MAX_IN_FLIGHT_REQUESTS).contains(&n) => Ok(limit),
+        _ => Err(format!(
+            "{n} is not a request count: expected a whole number from 1 to \
+             {MAX_IN_FLIGHT_REQUESTS} (reading pauses at this many unanswered requests)"
+        )),
     }
 }

@@ -31,6 +31,7 @@ fn the_documented_port_per_broker_listener_parses_with_defaults() {
     );
     assert_eq!(config.advertised_host, "kafka.example");
     assert_eq!(config.max_frame_size, 100 * 1024 * 1024);
+    assert_eq!(config.max_in_flight_requests, 1024);
 }
 
 #[test]
@@ -141,5 +142,30 @@ fn kafka_keys_on_a_tcp_listener_and_tcp_stages_on_kafka_are_errors() {
         &errors(&denied),
         "listener[0].stage[0]",
         "unknown Kafka API",
+    );
+}
+
+const PORTS: &str = "gateway = \"port-per-broker\"\nbroker_port_start = 19100";
+
+#[test]
+fn max_in_flight_requests_is_read_and_its_errors_name_the_key() {
+    let parsed = parse(&kafka(&format!("{PORTS}\nmax_in_flight_requests = 5"))).unwrap();
+    let ListenerProtocol::Kafka(config) = &parsed.listeners[0].protocol else {
+        panic!("not a Kafka listener");
+    };
+    assert_eq!(config.max_in_flight_requests, 5);
+    for bad in ["0", "-1", "1000001"] {
+        assert_error(
+            &errors(&kafka(&format!("{PORTS}\nmax_in_flight_requests = {bad}"))),
+            "listener[0].max_in_flight_requests",
+            &format!("{bad} is not a request count: expected a whole number from 1 to 1000000"),
+        );
+    }
+    let tcp =
+        kafka("max_in_flight_requests = 5").replace("protocol = \"kafka\"", "protocol = \"tcp\"");
+    assert_error(
+        &errors(&tcp),
+        "listener[0].max_in_flight_requests",
+        "only Kafka listeners",
     );
 }

@@ -79,6 +79,7 @@ impl Validator {
             broker_port_grace: raw.broker_port_grace,
             broker_host_pattern: raw.broker_host_pattern,
             max_frame_size: raw.max_frame_size,
+            max_in_flight_requests: raw.max_in_flight_requests,
         };
         let cluster = self.cluster_ref(at, raw.cluster, clusters);
         let idle_timeout = self.or_default(

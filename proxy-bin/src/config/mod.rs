@@ -240,6 +240,9 @@ pub struct KafkaConfig {
     pub advertised_host: String,
     /// Frames above this many bytes close the session.
     pub max_frame_size: usize,
+    /// Requests a session may have awaiting their answers; at this many, reading from the
+    /// client pauses until an answer arrives.
+    pub max_in_flight_requests: usize,
     /// `[listener.sasl]`: `None` passes SASL through to the broker.
     pub sasl: Option<KafkaSaslConfig>,
 }

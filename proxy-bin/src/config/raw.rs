@@ -89,6 +89,7 @@ pub(super) struct RawListener {
     pub(super) broker_port_grace: Option<String>,
     pub(super) broker_host_pattern: Option<String>,
     pub(super) max_frame_size: Option<RawSize>,
+    pub(super) max_in_flight_requests: Option<i64>,
     pub(super) sasl: Option<super::listener_sasl::RawListenerSasl>,
 }
 

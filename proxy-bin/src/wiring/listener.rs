@@ -128,6 +128,7 @@ impl Listeners {
                 gateway_mode(&kafka.gateway, listener.bind.ip()),
             )),
             max_frame_size: kafka.max_frame_size,
+            max_in_flight_requests: kafka.max_in_flight_requests,
             stages,
             metrics,
             sasl,

@@ -103,6 +103,7 @@ impl KafkaProxy {
                     },
                 )),
                 max_frame_size: 1 << 20,
+                max_in_flight_requests: proxy_kafka::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
                 stages: Vec::new(),
                 metrics: Arc::new(KafkaMetrics::default()),
                 sasl: None,

@@ -8,7 +8,8 @@
 //! Also: a peer that resets has what it sent delivered first and the reset passed on
 //! (`reset.rs`, plain, TLS in `tests/tests/tls/reset.rs`, Kafka framing, a child process in
 //! `child.rs`); connection limits (`limits.rs`) and descriptor exhaustion under a low
-//! `RLIMIT_NOFILE` (`descriptors.rs`).
+//! `RLIMIT_NOFILE` (`descriptors.rs`); a Kafka client that pipelines without reading, paused at
+//! `max_in_flight_requests` (`in_flight.rs`).
 //!
 //! This file holds what the modules share: the `sluice` binary, a fresh echo round trip,
 //! bounded polling and the admin endpoint's metrics.
@@ -21,6 +22,7 @@
 
 mod child;
 mod descriptors;
+mod in_flight;
 mod kafka_broker;
 mod limits;
 mod memory;

@@ -3,7 +3,9 @@
 //! Called after every message, so a burst decoded from one read can never outrun a pause:
 //! reading from a side stops as soon as the queue it feeds reaches the high watermark (and
 //! starts again once it is back at the low watermark), while a stage defers a message it sent,
-//! and while answers it caused wait behind a deferral in the other lane.
+//! and while answers it caused wait behind a deferral in the other lane. Reading from the client
+//! also stops while it has as many requests unanswered as its codec allows: the request that
+//! reaches the limit is the last one read, and the answer that brings it below reopens reads.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -31,6 +33,10 @@ where
             && self.codec.at_request_boundary().is_some()
             && self.client.read_buf.is_empty();
         self.client.gate.set(PauseReason::Draining, hold_client);
+        self.client.gate.set(
+            PauseReason::InFlightLimit,
+            self.codec.in_flight_limit_reached(),
+        );
         let (high, low) = (self.limits.high_watermark, self.limits.low_watermark);
         let to_client = self.client.outbound.len();
         let to_backend = self.backend.outbound.len();

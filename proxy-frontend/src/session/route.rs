@@ -49,8 +49,9 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         match &self.served.spec.protocol {
             ListenerProtocol::Kafka(kafka) => {
                 let stages = self.kafka_stages(kafka, &route);
-                let codec =
-                    KafkaCodec::new(kafka.max_frame_size).with_metrics(kafka.metrics.clone());
+                let codec = KafkaCodec::new(kafka.max_frame_size)
+                    .with_max_in_flight(kafka.max_in_flight_requests)
+                    .with_metrics(kafka.metrics.clone());
                 // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
                 Box::pin(self.forward_through(client, connected.io, codec, stages, permit)).await
             }

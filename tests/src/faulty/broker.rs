@@ -7,9 +7,12 @@
 //! nothing, closes every connection and its listening socket, and the port is free for a new
 //! broker. Or it closes each connection in the middle of the SASL exchange: the SaslHandshake
 //! is answered, the SaslAuthenticate is read and the connection closed. Or it holds requests of
-//! one API unanswered, as a broker holds a long-poll Fetch, and closes when its client does. Requests are read with
-//! `KafkaCodec`; responses are encoded with `kafka-protocol` directly.
+//! one API unanswered, as a broker holds a long-poll Fetch, and closes when its client does;
+//! it keeps reading meanwhile, and what it reads after a held request waits behind it (a broker
+//! answers in order). When the hold is lifted, the requests held are answered, in order.
+//! Requests are read with `KafkaCodec`; responses are encoded with `kafka-protocol` directly.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI16, AtomicU64, Ordering};
@@ -74,8 +77,10 @@ struct Shared {
     kill: CancellationToken,
     /// The API key whose next request kills the broker, or [`NO_API`].
     die_on: AtomicI16,
-    /// The API key whose requests are read and never answered, or [`NO_API`].
-    hold: AtomicI16,
+    /// The API key whose requests are read and not answered until it changes, or [`NO_API`].
+    hold: watch::Sender<i16>,
+    /// Requests held so far, on every connection.
+    held: AtomicU64,
     /// Whether connections are closed once their SaslAuthenticate request is read.
     close_during_sasl: AtomicBool,
     /// Connections closed in the middle of the SASL exchange.
@@ -108,7 +113,8 @@ impl FaultyBroker {
             sasl,
             kill: CancellationToken::new(),
             die_on: AtomicI16::new(NO_API),
-            hold: AtomicI16::new(NO_API),
+            hold: watch::Sender::new(NO_API),
+            held: AtomicU64::new(0),
             close_during_sasl: AtomicBool::new(false),
             sasl_closes: AtomicU64::new(0),
             authenticated: AtomicU64::new(0),
@@ -129,11 +135,17 @@ impl FaultyBroker {
         self.shared.die_on.store(api as i16, Ordering::SeqCst);
     }
 
-    /// Reads requests of `api` and never answers them (the connection closes when its peer's
-    /// does); `None` answers every API again.
+    /// Reads requests of `api` and does not answer them, nor anything read after them on the
+    /// same connection, until the hold changes (a connection closing meanwhile leaves them
+    /// unanswered); `None` answers what was held, in order, and every API again.
     pub fn hold(&self, api: Option<ApiKey>) {
         let key = api.map_or(NO_API, |api| api as i16);
-        self.shared.hold.store(key, Ordering::SeqCst);
+        self.shared.hold.send_replace(key);
+    }
+
+    /// How many requests it has held so far, on every connection.
+    pub fn held(&self) -> u64 {
+        self.shared.held.load(Ordering::SeqCst)
     }
 
     /// Whether to close each connection once its SaslAuthenticate request is read (instead of
@@ -199,16 +211,28 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     let mut codec = KafkaCodec::default();
     let mut buf = BytesMut::new();
     let mut authenticated = shared.sasl.is_none();
+    let mut hold = shared.hold.subscribe();
+    // Requests read while holding, oldest first, with the hold they were read under.
+    let mut held: VecDeque<(i16, KafkaRequest)> = VecDeque::new();
     loop {
         let mut request = loop {
+            release_lifted(&mut stream, &shared, &mut hold, &mut held).await;
             match codec.decode_request(&mut buf) {
                 Ok(Some(request)) => break request,
                 Ok(None) => {}
                 Err(_) => return,
             }
-            match stream.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
+            // `read_buf` is cancel-safe: bytes read before a hold change stay in `buf`.
+            tokio::select! {
+                read = stream.read_buf(&mut buf) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                },
+                changed = hold.changed(), if !held.is_empty() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
             }
         };
         let Ok(body) = request.body().cloned() else {
@@ -260,26 +284,62 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                 std::future::pending::<()>().await;
                 return;
             }
-            _ if shared.hold.load(Ordering::SeqCst) == request.api_key() => continue,
-            RequestKind::ApiVersions(_) => ApiVersionsResponse::default()
-                .with_api_keys(
-                    VERSIONS
-                        .iter()
-                        .map(|&(api, min, max)| {
-                            ApiVersion::default()
-                                .with_api_key(api as i16)
-                                .with_min_version(min)
-                                .with_max_version(max)
-                        })
-                        .collect(),
-                )
-                .into(),
-            RequestKind::Metadata(_) => metadata(&shared).into(),
-            RequestKind::ListGroups(_) => ListGroupsResponse::default().into(),
-            _ => return,
+            _ if *hold.borrow() == request.api_key() || !held.is_empty() => {
+                shared.held.fetch_add(1, Ordering::SeqCst);
+                held.push_back((*hold.borrow(), request));
+                continue;
+            }
+            other => match answer(&shared, other) {
+                Some(response) => response,
+                None => return,
+            },
         };
         respond(&mut stream, &request, response).await;
     }
+}
+
+/// Answers, in order, the requests held under a hold that has since changed or been lifted.
+async fn release_lifted(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    hold: &mut watch::Receiver<i16>,
+    held: &mut VecDeque<(i16, KafkaRequest)>,
+) {
+    let now = *hold.borrow_and_update();
+    while held
+        .front()
+        .is_some_and(|(under, _)| now == NO_API || *under != now)
+    {
+        let Some((_, mut request)) = held.pop_front() else {
+            return;
+        };
+        let Some(response) = request.body().cloned().ok().and_then(|b| answer(shared, b)) else {
+            return;
+        };
+        respond(stream, &request, response).await;
+    }
+}
+
+/// The answer to a request of an API it serves (not SASL), `None` for any other.
+fn answer(shared: &Shared, body: RequestKind) -> Option<ResponseKind> {
+    Some(match body {
+        RequestKind::ApiVersions(_) => ApiVersionsResponse::default()
+            .with_api_keys(
+                VERSIONS
+                    .iter()
+                    .map(|&(api, min, max)| {
+                        ApiVersion::default()
+                            .with_api_key(api as i16)
+                            .with_min_version(min)
+                            .with_max_version(max)
+                    })
+                    .collect(),
+            )
+            .into(),
+        RequestKind::Metadata(_) => metadata(shared).into(),
+        RequestKind::ListGroups(_) => ListGroupsResponse::default().into(),
+        _ => return None,
+    })
 }
 
 /// The Metadata response: the brokers announced, or itself as node 1.
