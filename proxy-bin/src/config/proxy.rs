@@ -49,9 +49,9 @@ impl Validator {
         if mode != ProxyProtocolMode::Off && trusted.is_empty() {
             self.error(
                 trusted_at,
-                "no trusted networks: with proxy_protocol enabled, list the networks of the load \
-                 balancers allowed to send headers, such as [\"10.0.0.0/8\"]; nothing is trusted \
-                 by default"
+                "no trusted networks: with proxy_protocol enabled, list the addresses of the load \
+                 balancers allowed to send headers, such as [\"10.0.4.10/32\"] (a trusted peer \
+                 can claim any client address); nothing is trusted by default"
                     .into(),
             );
             return None;

@@ -70,12 +70,10 @@ fn example_parses_with_stage_options_and_ipv6() {
     assert_eq!(config.listeners.len(), 3);
     let behind_lb = &config.listeners[2];
     assert_eq!(behind_lb.routes.len(), 2);
-    assert!(
-        behind_lb
-            .proxy_protocol
-            .trusted
-            .contains("10.1.2.3".parse().unwrap())
-    );
+    // The load balancers' own addresses, not their network.
+    let trusted = &behind_lb.proxy_protocol.trusted;
+    assert!(trusted.contains("10.0.4.10".parse().unwrap()));
+    assert!(!trusted.contains("10.1.2.3".parse().unwrap()));
     let v6 = &config.listeners[1];
     assert_eq!(v6.bind, "[::1]:9193".parse().unwrap());
     assert_eq!(v6.read_buffer, 16384);

@@ -4,7 +4,6 @@
 //! oversized SCRAM messages are refused.
 
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -17,7 +16,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::mocking::MockCluster;
 use sluice_tests::kafka_wire::{connect, frame, read_frame};
 
-use crate::{ALICE, Proxy, SLUICE, close_with, cluster_toml, terminate_with, users_file};
+use crate::{ALICE, Proxy, close_with, cluster_toml, terminate_with, users_file, users_file_with};
 
 /// A raw client's SASL exchange with the proxy.
 struct RawSasl {
@@ -184,33 +183,15 @@ fn guesses_at_a_password_do_not_lock_out_the_user_who_knows_it() {
     assert_eq!(line["auth.principal"], "alice", "{line}");
 }
 
-/// A users file whose one user has the most iterations the loader allows.
-fn costly_users_file(name: &str) -> std::path::PathBuf {
-    use std::io::Write as _;
-    let path = users_file(name, &[]);
-    let mut child = Command::new(SLUICE.path())
-        .args(["user", "add", "--users"])
-        .arg(&path)
-        .args(["--iterations", "16384", "alice"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{}", ALICE.1).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    path
-}
-
 #[test]
 fn a_flood_of_plain_guesses_is_bounded_and_leaves_other_sessions_answered() {
     let mock = MockCluster::new(1).unwrap();
-    let users = costly_users_file("sasl-users-flood.toml");
+    // The most iterations the users file allows: each wrong guess costs the most it can.
+    let users = users_file_with(
+        "sasl-users-flood.toml",
+        &[ALICE],
+        &["--iterations", "16384"],
+    );
     let listener = format!(
         "{}\ntimeout = \"30s\"\nmax_unauthenticated_per_source = 1000",
         terminate_with(&users)

@@ -40,6 +40,11 @@ const PROXY: (&str, &str) = ("proxy", "proxy-secret");
 /// A users file named `name` in the tests' config directory, written by `sluice user add` with
 /// a SCRAM-SHA-256 and a SCRAM-SHA-512 credential for each user.
 fn users_file(name: &str, users: &[(&str, &str)]) -> PathBuf {
+    users_file_with(name, users, &[])
+}
+
+/// [`users_file`], with `args` added to each `sluice user add`.
+fn users_file_with(name: &str, users: &[(&str, &str)], args: &[&str]) -> PathBuf {
     let path = write_config(name, "");
     std::fs::remove_file(&path).unwrap();
     for (user, password) in users {
@@ -47,6 +52,7 @@ fn users_file(name: &str, users: &[(&str, &str)]) -> PathBuf {
             let mut child = Command::new(SLUICE)
                 .args(["user", "add", "--users"])
                 .arg(&path)
+                .args(args)
                 .args(["--mechanism", mechanism, user])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
