@@ -47,6 +47,9 @@ pub mod value;
 #[cfg(any(test, feature = "test-util"))]
 #[doc(hidden)]
 pub mod fuzz_corpus;
+#[cfg(any(test, feature = "test-util"))]
+#[doc(hidden)]
+pub mod test_ports;
 #[cfg(test)]
 mod test_support;
 

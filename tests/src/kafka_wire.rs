@@ -3,7 +3,7 @@
 //! and blocks of free ports for a port-per-broker gateway.
 
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 
 use kafka_protocol::messages::RequestHeader;
 use kafka_protocol::protocol::{Encodable, StrBytes};
@@ -13,33 +13,8 @@ use crate::STEP_TIMEOUT;
 
 /// A bootstrap port `p` with `p + 1 + id` free for broker ids 1..=`brokers` (librdkafka's mock
 /// numbers its brokers from 1); returns `p`.
-///
-/// Blocks are taken below Linux's ephemeral range (32768 and up by default): there, a test
-/// that holds thousands of connections (the idle-session tests) leaves few consecutive free
-/// ports, and no outgoing connection takes one of these between the check and the bind.
 pub fn free_port_block(brokers: u16) -> u16 {
-    const LOW: u32 = 10_000;
-    const HIGH: u32 = 32_000;
-    // A different walk per process and per call, so parallel tests rarely try the same block.
-    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut candidate = LOW
-        + std::process::id()
-            .wrapping_mul(7919)
-            .wrapping_add(call.wrapping_mul(104_729))
-            % (HIGH - LOW);
-    for _ in 0..500 {
-        candidate = LOW + (candidate - LOW + 37 + u32::from(brokers)) % (HIGH - LOW);
-        let Ok(base) = u16::try_from(candidate) else {
-            continue;
-        };
-        let free =
-            (0..=brokers + 1).all(|i| TcpListener::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok());
-        if free {
-            return base;
-        }
-    }
-    panic!("no block of free ports on loopback");
+    proxy_core::test_ports::free_block(brokers + 1)
 }
 
 /// The mock brokers' own addresses.

@@ -52,23 +52,6 @@ impl BrokerPortObserver for Recording {
     }
 }
 
-/// A port `p` with `p + 1` to `p + n` free on loopback.
-fn free_block(n: u16) -> u16 {
-    for _ in 0..50 {
-        let base = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if base < u16::MAX - n
-            && (1..=n).all(|i| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok())
-        {
-            return base;
-        }
-    }
-    panic!("no block of free ports on loopback");
-}
-
 /// A port-per-broker listener's spec on loopback, broker ports from `start`.
 fn spec(start: u16, max_brokers: u16, port_grace: Duration) -> (Arc<ListenerSpec>, Arc<BrokerMap>) {
     let brokers = Arc::new(BrokerMap::new(
@@ -132,7 +115,7 @@ async fn wait_accepting(port: u16, wanted: bool) {
 
 #[tokio::test]
 async fn each_broker_port_is_opened_once_however_often_it_is_learnt() {
-    let start = free_block(2);
+    let start = proxy_core::test_ports::free_block(2);
     let (spec, brokers) = spec(start, 64, Duration::from_secs(600));
     let frontend = Arc::new(Frontend::new(StaticRouter::new(), Unreachable));
     let lifecycle = Lifecycle::default();
@@ -170,7 +153,7 @@ async fn each_broker_port_is_opened_once_however_often_it_is_learnt() {
 
 #[tokio::test]
 async fn ports_of_brokers_unreported_for_the_grace_period_close_and_reopen_when_named_again() {
-    let start = free_block(3);
+    let start = proxy_core::test_ports::free_block(3);
     let (spec, brokers) = spec(start, 3, Duration::from_millis(100));
     let frontend = Arc::new(Frontend::new(StaticRouter::new(), Unreachable));
     let lifecycle = Lifecycle::default();
