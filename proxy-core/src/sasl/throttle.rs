@@ -74,7 +74,8 @@ impl FailureThrottle {
     }
 
     /// Recent failures of `user` from `ip` (zero once the window has passed).
-    pub fn failures(&self, ip: IpAddr, user: &str) -> u32 {
+    #[cfg(test)]
+    fn failures(&self, ip: IpAddr, user: &str) -> u32 {
         let now = Instant::now();
         match self.failures.lock().get(&self.key(ip, user)) {
             Some(f) if now.duration_since(f.last) < self.window => f.count,
@@ -85,11 +86,6 @@ impl FailureThrottle {
     /// Keys currently tracked.
     pub fn tracked(&self) -> usize {
         self.failures.lock().len()
-    }
-
-    /// The longest delay.
-    pub fn max_delay(&self) -> Duration {
-        self.max
     }
 
     fn key(&self, ip: IpAddr, user: &str) -> u64 {

@@ -61,20 +61,12 @@ pub enum VerifierError {
 }
 
 /// The process's password checks, shared by every listener that checks passwords.
+#[derive(Debug)]
 pub struct PasswordVerifier {
     /// One permit per check that may run.
     running: Arc<Semaphore>,
     /// One permit per check that may run or wait.
     admitted: Semaphore,
-    concurrency: usize,
-}
-
-impl fmt::Debug for PasswordVerifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordVerifier")
-            .field("concurrency", &self.concurrency)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Default for PasswordVerifier {
@@ -93,7 +85,6 @@ impl PasswordVerifier {
         Self {
             running: Arc::new(Semaphore::new(concurrency)),
             admitted: Semaphore::new(concurrency * (1 + WAITING_PER_SLOT)),
-            concurrency,
         }
     }
 
@@ -115,11 +106,6 @@ impl PasswordVerifier {
         })
         .await
         .map_err(|_| VerifierError::Lost)
-    }
-
-    /// Checks that may run at once.
-    pub fn concurrency(&self) -> usize {
-        self.concurrency
     }
 }
 

@@ -64,18 +64,13 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         let pending = match termination.pending.enter(self.cx.client_addr().ip()) {
             Ok(pending) => pending,
             Err(refused) => {
-                let (why, label) = match refused {
-                    PendingRefused::Listener => (
-                        SaslRefusal::ListenerPending,
-                        "listener_unauthenticated_limit",
-                    ),
-                    PendingRefused::Source => {
-                        (SaslRefusal::SourcePending, "source_unauthenticated_limit")
-                    }
+                let why = match refused {
+                    PendingRefused::Listener => SaslRefusal::ListenerPending,
+                    PendingRefused::Source => SaslRefusal::SourcePending,
                 };
                 termination.metrics.record_refused(why);
                 return Err(CloseReason::Refused(Box::new(Refusal {
-                    label,
+                    label: why.label(),
                     fault: Fault::Downstream,
                     detail: refused.to_string().into(),
                 })));
