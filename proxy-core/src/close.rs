@@ -114,6 +114,9 @@ pub enum CloseReason {
     IdleTimeout,
     /// One side had sent EOF and no byte moved for the listener's half-close timeout.
     HalfCloseTimeout,
+    /// The client began a message and did not finish it within the frame timeout
+    /// ([`ForwardLimits::frame_timeout`](crate::forward::ForwardLimits::frame_timeout)).
+    FrameTimeout,
     /// Reading from or writing to the client failed.
     ClientIo(io::ErrorKind),
     /// Reading from or writing to the backend failed.
@@ -224,6 +227,7 @@ impl CloseReason {
             Self::ClientClosed | Self::BackendClosed | Self::DrainCompleted => None,
             Self::IdleTimeout
             | Self::HalfCloseTimeout
+            | Self::FrameTimeout
             | Self::ClientIo(_)
             | Self::ProxyHeader(_)
             | Self::AuthenticationFailed { .. }
@@ -249,6 +253,7 @@ impl CloseReason {
             Self::BackendClosed => "backend_closed",
             Self::IdleTimeout => "idle_timeout",
             Self::HalfCloseTimeout => "half_close_timeout",
+            Self::FrameTimeout => "frame_timeout",
             Self::ClientIo(_) => "client_error",
             Self::BackendIo(_) => "backend_error",
             Self::NoRoute => "no_route",
@@ -289,6 +294,7 @@ impl fmt::Display for CloseReason {
             Self::HalfCloseTimeout => {
                 f.write_str("half-closed and idle past the half-close timeout")
             }
+            Self::FrameTimeout => f.write_str("the client did not finish a message in time"),
             Self::ClientIo(kind) => write!(f, "client i/o error: {kind}"),
             Self::BackendIo(kind) => write!(f, "backend i/o error: {kind}"),
             Self::NoRoute => f.write_str("no route for the session"),

@@ -73,6 +73,16 @@ pub trait Codec<P: Protocol>: Send {
         false
     }
 
+    /// The whole length of the message `buf` begins with, once its framing tells it (Kafka:
+    /// the length prefix plus the size it declares). The driver charges a message larger than
+    /// one read to the session's [`FrameBudget`](crate::forward::FrameBudget) before reading
+    /// the rest of it. `None` (the default) when the length is not known yet or the protocol
+    /// has no messages longer than a read (raw TCP).
+    fn message_len(&self, buf: &[u8]) -> Option<usize> {
+        let _ = buf;
+        None
+    }
+
     /// Queues a request for the backend; fails only for a message that cannot be encoded.
     fn encode_request(&mut self, msg: P::Request, out: &mut WriteQueue) -> Result<(), CodecError>;
     /// Queues a response for the client; fails only for a message that cannot be encoded.

@@ -21,17 +21,22 @@ pub enum PauseReason {
     /// ([`Codec::in_flight_limit_reached`](crate::codec::Codec::in_flight_limit_reached)):
     /// backpressure until an answer arrives, never a reason to close.
     InFlightLimit,
+    /// The message this side is sending is larger than a read and the frame budget it is
+    /// charged to ([`FrameBudget`](crate::forward::FrameBudget)) cannot hold it yet: reading
+    /// resumes when other sessions' large messages complete and free their share.
+    FrameBudget,
 }
 
 impl PauseReason {
     /// Every reason, for iteration in logs and metrics.
-    pub const ALL: [PauseReason; 6] = [
+    pub const ALL: [PauseReason; 7] = [
         Self::Backpressure(Side::Client),
         Self::Backpressure(Side::Backend),
         Self::StageDeferred(Direction::Request),
         Self::StageDeferred(Direction::Response),
         Self::Draining,
         Self::InFlightLimit,
+        Self::FrameBudget,
     ];
 
     fn bit(self) -> u8 {
@@ -42,6 +47,7 @@ impl PauseReason {
             Self::StageDeferred(Direction::Response) => 1 << 3,
             Self::Draining => 1 << 4,
             Self::InFlightLimit => 1 << 5,
+            Self::FrameBudget => 1 << 6,
         }
     }
 }

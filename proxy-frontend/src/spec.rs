@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use proxy_core::codec::RawTcp;
-use proxy_core::forward::ForwardLimits;
+use proxy_core::forward::{ForwardLimits, FrameBudget};
 use proxy_core::proxy_protocol::{ProxyProtocolMode, ProxyProtocolPolicy};
 use proxy_core::route::{Prerequisites, RouteId};
 use proxy_core::stage::NewStage;
@@ -33,6 +33,10 @@ pub struct ListenerSpec {
     pub tls: Option<ListenerTls>,
     /// Buffer bounds and timeouts of each session.
     pub limits: ForwardLimits,
+    /// What the listener's messages larger than one read are charged to while they are
+    /// assembled (a child of the process's budget); `None` bounds them only by the codec's
+    /// maximum.
+    pub frame_budget: Option<FrameBudget>,
     /// How many connections the listener, and each source, may hold; shared by the listener's
     /// bootstrap and broker ports.
     pub admission: Arc<Admission>,
@@ -60,6 +64,8 @@ pub struct KafkaListener {
     pub brokers: Arc<BrokerMap>,
     /// Frames larger than this close the session.
     pub max_frame_size: usize,
+    /// Request frames larger than this close the session (at most `max_frame_size`).
+    pub max_request_size: usize,
     /// Requests a session may have awaiting their answers: at this many, reading from the
     /// client pauses ([`proxy_core::PauseReason::InFlightLimit`]) until an answer arrives.
     pub max_in_flight_requests: usize,
@@ -82,6 +88,7 @@ impl fmt::Debug for ListenerSpec {
             .field("proxy_protocol", &self.proxy_protocol)
             .field("tls", &self.tls)
             .field("limits", &self.limits)
+            .field("frame_budget", &self.frame_budget)
             .field("admission", &self.admission)
             .field("protocol", &self.protocol)
             .finish()
@@ -105,6 +112,7 @@ impl fmt::Debug for KafkaListener {
         f.debug_struct("KafkaListener")
             .field("brokers", &self.brokers)
             .field("max_frame_size", &self.max_frame_size)
+            .field("max_request_size", &self.max_request_size)
             .field("max_in_flight_requests", &self.max_in_flight_requests)
             .field("stages", &self.stages.len())
             .field("sasl", &self.sasl)

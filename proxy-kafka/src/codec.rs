@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::frame::{LENGTH_PREFIX, next_frame};
+use super::frame::{LENGTH_PREFIX, frame_len, next_frame};
 use super::header::{parse_request_header, response_body_offset, response_correlation_id};
 use super::message::InFlightKey;
 use super::{
@@ -37,7 +37,10 @@ const FIRST_PROXY_CORRELATION_ID: i32 = 0x5100_0000;
 /// Cuts Kafka frames and keeps, in order, the requests the backend still has to answer.
 #[derive(Debug)]
 pub struct KafkaCodec {
+    /// The largest response frame; requests too unless `max_request_size` says otherwise.
     max_frame_size: usize,
+    /// The largest request frame.
+    max_request_size: usize,
     /// Requests sent to the backend that expect a response, oldest first.
     in_flight: VecDeque<InFlight>,
     /// Client requests whose response has not been written to the client yet, oldest first.
@@ -92,6 +95,7 @@ impl KafkaCodec {
     pub fn new(max_frame_size: usize) -> Self {
         Self {
             max_frame_size,
+            max_request_size: max_frame_size,
             in_flight: VecDeque::new(),
             undelivered: VecDeque::new(),
             held_answers: 0,
@@ -102,6 +106,15 @@ impl KafkaCodec {
             metrics: None,
             clock: Instant::now,
         }
+    }
+
+    /// Refuses request frames larger than `max_request_size` bytes (length prefix excluded),
+    /// while responses may still reach the codec's `max_frame_size`: a listener that forwards
+    /// anonymous clients keeps their requests small, and Fetch responses stay as large as
+    /// brokers send them.
+    pub fn with_max_request_size(mut self, max_request_size: usize) -> Self {
+        self.max_request_size = max_request_size;
+        self
     }
 
     /// Reads the time from `clock` rather than [`tokio::time::Instant::now`].
@@ -189,12 +202,16 @@ impl Codec<Kafka> for KafkaCodec {
         )
     }
 
+    fn message_len(&self, buf: &[u8]) -> Option<usize> {
+        frame_len(buf)
+    }
+
     fn in_flight_limit_reached(&self) -> bool {
         self.awaiting_answer() >= self.max_in_flight
     }
 
     fn decode_request(&mut self, buf: &mut BytesMut) -> Result<Option<KafkaRequest>, CodecError> {
-        let Some(frame) = next_frame(buf, self.max_frame_size)? else {
+        let Some(frame) = next_frame(buf, self.max_request_size)? else {
             return Ok(None);
         };
         let info = parse_request_header(&frame[LENGTH_PREFIX..])

@@ -42,6 +42,16 @@ pub(crate) fn next_frame(
     Ok(Some(buf.split_to(total).freeze()))
 }
 
+/// The whole length of the frame `buf` begins with, length prefix included, once the prefix
+/// has arrived; `None` before, and for a negative size (which [`next_frame`] refuses).
+pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
+    let prefix = buf.get(..LENGTH_PREFIX)?;
+    let declared = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    usize::try_from(declared)
+        .ok()
+        .map(|len| LENGTH_PREFIX + len)
+}
+
 /// Why a frame was refused before it was read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FrameError {

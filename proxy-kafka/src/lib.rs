@@ -68,6 +68,12 @@ pub const PROXY_CLIENT_ID: &str = "sluice";
 /// The largest frame accepted unless configured otherwise (Kafka's `socket.request.max.bytes`).
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 100 * 1024 * 1024;
 
+/// The largest request accepted unless configured otherwise on a listener where no client is
+/// authenticated before its requests reach a broker: anonymous clients may not hold frames of
+/// [`DEFAULT_MAX_FRAME_SIZE`]. Producers' own defaults stay far below it (librdkafka's
+/// `message.max.bytes` is 1 000 000, the Java client's `max.request.size` 1 MiB).
+pub const DEFAULT_MAX_ANONYMOUS_REQUEST_SIZE: usize = 16 * 1024 * 1024;
+
 /// Requests a session may have awaiting their answers unless configured otherwise; at this
 /// many, reading from the client pauses until an answer arrives.
 ///

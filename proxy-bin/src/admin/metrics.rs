@@ -105,6 +105,7 @@ pub(super) fn render(state: &AdminState) -> String {
     super::limits_metrics::render_admin(state, &mut out);
     super::kafka_metrics::render(state, &mut out);
     super::sasl_metrics::render(state, &mut out);
+    super::frame_metrics::render(state, &mut out);
     let ready = u8::from(state.readiness().is_ok());
     gauge(
         &mut out,

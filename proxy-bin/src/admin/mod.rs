@@ -14,6 +14,7 @@
 //! closed to make room for the new one ([`open`] says why it is not refused).
 
 mod clock;
+mod frame_metrics;
 mod kafka_metrics;
 mod limits_metrics;
 mod metrics;

@@ -12,6 +12,7 @@ use proxy_kafka::KafkaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
 
 use super::clock::Expiry;
+use crate::wiring::FrameBudgets;
 
 /// Where the process stands in its life; exported as `sluice_lifecycle_phase`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,8 @@ pub(crate) struct AdminState {
     pub(crate) kafka: Vec<(String, Arc<KafkaMetrics>)>,
     /// SASL outcome counters of Kafka listeners that inspect or terminate SASL, by listener.
     pub(crate) sasl: Vec<(String, Arc<SaslMetrics>)>,
+    /// The process's frame budget and each Kafka listener's.
+    pub(crate) frame_budgets: Option<FrameBudgets>,
     /// The connector's TCP connections to each cluster's backends.
     pub(crate) backend_connections: Arc<BackendConnections>,
     /// Each listener's connection limits and what they paused or refused.
@@ -119,6 +122,7 @@ impl AdminState {
             sessions,
             kafka: Vec::new(),
             sasl: Vec::new(),
+            frame_budgets: None,
             backend_connections: Arc::default(),
             admissions: Vec::new(),
             budget: ConnectionBudget::unlimited(),
@@ -146,6 +150,12 @@ impl AdminState {
     /// Exports these Kafka listeners' counters too.
     pub(crate) fn with_sasl_metrics(mut self, sasl: Vec<(String, Arc<SaslMetrics>)>) -> Self {
         self.sasl = sasl;
+        self
+    }
+
+    /// Exports the frame budgets' use too.
+    pub(crate) fn with_frame_budgets(mut self, budgets: FrameBudgets) -> Self {
+        self.frame_budgets = Some(budgets);
         self
     }
 

@@ -1,16 +1,22 @@
 //! Checks for a Kafka listener's keys: `gateway`, `advertised_host`, `broker_port_start`,
 //! `max_brokers`, `broker_port_grace`, `broker_host_pattern`, `advertised_port`,
-//! `max_frame_size` and `max_in_flight_requests`; and that TCP listeners set none of them. The broker ports' range is
+//! `max_frame_size`, `frame_budget`, `frame_timeout` and `max_in_flight_requests`; and that TCP
+//! listeners set none of them. The broker ports' range is
 //! checked in [`super::kafka_ports`].
 
 use std::net::SocketAddr;
 
 use proxy_kafka::broker_map::{DEFAULT_BROKER_PORT_GRACE, HostPattern, NODE_ID_PLACEHOLDER};
-use proxy_kafka::{DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_IN_FLIGHT_REQUESTS};
+use proxy_kafka::{
+    DEFAULT_MAX_ANONYMOUS_REQUEST_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+};
 
 use super::raw::RawSize;
 use super::validate::Validator;
-use super::{KafkaConfig, KafkaGatewayConfig, ListenerTlsConfig, path, value};
+use super::{
+    DEFAULT_FRAME_TIMEOUT, DEFAULT_LISTENER_FRAME_BUDGET, FrameLimits, KafkaConfig,
+    KafkaGatewayConfig, ListenerTlsConfig, path, value,
+};
 
 /// Frames below this cannot hold a request header.
 const MIN_FRAME_SIZE: usize = 1024;
@@ -32,6 +38,8 @@ pub(super) struct RawKafka {
     pub(super) broker_port_grace: Option<String>,
     pub(super) broker_host_pattern: Option<String>,
     pub(super) max_frame_size: Option<RawSize>,
+    pub(super) frame_budget: Option<RawSize>,
+    pub(super) frame_timeout: Option<String>,
     pub(super) max_in_flight_requests: Option<i64>,
 }
 
@@ -47,6 +55,8 @@ impl RawKafka {
             ("broker_port_grace", self.broker_port_grace.is_some()),
             ("broker_host_pattern", self.broker_host_pattern.is_some()),
             ("max_frame_size", self.max_frame_size.is_some()),
+            ("frame_budget", self.frame_budget.is_some()),
+            ("frame_timeout", self.frame_timeout.is_some()),
             (
                 "max_in_flight_requests",
                 self.max_in_flight_requests.is_some(),
@@ -76,13 +86,9 @@ impl Validator {
         raw: RawKafka,
         bind: Option<SocketAddr>,
         tls: Option<&Option<ListenerTlsConfig>>,
+        authenticates: bool,
     ) -> Option<KafkaConfig> {
-        let max_frame_size = self.or_default(
-            path::key(at, "max_frame_size"),
-            raw.max_frame_size,
-            DEFAULT_MAX_FRAME_SIZE,
-            |raw| value::byte_size_in(&raw, (MIN_FRAME_SIZE, MAX_FRAME_SIZE)),
-        );
+        let frames = self.frame_limits(at, &raw, authenticates);
         let max_in_flight_requests = self.or_default(
             path::key(at, "max_in_flight_requests"),
             raw.max_in_flight_requests,
@@ -205,9 +211,64 @@ impl Validator {
         Some(KafkaConfig {
             gateway,
             advertised_host,
-            max_frame_size: max_frame_size?,
+            frames: frames?,
             max_in_flight_requests: max_in_flight_requests?,
             sasl: None,
+        })
+    }
+}
+
+impl Validator {
+    /// `max_frame_size`, `frame_budget` and `frame_timeout`: the sizes of frames each way, what
+    /// the listener's frames being assembled may hold together, and how long a client may
+    /// take to finish one. Requests are kept to [`DEFAULT_MAX_ANONYMOUS_REQUEST_SIZE`] unless
+    /// the listener authenticates clients before forwarding or `max_frame_size` is set.
+    fn frame_limits(
+        &mut self,
+        at: &str,
+        raw: &RawKafka,
+        authenticates: bool,
+    ) -> Option<FrameLimits> {
+        let size_at = path::key(at, "max_frame_size");
+        let explicit = self.or_default(size_at, raw.max_frame_size.clone(), None, |raw| {
+            value::byte_size_in(&raw, (MIN_FRAME_SIZE, MAX_FRAME_SIZE)).map(Some)
+        });
+        let budget_at = path::key(at, "frame_budget");
+        let budget = self.or_default(
+            budget_at.clone(),
+            raw.frame_budget.clone(),
+            DEFAULT_LISTENER_FRAME_BUDGET,
+            |raw| value::byte_size_in(&raw, (MIN_FRAME_SIZE, usize::MAX)),
+        );
+        let timeout = self.or_default(
+            path::key(at, "frame_timeout"),
+            raw.frame_timeout.clone(),
+            DEFAULT_FRAME_TIMEOUT,
+            |text| value::duration(&text),
+        );
+        let explicit = explicit?;
+        let max_frame_size = explicit.unwrap_or(DEFAULT_MAX_FRAME_SIZE);
+        let max_request_size = explicit.unwrap_or(if authenticates {
+            DEFAULT_MAX_FRAME_SIZE
+        } else {
+            DEFAULT_MAX_ANONYMOUS_REQUEST_SIZE
+        });
+        let budget = budget?;
+        let largest = FrameLimits::largest(max_frame_size, max_request_size);
+        if budget < largest {
+            self.error(
+                budget_at,
+                format!(
+                    "{budget} bytes cannot hold one frame of max_frame_size ({largest} bytes with                      its length prefix): a frame that large could never be read; raise                      frame_budget or lower max_frame_size"
+                ),
+            );
+            return None;
+        }
+        Some(FrameLimits {
+            max_frame_size,
+            max_request_size,
+            budget,
+            timeout: timeout?,
         })
     }
 }

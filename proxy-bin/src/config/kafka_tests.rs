@@ -30,7 +30,7 @@ fn the_documented_port_per_broker_listener_parses_with_defaults() {
         }
     );
     assert_eq!(config.advertised_host, "kafka.example");
-    assert_eq!(config.max_frame_size, 100 * 1024 * 1024);
+    assert_eq!(config.frames.max_frame_size, 100 * 1024 * 1024);
     assert_eq!(config.max_in_flight_requests, 1024);
 }
 

@@ -5,7 +5,13 @@ use proxy_frontend::{ConnectionLimits, SourceRate};
 
 use super::raw::{RawLimits, RawListenerLimits};
 use super::validate::Validator;
-use super::{LimitsConfig, path};
+use super::{
+    DEFAULT_PROCESS_FRAME_BUDGET, FrameLimits, LimitsConfig, ListenerConfig, ListenerProtocol,
+    path, value,
+};
+
+/// A budget below this could not hold a Kafka request header.
+const MIN_FRAME_BUDGET: usize = 1024;
 
 /// Larger than any descriptor table a kernel allows: a limit above it is a typo.
 const MAX_LIMIT: i64 = 1 << 24;
@@ -18,8 +24,46 @@ impl Validator {
         let Some(raw) = raw else {
             return Some(LimitsConfig::default());
         };
-        let max_connections = self.count("limits.max_connections".into(), raw.max_connections)?;
-        Some(LimitsConfig { max_connections })
+        let max_connections = self.count("limits.max_connections".into(), raw.max_connections);
+        let frame_budget = self.or_default(
+            "limits.frame_budget".into(),
+            raw.frame_budget,
+            DEFAULT_PROCESS_FRAME_BUDGET,
+            |raw| value::byte_size_in(&raw, (MIN_FRAME_BUDGET, usize::MAX)),
+        );
+        Some(LimitsConfig {
+            max_connections: max_connections?,
+            frame_budget: frame_budget?,
+        })
+    }
+
+    /// The process's frame budget must hold the largest frame any Kafka listener accepts.
+    pub(super) fn process_frame_budget(
+        &mut self,
+        listeners: &[(usize, ListenerConfig)],
+        limits: Option<&LimitsConfig>,
+    ) {
+        let Some(limits) = limits else {
+            return;
+        };
+        for (i, listener) in listeners {
+            let ListenerProtocol::Kafka(kafka) = &listener.protocol else {
+                continue;
+            };
+            let frames = kafka.frames;
+            let largest = FrameLimits::largest(frames.max_frame_size, frames.max_request_size);
+            if limits.frame_budget < largest {
+                self.error(
+                    "limits.frame_budget".into(),
+                    format!(
+                        "{} bytes cannot hold one frame of listener[{i}]'s max_frame_size \
+                         ({largest} bytes with its length prefix): raise frame_budget or lower \
+                         that listener's max_frame_size",
+                        limits.frame_budget
+                    ),
+                );
+            }
+        }
     }
 
     /// A listener's connection limits.

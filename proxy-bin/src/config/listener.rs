@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::kafka::RawKafka;
+use super::listener_sasl::authenticates_before_forwarding;
 use super::raw::{RawListener, RawListenerLimits, RawStage};
 use super::validate::Validator;
 use super::{KafkaConfig, ListenerConfig, ListenerProtocol, StageConfig, addr, path, value};
@@ -79,6 +80,8 @@ impl Validator {
             broker_port_grace: raw.broker_port_grace,
             broker_host_pattern: raw.broker_host_pattern,
             max_frame_size: raw.max_frame_size,
+            frame_budget: raw.frame_budget,
+            frame_timeout: raw.frame_timeout,
             max_in_flight_requests: raw.max_in_flight_requests,
         };
         let cluster = self.cluster_ref(at, raw.cluster, clusters);
@@ -157,7 +160,8 @@ impl Validator {
             ProtocolKind::Kafka => {
                 let sasl = self.listener_sasl(at, raw.sasl, tls.as_ref());
                 self.principal_rules_need_authentication(at, routes.as_deref(), &sasl, &tls);
-                let kafka = self.kafka(at, raw_kafka, bind, tls.as_ref());
+                let authenticates = authenticates_before_forwarding(&sasl, &tls);
+                let kafka = self.kafka(at, raw_kafka, bind, tls.as_ref(), authenticates);
                 kafka.zip(sasl).map(|(kafka, sasl)| {
                     ListenerProtocol::Kafka(Box::new(KafkaConfig { sasl, ..kafka }))
                 })

@@ -247,6 +247,20 @@ impl Validator {
     }
 }
 
+/// Whether a Kafka listener authenticates every client before forwarding a byte: it terminates
+/// SASL, or requires a client certificate. Anonymous clients reach no broker through it.
+pub(super) fn authenticates_before_forwarding(
+    sasl: &Option<Option<KafkaSaslConfig>>,
+    tls: &Option<Option<ListenerTlsConfig>>,
+) -> bool {
+    matches!(sasl, Some(Some(KafkaSaslConfig::Terminate { .. })))
+        || matches!(
+            tls,
+            Some(Some(ListenerTlsConfig::Terminate { server, .. }))
+                if server.client_auth == ClientAuth::Required
+        )
+}
+
 impl Validator {
     /// A Kafka listener's rules on `principal` need the principal before routing: SASL
     /// terminated by the proxy, or a client certificate.

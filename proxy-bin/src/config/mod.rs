@@ -34,6 +34,8 @@ mod cluster_sasl_tests;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod kafka_frames_tests;
+#[cfg(test)]
 mod kafka_ports_tests;
 #[cfg(test)]
 mod kafka_tests;
@@ -88,11 +90,53 @@ pub struct Config {
 }
 
 /// The optional `[limits]` table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitsConfig {
     /// Connections all listeners hold together; `None`: derived at start from the descriptor
     /// limit, leaving room for backend connections and the admin endpoint.
     pub max_connections: Option<usize>,
+    /// Bytes all listeners' frames being assembled may hold together
+    /// ([`proxy_core::forward::FrameBudget`]).
+    pub frame_budget: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            frame_budget: DEFAULT_PROCESS_FRAME_BUDGET,
+        }
+    }
+}
+
+/// What all listeners' frames being assembled may hold together unless `[limits]
+/// frame_budget` says otherwise.
+pub const DEFAULT_PROCESS_FRAME_BUDGET: usize = 512 * 1024 * 1024;
+/// What one Kafka listener's frames being assembled may hold together unless its
+/// `frame_budget` says otherwise: two frames of the default `max_frame_size`.
+pub const DEFAULT_LISTENER_FRAME_BUDGET: usize = 256 * 1024 * 1024;
+/// How long a client may take to finish a frame it has begun unless `frame_timeout` says
+/// otherwise.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A Kafka listener's frame limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Response frames above this many bytes close the session; requests too when set.
+    pub max_frame_size: usize,
+    /// Request frames above this many bytes close the session.
+    pub max_request_size: usize,
+    /// Bytes the listener's frames being assembled may hold together.
+    pub budget: usize,
+    /// How long a client may take to finish a frame it has begun.
+    pub timeout: Duration,
+}
+
+impl FrameLimits {
+    /// The largest frame either way, with its length prefix: what a budget must hold.
+    pub fn largest(max_frame_size: usize, max_request_size: usize) -> usize {
+        max_frame_size.max(max_request_size) + 4
+    }
 }
 
 /// The `[admin]` table.
@@ -238,8 +282,8 @@ pub struct KafkaConfig {
     pub gateway: KafkaGatewayConfig,
     /// The host clients are told for brokers (port-per-broker).
     pub advertised_host: String,
-    /// Frames above this many bytes close the session.
-    pub max_frame_size: usize,
+    /// Frame sizes, the budget of frames being assembled, and how long one may take.
+    pub frames: FrameLimits,
     /// Requests a session may have awaiting their answers; at this many, reading from the
     /// client pauses until an answer arrives.
     pub max_in_flight_requests: usize,

@@ -38,6 +38,7 @@ pub(super) struct RawConfig {
 #[derive(Debug, Deserialize)]
 pub(super) struct RawLimits {
     pub(super) max_connections: Option<i64>,
+    pub(super) frame_budget: Option<RawSize>,
 }
 
 /// A listener's connection-limit keys; see [`proxy_frontend::ConnectionLimits`].
@@ -89,6 +90,8 @@ pub(super) struct RawListener {
     pub(super) broker_port_grace: Option<String>,
     pub(super) broker_host_pattern: Option<String>,
     pub(super) max_frame_size: Option<RawSize>,
+    pub(super) frame_budget: Option<RawSize>,
+    pub(super) frame_timeout: Option<String>,
     pub(super) max_in_flight_requests: Option<i64>,
     pub(super) sasl: Option<super::listener_sasl::RawListenerSasl>,
 }

@@ -40,6 +40,7 @@ pub(super) fn validate(
     let admin = v.admin(raw.admin);
     let limits = v.limits(raw.limits);
     v.broker_port_collisions(&listeners, admin.flatten().as_ref());
+    v.process_frame_budget(&listeners, limits.as_ref());
     match (shutdown, admin, limits) {
         (Some(shutdown), Some(admin), Some(limits)) if v.errors.is_empty() => Ok(Config {
             listeners: listeners

@@ -76,6 +76,7 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         )
         .with_kafka_metrics(plan.kafka_metrics)
         .with_sasl_metrics(plan.sasl_metrics)
+        .with_frame_budgets(plan.frame_budgets.clone())
         .with_backend_connections(backend_connections)
         .with_admission(frontend.connection_budget().clone(), admissions),
     );

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use proxy_core::codec::RawTcp;
-use proxy_core::forward::ForwardLimits;
+use proxy_core::forward::{ForwardLimits, FrameBudget};
 use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, StaticRouter};
 use proxy_core::stage::{NewStage, Protocol, StageRegistry, raw_tcp_registry};
 use proxy_frontend::{
@@ -31,6 +31,15 @@ pub(super) struct Listeners {
     pub(super) tls_reloads: Vec<(String, Arc<ReloadableServerConfig>)>,
     pub(super) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
     pub(super) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
+    /// The process's frame budget and each Kafka listener's under it.
+    pub(super) frame_budgets: FrameBudgets,
+}
+
+/// The process's frame budget and each Kafka listener's, by listener name.
+#[derive(Debug, Clone)]
+pub(crate) struct FrameBudgets {
+    pub(crate) process: FrameBudget,
+    pub(crate) listeners: Vec<(String, FrameBudget)>,
 }
 
 impl Listeners {
@@ -42,6 +51,10 @@ impl Listeners {
             tls_reloads: Vec::new(),
             kafka_metrics: Vec::new(),
             sasl_metrics: Vec::new(),
+            frame_budgets: FrameBudgets {
+                process: FrameBudget::new(config.limits.frame_budget),
+                listeners: Vec::new(),
+            },
         };
         let registries = Registries {
             tcp: raw_tcp_registry(),
@@ -56,6 +69,7 @@ impl Listeners {
             );
             let protocol = built.protocol(index, listener, &name, &registries, errors);
             let tls = built.tls(index, listener, errors);
+            let frame_budget = built.frame_budget(listener);
             built.specs.push(ListenerSpec {
                 requires: requires(tls.as_ref(), &protocol),
                 name,
@@ -68,7 +82,12 @@ impl Listeners {
                     low_watermark: listener.low_watermark,
                     idle_timeout: listener.idle_timeout,
                     half_close_timeout: listener.half_close_timeout,
+                    frame_timeout: match &listener.protocol {
+                        config::ListenerProtocol::Kafka(kafka) => kafka.frames.timeout,
+                        config::ListenerProtocol::Tcp => ForwardLimits::default().frame_timeout,
+                    },
                 },
+                frame_budget,
                 admission: Arc::new(Admission::new(listener.connection_limits)),
                 protocol,
             });
@@ -127,13 +146,27 @@ impl Listeners {
                 kafka.advertised_host.clone(),
                 gateway_mode(&kafka.gateway, listener.bind.ip()),
             )),
-            max_frame_size: kafka.max_frame_size,
+            max_frame_size: kafka.frames.max_frame_size,
+            max_request_size: kafka.frames.max_request_size,
             max_in_flight_requests: kafka.max_in_flight_requests,
             stages,
             metrics,
             sasl,
             routes: routes(listener),
         }
+    }
+
+    /// A Kafka listener's frame budget, under the process's; TCP listeners' reads are their
+    /// messages, so nothing is assembled and nothing is charged.
+    fn frame_budget(&mut self, listener: &ListenerConfig) -> Option<FrameBudget> {
+        let config::ListenerProtocol::Kafka(kafka) = &listener.protocol else {
+            return None;
+        };
+        let budget = self.frame_budgets.process.child(kafka.frames.budget);
+        self.frame_budgets
+            .listeners
+            .push((listener.name.clone(), budget.clone()));
+        Some(budget)
     }
 
     /// The listener's TLS, its certificates loaded (and kept for reloading).

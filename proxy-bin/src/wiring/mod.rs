@@ -7,6 +7,8 @@ mod cluster;
 mod listener;
 mod sasl;
 
+pub(crate) use listener::FrameBudgets;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +35,8 @@ pub(crate) struct Plan {
     pub(crate) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
     /// SASL-inspecting and -terminating listeners' outcome counters, by listener name.
     pub(crate) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
+    /// The process's frame budget and each Kafka listener's.
+    pub(crate) frame_budgets: FrameBudgets,
 }
 
 /// A cluster whose reachability readiness requires.
@@ -64,6 +68,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         tls_reloads: listeners.tls_reloads,
         kafka_metrics: listeners.kafka_metrics,
         sasl_metrics: listeners.sasl_metrics,
+        frame_budgets: listeners.frame_budgets,
     })
 }
 

@@ -89,6 +89,7 @@ impl KafkaProxy {
             proxy_protocol: Default::default(),
             tls: None,
             limits: ForwardLimits::default(),
+            frame_budget: None,
             // No connection limits.
             admission: Arc::default(),
             protocol: ListenerProtocol::Kafka(KafkaListener {
@@ -103,6 +104,7 @@ impl KafkaProxy {
                     },
                 )),
                 max_frame_size: 1 << 20,
+                max_request_size: 1 << 20,
                 max_in_flight_requests: proxy_kafka::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
                 stages: Vec::new(),
                 metrics: Arc::new(KafkaMetrics::default()),

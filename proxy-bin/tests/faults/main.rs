@@ -9,7 +9,9 @@
 //! (`reset.rs`, plain, TLS in `tests/tests/tls/reset.rs`, Kafka framing, a child process in
 //! `child.rs`); connection limits (`limits.rs`) and descriptor exhaustion under a low
 //! `RLIMIT_NOFILE` (`descriptors.rs`); a Kafka client that pipelines without reading, paused at
-//! `max_in_flight_requests` (`in_flight.rs`).
+//! `max_in_flight_requests` (`in_flight.rs`); anonymous clients that begin 100 MiB frames and
+//! stall, held to the listener's frame budget and closed at the frame timeout
+//! (`frame_budget.rs`).
 //!
 //! This file holds what the modules share: the `sluice` binary, a fresh echo round trip,
 //! bounded polling and the admin endpoint's metrics.
@@ -22,6 +24,7 @@
 
 mod child;
 mod descriptors;
+mod frame_budget;
 mod in_flight;
 mod kafka_broker;
 mod limits;

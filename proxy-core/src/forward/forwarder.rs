@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::peer::Peer;
-use super::{ForwardLimits, Forwarding};
+use super::{ForwardLimits, Forwarding, FrameBudget};
 use crate::close::CloseReason;
 use crate::codec::Codec;
 use crate::context::SessionContext;
@@ -64,8 +64,17 @@ where
                 first_fault: None,
                 last_activity: Instant::now(),
                 draining: false,
+                budget: None,
+                frame_started: None,
             },
         }
+    }
+
+    /// Charges messages larger than one read to `budget` (a listener's, under the process's):
+    /// reading a side pauses while its message does not fit.
+    pub fn with_frame_budget(mut self, budget: FrameBudget) -> Self {
+        self.session.budget = Some(budget);
+        self
     }
 
     /// The client's and the backend's transports, once forwarding has ended.

@@ -18,10 +18,14 @@
 //! the client. [`Forwarder::into_parts`] hands the transports back so the caller can pass the
 //! reset on.
 
+mod assembly;
+mod budget;
 mod forwarder;
 mod gates;
 mod peer;
 
+#[cfg(test)]
+mod assembly_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
@@ -34,6 +38,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
+pub use self::budget::FrameBudget;
 pub use self::forwarder::{Forwarded, Forwarder};
 use self::peer::Peer;
 use crate::close::{CloseReason, InternalError};
@@ -64,6 +69,12 @@ pub struct ForwardLimits {
     /// (HAProxy's `timeout client-fin`/`server-fin`): a peer that went away must not keep its
     /// half of the session open until the idle timeout.
     pub half_close_timeout: Duration,
+    /// How long the client may take to send the rest of a message it has begun, counted while
+    /// its reads are open (a pause the proxy imposes does not count against it): a client that
+    /// trickles a large frame cannot hold its buffer, and its share of the
+    /// [`FrameBudget`], for the whole idle timeout. Protocols whose messages are whatever was
+    /// read (raw TCP) never leave one unfinished.
+    pub frame_timeout: Duration,
 }
 
 impl Default for ForwardLimits {
@@ -74,6 +85,7 @@ impl Default for ForwardLimits {
             low_watermark: 128 * 1024,
             idle_timeout: Duration::from_secs(3600),
             half_close_timeout: Duration::from_secs(60),
+            frame_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -126,6 +138,12 @@ struct Forwarding<K, C, B> {
     last_activity: Instant,
     /// The proxy is draining: stop at the next request boundary.
     draining: bool,
+    /// What messages larger than one read are charged to; `None`: nothing bounds them beyond
+    /// the codec's maximum.
+    budget: Option<FrameBudget>,
+    /// When the client began the message it has not finished, counted from when its reads
+    /// last opened; `None` while it stands between messages or is paused.
+    frame_started: Option<Instant>,
 }
 
 /// Where the chain's output goes: encoded onto the write queues.
@@ -268,18 +286,22 @@ where
         K: Codec<P>,
     {
         let mut progress = false;
+        let mut decoded = false;
         loop {
-            let open = match side {
-                Side::Client => self.client.gate.is_open(),
-                Side::Backend => self.backend.gate.is_open(),
-            };
-            if !open {
+            self.reserve_message::<P>(side, task);
+            if !self.gate_open(side) {
                 break;
             }
             if self.decode_one(side, chain, cx)? {
                 self.update_gates(chain);
                 progress = true;
+                decoded = true;
                 continue;
+            }
+            // What is left is part of a message: its size may have just become known.
+            self.reserve_message::<P>(side, task);
+            if !self.gate_open(side) {
+                break;
             }
             let filled = match side {
                 Side::Client => self.client.poll_fill(task, cx, &self.limits),
@@ -311,7 +333,17 @@ where
                 Poll::Pending => break,
             }
         }
+        if side == Side::Client {
+            self.track_frame_start(decoded);
+        }
         Ok(progress)
+    }
+
+    fn gate_open(&self, side: Side) -> bool {
+        match side {
+            Side::Client => self.client.gate.is_open(),
+            Side::Backend => self.backend.gate.is_open(),
+        }
     }
 
     /// Decodes one message from `side`'s read buffer and hands it to the chain; false when the
@@ -424,14 +456,20 @@ where
             _ => (self.limits.idle_timeout, CloseReason::IdleTimeout),
         };
         // Re-armed lazily (when it fires) as activity moves the deadline later; only a switch to
-        // the shorter half-close timeout moves it earlier.
+        // the shorter half-close timeout, or a message begun, moves it earlier.
+        let frame_deadline = self.frame_deadline();
         let deadline = self.last_activity + timeout;
+        let deadline = frame_deadline.map_or(deadline, |frame| frame.min(deadline));
         if idle.deadline() > deadline {
             idle.as_mut().reset(deadline);
         }
         while idle.as_mut().poll(task).is_ready() {
+            let now = Instant::now();
+            if frame_deadline.is_some_and(|frame| frame <= now) {
+                return Poll::Ready(CloseReason::FrameTimeout);
+            }
             let deadline = self.last_activity + timeout;
-            if deadline <= Instant::now() {
+            if deadline <= now {
                 let fault = match self.first_fault {
                     Some(Side::Client) => self.client.fault.take(),
                     Some(Side::Backend) => self.backend.fault.take(),
@@ -439,7 +477,8 @@ where
                 };
                 return Poll::Ready(fault.unwrap_or(reason));
             }
-            idle.as_mut().reset(deadline);
+            idle.as_mut()
+                .reset(frame_deadline.map_or(deadline, |frame| frame.min(deadline)));
         }
         Poll::Pending
     }
@@ -447,8 +486,16 @@ where
     /// Makes the buffered byte counts and gates visible to observers.
     fn publish(&self, cx: &SessionContext) {
         let stats = cx.stats();
-        stats.set_buffered(Side::Client, self.client.outbound.len());
-        stats.set_buffered(Side::Backend, self.backend.outbound.len());
+        // A message being assembled is queued toward the other side as much as one waiting to
+        // be written: both count.
+        stats.set_buffered(
+            Side::Client,
+            self.client.outbound.len() + self.backend.read_buf.len(),
+        );
+        stats.set_buffered(
+            Side::Backend,
+            self.backend.outbound.len() + self.client.read_buf.len(),
+        );
         stats.set_gate(Side::Client, self.client.gate);
         stats.set_gate(Side::Backend, self.backend.gate);
     }

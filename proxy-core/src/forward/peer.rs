@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::io::poll_read_buf;
 
 use super::ForwardLimits;
+use super::budget::FrameGrant;
 use crate::close::CloseReason;
 use crate::context::SessionContext;
 use crate::gate::{ReadGate, Side};
@@ -51,6 +52,8 @@ pub(super) struct Peer<Io> {
     needs_flush: bool,
     /// A read has filled the buffer: this side streams, so it reads `read_buffer` at a time.
     streaming: bool,
+    /// The frame budget reserved for the message being assembled in `read_buf`.
+    pub(super) grant: Option<FrameGrant>,
 }
 
 // === impl Peer ===
@@ -69,7 +72,13 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
             write: WriteHalf::Open,
             needs_flush: false,
             streaming: false,
+            grant: None,
         }
+    }
+
+    /// Which side of the session this peer is.
+    pub(super) fn side(&self) -> Side {
+        self.side
     }
 
     /// True once nothing more will be read from the peer.

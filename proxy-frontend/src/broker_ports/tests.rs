@@ -71,10 +71,12 @@ fn spec(start: u16, max_brokers: u16, port_grace: Duration) -> (Arc<ListenerSpec
         proxy_protocol: ProxyProtocolPolicy::default(),
         tls: None,
         limits: ForwardLimits::default(),
+        frame_budget: None,
         admission: Arc::default(),
         protocol: ListenerProtocol::Kafka(KafkaListener {
             brokers: brokers.clone(),
             max_frame_size: 1024,
+            max_request_size: 1024,
             max_in_flight_requests: proxy_kafka::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             stages: Vec::new(),
             metrics: Arc::default(),

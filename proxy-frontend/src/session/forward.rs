@@ -78,6 +78,9 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         self.step(FrontendEvent::Forward(permit))?;
         debug!(backend = ?self.cx.backend(), route = ?self.cx.route(), "forwarding");
         let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits);
+        if let Some(budget) = &self.served.spec.frame_budget {
+            forwarder = forwarder.with_frame_budget(budget.clone());
+        }
         let stop = self.stop;
         let reason = match forwarder
             .run(&mut chain, self.cx, &stop.drain, &stop.force_close)

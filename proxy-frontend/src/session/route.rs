@@ -50,6 +50,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             ListenerProtocol::Kafka(kafka) => {
                 let stages = self.kafka_stages(kafka, &route);
                 let codec = KafkaCodec::new(kafka.max_frame_size)
+                    .with_max_request_size(kafka.max_request_size)
                     .with_max_in_flight(kafka.max_in_flight_requests)
                     .with_metrics(kafka.metrics.clone());
                 // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
