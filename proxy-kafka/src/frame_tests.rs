@@ -95,6 +95,28 @@ fn a_frame_over_max_frame_size_is_refused_from_its_length_prefix() {
 }
 
 #[test]
+fn requests_may_be_held_to_a_smaller_size_than_responses() {
+    let mut codec = KafkaCodec::new(4096).with_max_request_size(1024);
+    let mut buf = BytesMut::new();
+    buf.put_i32(1025);
+    let err = codec.decode_request(&mut buf).map(|_| ()).unwrap_err();
+    assert!(err.detail.contains("1024"), "{err}");
+    // A response of that size waits for its bytes.
+    let mut buf = BytesMut::new();
+    buf.put_i32(4096);
+    assert!(codec.decode_response(&mut buf).unwrap().is_none());
+}
+
+#[test]
+fn the_codec_tells_a_frames_whole_length_once_its_prefix_is_in() {
+    let codec = KafkaCodec::default();
+    assert_eq!(codec.message_len(&[0, 0, 1]), None);
+    assert_eq!(codec.message_len(&[0, 0, 1, 0]), Some(4 + 256));
+    assert_eq!(codec.message_len(&[0, 0, 1, 0, 9, 9]), Some(4 + 256));
+    assert_eq!(codec.message_len(&(-1_i32).to_be_bytes()), None);
+}
+
+#[test]
 fn a_large_allowed_frame_does_not_allocate_its_declared_size_at_once() {
     let mut codec = KafkaCodec::default();
     let declared = 64 * 1024 * 1024;

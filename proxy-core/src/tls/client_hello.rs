@@ -4,7 +4,9 @@
 //! The bytes are only *read*: the caller keeps its buffer and later forwards it as it was (SNI
 //! passthrough) or hands it to a TLS acceptor through `PrefixedIo` (termination). Parsing is
 //! rustls' own [`Acceptor`], fed a copy of the bytes, so we accept exactly the hellos rustls
-//! would; nothing is parsed by hand except the first byte.
+//! would. Only record and handshake lengths are read by hand, to wait until the hello is whole
+//! before rustls is asked: a client that sends its hello a byte at a time then costs one parse,
+//! not one per read.
 
 use rustls::server::Acceptor;
 
@@ -76,6 +78,11 @@ pub fn peek_client_hello(buf: &[u8]) -> Result<Option<ClientHelloFacts>, ClientH
     if first != HANDSHAKE_RECORD {
         return Err(ClientHelloError::NotTls);
     }
+    if buf.len() < MAX_CLIENT_HELLO && !hello_is_whole(buf) {
+        return Ok(None);
+    }
+    #[cfg(test)]
+    tests::count_parse();
 
     let mut acceptor = Acceptor::default();
     // `&[u8]` is an `io::Read` that advances itself; `buf` is untouched. rustls reads at most
@@ -107,5 +114,62 @@ pub fn peek_client_hello(buf: &[u8]) -> Result<Option<ClientHelloFacts>, ClientH
         // The alert is dropped: the caller decides how to close (and a passthrough proxy
         // should not speak TLS to the client at all).
         Err((err, _alert)) => Err(ClientHelloError::Invalid(err.to_string())),
+    }
+}
+
+/// The size of a TLS record header: content type, version, length.
+const RECORD_HEADER: usize = 5;
+/// The size of a handshake message header: type and a 24-bit length.
+const HANDSHAKE_HEADER: usize = 4;
+
+/// Whether `buf` holds the whole first handshake message, judged by the records' and the
+/// message's lengths alone; also true as soon as something is not a handshake record, so that
+/// rustls judges it. The message may span records (a hello with large key shares).
+fn hello_is_whole(buf: &[u8]) -> bool {
+    let mut head = [0u8; HANDSHAKE_HEADER];
+    let (mut head_len, mut payload, mut at) = (0, 0, 0);
+    while let Some(header) = buf.get(at..at + RECORD_HEADER) {
+        if header[0] != HANDSHAKE_RECORD {
+            return true;
+        }
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        let Some(record) = buf.get(at + RECORD_HEADER..at + RECORD_HEADER + len) else {
+            return false;
+        };
+        if len == 0 {
+            return true;
+        }
+        for &byte in record.iter().take(HANDSHAKE_HEADER - head_len) {
+            head[head_len] = byte;
+            head_len += 1;
+        }
+        payload += len;
+        at += RECORD_HEADER + len;
+        if head_len == HANDSHAKE_HEADER {
+            let body = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
+            if payload >= HANDSHAKE_HEADER + body {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::cell::Cell;
+
+    thread_local! {
+        static PARSES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Counts a hello handed to rustls on this thread.
+    pub(super) fn count_parse() {
+        PARSES.with(|n| n.set(n.get() + 1));
+    }
+
+    /// Hellos handed to rustls on this thread so far.
+    pub(crate) fn parses() -> usize {
+        PARSES.with(Cell::get)
     }
 }

@@ -64,6 +64,59 @@ fn every_prefix_needs_more_bytes() {
     }
 }
 
+/// Hellos rustls parsed on this thread while `f` ran.
+fn parses_during(f: impl FnOnce()) -> usize {
+    let before = super::client_hello::tests::parses();
+    f();
+    super::client_hello::tests::parses() - before
+}
+
+#[test]
+fn a_hello_sent_a_byte_at_a_time_is_parsed_once_when_whole() {
+    let hello = client_hello("a.example", &[b"h2"]);
+    let parsed = parses_during(|| {
+        for len in 0..=hello.len() {
+            let _ = peek_client_hello(&hello[..len]);
+        }
+    });
+    assert_eq!(parsed, 1);
+}
+
+#[test]
+fn a_hello_fragmented_over_two_records_is_whole_only_with_both() {
+    let hello = client_hello("a.example", &[b"h2"]);
+    let (header, payload) = hello.split_at(5);
+    let (first, second) = payload.split_at(100);
+    let mut flight = Vec::new();
+    for part in [first, second] {
+        flight.extend_from_slice(&header[..3]);
+        flight.extend_from_slice(&u16::try_from(part.len()).unwrap().to_be_bytes());
+        flight.extend_from_slice(part);
+    }
+    let parsed = parses_during(|| {
+        for len in 0..flight.len() {
+            assert_eq!(peek_client_hello(&flight[..len]), Ok(None), "{len} bytes");
+        }
+    });
+    assert_eq!(parsed, 0);
+    let facts = peek_client_hello(&flight).unwrap().unwrap();
+    assert_eq!(facts.sni.as_deref(), Some("a.example"));
+}
+
+#[test]
+fn a_largest_record_trickled_in_is_parsed_once_at_the_limit() {
+    // A handshake record declaring the largest payload, its message declaring more.
+    let mut flight = vec![0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0xff, 0xff, 0xff];
+    flight.resize(MAX_CLIENT_HELLO, 0);
+    let parsed = parses_during(|| {
+        for len in 0..MAX_CLIENT_HELLO {
+            assert_eq!(peek_client_hello(&flight[..len]), Ok(None), "{len} bytes");
+        }
+        assert!(peek_client_hello(&flight).is_err());
+    });
+    assert_eq!(parsed, 1);
+}
+
 #[test]
 fn bytes_after_the_hello_are_ignored() {
     let mut buf = client_hello("a.example", &[b"h2"]);
