@@ -39,6 +39,19 @@ impl PauseReason {
         Self::FrameBudget,
     ];
 
+    /// A short, stable label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Backpressure(Side::Client) => "backpressure_client",
+            Self::Backpressure(Side::Backend) => "backpressure_backend",
+            Self::StageDeferred(Direction::Request) => "stage_deferred_request",
+            Self::StageDeferred(Direction::Response) => "stage_deferred_response",
+            Self::Draining => "draining",
+            Self::InFlightLimit => "in_flight_limit",
+            Self::FrameBudget => "frame_budget",
+        }
+    }
+
     fn bit(self) -> u8 {
         match self {
             Self::Backpressure(Side::Client) => 1,

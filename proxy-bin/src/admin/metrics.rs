@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use proxy_core::PauseReason;
 use proxy_core::context::Resource;
 
 use super::state::{AdminState, Phase};
@@ -59,14 +60,15 @@ pub(super) fn render(state: &AdminState) -> String {
         "Parsed PROXY headers held by sessions.",
         live.live(Resource::ProxyHeader) as u64,
     );
-    let buffered: u64 = state
+    let snapshots: Vec<_> = state
         .sessions
         .snapshot()
         .iter()
-        .map(|s| {
-            let stats = s.stats.snapshot();
-            (stats.buffered_to_client + stats.buffered_to_backend) as u64
-        })
+        .map(|s| s.stats.snapshot())
+        .collect();
+    let buffered: u64 = snapshots
+        .iter()
+        .map(|stats| (stats.buffered_to_client + stats.buffered_to_backend) as u64)
         .sum();
     gauge(
         &mut out,
@@ -74,6 +76,25 @@ pub(super) fn render(state: &AdminState) -> String {
         "Bytes queued inside the proxy, all sessions.",
         buffered,
     );
+    header(
+        &mut out,
+        "sluice_sessions_paused",
+        "Sessions with a side whose reads are paused now, by reason.",
+        "gauge",
+    );
+    for reason in PauseReason::ALL {
+        let paused = snapshots
+            .iter()
+            .filter(|stats| {
+                stats.client_gate.is_paused_for(reason) || stats.backend_gate.is_paused_for(reason)
+            })
+            .count();
+        let _ = writeln!(
+            out,
+            "sluice_sessions_paused{{reason=\"{}\"}} {paused}",
+            reason.label()
+        );
+    }
     header(
         &mut out,
         "sluice_backend_reachable",

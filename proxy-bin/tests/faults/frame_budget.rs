@@ -129,6 +129,11 @@ async fn anonymous_clients_beginning_huge_frames_stay_within_the_frame_budget() 
     }
     let text = metrics(admin).await;
     assert_eq!(peak_used, 2 * (FRAME + 4), "two whole frames reserved");
+    assert_eq!(
+        sample(&text, "sluice_sessions_paused{reason=\"frame_budget\"}"),
+        Some(CLIENTS as u64 - 2),
+        "{text}"
+    );
     assert!(
         sample(&text, "sluice_frame_budget_waits_total{listener=\"kafka\"}").unwrap() >= 6,
         "{text}"

@@ -154,6 +154,14 @@ async fn a_client_that_pipelines_without_reading_is_paused_at_the_cap_and_loses_
         "(requests the broker holds, requests the proxy read) while the client reads nothing"
     );
     let paused_growth = rss_kib(sluice.pid()).saturating_sub(rss_before);
+    assert_eq!(
+        sample(
+            &metrics(admin).await,
+            "sluice_sessions_paused{reason=\"in_flight_limit\"}"
+        ),
+        Some(1),
+        "the session's pause is visible, with its reason"
+    );
 
     // The broker answers, and the client reads: every request's answer, in order.
     broker.hold(None);
