@@ -112,7 +112,7 @@ pub async fn probe_once(cluster: &ClusterSpec) -> usize {
     for backend in &cluster.backends {
         let deadline = Instant::now() + cluster.connect_timeout;
         let Ok(addrs) = crate::connector::resolve(backend, deadline).await else {
-            debug!(backend = %backend, "probe: backend did not resolve");
+            debug!(backend.addr = %backend, "probe: backend did not resolve");
             continue;
         };
         for addr in addrs {

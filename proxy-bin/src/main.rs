@@ -11,6 +11,7 @@ mod admin;
 mod cli;
 pub mod config;
 mod descriptors;
+mod generation;
 mod logging;
 mod run;
 mod systemd;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
                 report(&format!("sluice: cannot set up logging: {err}"));
                 return ExitCode::FAILURE;
             }
+            generation::start_session_ids();
             // Sockets first: from the process being replaced, else from systemd.
             let (predecessor, inherited) = match inherited_sockets() {
                 Ok(found) => found,

@@ -29,14 +29,14 @@ pub(crate) async fn watch(
         for ((listener, config), last_error) in configs.iter().zip(last_error.iter_mut()) {
             match config.reload_if_changed() {
                 Ok(true) => {
-                    info!(listener = %listener, trigger = "files changed", "tls certificates reloaded");
+                    info!(listener.name = %listener, trigger = "files changed", "tls certificates reloaded");
                     *last_error = None;
                 }
                 Ok(false) => {}
                 Err(err) => {
                     let message = err.to_string();
                     if last_error.as_deref() != Some(message.as_str()) {
-                        warn!(listener = %listener, error = %message, "tls reload failed; keeping the previous certificates");
+                        warn!(listener.name = %listener, error = %message, "tls reload failed; keeping the previous certificates");
                         *last_error = Some(message);
                     }
                 }

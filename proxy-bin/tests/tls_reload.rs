@@ -56,7 +56,7 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
     sluice.signal("-HUP");
     let failed = sluice.wait_for("upgrade failed; still serving");
     assert!(
-        failed["reason"]
+        failed["reason.detail"]
             .as_str()
             .unwrap()
             .contains("listener[0].tls"),

@@ -39,7 +39,7 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
     accepting: CancellationToken,
 ) {
     let name = served.spec.name.clone();
-    info!(listener = %name, addr = %local, broker.node_id = served.broker, "listening");
+    info!(listener.name = %name, addr = %local, broker.node_id = served.broker, "listening");
     let admission = served.spec.admission.clone();
     let mut pause = ACCEPT_ERROR_PAUSE;
     loop {
@@ -70,11 +70,11 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
                 });
             }
             Err(err) if is_transient(&err) => {
-                debug!(listener = %name, error = %err, "connection lost before accept");
+                debug!(listener.name = %name, error = %err, "connection lost before accept");
             }
             Err(err) => {
                 warn!(
-                    listener = %name,
+                    listener.name = %name,
                     error = %err,
                     pause_ms = pause.as_millis() as u64,
                     "accept failed; pausing"
@@ -89,7 +89,7 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
     }
     // Close the socket before saying so: new connections are refused from here on.
     drop(listener);
-    info!(listener = %name, addr = %local, "stopped accepting");
+    info!(listener.name = %name, addr = %local, "stopped accepting");
 }
 
 /// Errors about one connection that leave the listener healthy.

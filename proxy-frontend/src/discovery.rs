@@ -86,14 +86,14 @@ impl<R: Router, C: Connect> DiscoveryTask<R, C> {
                 .await
             {
                 Ok(_) => {
-                    info!(listener = %name, route = %route, attempt, "discovered the cluster's brokers");
+                    info!(listener.name = %name, route = %route, attempt, "discovered the cluster's brokers");
                     return;
                 }
                 Err(reason) if attempt == 1 => {
-                    warn!(listener = %name, route = %route, reason = %reason, "cannot discover the cluster's brokers yet; retrying");
+                    warn!(listener.name = %name, route = %route, reason.detail = %reason, "cannot discover the cluster's brokers yet; retrying");
                 }
                 Err(reason) => {
-                    debug!(listener = %name, route = %route, reason = %reason, attempt, "broker discovery failed");
+                    debug!(listener.name = %name, route = %route, reason.detail = %reason, attempt, "broker discovery failed");
                 }
             }
             tokio::time::sleep(wait).await;

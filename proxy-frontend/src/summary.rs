@@ -10,7 +10,9 @@ use proxy_core::context::{SessionContext, SessionId};
 use proxy_core::gate::Side;
 use proxy_core::route::RouteId;
 use proxy_core::upstream::BackendTarget;
-use tracing::info;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
 
 /// What is known about a session when it closes; logged as its close line.
 #[derive(Debug, Clone)]
@@ -68,27 +70,89 @@ pub(crate) fn summarize(
     }
 }
 
-/// The one line every session ends with. A close caused by a peer is not an error of ours, so
-/// it is `info` whatever the reason; the `fault` field says whose it was.
+/// Writes the close line of `$summary` at `$level` (a `tracing::Level` constant: the macros
+/// take the level as a token, not a value).
+macro_rules! close_line {
+    ($level:expr, $summary:expr) => {{
+        let summary: &SessionSummary = $summary;
+        let backend = summary.backend.as_ref().map(ToString::to_string);
+        let route = summary.route.as_ref().map(|r| r.as_str());
+        tracing::event!(
+            $level,
+            session.id = summary.id.get(),
+            client.addr = %summary.client_addr,
+            peer.addr = %summary.peer_addr,
+            listener.name = %summary.listener,
+            listener.addr = %summary.local_addr,
+            route = route.unwrap_or("-"),
+            backend.addr = backend.as_deref().unwrap_or("-"),
+            tls.sni = summary.sni.as_deref().unwrap_or("-"),
+            auth.principal = summary.principal.as_deref().unwrap_or("-"),
+            bytes.from_client = summary.bytes_from_client,
+            bytes.from_backend = summary.bytes_from_backend,
+            duration_ms = summary.duration.as_millis() as u64,
+            reason.detail = %summary.reason,
+            reason.label = summary.reason.label(),
+            fault = summary.reason.fault().map_or("none", Fault::label),
+            "session closed"
+        )
+    }};
+}
+
+/// The one line every session ends with. A close that is the client's doing or nobody's is
+/// `info`; one the backend or the proxy caused (`fault` `upstream` or `internal`: a cluster
+/// down, a broker failing) is `warn`, for at most [`WARN_CLOSES_PER_WINDOW`] lines per
+/// [`WARN_WINDOW`], past which such lines are written at `info` so that a dead cluster does not
+/// flood the log's warnings.
 pub(crate) fn log_close(summary: &SessionSummary) {
-    let backend = summary.backend.as_ref().map(ToString::to_string);
-    let route = summary.route.as_ref().map(|r| r.as_str());
-    info!(
-        session.id = summary.id.get(),
-        client.addr = %summary.client_addr,
-        peer.addr = %summary.peer_addr,
-        listener = %summary.listener,
-        listener.addr = %summary.local_addr,
-        route = route.unwrap_or("-"),
-        backend.addr = backend.as_deref().unwrap_or("-"),
-        tls.sni = summary.sni.as_deref().unwrap_or("-"),
-        auth.principal = summary.principal.as_deref().unwrap_or("-"),
-        bytes.from_client = summary.bytes_from_client,
-        bytes.from_backend = summary.bytes_from_backend,
-        duration_ms = summary.duration.as_millis() as u64,
-        reason = %summary.reason,
-        reason.label = summary.reason.label(),
-        fault = summary.reason.fault().map_or("none", Fault::label),
-        "session closed"
+    let abnormal = matches!(
+        summary.reason.fault(),
+        Some(Fault::Upstream | Fault::Internal)
     );
+    if abnormal && WARN_CLOSES.allow() {
+        close_line!(tracing::Level::WARN, summary);
+    } else {
+        close_line!(tracing::Level::INFO, summary);
+    }
+}
+
+/// Abnormal close lines written at `warn` per window, at most.
+const WARN_CLOSES_PER_WINDOW: u32 = 10;
+/// The rate limit's window.
+const WARN_WINDOW: Duration = Duration::from_secs(10);
+
+static WARN_CLOSES: WarnLimit = WarnLimit::new();
+
+/// A fixed-window count of `warn` close lines: cheap, lock-free, good enough for logs.
+struct WarnLimit {
+    /// The current window's start, in milliseconds since the first line (`u64::MAX`: none yet).
+    window: AtomicU64,
+    count: AtomicU32,
+}
+
+impl WarnLimit {
+    const fn new() -> Self {
+        Self {
+            window: AtomicU64::new(u64::MAX),
+            count: AtomicU32::new(0),
+        }
+    }
+
+    fn allow(&self) -> bool {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        let now = EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64;
+        let window = self.window.load(Ordering::Relaxed);
+        let window_ms = WARN_WINDOW.as_millis() as u64;
+        if window == u64::MAX || now.saturating_sub(window) >= window_ms {
+            // A new window; whichever thread swaps it in resets the count.
+            if self
+                .window
+                .compare_exchange(window, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.count.store(0, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed) < WARN_CLOSES_PER_WINDOW
+    }
 }

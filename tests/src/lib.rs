@@ -13,6 +13,7 @@ pub mod faulty;
 pub mod footprint;
 pub mod haproxy;
 pub mod kafka_wire;
+pub mod log_shape;
 pub mod openssl;
 pub mod peers;
 pub mod process;

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -73,8 +73,6 @@ impl SluiceBinary {
             .args(["run", "--log-format", "text", "--config"])
             .arg(&path)
             .env("RUST_LOG", log)
-            // No colours: the lines are read as they would be in a file.
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         Running::spawn(command)
     }
@@ -129,6 +127,9 @@ pub struct Running {
     seen: RefCell<Vec<serde_json::Value>>,
     /// Where `wait_for` resumes: lines before it have been waited past, in order.
     cursor: Cell<usize>,
+    /// Lines whose shape a log pipeline would refuse ([`crate::log_shape`]); the test fails
+    /// with them when the process is dropped.
+    shape_problems: Arc<Mutex<Vec<String>>>,
 }
 
 impl Running {
@@ -141,6 +142,8 @@ impl Running {
             .expect("spawn sluice");
         let stderr = child.stderr.take().expect("sluice's stderr is piped");
         let (tx, lines) = mpsc::channel();
+        let shape_problems = Arc::new(Mutex::new(Vec::new()));
+        let problems = shape_problems.clone();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -148,6 +151,13 @@ impl Running {
                 // panic message of a failed wait.
                 let value = serde_json::from_str(&line)
                     .unwrap_or_else(|_| serde_json::json!({ "raw": line }));
+                let found = crate::log_shape::problems(&value);
+                if !found.is_empty() {
+                    problems
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend(found);
+                }
                 let _ = tx.send(value);
             }
         });
@@ -156,6 +166,7 @@ impl Running {
             lines,
             seen: RefCell::default(),
             cursor: Cell::default(),
+            shape_problems,
         }
     }
 
@@ -311,6 +322,18 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let problems = std::mem::take(
+            &mut *self
+                .shape_problems
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if !problems.is_empty() && !thread::panicking() {
+            panic!(
+                "sluice wrote JSON log lines a log pipeline would refuse:\n{}",
+                problems.join("\n")
+            );
+        }
     }
 }
 

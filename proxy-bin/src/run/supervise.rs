@@ -90,7 +90,7 @@ async fn handed_over(
             true
         }
         Err(reason) => {
-            warn!(reason = %reason, "upgrade failed; still serving");
+            warn!(reason.detail = %reason, "upgrade failed; still serving");
             upgrades.finish(Err(reason));
             notify(NotifyState::Ready);
             false

@@ -77,7 +77,7 @@ impl Inherited {
         })?;
         let socket = self.sockets.swap_remove(index);
         info!(
-            listener = name,
+            listener.name = name,
             addr = %socket.addr,
             from = self.origin.label(),
             "adopted inherited socket"
@@ -96,7 +96,7 @@ impl Inherited {
             match (socket.kind, parse(&socket.name)) {
                 (SocketKind::Listener, Some(parsed)) => {
                     info!(
-                        listener = socket.name,
+                        listener.name = socket.name,
                         addr = %socket.addr,
                         from = self.origin.label(),
                         "adopted inherited socket"
@@ -114,7 +114,7 @@ impl Inherited {
     pub(crate) fn close_unclaimed(self) {
         for socket in self.sockets {
             info!(
-                listener = socket.name,
+                listener.name = socket.name,
                 addr = %socket.addr,
                 from = self.origin.label(),
                 "closed inherited socket no listener uses"

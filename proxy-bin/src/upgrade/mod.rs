@@ -153,7 +153,7 @@ impl Upgrades {
                 "upgrade {current} ({}) is still in progress; try again when it has finished",
                 running.signal_name()
             );
-            warn!(trigger = trigger.signal_name(), reason = %reason, "upgrade refused");
+            warn!(trigger = trigger.signal_name(), reason.detail = %reason, "upgrade refused");
             self.record(
                 seq,
                 trigger,

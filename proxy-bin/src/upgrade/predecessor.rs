@@ -114,7 +114,7 @@ impl PredecessorLink {
                 Ok(()) => break,
                 Err(reason) => {
                     if reason != last_reason {
-                        info!(reason = %reason, "upgrade: not ready yet");
+                        info!(reason.detail = %reason, "upgrade: not ready yet");
                         last_reason = reason;
                     }
                 }

@@ -18,6 +18,7 @@ use tokio::process::{Child, Command};
 use tracing::{debug, warn};
 
 use super::handoff::{self, Offered, SOCKET_ENV};
+use crate::generation::{self, GENERATION_ENV};
 
 /// How long a successor that closed the connection gets to exit before it is killed.
 const EXIT_WAIT: Duration = Duration::from_secs(2);
@@ -170,6 +171,7 @@ async fn spawn(request: &Request, rendezvous: &Rendezvous) -> io::Result<Child> 
     command
         .args(&request.args)
         .env(SOCKET_ENV, &rendezvous.path)
+        .env(GENERATION_ENV, generation::next().to_string())
         // Socket activation was for this process only.
         .env_remove("LISTEN_FDS")
         .env_remove("LISTEN_PID")

@@ -8,6 +8,7 @@
 )]
 
 mod check;
+mod logs;
 mod run;
 mod user;
 

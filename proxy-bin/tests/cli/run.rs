@@ -35,7 +35,7 @@ fn run_forwards_logs_one_close_line_and_exits_zero_on_sigterm() {
     assert_eq!(reply, b"through sluice");
 
     let close = sluice.wait_for("session closed");
-    assert_eq!(close["listener"], "plain");
+    assert_eq!(close["listener.name"], "plain");
     assert_eq!(
         close["client.addr"],
         client.local_addr().unwrap().to_string()
@@ -75,7 +75,7 @@ fn run_closes_the_client_and_says_why_when_every_backend_refuses() {
     let close = sluice.wait_for("session closed");
     assert_eq!(close["reason.label"], "backend_unavailable");
     assert_eq!(
-        close["reason"],
+        close["reason.detail"],
         "no backend reachable after 2 attempt(s), last: connection refused"
     );
     assert_eq!(close["fault"], "upstream");

@@ -42,7 +42,7 @@ fn config(listeners: &[(&str, SocketAddr)]) -> String {
 fn addrs(sluice: &Running, name: &str) -> (SocketAddr, SocketAddr) {
     block_in_place(|| {
         sluice.find("sluice started");
-        let addr = sluice.find_where("listening", "listener", name)["addr"]
+        let addr = sluice.find_where("listening", "listener.name", name)["addr"]
             .as_str()
             .unwrap()
             .parse()

@@ -56,7 +56,10 @@ fn bad_frames_close_the_session_with_a_reason_and_metadata_is_rewritten() {
     );
     let line = close_with(&proxy, "protocol_error");
     assert!(
-        line["reason"].as_str().unwrap().contains("max_frame_size"),
+        line["reason.detail"]
+            .as_str()
+            .unwrap()
+            .contains("max_frame_size"),
         "{line}"
     );
 
@@ -66,7 +69,10 @@ fn bad_frames_close_the_session_with_a_reason_and_metadata_is_rewritten() {
     assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)));
     let line = close_with(&proxy, "protocol_error");
     assert!(
-        line["reason"].as_str().unwrap().contains("truncated"),
+        line["reason.detail"]
+            .as_str()
+            .unwrap()
+            .contains("truncated"),
         "{line}"
     );
 

@@ -112,7 +112,7 @@ async fn wrong_passwords_and_unauthenticated_requests_open_no_backend_connection
     assert!(read_frame(&mut big).is_err());
     let closed = close_with(&proxy.sluice, "protocol_error");
     assert!(
-        closed["reason"]
+        closed["reason.detail"]
             .as_str()
             .unwrap()
             .contains("max_frame_size"),

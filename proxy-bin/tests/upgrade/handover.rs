@@ -144,7 +144,7 @@ fn a_reload_adds_and_removes_listeners_without_refusing_on_the_one_that_stays() 
     let sluice = Running::spawn(command);
     let mut generations = Generations::new(sluice.pid(), &pid_file);
     let addr_of = |name: &str| -> SocketAddr {
-        sluice.find_where("listening", "listener", name)["addr"]
+        sluice.find_where("listening", "listener.name", name)["addr"]
             .as_str()
             .unwrap()
             .parse()
@@ -162,11 +162,21 @@ fn a_reload_adds_and_removes_listeners_without_refusing_on_the_one_that_stays() 
     assert!(output.status.success(), "{output:?}");
     let successor = read_pid(&pid_file);
     generations.pids.push(successor);
-    let adopted = sluice.find_where("adopted inherited socket", "listener", "kept");
+    let adopted = sluice.find_where("adopted inherited socket", "listener.name", "kept");
     assert_eq!(adopted["addr"], kept.to_string());
+    // Two generations write to one stream: each line says which.
+    assert_eq!(
+        (&adopted["pid"], &adopted["generation"]),
+        (&serde_json::json!(successor), &serde_json::json!(2))
+    );
+    let first = sluice.find_where("listening", "listener.name", "kept");
+    assert_eq!(
+        (&first["pid"], &first["generation"]),
+        (&serde_json::json!(sluice.pid()), &serde_json::json!(1))
+    );
     sluice.find_where(
         "closed inherited socket no listener uses",
-        "listener",
+        "listener.name",
         "removed",
     );
     let added = addr_of("added");

@@ -98,7 +98,7 @@ fn failed_successors_are_killed_and_reaped_while_the_old_process_keeps_serving()
     wait_reaped(successor_pid(&stderr));
     let logged = sluice.wait_for("upgrade failed; still serving");
     assert!(
-        logged["reason"]
+        logged["reason.detail"]
             .as_str()
             .unwrap()
             .contains("exit status: 1"),

@@ -40,7 +40,7 @@ fn socket_activation_serves_on_the_socket_systemd_passed() {
     let sluice = Running::spawn(command);
     let adopted = sluice.find("adopted inherited socket");
     assert_eq!(adopted["from"], "systemd");
-    assert_eq!(adopted["listener"], "plain");
+    assert_eq!(adopted["listener.name"], "plain");
     assert_eq!(sluice.listening_addr(), addr);
     one_request(addr, 1).unwrap();
     assert_eq!(

@@ -8,11 +8,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(u64);
 
+/// The next session's identifier.
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
 impl SessionId {
-    /// The next identifier; identifiers start at 1 and never repeat within a process.
+    /// The next identifier; identifiers start at 1 (or where [`start_at`](Self::start_at)
+    /// put them) and never repeat within a process.
     pub fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Makes identifiers start at `first` rather than 1, so that processes replacing one
+    /// another (an upgrade's generations) never reuse one another's. Takes effect only before
+    /// the first identifier is handed out; later calls change nothing.
+    pub fn start_at(first: u64) {
+        let _ = NEXT.compare_exchange(1, first.max(1), Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// The numeric value, for logs and metrics.

@@ -173,7 +173,7 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
             // The map never hands such a node id over; a predecessor's socket is checked
             // against the config before it gets here. Dropping `socket` closes it.
             error!(
-                listener = %name,
+                listener.name = %name,
                 broker.node_id = node_id,
                 "broker node id has no port in the listener's range (0 to max_brokers - 1); not served"
             );
@@ -198,7 +198,7 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
             Err(err) => {
                 self.serving.lock().remove(&node_id);
                 error!(
-                    listener = %name,
+                    listener.name = %name,
                     broker.node_id = node_id,
                     addr = %addr,
                     error = %err,
@@ -210,7 +210,7 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
         if let Some(observe) = &self.observe {
             observe.opened(name, node_id, &listener);
         }
-        info!(listener = %name, broker.node_id = node_id, addr = %addr, "serving broker port");
+        info!(listener.name = %name, broker.node_id = node_id, addr = %addr, "serving broker port");
         let served = Arc::new(Served {
             phases: self.template.phases(),
             drain_timeout: self.lifecycle.drain_timeout,

@@ -76,10 +76,10 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
             observe.closed(name, node_id);
         }
         if let Err(err) = port.accepting.await {
-            warn!(listener = %name, broker.node_id = node_id, error = %err, "a broker port's accept loop failed");
+            warn!(listener.name = %name, broker.node_id = node_id, error = %err, "a broker port's accept loop failed");
         }
         info!(
-            listener = %name,
+            listener.name = %name,
             broker.node_id = node_id,
             addr = %port.addr,
             "closed the port of a broker the cluster no longer reports"

@@ -76,7 +76,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
     {
         let mut chain = StageChain::new(stages);
         self.step(FrontendEvent::Forward(permit))?;
-        debug!(backend = ?self.cx.backend(), route = ?self.cx.route(), "forwarding");
+        debug!(backend.addr = ?self.cx.backend(), route = ?self.cx.route(), "forwarding");
         let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits);
         if let Some(budget) = &self.served.spec.frame_budget {
             forwarder = forwarder.with_frame_budget(budget.clone());

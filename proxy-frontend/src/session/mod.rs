@@ -82,9 +82,11 @@ pub(crate) async fn run<R: Router, C: Connect>(
         session.id = cx.id().get(),
         peer.addr = %peer,
         client.addr = field::Empty,
-        listener = %spec.name,
+        listener.name = %spec.name,
     );
-    async move {
+    let session_frontend = frontend.clone();
+    let summary = async move {
+        let frontend = session_frontend;
         let spec = &served.spec;
         let registration = frontend.sessions.register(&cx, spec.name.clone());
         debug!("accepted");
@@ -102,15 +104,16 @@ pub(crate) async fn run<R: Router, C: Connect>(
         let reason = driver.run(stream).await;
         // Unregistered before the close is published: whoever hears of it sees it gone.
         drop(registration);
-        let summary = summarize(&cx, spec.name.clone(), reason);
-        log_close(&summary);
-        frontend.closes.count(&summary.reason);
-        if let Some(observer) = &frontend.on_close {
-            observer(&summary);
-        }
+        summarize(&cx, spec.name.clone(), reason)
     }
     .instrument(span)
     .await;
+    // Outside the session's span: the close line carries every field once, itself.
+    log_close(&summary);
+    frontend.closes.count(&summary.reason);
+    if let Some(observer) = &frontend.on_close {
+        observer(&summary);
+    }
 }
 
 /// One session's phases, and the state machines they walk.
@@ -141,7 +144,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         };
         self.backend_step(BackendEvent::Close);
         let reason = self.machine.close(reason, self.cx);
-        debug!(reason = %reason, "closing");
+        debug!(reason.detail = %reason, "closing");
         reason
     }
 

@@ -46,7 +46,7 @@ impl RefusedNodeIds {
                 max_brokers,
                 ..
             } => error!(
-                listener,
+                listener.name = listener,
                 route = %route,
                 broker.node_ids = ?listed,
                 refused = fresh.len(),
@@ -56,7 +56,7 @@ impl RefusedNodeIds {
                  they get no port and clients are not told of them"
             ),
             GatewayMode::Sni { .. } => error!(
-                listener,
+                listener.name = listener,
                 route = %route,
                 broker.node_ids = ?listed,
                 refused = fresh.len(),
