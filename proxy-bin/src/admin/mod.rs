@@ -42,7 +42,7 @@ use tracing::{debug, info, warn};
 
 use self::clock::{Clock, Timeouts};
 use self::open::{Counted, OpenConnections};
-pub(crate) use self::state::{AdminState, Phase};
+pub(crate) use self::state::{AdminState, KafkaDiscovery, Phase};
 use self::watched::Watched;
 use crate::config::AdminConfig;
 
@@ -108,7 +108,7 @@ pub(crate) async fn serve(
             tokio::select! {
                 () = stop.cancelled() => {}
                 expiry = clock.expired() => {
-                    debug!(reason = expiry.label(), "admin connection closed");
+                    debug!(reason.label = expiry.label(), "admin connection closed");
                     state.admin_connections.closed(expiry);
                 }
                 result = connection => if let Err(err) = result {

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use proxy_backend::BackendConnections;
 use proxy_backend::health::ClusterHealth;
 use proxy_core::context::LiveResources;
+use proxy_core::route::RouteId;
 use proxy_frontend::{Admission, CloseCounts, ConnectionBudget, Sessions};
 use proxy_kafka::KafkaMetrics;
+use proxy_kafka::broker_map::BrokerMap;
 use proxy_kafka::sasl::SaslMetrics;
 
 use super::clock::Expiry;
@@ -47,6 +49,14 @@ impl Phase {
     }
 }
 
+/// A Kafka listener's broker map and the clusters it routes to.
+#[derive(Debug)]
+pub(crate) struct KafkaDiscovery {
+    pub(crate) listener: Arc<str>,
+    pub(crate) brokers: Arc<BrokerMap>,
+    pub(crate) routes: Vec<RouteId>,
+}
+
 /// Shared between `run`, the probes and the admin listener.
 #[derive(Debug)]
 pub(crate) struct AdminState {
@@ -62,6 +72,9 @@ pub(crate) struct AdminState {
     pub(crate) sasl: Vec<(String, Arc<SaslMetrics>)>,
     /// The process's frame budget and each Kafka listener's.
     pub(crate) frame_budgets: Option<FrameBudgets>,
+    /// Each Kafka listener's broker map and the clusters it routes to: a listener is not
+    /// ready to serve clients until each of those clusters has told it its brokers.
+    kafka_discovery: Vec<KafkaDiscovery>,
     /// The connector's TCP connections to each cluster's backends.
     pub(crate) backend_connections: Arc<BackendConnections>,
     /// Each listener's connection limits and what they paused or refused.
@@ -123,6 +136,7 @@ impl AdminState {
             kafka: Vec::new(),
             sasl: Vec::new(),
             frame_budgets: None,
+            kafka_discovery: Vec::new(),
             backend_connections: Arc::default(),
             admissions: Vec::new(),
             budget: ConnectionBudget::unlimited(),
@@ -150,6 +164,12 @@ impl AdminState {
     /// Exports these Kafka listeners' counters too.
     pub(crate) fn with_sasl_metrics(mut self, sasl: Vec<(String, Arc<SaslMetrics>)>) -> Self {
         self.sasl = sasl;
+        self
+    }
+
+    /// Makes readiness wait for these Kafka listeners' clusters to be discovered.
+    pub(crate) fn with_kafka_discovery(mut self, discovery: Vec<KafkaDiscovery>) -> Self {
+        self.kafka_discovery = discovery;
         self
     }
 
@@ -187,7 +207,28 @@ impl AdminState {
             Phase::Starting => return Err("starting".into()),
             _ => return Err("shutting down".into()),
         }
-        self.ready_to_serve()
+        self.ready_to_serve()?;
+        self.kafka_discovered()
+    }
+
+    /// Every Kafka listener's clusters have told it their brokers. Not part of
+    /// [`ready_to_serve`](Self::ready_to_serve): a cluster that is down must not hold up a
+    /// reload that may be what fixes it.
+    fn kafka_discovered(&self) -> Result<(), String> {
+        for discovery in &self.kafka_discovery {
+            if let Some(route) = discovery
+                .routes
+                .iter()
+                .find(|route| !discovery.brokers.is_discovered(route))
+            {
+                return Err(format!(
+                    "listener {}: cluster {route} not discovered yet (no Metadata answer from \
+                     its brokers)",
+                    discovery.listener
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Readiness without the phase: listeners bound and every cluster's requirement met. A

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::admin::AdminState;
+use crate::admin::{AdminState, KafkaDiscovery};
 use crate::config::{AdminConfig, Config};
 use crate::descriptors;
 use crate::tls_reload;
@@ -77,6 +77,7 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         .with_kafka_metrics(plan.kafka_metrics)
         .with_sasl_metrics(plan.sasl_metrics)
         .with_frame_budgets(plan.frame_budgets.clone())
+        .with_kafka_discovery(kafka_discovery(&plan.listeners))
         .with_backend_connections(backend_connections)
         .with_admission(frontend.connection_budget().clone(), admissions),
     );
@@ -176,7 +177,7 @@ async fn bind_listener(
             .with_context(|| format!("listener {name}: cannot duplicate the socket"))?,
         );
     } else {
-        warn!(listener = %name, "a listener whose name holds a tab or newline is bound anew after an upgrade");
+        warn!(listener.name = %name, "a listener whose name holds a tab or newline is bound anew after an upgrade");
     }
     Ok(listener)
 }
@@ -197,7 +198,7 @@ fn adopt_broker_sockets(inherited: &mut Inherited, listeners: &mut [BoundListene
         match listener {
             Some(listener) => listener.adopt_broker_socket(node_id, socket),
             None => info!(
-                listener = %name,
+                listener.name = %name,
                 broker.node_id = node_id,
                 addr = %addr,
                 "closed an inherited broker port the config no longer has"
@@ -220,14 +221,14 @@ impl BrokerPortObserver for OfferBrokerPorts {
         let addr = match socket.local_addr() {
             Ok(addr) => addr,
             Err(err) => {
-                warn!(listener = %name, error = %err, "cannot read a broker port's address; a successor binds it anew");
+                warn!(listener.name = %name, error = %err, "cannot read a broker port's address; a successor binds it anew");
                 return;
             }
         };
         match Offered::dup(SocketKind::Listener, &name, addr, socket.as_fd()) {
             Ok(socket) => self.0.push(socket),
             Err(err) => {
-                warn!(listener = %name, error = %err, "cannot duplicate a broker port; a successor binds it anew");
+                warn!(listener.name = %name, error = %err, "cannot duplicate a broker port; a successor binds it anew");
             }
         }
     }
@@ -239,4 +240,19 @@ impl BrokerPortObserver for OfferBrokerPorts {
     fn closed(&self, listener: &str, node_id: i32) {
         self.0.withdraw(&broker_socket_name(listener, node_id));
     }
+}
+
+/// What readiness waits for of each Kafka listener: its clusters discovered.
+fn kafka_discovery(listeners: &[ListenerSpec]) -> Vec<KafkaDiscovery> {
+    listeners
+        .iter()
+        .filter_map(|spec| {
+            let kafka = spec.kafka()?;
+            Some(KafkaDiscovery {
+                listener: spec.name.clone(),
+                brokers: kafka.brokers.clone(),
+                routes: kafka.routes.clone(),
+            })
+        })
+        .collect()
 }

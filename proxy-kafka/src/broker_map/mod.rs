@@ -170,7 +170,7 @@ impl BrokerMap {
                 _ => {
                     // The host is the cluster's word: escaped (`?`), so it cannot forge a line.
                     info!(
-                        listener = %self.listener,
+                        listener.name = %self.listener,
                         route = %route,
                         broker.node_id = broker.node_id,
                         broker.host = ?addr.host,
@@ -195,7 +195,7 @@ impl BrokerMap {
                     continue;
                 }
                 info!(
-                    listener = %self.listener,
+                    listener.name = %self.listener,
                     route = %route,
                     broker.node_id = *node_id,
                     "the cluster no longer reports this broker"
@@ -204,6 +204,12 @@ impl BrokerMap {
             }
         }
         new
+    }
+
+    /// Whether `route`'s cluster has told this listener its brokers (a Metadata answer, at
+    /// start-up discovery or since): until then the listener cannot send a client anywhere.
+    pub fn is_discovered(&self, route: &RouteId) -> bool {
+        self.upstream.read().contains_key(route)
     }
 
     /// The address of broker `node_id` of `route`'s cluster, if it has been learnt.
