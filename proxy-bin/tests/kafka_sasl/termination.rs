@@ -109,6 +109,24 @@ async fn wrong_passwords_and_unauthenticated_requests_open_no_backend_connection
     let closed = close_with(&proxy.sluice, "not_authenticated");
     assert_eq!(closed["backend.addr"], "-", "{closed}");
 
+    // A client that leaves before authenticating is not an orderly close.
+    let mut leaving = connect(proxy.bootstrap);
+    leaving
+        .write_all(&frame(ApiKey::ApiVersions as i16, 0, 1, &[]))
+        .unwrap();
+    read_frame(&mut leaving).unwrap();
+    let addr = leaving.local_addr().unwrap().to_string();
+    drop(leaving);
+    let closed = proxy
+        .sluice
+        .find_where("session closed", "client.addr", &addr);
+    assert_eq!(
+        closed["reason.label"], "client_closed_before_authentication",
+        "{closed}"
+    );
+    assert_eq!(closed["fault"], "downstream", "{closed}");
+    assert_eq!(closed["backend.addr"], "-", "{closed}");
+
     // Before authenticating, a frame may not exceed 512 KiB (whatever max_frame_size says):
     // refused from its length prefix.
     let mut big = connect(proxy.bootstrap);
