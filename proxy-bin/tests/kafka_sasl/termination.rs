@@ -75,6 +75,16 @@ async fn wrong_passwords_and_unauthenticated_requests_open_no_backend_connection
     let first = proxy.sluice.find("client authentication failed");
     let delay = first["delay_ms"].as_u64().unwrap();
     assert!(delay >= 100, "{first}");
+    // The failure line names the user the client claimed, escaped (`?`: quoted), and never
+    // the password.
+    assert_eq!(first["auth.user"], "\"alice\"", "{first}");
+    let plain = proxy
+        .sluice
+        .find_where("client authentication failed", "mechanism", "PLAIN");
+    assert_eq!(plain["auth.user"], "\"alice\"", "{plain}");
+    for line in [&first, &plain] {
+        assert!(!line.to_string().contains("not-her-password"), "{line}");
+    }
 
     // A raw client: ApiVersions is answered by the proxy (with its SASL versions), a Metadata
     // request before authenticating closes the connection without an answer.
