@@ -172,6 +172,10 @@ pub enum CloseReason {
     },
     /// The client did not finish authenticating before the listener's SASL timeout.
     AuthenticationTimeout,
+    /// The client closed the connection while the listener waited for it to authenticate
+    /// (before or during its SASL exchange): it gave up, often because it did not like an
+    /// answer (the API versions offered, the mechanisms listed), or it was a port probe.
+    ClientClosedBeforeAuthentication,
     /// The client's authenticated session lifetime (KIP-368) passed without re-authentication.
     SessionExpired,
     /// Sluice could not authenticate to the cluster with the cluster's own credentials.
@@ -232,6 +236,7 @@ impl CloseReason {
             | Self::ProxyHeader(_)
             | Self::AuthenticationFailed { .. }
             | Self::AuthenticationTimeout
+            | Self::ClientClosedBeforeAuthentication
             | Self::SessionExpired => Some(Fault::Downstream),
             Self::Protocol { side, .. } | Self::Tls { side, .. } => Some(side.fault()),
             Self::Refused(refusal) => Some(refusal.fault),
@@ -274,6 +279,7 @@ impl CloseReason {
             Self::Refused(refusal) => refusal.label,
             Self::AuthenticationFailed { .. } => "auth_failed",
             Self::AuthenticationTimeout => "auth_timeout",
+            Self::ClientClosedBeforeAuthentication => "client_closed_before_authentication",
             Self::SessionExpired => "session_expired",
             Self::BackendAuthFailed { .. } => "backend_auth_failed",
             Self::Internal(_) => "internal_error",
@@ -321,6 +327,9 @@ impl fmt::Display for CloseReason {
                 write!(f, "SASL authentication failed ({mechanism})")
             }
             Self::AuthenticationTimeout => f.write_str("did not authenticate in time"),
+            Self::ClientClosedBeforeAuthentication => {
+                f.write_str("client closed the connection before authenticating")
+            }
             Self::SessionExpired => {
                 f.write_str("the authenticated session expired without re-authentication")
             }

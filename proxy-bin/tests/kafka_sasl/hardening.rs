@@ -289,7 +289,8 @@ fn anonymous_clients_hold_a_bounded_number_of_sessions() {
     );
     // One leaves: once the proxy has seen it go, a newcomer gets in.
     drop(first);
-    close_with(&proxy.sluice, "client_closed");
+    let left = close_with(&proxy.sluice, "client_closed_before_authentication");
+    assert_eq!(left["fault"], "downstream", "{left}");
     assert_eq!(
         RawSasl::plain(proxy.bootstrap, ALICE.0, ALICE.1).unwrap(),
         0

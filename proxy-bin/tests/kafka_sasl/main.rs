@@ -2,7 +2,8 @@
 //! crate) and librdkafka's mock cluster: Sluice terminating PLAIN and SCRAM, routing by
 //! principal, authenticating to a cluster with its own credentials (against a terminating
 //! Sluice standing in for a SASL broker, as the mock has none), inspecting an exchange that
-//! passes through, and KIP-368 re-authentication. Every wait is bounded.
+//! passes through, and KIP-368 re-authentication; and an old client, Debian's kcat with
+//! librdkafka 2.0.2, next to the vendored one (`old_client`). Every wait is bounded.
 //!
 //! This file holds what the tests share: users and the running proxy with its metrics; the
 //! clients are in `clients`.
@@ -14,6 +15,7 @@
 
 mod clients;
 mod hardening;
+mod old_client;
 mod routing;
 mod termination;
 mod upstream;

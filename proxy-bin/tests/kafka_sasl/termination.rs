@@ -75,6 +75,16 @@ async fn wrong_passwords_and_unauthenticated_requests_open_no_backend_connection
     let first = proxy.sluice.find("client authentication failed");
     let delay = first["delay_ms"].as_u64().unwrap();
     assert!(delay >= 100, "{first}");
+    // The failure line names the user the client claimed, escaped (`?`: quoted), and never
+    // the password.
+    assert_eq!(first["auth.user"], "\"alice\"", "{first}");
+    let plain = proxy
+        .sluice
+        .find_where("client authentication failed", "mechanism", "PLAIN");
+    assert_eq!(plain["auth.user"], "\"alice\"", "{plain}");
+    for line in [&first, &plain] {
+        assert!(!line.to_string().contains("not-her-password"), "{line}");
+    }
 
     // A raw client: ApiVersions is answered by the proxy (with its SASL versions), a Metadata
     // request before authenticating closes the connection without an answer.
@@ -90,7 +100,11 @@ async fn wrong_passwords_and_unauthenticated_requests_open_no_backend_connection
         .iter()
         .find(|v| v.api_key == ApiKey::SaslHandshake as i16)
         .unwrap();
-    assert_eq!((handshake.min_version, handshake.max_version), (1, 1));
+    assert_eq!(
+        (handshake.min_version, handshake.max_version),
+        (0, 1),
+        "what brokers offer (older librdkafka starts no handshake without v0)"
+    );
     let mut metadata = bytes::BytesMut::new();
     MetadataRequest::default()
         .with_topics(None)
@@ -103,6 +117,24 @@ async fn wrong_passwords_and_unauthenticated_requests_open_no_backend_connection
         "a Metadata request before SASL was answered"
     );
     let closed = close_with(&proxy.sluice, "not_authenticated");
+    assert_eq!(closed["backend.addr"], "-", "{closed}");
+
+    // A client that leaves before authenticating is not an orderly close.
+    let mut leaving = connect(proxy.bootstrap);
+    leaving
+        .write_all(&frame(ApiKey::ApiVersions as i16, 0, 1, &[]))
+        .unwrap();
+    read_frame(&mut leaving).unwrap();
+    let addr = leaving.local_addr().unwrap().to_string();
+    drop(leaving);
+    let closed = proxy
+        .sluice
+        .find_where("session closed", "client.addr", &addr);
+    assert_eq!(
+        closed["reason.label"], "client_closed_before_authentication",
+        "{closed}"
+    );
+    assert_eq!(closed["fault"], "downstream", "{closed}");
     assert_eq!(closed["backend.addr"], "-", "{closed}");
 
     // Before authenticating, a frame may not exceed 512 KiB (whatever max_frame_size says):

@@ -156,6 +156,82 @@ fn malformed_client_messages_are_errors_not_panics() {
     assert!(server.finish(b"c=biws,r=wrong,p=AAAA").is_err());
 }
 
+/// A client-final message whose nonce is `nonce`, with the proof of `password` over it (the
+/// RFC 7677 exchange's salt and iterations), computed as any client does: over the message
+/// as sent.
+fn client_final_with_nonce(password: &str, nonce: &str) -> String {
+    let salt = BASE64.decode(SALT).unwrap();
+    let mut salted = [0u8; 32];
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations(4096),
+        &salt,
+        password.as_bytes(),
+        &mut salted,
+    );
+    let mac = |key: &[u8], data: &[u8]| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+        ring::hmac::sign(&key, data).as_ref().to_vec()
+    };
+    let client_key = mac(&salted, b"Client Key");
+    let stored_key = ring::digest::digest(&ring::digest::SHA256, &client_key);
+    let without_proof = format!("c=biws,r={nonce}");
+    let client_first_bare = CLIENT_FIRST.strip_prefix("n,,").unwrap();
+    let auth_message = format!("{client_first_bare},{SERVER_FIRST},{without_proof}");
+    let signature = mac(stored_key.as_ref(), auth_message.as_bytes());
+    let proof: Vec<u8> = client_key
+        .iter()
+        .zip(&signature)
+        .map(|(k, s)| k ^ s)
+        .collect();
+    format!("{without_proof},p={}", BASE64.encode(proof))
+}
+
+#[test]
+fn the_doubled_nonce_of_librdkafka_before_2_6_1_is_accepted_and_nothing_else() {
+    let credential = rfc_credential();
+    let start = || {
+        let lookup = |_: &str| Some(credential.clone());
+        ScramServer::start(
+            ScramHash::Sha256,
+            CLIENT_FIRST.as_bytes(),
+            lookup,
+            SERVER_NONCE,
+        )
+        .unwrap()
+        .0
+    };
+    let nonce = format!("{CLIENT_NONCE}{SERVER_NONCE}");
+    // The helper agrees with RFC 7677's own final message.
+    assert_eq!(client_final_with_nonce("pencil", &nonce), CLIENT_FINAL);
+    // librdkafka#4895: the client's nonce, then the whole nonce the server sent.
+    let doubled = format!("{CLIENT_NONCE}{nonce}");
+    assert!(
+        start()
+            .finish(client_final_with_nonce("pencil", &doubled).as_bytes())
+            .is_ok()
+    );
+    assert_eq!(
+        start().finish(client_final_with_nonce("pen", &doubled).as_bytes()),
+        Err(ScramError::Failed),
+        "the doubled nonce does not spare the proof"
+    );
+    // Any other prefix, or the server's nonce alone, is still refused, proof or not.
+    for other in [
+        format!("x{nonce}"),
+        format!("{CLIENT_NONCE}x{nonce}"),
+        format!("{CLIENT_NONCE}{CLIENT_NONCE}{nonce}"),
+        SERVER_NONCE.to_owned(),
+        format!("{nonce}{CLIENT_NONCE}"),
+    ] {
+        assert_eq!(
+            start().finish(client_final_with_nonce("pencil", &other).as_bytes()),
+            Err(ScramError::Malformed("nonce does not match")),
+            "{other}"
+        );
+    }
+}
+
 #[test]
 fn plain_messages_parse_strictly() {
     let parsed = parse_plain(b"\0alice\0wonderland").unwrap();

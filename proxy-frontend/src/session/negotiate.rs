@@ -188,7 +188,8 @@ where
             }
         }
         match client.read_buf(&mut buf).await {
-            Ok(0) => return Err(CloseReason::ClientClosed),
+            // Not an orderly close: the client left without authenticating.
+            Ok(0) => return Err(CloseReason::ClientClosedBeforeAuthentication),
             Ok(_) => {}
             Err(err) => return Err(CloseReason::ClientIo(err.kind())),
         }

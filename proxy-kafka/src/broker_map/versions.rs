@@ -5,7 +5,7 @@
 //! on the principal). So the proxy asks each cluster itself, on its own discovery connection,
 //! remembers the answer per route, and offers what every cluster the listener can route to
 //! supports, capped to what the proxy can rewrite; SaslHandshake and SaslAuthenticate are the
-//! versions the proxy itself speaks.
+//! proxy's own (SaslHandshake listed 0..1, as brokers list it, though only v1 is served).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -94,8 +94,13 @@ impl BrokerVersions {
     }
 }
 
-/// SaslHandshake versions the proxy speaks: v1 only (v0 is followed by bare SASL frames).
-const SASL_HANDSHAKE: (i16, i16) = (1, 1);
+/// SaslHandshake versions offered: 0..1, what brokers offer. Older librdkafka releases (2.0.2,
+/// Debian bookworm's, for one) turn their SASL handshake on only when the range holds v0 (their
+/// feature check asks for SaslHandshake 0..0), then send the highest version both sides have,
+/// v1; offered 1..1, they failed every mechanism ("SASL Handshake not supported by broker"). A
+/// v0 handshake, followed by bare SASL frames rather than SaslAuthenticate requests, is still
+/// refused with UNSUPPORTED_VERSION when one comes (`SaslServer`).
+const SASL_HANDSHAKE: (i16, i16) = (0, 1);
 
 /// What a terminating listener offers: the versions every cluster in `clusters` supports,
 /// capped to what the proxy rewrites, with the proxy's own SASL versions.
@@ -179,7 +184,11 @@ mod tests {
         assert_eq!(range(&offered, ApiKey::Produce), Some((3, 7)));
         assert_eq!(range(&offered, ApiKey::ListOffsets), Some((1, 5)));
         assert_eq!(range(&offered, ApiKey::OffsetCommit), None, "b lacks it");
-        assert_eq!(range(&offered, ApiKey::SaslHandshake), Some((1, 1)));
+        assert_eq!(
+            range(&offered, ApiKey::SaslHandshake),
+            Some((0, 1)),
+            "what brokers offer: librdkafka needs v0 listed to start its handshake"
+        );
         assert_eq!(
             range(&offered, ApiKey::SaslAuthenticate),
             Some((0, SaslAuthenticateResponse::VERSIONS.max))

@@ -18,6 +18,9 @@ pub struct ScramServer {
     hash: ScramHash,
     client_first_bare: String,
     server_first: String,
+    /// The client's nonce, which begins `nonce`: librdkafka before 2.6.1 sends it twice.
+    client_nonce: String,
+    /// The nonce of the exchange: the client's, then the server's.
     nonce: String,
 }
 
@@ -75,6 +78,7 @@ impl ScramServer {
             hash,
             client_first_bare: bare.to_owned(),
             server_first: server_first.clone(),
+            client_nonce: client_nonce.to_owned(),
             nonce,
         };
         Ok((server, server_first))
@@ -83,6 +87,17 @@ impl ScramServer {
     /// The user name the client gave.
     pub fn username(&self) -> &str {
         &self.username
+    }
+
+    /// Whether the nonce of the client's final message is the one the server sent, as RFC 5802
+    /// asks, or the client's own nonce followed by it, as librdkafka before 2.6.1 sends it (it
+    /// prepended its nonce to the server's, which already begins with it: librdkafka#4895;
+    /// Kafka's brokers accept it, since 3.8.1 by checking only that the nonce ends with the
+    /// server's). The proof covers the message as sent, doubled nonce included, and nothing
+    /// else is let through.
+    fn nonce_matches(&self, echoed: &str) -> bool {
+        echoed == self.nonce
+            || echoed.strip_prefix(self.client_nonce.as_str()) == Some(self.nonce.as_str())
     }
 
     /// Checks the client's proof; on success, the server's final message.
@@ -96,7 +111,7 @@ impl ScramServer {
             .rsplit_once(",p=")
             .ok_or(ScramError::Malformed("no proof"))?;
         let attrs = attributes(without_proof)?;
-        if attribute(&attrs, 'r') != Some(self.nonce.as_str()) {
+        if !attribute(&attrs, 'r').is_some_and(|echoed| self.nonce_matches(echoed)) {
             return Err(ScramError::Malformed("nonce does not match"));
         }
         let binding = attribute(&attrs, 'c').ok_or(ScramError::Malformed("no channel binding"))?;
