@@ -17,6 +17,7 @@ mod systemd;
 mod tls_reload;
 mod upgrade;
 mod users_cli;
+mod users_reload;
 mod wiring;
 
 use cli::{Cli, Command};

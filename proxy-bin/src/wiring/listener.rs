@@ -23,6 +23,7 @@ use crate::config::{
     self, Config, ConfigError, KafkaConfig, KafkaGatewayConfig, ListenerConfig, ListenerTlsConfig,
     StageConfig,
 };
+use crate::users_reload::UsersFile;
 
 /// Every listener's spec, the router their rules make, and what the binary keeps of them.
 pub(super) struct Listeners {
@@ -31,6 +32,7 @@ pub(super) struct Listeners {
     pub(super) tls_reloads: Vec<(String, Arc<ReloadableServerConfig>)>,
     pub(super) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
     pub(super) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
+    pub(super) users_files: Vec<UsersFile>,
 }
 
 impl Listeners {
@@ -42,6 +44,7 @@ impl Listeners {
             tls_reloads: Vec::new(),
             kafka_metrics: Vec::new(),
             sasl_metrics: Vec::new(),
+            users_files: Vec::new(),
         };
         let registries = Registries {
             tcp: raw_tcp_registry(),
@@ -109,7 +112,11 @@ impl Listeners {
         let metrics = Arc::new(KafkaMetrics::default());
         self.kafka_metrics
             .push((listener.name.clone(), metrics.clone()));
-        let sasl = match kafka.sasl.as_ref().map(listener_sasl) {
+        let sasl = match kafka
+            .sasl
+            .as_ref()
+            .map(|sasl| listener_sasl(sasl, &mut self.users_files))
+        {
             None => None,
             Some(Ok(sasl)) => {
                 self.sasl_metrics

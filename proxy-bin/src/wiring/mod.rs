@@ -18,6 +18,7 @@ use proxy_kafka::KafkaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
 
 use crate::config::{Config, ConfigError, ConfigErrors, ReadyRequires};
+use crate::users_reload::UsersFile;
 
 /// Everything the proxy runs, built from configuration.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub(crate) struct Plan {
     pub(crate) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
     /// SASL-inspecting and -terminating listeners' outcome counters, by listener name.
     pub(crate) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
+    /// SASL-terminating listeners' users files, reloaded on SIGHUP and when they change.
+    pub(crate) users_files: Vec<UsersFile>,
 }
 
 /// A cluster whose reachability readiness requires.
@@ -64,6 +67,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         tls_reloads: listeners.tls_reloads,
         kafka_metrics: listeners.kafka_metrics,
         sasl_metrics: listeners.sasl_metrics,
+        users_files: listeners.users_files,
     })
 }
 
