@@ -60,14 +60,20 @@ impl UsersFile {
     }
 
     /// Reloads when the file changed: `Ok(Some(count))` with the number of users when it did,
-    /// `Ok(None)` when it had not changed; an error leaves the previous users in place.
+    /// `Ok(None)` when it had not changed (or changed again while being read: it is read at the
+    /// next check); an error leaves the previous users in place.
     pub(crate) fn reload_if_changed(&mut self) -> Result<Option<usize>, String> {
-        let stamp = stamp(&self.path);
-        if stamp == self.stamp {
+        let before = stamp(&self.path);
+        if before == self.stamp {
             return Ok(None);
         }
-        self.stamp = stamp;
-        let store = read(&self.path)?;
+        let read = read(&self.path);
+        if stamp(&self.path) != before {
+            // Changed while being read (written in place): read it again next time.
+            return Ok(None);
+        }
+        self.stamp = before;
+        let store = read?;
         let count = store.len();
         self.users.replace(store);
         Ok(Some(count))
