@@ -1,4 +1,5 @@
-//! The command line: `sluice run`, `sluice check`, `sluice upgrade`, `--version`, `--help`.
+//! The command line: `sluice run`, `sluice check`, `sluice upgrade`, `sluice user`,
+//! `--version`, `--help`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,8 +69,9 @@ pub(crate) enum Command {
 /// `sluice user ...`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum UserCommand {
-    /// Add a user, or replace their credential for one mechanism; the password is read from the
-    /// first line of standard input and only a salted SCRAM credential is stored.
+    /// Add a user, or replace their credential for one mechanism; the password is typed
+    /// without echo on a terminal, or read from the first line of standard input otherwise,
+    /// and only a salted SCRAM credential is stored.
     Add {
         /// The users file (created, readable by its owner only, when missing).
         #[arg(long, value_name = "FILE")]
@@ -84,6 +86,24 @@ pub(crate) enum UserCommand {
         /// Shorter passwords are refused.
         #[arg(long, value_name = "CHARACTERS", default_value_t = 8)]
         min_password_length: usize,
+        /// The user name.
+        name: String,
+    },
+    /// List the users, each with the mechanisms it has a credential for (never salts or keys).
+    List {
+        /// The users file.
+        #[arg(long, value_name = "FILE")]
+        users: PathBuf,
+    },
+    /// Remove a user, or only their credential for one mechanism.
+    Remove {
+        /// The users file (its permissions are kept).
+        #[arg(long, value_name = "FILE")]
+        users: PathBuf,
+        /// scram-sha-256 or scram-sha-512: remove only this credential (the user stays while
+        /// they have another); without it, the user goes.
+        #[arg(long)]
+        mechanism: Option<String>,
         /// The user name.
         name: String,
     },

@@ -18,6 +18,7 @@ mod systemd;
 mod tls_reload;
 mod upgrade;
 mod users_cli;
+mod users_reload;
 mod wiring;
 
 use cli::{Cli, Command};
@@ -26,16 +27,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => cli::check(&config),
-        Command::User {
-            action:
-                cli::UserCommand::Add {
-                    users,
-                    mechanism,
-                    iterations,
-                    min_password_length,
-                    name,
-                },
-        } => users_cli::add(&users, &mechanism, iterations, min_password_length, &name),
+        Command::User { action } => match action {
+            cli::UserCommand::Add {
+                users,
+                mechanism,
+                iterations,
+                min_password_length,
+                name,
+            } => users_cli::add(&users, &mechanism, iterations, min_password_length, &name),
+            cli::UserCommand::List { users } => users_cli::list(&users),
+            cli::UserCommand::Remove {
+                users,
+                mechanism,
+                name,
+            } => users_cli::remove(&users, mechanism.as_deref(), &name),
+        },
         Command::Upgrade {
             pid_file,
             reload,

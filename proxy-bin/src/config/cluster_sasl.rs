@@ -3,17 +3,19 @@
 //!
 //! The password file is read here, at load, so `sluice check` reports a missing or empty file
 //! like any other config error, and a running proxy never touches the file again (a changed
-//! password takes effect on reload, SIGHUP). Messages name the file and the key, never what
-//! the file holds.
+//! password takes effect on reload, SIGHUP). The file holds the password alone, on one line,
+//! as printable UTF-8 text; a symbolic link out of its directory is refused
+//! ([`super::secret_file`]). Messages name the file and the key, never what the file holds.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use proxy_core::sasl::{Mechanism, check_username};
 use proxy_kafka::client::{ClusterSasl, Password};
 
 use super::path;
 use super::raw::RawClusterSasl;
+use super::secret_file::check_link;
 use super::validate::Validator;
 
 /// A password file larger than this is not a password file (a key or a log picked by
@@ -25,16 +27,16 @@ const MECHANISMS_EXPECTED: &str = "expected \"SCRAM-SHA-512\", \"SCRAM-SHA-256\"
 // === impl Validator ===
 
 impl Validator {
-    /// `Some(None)` without a `[cluster.NAME.sasl]` table, `None` when it has errors.
-    /// `has_tls`: the cluster has a `[cluster.NAME.tls]` table; `exec`: it is a child-process
-    /// cluster.
+    /// `Some(None)` without a `[cluster.NAME.sasl]` table, `None` when it has errors; with the
+    /// credentials, the password file they were read from. `has_tls`: the cluster has a
+    /// `[cluster.NAME.tls]` table; `exec`: it is a child-process cluster.
     pub(super) fn cluster_sasl(
         &mut self,
         at: &str,
         raw: Option<RawClusterSasl>,
         has_tls: bool,
         exec: bool,
-    ) -> Option<Option<ClusterSasl>> {
+    ) -> Option<Option<(ClusterSasl, PathBuf)>> {
         let Some(raw) = raw else {
             return Some(None);
         };
@@ -72,11 +74,14 @@ impl Validator {
         let password_at = path::key(&at, "password_file");
         let password = self
             .required(&password_at, raw.password_file)
-            .and_then(|file| match read_password(&self.resolve(file)) {
-                Ok(password) => Some(password),
-                Err(why) => {
-                    self.error(password_at.clone(), why);
-                    None
+            .and_then(|file| {
+                let file = self.resolve(file);
+                match check_link("password file", &file).and_then(|()| read_password(&file)) {
+                    Ok(password) => Some((password, file)),
+                    Err(why) => {
+                        self.error(password_at.clone(), why);
+                        None
+                    }
                 }
             });
         // PLAIN sends the password itself: only inside TLS, unless the operator says otherwise
@@ -93,37 +98,55 @@ impl Validator {
             );
             return None;
         }
-        Some(Some(ClusterSasl {
-            mechanism: mechanism?,
-            username: username?,
-            password: password?,
-        }))
+        let (password, file) = password?;
+        Some(Some((
+            ClusterSasl {
+                mechanism: mechanism?,
+                username: username?,
+                password,
+            },
+            file,
+        )))
     }
 }
 
-/// The password in `file`: its text without one trailing line ending. The error names the
-/// file, never its content.
+/// The password in `file`: its one line, without the line ending. The error names the file,
+/// never its content.
 fn read_password(file: &Path) -> Result<Password, String> {
     let shown = file.display();
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_PASSWORD_FILE + 1).read_to_string(&mut text))
+        .and_then(|f| f.take(MAX_PASSWORD_FILE + 1).read_to_end(&mut bytes))
         .map_err(|err| format!("cannot read password file {shown}: {err}"))?;
-    if text.len() as u64 > MAX_PASSWORD_FILE {
+    if bytes.len() as u64 > MAX_PASSWORD_FILE {
         return Err(format!(
             "password file {shown} is larger than {MAX_PASSWORD_FILE} bytes: not a password"
         ));
     }
-    let password = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("password file {shown} is not UTF-8 text"))?;
+    let lines = text
+        .lines()
+        .filter(|line| !line.trim_end_matches('\r').is_empty())
+        .count();
+    if lines > 1 {
+        return Err(format!(
+            "password file {shown} has {lines} non-empty lines: it must hold the password \
+             alone, on one line"
+        ));
+    }
+    // Line endings after the password are not part of it: a password has no control character.
+    let password = text.trim_end_matches(['\r', '\n']);
     if password.is_empty() {
         return Err(format!("password file {shown} is empty"));
     }
-    // PLAIN separates its fields with NUL: such a password could not be sent intact.
-    if password.contains('\0') {
-        return Err(format!("password file {shown} contains a NUL byte"));
+    // A line break before it, a tab, a NUL (PLAIN's separator, so it could not be sent intact).
+    if let Some(control) = password.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "password file {shown} contains a control character (U+{:04X}): a password is \
+             printable text on one line",
+            u32::from(control)
+        ));
     }
     Ok(Password::new(password.to_owned()))
 }

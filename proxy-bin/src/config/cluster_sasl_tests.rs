@@ -80,7 +80,7 @@ fn the_contract_keys_parse_and_the_password_file_resolves_against_the_config_dir
 }
 
 #[test]
-fn mechanisms_ignore_case_and_one_line_ending_is_stripped() {
+fn mechanisms_ignore_case_and_line_endings_are_stripped() {
     let dir = dir_with_password("pw\r\n");
     let text = config(&SCRAM.replace("SCRAM-SHA-512", "scram-sha-256"), "");
     let sasl = parse_in(&text, &dir).unwrap().clusters["main"].sasl.clone();
@@ -88,10 +88,10 @@ fn mechanisms_ignore_case_and_one_line_ending_is_stripped() {
     assert_eq!(sasl.mechanism, Mechanism::Scram(ScramHash::Sha256));
     assert_eq!(sasl.password.expose(), "pw");
 
-    // Only one: a password may itself end in a newline.
-    std::fs::write(dir.join("proxy.secret"), "pw\n\n").unwrap();
+    // Blank lines after it too: a password holds no line break.
+    std::fs::write(dir.join("proxy.secret"), "pw\n\r\n\n").unwrap();
     let sasl = parse_in(&text, &dir).unwrap().clusters["main"].sasl.clone();
-    assert_eq!(sasl.unwrap().password.expose(), "pw\n");
+    assert_eq!(sasl.unwrap().password.expose(), "pw");
 
     let absolute = dir.join("proxy.secret").display().to_string();
     let text = config(&SCRAM.replace("proxy.secret", &absolute), "");
@@ -140,11 +140,6 @@ fn an_unreadable_or_empty_password_file_is_named_but_never_quoted() {
         let found = errors_in(&config(SCRAM, ""), &dir);
         assert_error(&found, "cluster.main.sasl.password_file", "is empty");
     }
-
-    std::fs::write(dir.join("proxy.secret"), "top\0secret").unwrap();
-    let found = errors_in(&config(SCRAM, ""), &dir);
-    assert_error(&found, "cluster.main.sasl.password_file", "NUL");
-    assert!(!found[0].message.contains("secret\0"), "{found:?}");
 
     std::fs::write(dir.join("proxy.secret"), "x".repeat(5000)).unwrap();
     let found = errors_in(&config(SCRAM, ""), &dir);
@@ -206,4 +201,119 @@ fn unknown_keys_and_bad_user_names_are_named() {
         parsed.clusters["main"].sasl.as_ref().unwrap().username,
         "team=a,b"
     );
+}
+
+/// The one error at `cluster.main.sasl.password_file` for a `proxy.secret` holding `bytes`: it
+/// names the file and not the content.
+fn password_file_error(bytes: &[u8]) -> String {
+    let dir = dir_with_password("");
+    let file = dir.join("proxy.secret");
+    std::fs::write(&file, bytes).unwrap();
+    let found = errors_in(&config(SCRAM, ""), &dir);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].path, "cluster.main.sasl.password_file");
+    let message = found[0].message.clone();
+    assert!(
+        message.contains(&file.display().to_string()),
+        "the file is not named: {message}"
+    );
+    assert!(!message.contains("hunter"), "the content leaked: {message}");
+    message
+}
+
+#[test]
+fn a_password_file_of_more_than_one_line_is_refused() {
+    let message = password_file_error(b"hunter2\nhunter3\n");
+    assert!(message.contains("2 non-empty lines"), "{message}");
+    let message = password_file_error(b"hunter2\r\n\r\nhunter3");
+    assert!(message.contains("2 non-empty lines"), "{message}");
+}
+
+#[test]
+fn a_password_file_that_is_not_utf8_text_is_refused() {
+    let message = password_file_error(b"hunter\xff\xfe2\n");
+    assert!(message.contains("not UTF-8 text"), "{message}");
+}
+
+#[test]
+fn a_password_file_with_control_characters_is_refused() {
+    for (bytes, code) in [
+        (&b"hunter\t2\n"[..], "U+0009"),
+        (b"hunter\x002", "U+0000"),
+        (b"hunter\x1b[2J", "U+001B"),
+        // A blank line before the password is a line break in it.
+        (b"\nhunter2\n", "U+000A"),
+    ] {
+        let message = password_file_error(bytes);
+        assert!(
+            message.contains(&format!("control character ({code})")),
+            "{bytes:?}: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_password_file_linked_outside_its_directory_is_refused_naming_link_and_target() {
+    let dir = dir_with_password("s3cret\n");
+    let elsewhere = Scratch(temp_dir("sasl-config-elsewhere"));
+    let target = elsewhere.join("real.secret");
+    std::fs::write(&target, "s3cret\n").unwrap();
+    let link = dir.join("linked.secret");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let text = config(&SCRAM.replace("proxy.secret", "linked.secret"), "");
+    let found = errors_in(&text, &dir);
+    assert_error(
+        &found,
+        "cluster.main.sasl.password_file",
+        &format!(
+            "password file {} is a symbolic link to {}, outside",
+            link.display(),
+            std::fs::canonicalize(&target).unwrap().display()
+        ),
+    );
+
+    // A link that stays in the directory (Kubernetes' `..data/` volumes) is followed.
+    std::fs::create_dir(dir.join("..data")).unwrap();
+    std::fs::write(dir.join("..data/inner.secret"), "inside\n").unwrap();
+    std::os::unix::fs::symlink("..data/inner.secret", dir.join("inner.secret")).unwrap();
+    let text = config(&SCRAM.replace("proxy.secret", "inner.secret"), "");
+    let parsed = parse_in(&text, &dir).unwrap();
+    let sasl = parsed.clusters["main"].sasl.as_ref().unwrap();
+    assert_eq!(sasl.password.expose(), "inside");
+    assert_eq!(
+        parsed.clusters["main"].sasl_password_file.as_deref(),
+        Some(dir.join("inner.secret").as_path())
+    );
+
+    // A dangling link is named too.
+    std::os::unix::fs::symlink(dir.join("gone.secret"), dir.join("dangling.secret")).unwrap();
+    let text = config(&SCRAM.replace("proxy.secret", "dangling.secret"), "");
+    let found = errors_in(&text, &dir);
+    assert_error(
+        &found,
+        "cluster.main.sasl.password_file",
+        "dangling.secret is a symbolic link that cannot be followed",
+    );
+}
+
+#[test]
+fn a_password_file_others_can_read_is_a_warning_naming_it_and_the_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = dir_with_password("s3cret\n");
+    let file = dir.join("proxy.secret");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let parsed = parse_in(&config(SCRAM, ""), &dir).unwrap();
+    let shown = file.display();
+    assert_eq!(
+        parsed.warnings(),
+        [format!(
+            "cluster.main.sasl.password_file: password file {shown} has mode 0644: its group or \
+             others can read or change it; run chmod 600 {shown}"
+        )]
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(parsed.warnings().is_empty(), "{:?}", parsed.warnings());
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();
+    assert_eq!(parsed.warnings().len(), 1, "group-writable is warned too");
 }

@@ -175,9 +175,9 @@ impl Validator {
 // === impl Config ===
 
 impl Config {
-    /// Advice that does not make the config invalid: the shutdown phases not fitting in the
-    /// orchestrator's grace period, after which the process is killed mid-drain.
-    pub fn warnings(&self) -> Vec<String> {
+    /// The shutdown phases not fitting in the orchestrator's grace period, after which the
+    /// process is killed mid-drain.
+    pub(super) fn shutdown_warnings(&self) -> Vec<String> {
         let shutdown = &self.shutdown;
         let child_stop = self
             .clusters

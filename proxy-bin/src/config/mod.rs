@@ -21,6 +21,7 @@ mod path;
 mod proxy;
 mod raw;
 mod route;
+mod secret_file;
 mod tls;
 mod validate;
 mod value;
@@ -374,6 +375,9 @@ pub struct ClusterConfig {
     pub tls: Option<ClusterTlsConfig>,
     /// How Sluice authenticates to the cluster, when it has a `[cluster.NAME.sasl]` table.
     pub sasl: Option<ClusterSasl>,
+    /// The file `sasl`'s password was read from (resolved), so `sluice check` can warn when
+    /// others can read it.
+    pub sasl_password_file: Option<PathBuf>,
 }
 
 /// The optional `[shutdown]` table.
@@ -390,6 +394,19 @@ pub struct ShutdownConfig {
     /// How long a successor started by an upgrade or reload (SIGUSR2, SIGHUP) has to report
     /// ready before this process kills it and keeps serving.
     pub upgrade_timeout: Duration,
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Advice that does not make the config invalid, for `sluice check` and `run`'s log: the
+    /// shutdown phases not fitting in the orchestrator's grace period, secret files that
+    /// others can read.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.shutdown_warnings();
+        warnings.extend(self.secret_file_warnings());
+        warnings
+    }
 }
 
 /// Parses and validates a configuration, reporting every problem found.

@@ -132,6 +132,10 @@ impl Validator {
         let has_tls = raw.tls.is_some();
         let tls = self.cluster_tls(at, raw.tls);
         let sasl = self.cluster_sasl(at, raw.sasl, has_tls, exec.is_some());
+        let (sasl, sasl_password_file) = match sasl? {
+            Some((sasl, file)) => (Some(sasl), Some(file)),
+            None => (None, None),
+        };
         Some(ClusterConfig {
             backends: backends?,
             connect_timeout: connect_timeout?,
@@ -140,7 +144,8 @@ impl Validator {
             ready_requires: ready_requires?,
             probe_interval: probe_interval?,
             tls: tls?,
-            sasl: sasl?,
+            sasl,
+            sasl_password_file,
         })
     }
 

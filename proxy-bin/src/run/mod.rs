@@ -51,7 +51,8 @@ pub(crate) struct Startup {
 pub(crate) fn main(config: Config, startup: Startup) -> ExitCode {
     // Before any thread exists; every later socket counts against it.
     let nofile = crate::descriptors::raise();
-    if let Some(warning) = crate::descriptors::warning(&config, nofile) {
+    let descriptors = crate::descriptors::warning(&config, nofile);
+    for warning in config.warnings().into_iter().chain(descriptors) {
         warn!("{warning}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

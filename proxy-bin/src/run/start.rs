@@ -22,6 +22,7 @@ use crate::config::{AdminConfig, Config};
 use crate::descriptors;
 use crate::tls_reload;
 use crate::upgrade::{Inherited, Offered, OfferedSockets, SocketKind};
+use crate::users_reload;
 use crate::wiring::{self, Probe};
 
 /// Everything set up before serving; nothing accepts yet.
@@ -29,7 +30,7 @@ pub(crate) struct Started {
     pub(super) frontend: Arc<Frontend<StaticRouter, Connector>>,
     pub(super) reaper: ChildReaper,
     pub(crate) state: Arc<AdminState>,
-    /// Probes, certificate reloads and the admin endpoint: they live until the very end, since
+    /// Probes, certificate and users-file reloads and the admin endpoint: they live until the very end, since
     /// `/readyz` must answer while draining.
     pub(super) background: TaskTracker,
     pub(super) stop_background: CancellationToken,
@@ -66,6 +67,12 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
     let cluster_health = start_probes(plan.probes, &background, &stop_background);
     if !plan.tls_reloads.is_empty() {
         background.spawn(tls_reload::watch(plan.tls_reloads, stop_background.clone()));
+    }
+    if !plan.users_files.is_empty() {
+        background.spawn(users_reload::watch(
+            plan.users_files,
+            stop_background.clone(),
+        ));
     }
     let state = Arc::new(
         AdminState::new(

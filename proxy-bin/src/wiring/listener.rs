@@ -23,6 +23,7 @@ use crate::config::{
     self, Config, ConfigError, KafkaConfig, KafkaGatewayConfig, ListenerConfig, ListenerTlsConfig,
     StageConfig,
 };
+use crate::users_reload::UsersFile;
 
 /// Every listener's spec, the router their rules make, and what the binary keeps of them.
 pub(super) struct Listeners {
@@ -33,6 +34,7 @@ pub(super) struct Listeners {
     pub(super) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
     /// The process's frame budget and each Kafka listener's under it.
     pub(super) frame_budgets: FrameBudgets,
+    pub(super) users_files: Vec<UsersFile>,
 }
 
 /// The process's frame budget and each Kafka listener's, by listener name.
@@ -55,6 +57,7 @@ impl Listeners {
                 process: FrameBudget::new(config.limits.frame_budget),
                 listeners: Vec::new(),
             },
+            users_files: Vec::new(),
         };
         let registries = Registries {
             tcp: raw_tcp_registry(),
@@ -128,7 +131,11 @@ impl Listeners {
         let metrics = Arc::new(KafkaMetrics::default());
         self.kafka_metrics
             .push((listener.name.clone(), metrics.clone()));
-        let sasl = match kafka.sasl.as_ref().map(listener_sasl) {
+        let sasl = match kafka
+            .sasl
+            .as_ref()
+            .map(|sasl| listener_sasl(sasl, &mut self.users_files))
+        {
             None => None,
             Some(Ok(sasl)) => {
                 self.sasl_metrics

@@ -20,6 +20,7 @@ use proxy_kafka::KafkaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
 
 use crate::config::{Config, ConfigError, ConfigErrors, ReadyRequires};
+use crate::users_reload::UsersFile;
 
 /// Everything the proxy runs, built from configuration.
 #[derive(Debug)]
@@ -37,6 +38,8 @@ pub(crate) struct Plan {
     pub(crate) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
     /// The process's frame budget and each Kafka listener's.
     pub(crate) frame_budgets: FrameBudgets,
+    /// SASL-terminating listeners' users files, reloaded on SIGHUP and when they change.
+    pub(crate) users_files: Vec<UsersFile>,
 }
 
 /// A cluster whose reachability readiness requires.
@@ -69,6 +72,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         kafka_metrics: listeners.kafka_metrics,
         sasl_metrics: listeners.sasl_metrics,
         frame_budgets: listeners.frame_budgets,
+        users_files: listeners.users_files,
     })
 }
 

@@ -1,15 +1,16 @@
 //! A Kafka listener's SASL handling; for termination, its users file read and checked (the
-//! error names the file).
+//! error names the file), once per file however many listeners name it, and kept for reloading.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use proxy_core::sasl::{FailureThrottle, PasswordVerifier, PendingLimit, UserStore};
+use proxy_core::sasl::{FailureThrottle, PasswordVerifier, PendingLimit};
 use proxy_kafka::sasl::{
     ListenerSasl, SaslMetrics, SaslServerConfig, SaslTerminate, SaslTermination,
 };
 
 use crate::config::KafkaSaslConfig;
+use crate::users_reload::UsersFile;
 
 /// The longest a (client, user) that keeps failing to authenticate is made to wait, unless
 /// half the authentication timeout is shorter: the answer must come before the timeout does,
@@ -21,8 +22,12 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 /// Every listener's PLAIN password checks share the process's: half the cores at most.
 static VERIFIER: LazyLock<Arc<PasswordVerifier>> = LazyLock::new(Arc::default);
 
-/// The listener's SASL handling, or why its users file cannot be used.
-pub(super) fn listener_sasl(config: &KafkaSaslConfig) -> Result<ListenerSasl, String> {
+/// The listener's SASL handling, or why its users file cannot be used. `users_files`: the
+/// files loaded so far, to which a new one is added.
+pub(super) fn listener_sasl(
+    config: &KafkaSaslConfig,
+    users_files: &mut Vec<UsersFile>,
+) -> Result<ListenerSasl, String> {
     let metrics = Arc::new(SaslMetrics::default());
     match config {
         KafkaSaslConfig::Inspect { mechanisms } => Ok(ListenerSasl::Inspect {
@@ -39,21 +44,20 @@ pub(super) fn listener_sasl(config: &KafkaSaslConfig) -> Result<ListenerSasl, St
             max_unauthenticated,
             max_unauthenticated_per_source,
         } => {
-            let text = std::fs::read_to_string(users)
-                .map_err(|err| format!("cannot read the users file {}: {err}", users.display()))?;
-            let store =
-                UserStore::parse(&text).map_err(|err| format!("{}: {err}", users.display()))?;
-            if store.is_empty() {
-                tracing::warn!(
-                    users = %users.display(),
-                    "the users file lists no users: every client authentication will fail"
-                );
-            }
+            let users = match users_files.iter().find(|file| file.path() == users) {
+                Some(file) => file.users().clone(),
+                None => {
+                    let file = UsersFile::load(users)?;
+                    let shared = file.users().clone();
+                    users_files.push(file);
+                    shared
+                }
+            };
             Ok(ListenerSasl::Terminate(SaslTerminate {
                 termination: SaslTermination {
                     config: Arc::new(SaslServerConfig {
                         mechanisms: mechanisms.clone(),
-                        users: Arc::new(store),
+                        users,
                         session_lifetime: *session_lifetime,
                     }),
                     metrics,

@@ -1,5 +1,5 @@
-//! The `sluice` binary as an operator runs it: `check`, `--version`, `--help`, `user add`, and
-//! `run` with real signals and real log lines.
+//! The `sluice` binary as an operator runs it: `check` (secret files too), `--version`,
+//! `--help`, `user add|list|remove`, and `run` with real signals and real log lines.
 //!
 //! This file holds the config the tests vary, `sluice check` on it, and `--version`/`--help`.
 #![expect(
@@ -10,6 +10,7 @@
 mod check;
 mod logs;
 mod run;
+mod secrets;
 mod user;
 
 use std::process::Command;

@@ -98,3 +98,127 @@ fn user_add_stores_salted_credentials_only_and_keeps_other_users() {
     assert!(!ok);
     assert!(text.contains("users.x.SCRAM-SHA-256"), "{text}");
 }
+
+/// `sluice user ARGS...`: (success, stdout, stderr).
+fn user(args: &[&str], users: &std::path::Path) -> (bool, String, String) {
+    let output = Command::new(SLUICE)
+        .arg("user")
+        .args(&args[..1])
+        .arg("--users")
+        .arg(users)
+        .args(&args[1..])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn user_list_shows_names_and_mechanisms_only() {
+    let users = sluice_tests::process::temp_path("users-list.toml");
+    let _ = std::fs::remove_file(&users);
+    let (ok, _, stderr) = user(&["list"], &users);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&users.display().to_string()) && stderr.contains("no such file"),
+        "{stderr}"
+    );
+    for (mechanism, name) in [
+        ("scram-sha-512", "alice"),
+        ("scram-sha-256", "alice"),
+        ("scram-sha-256", "odd name"),
+    ] {
+        let (ok, text) = user_add(&users, &["--mechanism", mechanism, name], "a-password\n");
+        assert!(ok, "{text}");
+    }
+    let (ok, stdout, stderr) = user(&["list"], &users);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        "alice\tSCRAM-SHA-256 SCRAM-SHA-512\nodd name\tSCRAM-SHA-256\n"
+    );
+    let file = std::fs::read_to_string(&users).unwrap();
+    for secret in file.lines().filter_map(|line| line.split_once(" = \"")) {
+        let value = secret.1.trim_end_matches('"');
+        assert!(!stdout.contains(value), "{} printed", secret.0);
+    }
+    // A broken file is an error naming the key, not an empty list.
+    std::fs::write(&users, "[people]\n").unwrap();
+    let (ok, stdout, stderr) = user(&["list"], &users);
+    assert!(!ok && stdout.is_empty());
+    assert!(stderr.contains("people"), "{stderr}");
+}
+
+#[test]
+fn user_remove_takes_a_user_or_one_mechanism_and_keeps_the_file_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let users = sluice_tests::process::temp_path("users-remove.toml");
+    let _ = std::fs::remove_file(&users);
+    for (mechanism, name) in [
+        ("scram-sha-512", "alice"),
+        ("scram-sha-256", "alice"),
+        ("scram-sha-512", "bob"),
+    ] {
+        let (ok, text) = user_add(&users, &["--mechanism", mechanism, name], "a-password\n");
+        assert!(ok, "{text}");
+    }
+    // The operator chose a group-readable file: a change keeps that.
+    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+    let before = std::fs::read_to_string(&users).unwrap();
+    for (args, needle) in [
+        (&["remove", "carol"][..], "no user \"carol\""),
+        (
+            &["remove", "--mechanism", "scram-sha-256", "bob"][..],
+            "user \"bob\" has no SCRAM-SHA-256 credential (it has SCRAM-SHA-512)",
+        ),
+        (
+            &["remove", "--mechanism", "plain", "bob"][..],
+            "--mechanism",
+        ),
+        (
+            &["remove", "--mechanism", "gssapi", "bob"][..],
+            "unknown SASL mechanism",
+        ),
+    ] {
+        let (ok, _, stderr) = user(args, &users);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&users).unwrap(), before);
+
+    let (ok, stdout, stderr) = user(&["remove", "--mechanism", "SCRAM-SHA-256", "alice"], &users);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("user \"alice\" keeps SCRAM-SHA-512 (removed SCRAM-SHA-256)"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = user(&["remove", "bob"], &users);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("user \"bob\" removed (1 user(s) in the file)"),
+        "{stdout}"
+    );
+    let (_, listed, _) = user(&["list"], &users);
+    assert_eq!(listed, "alice\tSCRAM-SHA-512\n");
+    let mode = std::fs::metadata(&users).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640, "the file's mode was not kept");
+    // No temporary file is left beside it.
+    let dir = users.parent().unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("users-remove.toml."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let missing = users.with_file_name("users-remove-missing.toml");
+    let (ok, _, stderr) = user(&["remove", "alice"], &missing);
+    assert!(!ok);
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+}

@@ -18,21 +18,21 @@ use sluice_tests::kafka_wire::{connect, frame, read_frame};
 
 use crate::{ALICE, Proxy, close_with, cluster_toml, terminate_with, users_file, users_file_with};
 
-/// A raw client's SASL exchange with the proxy.
-struct RawSasl {
-    stream: TcpStream,
+/// A raw client's SASL exchange with the proxy (also used by `reload`).
+pub(crate) struct RawSasl {
+    pub(crate) stream: TcpStream,
     correlation: i32,
 }
 
 impl RawSasl {
-    fn connect(port: u16) -> Self {
+    pub(crate) fn connect(port: u16) -> Self {
         Self {
             stream: connect(port),
             correlation: 0,
         }
     }
 
-    fn request(
+    pub(crate) fn request(
         &mut self,
         api: ApiKey,
         version: i16,
@@ -48,7 +48,7 @@ impl RawSasl {
     }
 
     /// SaslHandshake v1 for `mechanism`: its error code.
-    fn handshake(&mut self, mechanism: &str) -> i16 {
+    pub(crate) fn handshake(&mut self, mechanism: &str) -> i16 {
         let body = SaslHandshakeRequest::default()
             .with_mechanism(StrBytes::from_string(mechanism.to_owned()));
         let answer = self.request(ApiKey::SaslHandshake, 1, &body).unwrap();
@@ -59,7 +59,10 @@ impl RawSasl {
     }
 
     /// SaslAuthenticate v1 with `token` (v1 keeps the header unflexible for `frame`).
-    fn authenticate(&mut self, token: &[u8]) -> std::io::Result<SaslAuthenticateResponse> {
+    pub(crate) fn authenticate(
+        &mut self,
+        token: &[u8],
+    ) -> std::io::Result<SaslAuthenticateResponse> {
         let body =
             SaslAuthenticateRequest::default().with_auth_bytes(bytes::Bytes::from(token.to_vec()));
         let answer = self.request(ApiKey::SaslAuthenticate, 1, &body)?;
@@ -68,7 +71,7 @@ impl RawSasl {
     }
 
     /// A whole PLAIN login: the SaslAuthenticate error code.
-    fn plain(port: u16, user: &str, password: &str) -> std::io::Result<i16> {
+    pub(crate) fn plain(port: u16, user: &str, password: &str) -> std::io::Result<i16> {
         let mut client = Self::connect(port);
         assert_eq!(client.handshake("PLAIN"), 0);
         let token = format!("\0{user}\0{password}");

@@ -16,6 +16,7 @@
 mod clients;
 mod hardening;
 mod old_client;
+mod reload;
 mod routing;
 mod termination;
 mod upstream;
@@ -49,28 +50,34 @@ fn users_file(name: &str, users: &[(&str, &str)]) -> PathBuf {
 fn users_file_with(name: &str, users: &[(&str, &str)], args: &[&str]) -> PathBuf {
     let path = write_config(name, "");
     std::fs::remove_file(&path).unwrap();
-    for (user, password) in users {
-        for mechanism in ["scram-sha-256", "scram-sha-512"] {
-            let mut child = Command::new(SLUICE)
-                .args(["user", "add", "--users"])
-                .arg(&path)
-                .args(args)
-                .args(["--mechanism", mechanism, user])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+    for user in users {
+        add_user(&path, *user, args);
     }
     path
+}
+
+/// `sluice user add` of `user` to the users file at `path`, a SCRAM-SHA-256 and a
+/// SCRAM-SHA-512 credential, with `args` added.
+fn add_user(path: &Path, (user, password): (&str, &str), args: &[&str]) {
+    for mechanism in ["scram-sha-256", "scram-sha-512"] {
+        let mut child = Command::new(SLUICE)
+            .args(["user", "add", "--users"])
+            .arg(path)
+            .args(args)
+            .args(["--mechanism", mechanism, user])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// A running Sluice with one port-per-broker Kafka listener named `kafka`.

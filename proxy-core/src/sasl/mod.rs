@@ -1,11 +1,12 @@
 //! SASL mechanisms, protocol-neutral: PLAIN and SCRAM-SHA-256/512, both as the server that
 //! verifies a client and as the client that authenticates to a cluster, with salted
-//! credentials in a users file, the throttle that slows down clients that keep failing, the
+//! credentials in a users file (replaceable while sessions run), the throttle that slows down clients that keep failing, the
 //! cap on sessions still authenticating, and password checks off the runtime.
 //! Sans I/O: a protocol crate (`proxy-kafka`) carries the messages.
 
 mod pending;
 mod plain;
+mod reloadable;
 mod scram;
 mod throttle;
 mod users;
@@ -25,6 +26,7 @@ use std::str::FromStr;
 
 pub use self::pending::{PendingGuard, PendingLimit, PendingRefused};
 pub use self::plain::{PlainMessage, parse_plain, plain_message};
+pub use self::reloadable::ReloadableUsers;
 pub use self::scram::{
     MAX_CLIENT_MESSAGE, MAX_ITERATIONS, MAX_NAME_OR_NONCE, MAX_STORED_ITERATIONS, MIN_ITERATIONS,
     ScramClient, ScramClientFinal, ScramCredential, ScramError, ScramHash, ScramServer,

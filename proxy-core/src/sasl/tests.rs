@@ -297,6 +297,36 @@ fn the_users_file_round_trips_and_checks_plain_logins() {
 }
 
 #[test]
+fn users_are_listed_with_their_mechanisms_and_removed_one_mechanism_or_all() {
+    let mut store = store_with(&[
+        ("alice", ScramHash::Sha256, 4096),
+        ("alice", ScramHash::Sha512, 4096),
+        ("bob", ScramHash::Sha512, 4096),
+    ]);
+    assert_eq!(store.names().collect::<Vec<_>>(), ["alice", "bob"]);
+    assert_eq!(
+        store.mechanisms("alice"),
+        [ScramHash::Sha256, ScramHash::Sha512]
+    );
+    assert!(store.mechanisms("carol").is_empty());
+    assert!(store.remove("carol", None).is_empty());
+    assert!(store.remove("bob", Some(ScramHash::Sha256)).is_empty());
+    assert_eq!(
+        store.remove("alice", Some(ScramHash::Sha256)),
+        [ScramHash::Sha256]
+    );
+    assert_eq!(store.mechanisms("alice"), [ScramHash::Sha512]);
+    assert_eq!(store.remove("bob", None), [ScramHash::Sha512]);
+    // A user without credentials is gone: the file never holds an empty table.
+    assert_eq!(
+        store.remove("alice", Some(ScramHash::Sha512)),
+        [ScramHash::Sha512]
+    );
+    assert!(store.is_empty());
+    assert_eq!(UserStore::parse(&store.to_toml()).unwrap(), store);
+}
+
+#[test]
 fn users_file_errors_name_the_key() {
     let cases = [
         ("[users.a.PLAIN]\nsalt = \"AA==\"", "users.a.PLAIN"),

@@ -113,6 +113,38 @@ impl UserStore {
             .insert(credential.hash, credential);
     }
 
+    /// Removes `username`'s credential for `hash`, or all of them for `None`; the user goes
+    /// once they have none. The mechanisms removed, in order (none when nothing matched).
+    pub fn remove(&mut self, username: &str, hash: Option<ScramHash>) -> Vec<ScramHash> {
+        let Some(credentials) = self.users.get_mut(username) else {
+            return Vec::new();
+        };
+        let removed = match hash {
+            None => std::mem::take(credentials).into_keys().collect(),
+            Some(hash) => credentials
+                .remove(&hash)
+                .map(|credential| vec![credential.hash])
+                .unwrap_or_default(),
+        };
+        if credentials.is_empty() {
+            self.users.remove(username);
+        }
+        removed
+    }
+
+    /// Every user's name, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
+    /// The mechanisms `username` has a credential for, in order (none for an unknown user).
+    pub fn mechanisms(&self, username: &str) -> Vec<ScramHash> {
+        self.users
+            .get(username)
+            .map(|credentials| credentials.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// `username`'s credential for `hash`.
     pub fn credential(&self, username: &str, hash: ScramHash) -> Option<&ScramCredential> {
         self.users.get(username)?.get(&hash)

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::{KafkaError, KafkaRequest};
 use proxy_core::sasl::{
-    Mechanism, PasswordCheck, ScramServer, UserStore, VerifierError, fresh_nonce, parse_plain,
+    Mechanism, PasswordCheck, ReloadableUsers, ScramServer, VerifierError, fresh_nonce, parse_plain,
 };
 
 /// Kafka's `UNSUPPORTED_SASL_MECHANISM`.
@@ -35,8 +35,9 @@ const INVALID_CREDENTIALS: &str = "Authentication failed: Invalid username or pa
 pub struct SaslServerConfig {
     /// The mechanisms offered, in the order the handshake lists them.
     pub mechanisms: Vec<Mechanism>,
-    /// Salted credentials.
-    pub users: Arc<UserStore>,
+    /// Salted credentials, replaced when the users file changes: each authentication checks
+    /// against the users current when its token arrives.
+    pub users: Arc<ReloadableUsers>,
     /// Told to clients in SaslAuthenticate (v1+); they must re-authenticate before it passes.
     /// `None`: sessions never expire.
     pub session_lifetime: Option<Duration>,
@@ -183,7 +184,7 @@ impl SaslServer {
                 Some(plain) => {
                     self.state = Awaiting::PasswordChecked(plain.username.to_owned());
                     SaslStep::CheckPassword(PasswordCheck::new(
-                        self.config.users.clone(),
+                        self.config.users.current(),
                         plain.username,
                         plain.password,
                     ))
@@ -206,7 +207,7 @@ impl SaslServer {
                         None,
                     );
                 };
-                let users = &self.config.users;
+                let users = self.config.users.current();
                 let started = ScramServer::start(
                     hash,
                     token,

@@ -116,6 +116,47 @@ fn plain_is_checked_against_the_salted_keys() {
 }
 
 #[test]
+fn replaced_users_are_seen_by_authentications_that_had_not_yet_sent_their_token() {
+    let config = config(None);
+    let mut codec = KafkaCodec::default();
+    // A handshake before the users change, its token after: the new users decide.
+    let mut server = SaslServer::new(config.clone());
+    server
+        .on_request(&mut handshake(&mut codec, "PLAIN", 1))
+        .unwrap();
+    let mut without_bob = proxy_core::sasl::UserStore::clone(&config.users.current());
+    assert_eq!(without_bob.remove("bob", None), [ScramHash::Sha512]);
+    config.users.replace(without_bob);
+    let step = server
+        .on_request(&mut authenticate(
+            &mut codec,
+            plain_message("bob", "bob-secret"),
+        ))
+        .unwrap();
+    let step = checked(&mut server, step);
+    assert!(
+        matches!(
+            step,
+            SaslStep::Failed {
+                credentials_rejected: true,
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    let mut server = SaslServer::new(config);
+    let step = scram(&mut server, ScramHash::Sha512, "bob", "bob-secret");
+    assert!(matches!(step, SaslStep::Failed { .. }), "{step:?}");
+    let step = scram(
+        &mut SaslServer::new(server.config().clone()),
+        ScramHash::Sha512,
+        "alice",
+        "alice-secret",
+    );
+    assert!(matches!(step, SaslStep::Authenticated { .. }), "{step:?}");
+}
+
+#[test]
 fn protocol_mistakes_get_kafka_error_codes() {
     let mut codec = KafkaCodec::default();
     let only_scram = Arc::new(SaslServerConfig {

@@ -18,12 +18,12 @@ use proxy_core::codec::Codec;
 use proxy_core::context::SessionContext;
 use proxy_core::io::WriteQueue;
 use proxy_core::sasl::{
-    FailureThrottle, Mechanism, PasswordVerifier, PendingLimit, ScramClient, ScramCredential,
-    ScramHash, UserStore,
+    FailureThrottle, Mechanism, PasswordVerifier, PendingLimit, ReloadableUsers, ScramClient,
+    ScramCredential, ScramHash, UserStore,
 };
 use proxy_core::stage::{Flow, Stage, StageContext};
 
-pub(super) fn users() -> Arc<UserStore> {
+pub(super) fn users() -> Arc<ReloadableUsers> {
     let mut users = UserStore::default();
     let iterations = NonZeroU32::new(4096).unwrap();
     for hash in [ScramHash::Sha256, ScramHash::Sha512] {
@@ -36,7 +36,7 @@ pub(super) fn users() -> Arc<UserStore> {
         "bob",
         ScramCredential::generate(ScramHash::Sha512, "bob-secret", iterations).unwrap(),
     );
-    Arc::new(users)
+    Arc::new(ReloadableUsers::new(users))
 }
 
 pub(super) fn config(lifetime: Option<Duration>) -> Arc<SaslServerConfig> {
