@@ -5,10 +5,9 @@
 //! Elasticsearch and OpenSearch map dotted names to objects, so either would make them refuse
 //! documents.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
-
+use parking_lot::Mutex;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The JSON kind a field had when first seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +32,7 @@ pub fn problems(line: &Value) -> Vec<String> {
         return Vec::new();
     }
     let mut found = Vec::new();
-    let mut fields = FIELDS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut fields = FIELDS.lock();
     for (name, value) in object {
         let kind = match value {
             Value::Object(_) => {

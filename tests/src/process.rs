@@ -13,9 +13,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::STEP_TIMEOUT;
 
@@ -153,10 +155,7 @@ impl Running {
                     .unwrap_or_else(|_| serde_json::json!({ "raw": line }));
                 let found = crate::log_shape::problems(&value);
                 if !found.is_empty() {
-                    problems
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .extend(found);
+                    problems.lock().extend(found);
                 }
                 let _ = tx.send(value);
             }
@@ -322,12 +321,7 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let problems = std::mem::take(
-            &mut *self
-                .shape_problems
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let problems = std::mem::take(&mut *self.shape_problems.lock());
         if !problems.is_empty() && !thread::panicking() {
             panic!(
                 "sluice wrote JSON log lines a log pipeline would refuse:\n{}",
