@@ -49,9 +49,22 @@ fn default_config_parses() {
     let config = parse(DEFAULT_CONFIG).unwrap();
     assert_eq!(config.listeners.len(), 1);
     let listener = &config.listeners[0];
-    assert_eq!(listener.name, "plain");
+    assert_eq!(listener.name, "kafka");
     assert_eq!(listener.bind, "127.0.0.1:9192".parse().unwrap());
-    assert_eq!(listener.protocol, ListenerProtocol::Tcp);
+    let ListenerProtocol::Kafka(kafka) = &listener.protocol else {
+        panic!(
+            "the default listener is not a Kafka one: {:?}",
+            listener.protocol
+        );
+    };
+    assert_eq!(
+        kafka.gateway,
+        super::KafkaGatewayConfig::PortPerBroker {
+            broker_port_start: 9200,
+            max_brokers: 16,
+            port_grace: proxy_kafka::broker_map::DEFAULT_BROKER_PORT_GRACE,
+        }
+    );
     assert_eq!(listener.cluster, "local");
     let local = &config.clusters["local"];
     assert_eq!(

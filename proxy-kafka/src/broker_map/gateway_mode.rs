@@ -8,6 +8,12 @@ use std::time::Duration;
 /// 255. Each is a listening socket, opened for whatever node ids the cluster's responses name.
 pub const DEFAULT_MAX_BROKERS: u16 = 256;
 
+/// The brokers an SNI listener keeps per cluster at most. An SNI gateway opens no port per
+/// broker, but it remembers every node id a cluster's responses name; past this many, new node
+/// ids are refused (and logged) rather than letting a misbehaving broker grow the map without
+/// bound. Kafka clusters run to hundreds of brokers, not thousands.
+pub const SNI_MAX_BROKERS: usize = 1024;
+
 /// How long a broker its cluster no longer reports keeps its port, unless configured: longer
 /// than a broker's rolling restart takes, as a rule.
 pub const DEFAULT_BROKER_PORT_GRACE: Duration = Duration::from_secs(10 * 60);
@@ -112,6 +118,15 @@ impl GatewayMode {
     /// Whether clients can be told of broker `node_id`: it has a port in the listener's range
     /// (port-per-broker), or it is not negative (SNI: a host name pattern never names a negative
     /// node id).
+    /// The most brokers a cluster may have in this listener's map: every port of the range
+    /// for port-per-broker, [`SNI_MAX_BROKERS`] for SNI.
+    pub fn max_known(&self) -> usize {
+        match self {
+            Self::PortPerBroker { max_brokers, .. } => usize::from(*max_brokers),
+            Self::Sni { .. } => SNI_MAX_BROKERS,
+        }
+    }
+
     pub fn serves(&self, node_id: i32) -> bool {
         match self {
             Self::PortPerBroker { .. } => self.broker_port(node_id).is_some(),

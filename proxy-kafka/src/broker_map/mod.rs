@@ -26,10 +26,11 @@ use parking_lot::RwLock;
 use proxy_core::route::RouteId;
 use proxy_core::upstream::BackendAddr;
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use self::gateway_mode::{
     DEFAULT_BROKER_PORT_GRACE, DEFAULT_MAX_BROKERS, GatewayMode, HostPattern, NODE_ID_PLACEHOLDER,
+    SNI_MAX_BROKERS,
 };
 use self::refused::RefusedNodeIds;
 pub use self::rewrite_stage::{BrokerAddressRewrite, BrokerListeners};
@@ -158,9 +159,14 @@ impl BrokerMap {
         }
         let now = Instant::now();
         let mut new = Vec::new();
+        let mut over_cap = 0usize;
         let mut clusters = self.upstream.write();
         let known = clusters.entry(route.clone()).or_default();
         for broker in served {
+            if known.len() >= self.mode.max_known() && !known.contains_key(&broker.node_id) {
+                over_cap += 1;
+                continue;
+            }
             let addr = BackendAddr {
                 host: broker.host.clone(),
                 port: broker.port,
@@ -187,6 +193,16 @@ impl BrokerMap {
                     new.push(broker.node_id);
                 }
             }
+        }
+        if over_cap > 0 {
+            warn!(
+                listener.name = %self.listener,
+                route = %route,
+                refused = over_cap,
+                max_known = self.mode.max_known(),
+                "the cluster names more brokers than the listener keeps; the rest are not \
+                 advertised"
+            );
         }
         if listing == Listing::Full && !brokers.is_empty() {
             let listed: BTreeSet<i32> = brokers.iter().map(|broker| broker.node_id).collect();

@@ -167,3 +167,29 @@ fn sni_gateways_name_brokers_by_pattern_and_refuse_negative_node_ids() {
     );
     assert_eq!(learnt, [1001]);
 }
+
+#[test]
+fn an_sni_map_keeps_at_most_its_cap_of_brokers_per_cluster() {
+    let map = BrokerMap::new(
+        "kafka".into(),
+        "unused".into(),
+        GatewayMode::Sni {
+            broker_host_pattern: HostPattern::parse("b-{node_id}.kafka.test").unwrap(),
+            advertised_port: 9093,
+        },
+    );
+    let route = RouteId::new("main");
+    let flood: Vec<UpstreamBroker> = (0..SNI_MAX_BROKERS as i32 + 500)
+        .map(|id| broker(id, "10.0.0.1"))
+        .collect();
+    let learnt = map.learn(&route, &flood, Listing::Full);
+    assert_eq!(learnt.len(), SNI_MAX_BROKERS);
+    // Known brokers are still updated; new ones stay refused.
+    let learnt = map.learn(
+        &route,
+        &[broker(0, "10.0.0.2"), broker(100_000, "10.0.0.2")],
+        Listing::Partial,
+    );
+    assert_eq!(learnt, [0]);
+    assert!(map.upstream(&route, 100_000).is_none());
+}
