@@ -53,7 +53,8 @@ pub(crate) enum Command {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
-    /// Check a config file: exit 0 when it is valid, otherwise print every error and exit 1.
+    /// Check a config file and every file it names: exit 0 when it is valid (printing any
+    /// warnings), otherwise print every error, each with its key and line, and exit 1.
     Check {
         /// The TOML config file.
         #[arg(long, short)]
@@ -118,18 +119,25 @@ pub(crate) enum LogFormat {
     Json,
 }
 
-/// Loads and validates the config at `path` (or the embedded default), including the options
-/// of every stage; the error text lists every problem, one per line.
+/// Loads and validates the config at `path` (or the embedded default), including every file
+/// it names and the options of every stage; the error text lists every problem, one per line,
+/// each with its key and line.
 pub(crate) fn load(path: Option<&Path>) -> Result<Config, String> {
     let (origin, loaded) = match path {
         Some(path) => (path.display().to_string(), config::load(path)),
         None => (
             "<embedded default>".to_owned(),
-            config::parse(config::DEFAULT_CONFIG),
+            config::parse(config::DEFAULT_CONFIG).map(|config| config::Loaded {
+                config,
+                lines: config::KeyLines::of(config::DEFAULT_CONFIG),
+            }),
         ),
     };
-    let config = loaded.map_err(|errors| describe(&origin, &errors))?;
-    wiring::plan(&config).map_err(|errors| describe(&origin, &errors))?;
+    let config::Loaded { config, lines } = loaded.map_err(|errors| describe(&origin, &errors))?;
+    wiring::plan(&config).map_err(|mut errors| {
+        lines.locate(&mut errors.0);
+        describe(&origin, &errors)
+    })?;
     Ok(config)
 }
 

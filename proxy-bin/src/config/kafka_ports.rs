@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use proxy_kafka::broker_map::DEFAULT_MAX_BROKERS;
 
+use super::ports::may_share;
 use super::validate::Validator;
 use super::{AdminConfig, KafkaGatewayConfig, ListenerConfig, ListenerProtocol, path};
 
@@ -61,11 +62,6 @@ impl fmt::Display for BrokerPortRange {
             self.start, self.last, self.start, self.max_brokers
         )
     }
-}
-
-/// Whether sockets on `a` and on `b` could claim the same port.
-fn may_share(a: IpAddr, b: IpAddr) -> bool {
-    a == b || a.is_unspecified() || b.is_unspecified()
 }
 
 // === impl Validator ===

@@ -177,7 +177,7 @@ impl Validator {
 impl Config {
     /// The shutdown phases not fitting in the orchestrator's grace period, after which the
     /// process is killed mid-drain.
-    pub(super) fn shutdown_warnings(&self) -> Vec<String> {
+    pub(super) fn shutdown_warning(&self) -> Option<String> {
         let shutdown = &self.shutdown;
         let child_stop = self
             .clusters
@@ -187,9 +187,9 @@ impl Config {
             .unwrap_or_default();
         let needed = shutdown.accept_grace + shutdown.drain_timeout + child_stop;
         if needed <= shutdown.termination_grace_period {
-            return Vec::new();
+            return None;
         }
-        vec![format!(
+        Some(format!(
             "shutdown: accept_grace ({}) + drain_timeout ({}) + child stop time ({}) = {} exceeds \
              termination_grace_period ({}): the orchestrator may kill Sluice before it has drained",
             humantime::format_duration(shutdown.accept_grace),
@@ -197,6 +197,6 @@ impl Config {
             humantime::format_duration(child_stop),
             humantime::format_duration(needed),
             humantime::format_duration(shutdown.termination_grace_period),
-        )]
+        ))
     }
 }

@@ -34,7 +34,7 @@ fn defaults_fit_kubernetes_default_grace_period() {
     let local = &parsed.clusters["local"];
     assert_eq!(local.ready_requires, ReadyRequires::None);
     assert_eq!(local.probe_interval, Duration::from_secs(5));
-    assert!(parsed.warnings().is_empty());
+    assert_eq!(parsed.shutdown_warning(), None);
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn lifecycle_keys_are_read() {
     assert_eq!(exec.argv, ["/bin/cat"]);
     assert_eq!(exec.stop_timeout, Duration::from_secs(1));
     // 0 + 10 + 2 × 1 ≤ 15: no warning.
-    assert!(parsed.warnings().is_empty());
+    assert_eq!(parsed.shutdown_warning(), None);
 }
 
 #[test]

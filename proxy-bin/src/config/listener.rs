@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::kafka::RawKafka;
 use super::listener_sasl::authenticates_before_forwarding;
+use super::ports::collide;
 use super::raw::{RawListener, RawListenerLimits, RawStage};
 use super::validate::Validator;
 use super::{KafkaConfig, ListenerConfig, ListenerProtocol, StageConfig, addr, path, value};
@@ -28,11 +29,10 @@ enum ProtocolKind {
     Kafka,
 }
 
-/// Where each listener name and bind address was first seen, to point duplicates at it.
+/// Where each listener name was first seen, to point duplicates at it.
 #[derive(Debug, Default)]
 struct Seen {
     names: HashMap<String, String>,
-    binds: HashMap<SocketAddr, String>,
 }
 
 // === impl Validator ===
@@ -69,7 +69,7 @@ impl Validator {
         seen: &mut Seen,
     ) -> Option<ListenerConfig> {
         let name = self.name(at, raw.name, seen);
-        let bind = self.bind(at, raw.bind, seen);
+        let bind = self.bind(at, raw.bind);
         let kind = self.protocol(at, raw.protocol);
         let raw_kafka = RawKafka {
             gateway: raw.gateway,
@@ -204,7 +204,8 @@ impl Validator {
         Some(name)
     }
 
-    fn bind(&mut self, at: &str, raw: Option<String>, seen: &mut Seen) -> Option<SocketAddr> {
+    /// The listener's `bind`, unless another listener's takes its port.
+    fn bind(&mut self, at: &str, raw: Option<String>) -> Option<SocketAddr> {
         let owner = at.to_owned();
         let at = path::key(at, "bind");
         let text = self.required(&at, raw)?;
@@ -215,14 +216,25 @@ impl Validator {
             );
             return None;
         };
-        if let Some(first) = seen.binds.get(&bind) {
+        if let Some((_, first)) = self.binds.iter().find(|(other, _)| *other == bind) {
             self.error(
                 at,
                 format!("duplicate bind address {text:?} (also used by {first})"),
             );
             return None;
         }
-        seen.binds.insert(bind, owner);
+        if let Some((other, first)) = self.binds.iter().find(|(other, _)| collide(*other, bind)) {
+            self.error(
+                at,
+                format!(
+                    "{text:?} takes port {} of {first} (bind = \"{other}\"): an unspecified \
+                     address (0.0.0.0, ::) holds its port on every address",
+                    bind.port()
+                ),
+            );
+            return None;
+        }
+        self.binds.push((bind, owner));
         Some(bind)
     }
 

@@ -6,6 +6,7 @@ use proxy_core::sasl::Mechanism;
 use proxy_frontend::ClientAuth;
 use serde::Deserialize;
 
+use super::files::FileKind;
 use super::validate::Validator;
 use super::{KafkaSaslConfig, ListenerTlsConfig, RouteConfig, path, value};
 
@@ -133,7 +134,7 @@ impl Validator {
         let users_at = path::key(at, "users");
         let users = self
             .required(&users_at, raw.users)
-            .map(|file| self.resolve(file));
+            .map(|file| self.file(users_at.clone(), file, FileKind::Users));
         let timeout = self.or_default(
             path::key(at, "timeout"),
             raw.timeout,

@@ -1,23 +1,32 @@
 //! The `sluice` binary's TOML configuration: the first thing `main` does is turn the file into a
 //! validated [`Config`] that the listeners, clusters and shutdown logic are built from.
 //!
-//! Loading happens in two passes so that an operator sees every mistake in one run instead of
-//! fixing them one at a time: [`raw`] deserializes the file while recording unknown keys, then
-//! [`validate`] checks every value and collects all errors into [`ConfigErrors`].
+//! Loading happens in passes so that an operator sees every mistake in one run instead of
+//! fixing them one at a time: [`first_pass`] deserializes the file into [`raw`] structs while
+//! recording unknown keys (with a suggestion from [`keys`]) and values of the wrong type, then
+//! [`validate`] checks every value, and [`load()`] reads every file the config names
+//! ([`files`]). All errors are collected into [`ConfigErrors`], each with its key path and the
+//! line of that key ([`lines`]).
 //!
-//! Only a TOML syntax error or a type error (say `bind = 5`) stops the first pass early, because
-//! after that there is no document left to validate.
+//! Only a TOML syntax error stops the first pass early, because after that there is no
+//! document left to read.
 
 mod addr;
 mod cluster_sasl;
 mod error;
+mod files;
+mod first_pass;
 mod kafka;
 mod kafka_ports;
+mod keys;
 mod lifecycle;
 mod limits;
+mod lines;
 mod listener;
 mod listener_sasl;
+mod load;
 mod path;
+mod ports;
 mod proxy;
 mod raw;
 mod route;
@@ -25,6 +34,7 @@ mod secret_file;
 mod tls;
 mod validate;
 mod value;
+mod warnings;
 
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
@@ -47,7 +57,11 @@ mod limits_tests;
 #[cfg(test)]
 mod listener_sasl_tests;
 #[cfg(test)]
+mod ports_tests;
+#[cfg(test)]
 mod proxy_tests;
+#[cfg(test)]
+mod reference_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -55,7 +69,7 @@ mod tls_tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -63,7 +77,10 @@ use proxy_core::proxy_protocol::{ProxyProtocolPolicy, ProxyProtocolVersion};
 use proxy_core::sasl::Mechanism;
 use proxy_frontend::{PrincipalSource, TlsServerOptions};
 
+pub(crate) use error::with_causes;
 pub use error::{ConfigError, ConfigErrors};
+pub use lines::KeyLines;
+pub use load::{Loaded, load, parse, parse_in};
 /// A backend as written in the file (port never 0); the connector's own type, so no conversion.
 pub use proxy_backend::BackendAddr;
 use proxy_kafka::broker_map::HostPattern;
@@ -394,44 +411,4 @@ pub struct ShutdownConfig {
     /// How long a successor started by an upgrade or reload (SIGUSR2, SIGHUP) has to report
     /// ready before this process kills it and keeps serving.
     pub upgrade_timeout: Duration,
-}
-
-// === impl Config ===
-
-impl Config {
-    /// Advice that does not make the config invalid, for `sluice check` and `run`'s log: the
-    /// shutdown phases not fitting in the orchestrator's grace period, secret files that
-    /// others can read.
-    pub fn warnings(&self) -> Vec<String> {
-        let mut warnings = self.shutdown_warnings();
-        warnings.extend(self.secret_file_warnings());
-        warnings
-    }
-}
-
-/// Parses and validates a configuration, reporting every problem found.
-pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
-    parse_in(text, Path::new("."))
-}
-
-/// Like [`parse`], resolving relative file paths (certificates, keys, CA bundles) against
-/// `base`, the directory of the config file.
-pub fn parse_in(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
-    let (raw, unknown) = raw::parse(text)?;
-    validate::validate(raw, unknown, base)
-}
-
-/// Reads the file at `path` and [`parse`]s it.
-pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        ConfigError::new(
-            "",
-            format!("cannot read config file {}: {err}", path.display()),
-        )
-    })?;
-    let base = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    parse_in(&text, base)
 }

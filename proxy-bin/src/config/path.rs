@@ -16,11 +16,47 @@ pub(super) fn index(parent: &str, index: usize) -> String {
     format!("{parent}[{index}]")
 }
 
+/// Whether `outer` is `path` or a table or array holding it.
+pub(super) fn encloses(outer: &str, path: &str) -> bool {
+    match path.strip_prefix(outer) {
+        Some(rest) => rest.is_empty() || rest.starts_with('.') || rest.starts_with('['),
+        None => false,
+    }
+}
+
 /// The path of a key that `serde_ignored` saw and our structs did not expect.
 pub(super) fn from_ignored(path: &serde_ignored::Path<'_>) -> String {
     let mut out = String::new();
     push_ignored(&mut out, path);
     out
+}
+
+/// The table an ignored key is in, as [`super::keys::Table::path`] names it, and the key:
+/// `listener[0].tls.cret` is in `listener.tls`, `cluster.main.bakends` in `cluster.NAME`.
+pub(super) fn table_of_ignored(path: &serde_ignored::Path<'_>) -> (String, String) {
+    let mut keys = Vec::new();
+    push_keys(&mut keys, path);
+    let key = keys.pop().unwrap_or_default();
+    if keys.first().is_some_and(|first| first == "cluster")
+        && let Some(name) = keys.get_mut(1)
+    {
+        "NAME".clone_into(name);
+    }
+    (keys.join("."), key)
+}
+
+fn push_keys(keys: &mut Vec<String>, path: &serde_ignored::Path<'_>) {
+    match path {
+        serde_ignored::Path::Root => {}
+        serde_ignored::Path::Map { parent, key } => {
+            push_keys(keys, parent);
+            keys.push(key.clone());
+        }
+        serde_ignored::Path::Seq { parent, .. }
+        | serde_ignored::Path::Some { parent }
+        | serde_ignored::Path::NewtypeStruct { parent }
+        | serde_ignored::Path::NewtypeVariant { parent } => push_keys(keys, parent),
+    }
 }
 
 /// The path at which `serde_path_to_error` saw a type error.
@@ -57,7 +93,7 @@ fn push_ignored(out: &mut String, path: &serde_ignored::Path<'_>) {
     }
 }
 
-fn push_key(out: &mut String, key: &str) {
+pub(super) fn push_key(out: &mut String, key: &str) {
     if !out.is_empty() {
         out.push('.');
     }
@@ -72,6 +108,6 @@ fn push_key(out: &mut String, key: &str) {
     }
 }
 
-fn push_index(out: &mut String, index: usize) {
+pub(super) fn push_index(out: &mut String, index: usize) {
     out.push_str(&format!("[{index}]"));
 }

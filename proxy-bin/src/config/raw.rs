@@ -3,16 +3,15 @@
 //!
 //! Values that need checking beyond their TOML type (addresses, durations, sizes, the protocol)
 //! stay strings here, and required keys are `Option`s, so that [`super::validate`] can report
-//! all of them at once with their paths instead of serde stopping at the first.
+//! all of them at once with their paths instead of serde stopping at the first. The keys each
+//! struct takes are listed again in [`super::keys`], for suggestions and the reference; a test
+//! checks the two agree.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
-
-use super::error::ConfigError;
-use super::path;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -187,44 +186,6 @@ pub(super) struct RawShutdown {
 pub(super) enum RawSize {
     Bytes(i64),
     Text(String),
-}
-
-/// Deserializes `text`, returning the raw document and the path of every unknown key.
-///
-/// A syntax or type error is returned alone: there is no document left to check after it.
-pub(super) fn parse(text: &str) -> Result<(RawConfig, Vec<String>), ConfigError> {
-    let document = toml::Deserializer::parse(text)
-        .map_err(|err| ConfigError::new("", format!("invalid TOML: {}", describe(text, &err))))?;
-    let mut unknown = Vec::new();
-    let mut record = |ignored: serde_ignored::Path<'_>| unknown.push(path::from_ignored(&ignored));
-    let ignoring = serde_ignored::Deserializer::new(document, &mut record);
-    let raw: RawConfig = serde_path_to_error::deserialize(ignoring).map_err(|err| {
-        let at = path::from_tracked(err.path());
-        ConfigError::new(at, describe(text, err.inner()))
-    })?;
-    Ok((raw, unknown))
-}
-
-/// toml's message with the line and column it points at, on one line: its own `Display` adds
-/// a multi-line source excerpt, which would break our one-error-per-line output.
-fn describe(text: &str, err: &toml::de::Error) -> String {
-    let message = err.message().trim_end();
-    match err.span() {
-        Some(span) => {
-            let (line, column) = line_column(text, span.start);
-            format!("{message} (line {line}, column {column})")
-        }
-        None => message.to_owned(),
-    }
-}
-
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    (line, column)
 }
 
 // === impl RawSize ===

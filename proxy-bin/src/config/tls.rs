@@ -1,13 +1,15 @@
 //! TLS keys: a listener's `[listener.tls]` (termination or passthrough) and a cluster's
 //! `[cluster.NAME.tls]` (origination). File paths are resolved against the config file's
-//! directory; whether the files hold usable certificates is checked when the plan is built,
-//! so `sluice check` reports that too.
+//! directory. Each file is recorded at its key and read when a config file is loaded
+//! ([`super::files`]), so `sluice check` reports every unusable one at its own key; whether a
+//! key matches its certificate is checked when the plan is built.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use proxy_frontend::{CertFiles, ClientAuth, MinTlsVersion, PrincipalSource, TlsServerOptions};
 
+use super::files::FileKind;
 use super::raw::{RawClusterTls, RawListenerTls};
 use super::validate::Validator;
 use super::{ClusterTlsConfig, ListenerTlsConfig, path, value};
@@ -88,22 +90,26 @@ impl Validator {
         raw: RawListenerTls,
         handshake_timeout: Duration,
     ) -> Option<ListenerTlsConfig> {
+        let cert_at = path::key(at, "cert");
         let cert = self
-            .required(&path::key(at, "cert"), raw.cert)
-            .map(|f| self.resolve(f));
+            .required(&cert_at, raw.cert)
+            .map(|f| self.file(cert_at, f, FileKind::CertChain));
+        let key_at = path::key(at, "key");
         let key = self
-            .required(&path::key(at, "key"), raw.key)
-            .map(|f| self.resolve(f));
+            .required(&key_at, raw.key)
+            .map(|f| self.file(key_at, f, FileKind::PrivateKey));
         let mut by_name = Some(Vec::new());
         for (i, entry) in raw.certificate.into_iter().enumerate() {
             let entry_at = path::index(&path::key(at, "certificate"), i);
             let names = self.required(&path::key(&entry_at, "names"), entry.names);
+            let cert_at = path::key(&entry_at, "cert");
             let cert = self
-                .required(&path::key(&entry_at, "cert"), entry.cert)
-                .map(|f| self.resolve(f));
+                .required(&cert_at, entry.cert)
+                .map(|f| self.file(cert_at, f, FileKind::CertChain));
+            let key_at = path::key(&entry_at, "key");
             let key = self
-                .required(&path::key(&entry_at, "key"), entry.key)
-                .map(|f| self.resolve(f));
+                .required(&key_at, entry.key)
+                .map(|f| self.file(key_at, f, FileKind::PrivateKey));
             if names.as_ref().is_some_and(Vec::is_empty) {
                 self.error(
                     path::key(&entry_at, "names"),
@@ -157,7 +163,9 @@ impl Validator {
                 )),
             },
         );
-        let client_ca = raw.client_ca.map(|f| self.resolve(f));
+        let client_ca = raw
+            .client_ca
+            .map(|f| self.file(path::key(at, "client_ca"), f, FileKind::CaBundle));
         if client_auth.is_some_and(|auth| auth != ClientAuth::Off) && client_ca.is_none() {
             self.error(
                 path::key(at, "client_ca"),
@@ -199,10 +207,16 @@ impl Validator {
             return None;
         }
         Some(Some(ClusterTlsConfig {
-            ca: raw.ca.map(|f| self.resolve(f)),
+            ca: raw
+                .ca
+                .map(|f| self.file(path::key(&at, "ca"), f, FileKind::CaBundle)),
             server_name: raw.server_name,
-            cert: raw.cert.map(|f| self.resolve(f)),
-            key: raw.key.map(|f| self.resolve(f)),
+            cert: raw
+                .cert
+                .map(|f| self.file(path::key(&at, "cert"), f, FileKind::CertChain)),
+            key: raw
+                .key
+                .map(|f| self.file(path::key(&at, "key"), f, FileKind::PrivateKey)),
             insecure_skip_verify: raw.insecure_skip_verify.unwrap_or(false),
         }))
     }

@@ -7,10 +7,13 @@
 //! [`super::listener`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use super::error::{ConfigError, ConfigErrors};
-use super::raw::{RawCluster, RawConfig};
+use super::error::ConfigError;
+use super::files::{FileKind, FileRef};
+use super::first_pass::FirstPass;
+use super::raw::RawCluster;
 use super::{ClusterConfig, Config, addr, path, value};
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -18,18 +21,32 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKEND_EXPECTED: &str =
     "expected HOST:PORT such as 127.0.0.1:9092, [::1]:9092 or broker.example:9092";
 
-/// Checks `raw`; `unknown` are the paths of keys the first pass did not recognise.
-pub(super) fn validate(
-    raw: RawConfig,
-    unknown: Vec<String>,
-    base: &std::path::Path,
-) -> Result<Config, ConfigErrors> {
+/// What the second pass found.
+#[derive(Debug)]
+pub(super) struct Checked {
+    /// The config, when nothing was wrong with it.
+    pub(super) config: Option<Config>,
+    /// The first pass's errors, then the second's.
+    pub(super) errors: Vec<ConfigError>,
+    /// Every certificate, key, CA bundle and users file the config names, for
+    /// [`super::files::check`].
+    pub(super) files: Vec<FileRef>,
+}
+
+/// Checks `first`'s document; `base` is the directory relative file paths are resolved
+/// against.
+pub(super) fn validate(first: FirstPass, base: &std::path::Path) -> Checked {
+    let FirstPass {
+        raw,
+        errors: first_errors,
+        removed,
+        ..
+    } = first;
     let mut v = Validator {
         base: base.to_path_buf(),
-        errors: unknown
-            .into_iter()
-            .map(|at| ConfigError::new(at, "unknown key"))
-            .collect(),
+        errors: Vec::new(),
+        files: Vec::new(),
+        binds: Vec::new(),
     };
     // Names are taken before the clusters are checked so that a listener naming a cluster with
     // a bad value is not also told that the cluster does not exist.
@@ -40,9 +57,13 @@ pub(super) fn validate(
     let admin = v.admin(raw.admin);
     let limits = v.limits(raw.limits);
     v.broker_port_collisions(&listeners, admin.flatten().as_ref());
+    v.admin_port_collisions(admin.flatten().as_ref());
     v.process_frame_budget(&listeners, limits.as_ref());
-    match (shutdown, admin, limits) {
-        (Some(shutdown), Some(admin), Some(limits)) if v.errors.is_empty() => Ok(Config {
+    // A key the first pass took out for its type reads as absent here: its error is said.
+    v.errors
+        .retain(|error| !removed.iter().any(|key| path::encloses(key, &error.path)));
+    let config = match (shutdown, admin, limits) {
+        (Some(shutdown), Some(admin), Some(limits)) if v.errors.is_empty() => Some(Config {
             listeners: listeners
                 .into_iter()
                 .map(|(_, listener)| listener)
@@ -52,7 +73,14 @@ pub(super) fn validate(
             admin,
             limits,
         }),
-        _ => Err(ConfigErrors(v.errors)),
+        _ => None,
+    };
+    let mut errors = first_errors;
+    errors.append(&mut v.errors);
+    Checked {
+        config: config.filter(|_| errors.is_empty()),
+        errors,
+        files: v.files,
     }
 }
 
@@ -61,13 +89,30 @@ pub(super) fn validate(
 pub(super) struct Validator {
     /// Relative file paths are resolved against this: the config file's directory.
     pub(super) base: std::path::PathBuf,
-    /// In the order found: unknown keys first, then each value in file order.
+    /// In the order found; put in file order once every check has run.
     errors: Vec<ConfigError>,
+    /// The files the config names, read after validation when a file is loaded.
+    files: Vec<FileRef>,
+    /// Every listener's bind address that parsed, with the listener's path, in file order:
+    /// other sockets must not take their ports, whatever else is wrong with the listener.
+    pub(super) binds: Vec<(std::net::SocketAddr, String)>,
 }
 
 // === impl Validator ===
 
 impl Validator {
+    /// `file` as written, resolved against the config file's directory when relative, and
+    /// recorded to be read as a `kind` file (with errors at `at`).
+    pub(super) fn file(&mut self, at: String, file: String, kind: FileKind) -> PathBuf {
+        let path = self.resolve(file);
+        self.files.push(FileRef {
+            at,
+            path: path.clone(),
+            kind,
+        });
+        path
+    }
+
     pub(super) fn error(&mut self, at: String, message: String) {
         self.errors.push(ConfigError::new(at, message));
     }

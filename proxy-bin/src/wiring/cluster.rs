@@ -28,7 +28,7 @@ pub(super) fn spec(
             match BackendTls::from_files(&options) {
                 Ok(tls) => Some(tls),
                 Err(err) => {
-                    error(errors, format!("cluster.{name}.tls"), err);
+                    error(errors, format!("cluster.{name}.tls"), &err);
                     return None;
                 }
             }

@@ -143,7 +143,10 @@ impl Listeners {
                 Some(sasl)
             }
             Some(Err(message)) => {
-                error(errors, format!("listener[{index}].sasl.users"), message);
+                errors.push(ConfigError::new(
+                    format!("listener[{index}].sasl.users"),
+                    message,
+                ));
                 None
             }
         };
@@ -205,7 +208,7 @@ impl Listeners {
                     }))
                 }
                 Err(err) => {
-                    error(errors, format!("listener[{index}].tls"), err);
+                    error(errors, format!("listener[{index}].tls"), &err);
                     None
                 }
             },
@@ -230,7 +233,7 @@ fn stages<P: Protocol>(
         .filter_map(|stage| match registry.build(&stage.kind, &stage.options) {
             Ok(factory) => Some(factory),
             Err(err) => {
-                error(errors, stage.path.clone(), err);
+                error(errors, stage.path.clone(), &err);
                 None
             }
         })

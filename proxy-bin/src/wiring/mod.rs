@@ -96,7 +96,10 @@ fn probes(config: &Config, clusters: &[ClusterSpec]) -> Vec<Probe> {
         .collect()
 }
 
-/// Records `err` against the config key `path`.
-fn error(errors: &mut Vec<ConfigError>, path: impl Into<String>, err: impl ToString) {
-    errors.push(ConfigError::new(path.into(), err.to_string()));
+/// Records `err`, with its causes, against the config key `path`.
+fn error(errors: &mut Vec<ConfigError>, path: impl Into<String>, err: &dyn std::error::Error) {
+    errors.push(ConfigError::new(
+        path.into(),
+        crate::config::with_causes(err),
+    ));
 }

@@ -41,7 +41,7 @@ protocol = "tcp"
 cluster = "local"
 
 [cluster.local]
-backends = ["127.0.0.1:9092"]
+backends = ["127.0.0.1:9000"]
 connect_timeout = "5s"
 "#;
 

@@ -115,9 +115,6 @@ impl GatewayMode {
         }
     }
 
-    /// Whether clients can be told of broker `node_id`: it has a port in the listener's range
-    /// (port-per-broker), or it is not negative (SNI: a host name pattern never names a negative
-    /// node id).
     /// The most brokers a cluster may have in this listener's map: every port of the range
     /// for port-per-broker, [`SNI_MAX_BROKERS`] for SNI.
     pub fn max_known(&self) -> usize {
@@ -127,6 +124,9 @@ impl GatewayMode {
         }
     }
 
+    /// Whether clients can be told of broker `node_id`: it has a port in the listener's range
+    /// (port-per-broker), or it is not negative (SNI: a host name pattern never names a negative
+    /// node id).
     pub fn serves(&self, node_id: i32) -> bool {
         match self {
             Self::PortPerBroker { .. } => self.broker_port(node_id).is_some(),
