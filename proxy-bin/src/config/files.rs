@@ -1,5 +1,5 @@
 //! The files a config names: certificate chains, private keys, CA bundles and users files,
-//! read when a config file is loaded ([`super::load`]) so that every missing, unreadable or
+//! read when a config file is loaded ([`super::load()`]) so that every missing, unreadable or
 //! malformed one is reported at its own key, with the operating system's reason, in the same
 //! run as every other error. Cluster password files are read by the validator itself
 //! ([`super::cluster_sasl`]), since the config holds the password.
