@@ -47,7 +47,11 @@ impl Connector {
             .into_iter()
             .map(|c| (c.route.clone(), Arc::new(c)))
             .collect();
-        let connections = Arc::new(BackendConnections::new(clusters.keys().cloned()));
+        let connections = BackendConnections::new(clusters.keys().cloned());
+        for cluster in clusters.values() {
+            connections.expect_backends(&cluster.route, &cluster.backends);
+        }
+        let connections = Arc::new(connections);
         Self {
             clusters,
             reaper,
@@ -136,6 +140,7 @@ impl Connect for Connector {
                         error = %failure,
                         "backend did not resolve"
                     );
+                    self.connections.record_failure(route, backend);
                     attempts += 1;
                     last = failure;
                     continue;
@@ -150,11 +155,13 @@ impl Connect for Connector {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(err)) => {
                         debug!(backend.addr = %addr, error = %err, "backend connect failed");
+                        self.connections.record_failure(route, backend);
                         last = ConnectFailure::Io(err.kind());
                         continue;
                     }
                     Err(_) => {
                         debug!(backend.addr = %addr, "backend connect timed out");
+                        self.connections.record_failure(route, backend);
                         last = ConnectFailure::TimedOut;
                         continue;
                     }

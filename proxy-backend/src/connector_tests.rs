@@ -40,19 +40,53 @@ fn cluster(ports: &[u16]) -> Connector {
 async fn a_refusing_address_is_skipped_for_the_next_one() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let live = listener.local_addr().unwrap();
-    let connector = cluster(&[closed_port().await, live.port()]);
-    let cx = cx();
-    let connected = connector
-        .connect(ConnectRequest::for_session(&RouteId::new("c"), &cx))
-        .await
-        .unwrap();
+    let dead = closed_port().await;
+    let connector = cluster(&[dead, live.port()]);
+    // In name order, whatever the order of the backends.
+    let failures = |connector: &Connector| {
+        let mut failures = connector
+            .connections()
+            .failures()
+            .into_iter()
+            .map(|((route, backend), count)| (route.to_string(), backend, count))
+            .collect::<Vec<_>>();
+        let listed = failures.clone();
+        failures.sort();
+        assert_eq!(failures, listed);
+        failures.sort_by_key(|(_, backend, _)| backend != &format!("127.0.0.1:{dead}"));
+        failures
+    };
+    // Both backends are listed from 0.
+    let port = |port: u16| format!("127.0.0.1:{port}");
     assert_eq!(
-        connected.state,
-        BackendState::Ready {
-            target: BackendTarget::Addr(live)
-        }
+        failures(&connector),
+        [
+            ("c".to_owned(), port(dead), 0),
+            ("c".to_owned(), port(live.port()), 0)
+        ]
     );
-    assert_eq!(connected.target.addr(), Some(live));
+    let cx = cx();
+    for _ in 0..2 {
+        let connected = connector
+            .connect(ConnectRequest::for_session(&RouteId::new("c"), &cx))
+            .await
+            .unwrap();
+        assert_eq!(
+            connected.state,
+            BackendState::Ready {
+                target: BackendTarget::Addr(live)
+            }
+        );
+        assert_eq!(connected.target.addr(), Some(live));
+    }
+    // The dead first backend is visible while sessions fail over to the live one.
+    assert_eq!(
+        failures(&connector),
+        [
+            ("c".to_owned(), port(dead), 2),
+            ("c".to_owned(), port(live.port()), 0)
+        ]
+    );
 }
 
 #[tokio::test]

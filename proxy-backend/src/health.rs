@@ -35,18 +35,29 @@ pub struct ClusterHealth {
     requirement: Requirement,
     total: usize,
     reachable: AtomicUsize,
+    /// Each backend (`host:port` as configured) and whether it answered the last probe.
+    backends: Vec<(String, AtomicBool)>,
     /// False until the first probe finished: a cluster never probed is not ready.
     probed: AtomicBool,
 }
 
 impl ClusterHealth {
-    /// A cluster whose `total` backends have not been probed yet.
-    pub fn new(cluster: impl Into<String>, requirement: Requirement, total: usize) -> Self {
+    /// A cluster whose `backends` (named as configured) have not been probed yet.
+    pub fn new(
+        cluster: impl Into<String>,
+        requirement: Requirement,
+        backends: impl IntoIterator<Item = String>,
+    ) -> Self {
+        let backends: Vec<_> = backends
+            .into_iter()
+            .map(|name| (name, AtomicBool::new(false)))
+            .collect();
         Self {
             cluster: cluster.into(),
             requirement,
-            total,
+            total: backends.len(),
             reachable: AtomicUsize::new(0),
+            backends,
             probed: AtomicBool::new(false),
         }
     }
@@ -59,6 +70,14 @@ impl ClusterHealth {
     /// How many backends answered the last probe.
     pub fn reachable(&self) -> usize {
         self.reachable.load(Ordering::Relaxed)
+    }
+
+    /// Each backend, as configured, and whether it answered the last probe (false before the
+    /// first).
+    pub fn backends(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.backends
+            .iter()
+            .map(|(name, up)| (name.as_str(), up.load(Ordering::Relaxed)))
     }
 
     /// `Ok` when the requirement holds; otherwise a one-line reason.
@@ -79,7 +98,12 @@ impl ClusterHealth {
         }
     }
 
-    fn record(&self, reachable: usize) {
+    /// Records a probe: whether each backend, in order, answered.
+    fn record(&self, up: &[bool]) {
+        for ((_, slot), up) in self.backends.iter().zip(up) {
+            slot.store(*up, Ordering::Relaxed);
+        }
+        let reachable = up.iter().filter(|up| **up).count();
         let before = self.reachable.swap(reachable, Ordering::Relaxed);
         let first = !self.probed.swap(true, Ordering::Relaxed);
         if first || before != reachable {
@@ -97,8 +121,8 @@ pub async fn probe_until(
     stop: CancellationToken,
 ) {
     loop {
-        let reachable = probe_once(&cluster).await;
-        health.record(reachable);
+        let up = probe_each(&cluster).await;
+        health.record(&up);
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
@@ -108,21 +132,34 @@ pub async fn probe_until(
 
 /// How many of `cluster`'s backend addresses accept a TCP connection right now.
 pub async fn probe_once(cluster: &ClusterSpec) -> usize {
-    let mut reachable = 0;
+    probe_each(cluster)
+        .await
+        .into_iter()
+        .filter(|up| *up)
+        .count()
+}
+
+/// Whether each of `cluster`'s backends, in order, accepts a TCP connection right now (on one
+/// of the addresses its name resolves to).
+async fn probe_each(cluster: &ClusterSpec) -> Vec<bool> {
+    let mut up = Vec::with_capacity(cluster.backends.len());
     for backend in &cluster.backends {
         let deadline = Instant::now() + cluster.connect_timeout;
         let Ok(addrs) = crate::connector::resolve(backend, deadline).await else {
             debug!(backend.addr = %backend, "probe: backend did not resolve");
+            up.push(false);
             continue;
         };
+        let mut answered = false;
         for addr in addrs {
             if probe_addr(cluster, addr, deadline).await {
-                reachable += 1;
+                answered = true;
                 break;
             }
         }
+        up.push(answered);
     }
-    reachable
+    up
 }
 
 async fn probe_addr(cluster: &ClusterSpec, addr: SocketAddr, deadline: Instant) -> bool {
@@ -164,22 +201,36 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let spec = cluster(&[up.local_addr().unwrap().port(), down]);
-        let any = ClusterHealth::new("c", Requirement::Any, 2);
-        let all = ClusterHealth::new("c", Requirement::All, 2);
+        let up_port = up.local_addr().unwrap().port();
+        let spec = cluster(&[up_port, down]);
+        let names = || spec.backends.iter().map(ToString::to_string);
+        let any = ClusterHealth::new("c", Requirement::Any, names());
+        let all = ClusterHealth::new("c", Requirement::All, names());
         assert!(any.check().unwrap_err().contains("not probed yet"));
-        let reachable = probe_once(&spec).await;
-        assert_eq!(reachable, 1);
-        any.record(reachable);
-        all.record(reachable);
+        assert_eq!(probe_once(&spec).await, 1);
+        let answered = probe_each(&spec).await;
+        assert_eq!(answered, [true, false]);
+        any.record(&answered);
+        all.record(&answered);
         assert_eq!(any.check(), Ok(()));
+        let backends: Vec<_> = any
+            .backends()
+            .map(|(name, up)| (name.to_owned(), up))
+            .collect();
+        assert_eq!(
+            backends,
+            [
+                (format!("127.0.0.1:{up_port}"), true),
+                (format!("127.0.0.1:{down}"), false)
+            ]
+        );
         assert_eq!(
             all.check().unwrap_err(),
             "cluster c: 1 of 2 backends reachable, all required"
         );
         drop(up);
-        let reachable = probe_once(&spec).await;
-        any.record(reachable);
+        any.record(&probe_each(&spec).await);
         assert_eq!(any.check().unwrap_err(), "cluster c: no backend reachable");
+        assert!(any.backends().all(|(_, up)| !up));
     }
 }

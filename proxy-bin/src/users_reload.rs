@@ -15,6 +15,8 @@ use proxy_core::sasl::{ReloadableUsers, UserStore};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::admin::{Outcome, Outcomes};
+
 /// How often users files are checked for changes.
 const USERS_FILE_CHECK: Duration = Duration::from_secs(2);
 
@@ -30,6 +32,8 @@ pub(crate) struct UsersFile {
     /// The version last read, whether it loaded or not: a broken file is reported once, and
     /// read again when it changes.
     stamp: Stamp,
+    /// What its reloads came to, for `/metrics`.
+    reloads: Arc<Outcomes>,
 }
 
 // === impl UsersFile ===
@@ -46,12 +50,18 @@ impl UsersFile {
             path: path.to_owned(),
             users: Arc::new(ReloadableUsers::new(store)),
             stamp,
+            reloads: Arc::default(),
         })
     }
 
     /// Where the file is.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What its reloads came to.
+    pub(crate) fn reloads(&self) -> &Arc<Outcomes> {
+        &self.reloads
     }
 
     /// The users, as listeners authenticate against them.
@@ -93,6 +103,7 @@ pub(crate) async fn watch(mut files: Vec<UsersFile>, stop: CancellationToken) {
             match file.reload_if_changed() {
                 Ok(Some(count)) => {
                     info!(file = %file.path.display(), users = count, trigger = "file changed", "users file reloaded");
+                    file.reloads.record(Outcome::Succeeded);
                     if count == 0 {
                         warn_empty(&file.path);
                     }
@@ -100,6 +111,7 @@ pub(crate) async fn watch(mut files: Vec<UsersFile>, stop: CancellationToken) {
                 Ok(None) => {}
                 Err(error) => {
                     warn!(file = %file.path.display(), error = %error, "users file reload failed; keeping the previous users");
+                    file.reloads.record(Outcome::Failed);
                 }
             }
         }

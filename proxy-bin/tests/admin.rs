@@ -2,7 +2,9 @@
 //! request heads closed by `header_read_timeout`, kept-alive connections closed by
 //! `idle_timeout`, and the least recently active connection evicted at `max_connections`, with
 //! `/livez` answering throughout. Every wait is a bounded poll on what a client or `/metrics`
-//! observes; nothing asserts how long something took.
+//! observes; nothing asserts how long something took. And `/metrics` itself: a TCP listener's
+//! sessions and bytes, a dead first backend while sessions fail over, the build and the
+//! process, and OpenMetrics for a scraper that asks for it.
 //!
 //! Its own test binary: test (a) holds thousands of descriptors, which the fault-injection
 //! binary's ten thousand idle sessions would leave no room for.
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use sluice_tests::STEP_TIMEOUT;
 use sluice_tests::footprint::raise_nofile_limit;
-use sluice_tests::process::{Running, SluiceBinary, http_get, refused_port};
+use sluice_tests::process::{Running, SluiceBinary, echo_backend, http_get, refused_port};
 
 const SLUICE: SluiceBinary = SluiceBinary::new(env!("CARGO_BIN_EXE_sluice"));
 
@@ -209,4 +211,149 @@ fn beyond_the_cap_the_oldest_silent_connections_make_room_and_livez_answers() {
     });
     assert!(metric(admin, "sluice_admin_connections_open") <= MAX as u64 + 1);
     assert_eq!(closed_total(admin, "header_timeout"), 0);
+}
+
+// (d) A TCP listener whose cluster lists a dead backend before a live one: every session fails
+// over and succeeds, the dead backend's failures and reachability show, and the listener's
+// sessions and bytes are what the clients sent and got back.
+#[test]
+fn metrics_show_a_listeners_sessions_and_bytes_and_a_dead_first_backend() {
+    let (dead, live) = (refused_port(), echo_backend().port());
+    let config = format!(
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\n\
+         [cluster.local]\nbackends = [\"127.0.0.1:{dead}\", \"127.0.0.1:{live}\"]\n\
+         ready_requires = \"any\"\nprobe_interval = \"100ms\"\n\n\
+         [admin]\nbind = \"127.0.0.1:0\"\n"
+    );
+    let sluice = SLUICE.run(&config, "admin-metrics.toml");
+    let (admin, proxy) = (sluice.admin_addr(), sluice.listening_addr());
+    let up =
+        |port: u16| format!("sluice_backend_up{{cluster=\"local\",backend=\"127.0.0.1:{port}\"}}");
+    until("the first probe has found the live backend", || {
+        metric(admin, &up(live)) == 1
+    });
+    assert_eq!(metric(admin, &up(dead)), 0);
+    assert_eq!(
+        metric(admin, "sluice_backend_reachable{cluster=\"local\"}"),
+        1
+    );
+
+    let failures = format!(
+        "sluice_backend_connect_failures_total{{cluster=\"local\",backend=\"127.0.0.1:{dead}\"}}"
+    );
+    assert_eq!(metric(admin, &failures), 0, "nothing has connected yet");
+    let sent: [&[u8]; 3] = [b"one", b"twenty-three bytes long", &[7; 4000]];
+    for bytes in sent {
+        let mut client = TcpStream::connect(proxy).unwrap();
+        client.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+        client.write_all(bytes).unwrap();
+        let mut echoed = vec![0; bytes.len()];
+        client.read_exact(&mut echoed).unwrap();
+        assert_eq!(
+            echoed, bytes,
+            "served by the live backend after the dead one"
+        );
+    }
+    let total: u64 = sent.iter().map(|bytes| bytes.len() as u64).sum();
+    until("the three sessions have closed", || {
+        metric(
+            admin,
+            "sluice_listener_session_closes_total{listener=\"plain\",reason=\"client_closed\"}",
+        ) == 3
+    });
+    assert_eq!(
+        metric(admin, &failures),
+        3,
+        "one failed attempt per session"
+    );
+    assert_eq!(
+        metric(
+            admin,
+            &format!(
+                "sluice_backend_connect_failures_total{{cluster=\"local\",backend=\"127.0.0.1:{live}\"}}"
+            )
+        ),
+        0
+    );
+    assert_eq!(
+        metric(admin, "sluice_backend_connections_total{cluster=\"local\"}"),
+        3
+    );
+    assert_eq!(
+        metric(admin, "sluice_listener_sessions_total{listener=\"plain\"}"),
+        3
+    );
+    assert_eq!(metric(admin, "sluice_sessions_total"), 3);
+    for direction in ["from_client", "from_backend"] {
+        assert_eq!(
+            metric(
+                admin,
+                &format!("sluice_bytes_total{{listener=\"plain\",direction=\"{direction}\"}}")
+            ),
+            total,
+            "{direction}"
+        );
+    }
+
+    // The build and the process.
+    let (_, body) = http_get(admin, "/metrics");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        body.contains(&format!("\nsluice_build_info{{version=\"{version}\"}} 1\n")),
+        "{body}"
+    );
+    assert!(metric(admin, "process_resident_memory_bytes") > 0);
+    assert!(metric(admin, "process_open_fds") > 0);
+    assert!(metric(admin, "process_max_fds") > 0);
+    let started = body
+        .lines()
+        .find_map(|line| line.strip_prefix("process_start_time_seconds "))
+        .and_then(|value| value.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no process_start_time_seconds in\n{body}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        started <= now + 1.0 && started > now - 600.0,
+        "the proxy started at {started}, now is {now}"
+    );
+
+    // A scraper that asks for OpenMetrics gets it.
+    let mut stream = TcpStream::connect(admin).unwrap();
+    stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    stream
+        .write_all(
+            b"GET /metrics HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n\
+              Accept: application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3\r\n\r\n",
+        )
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "{head}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    assert!(
+        body.contains("sluice_listener_sessions_total{listener=\"plain\"} 3\n"),
+        "{body}"
+    );
+    // And a plain request the Prometheus text format.
+    let mut stream = TcpStream::connect(admin).unwrap();
+    stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{response}"
+    );
+    assert!(!response.contains("# EOF"));
 }

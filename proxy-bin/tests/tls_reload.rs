@@ -1,13 +1,17 @@
 //! Certificate reload in the real binary: a change of the files on disk, and SIGHUP (a reload
 //! through a successor), each make new handshakes see the new certificate while an established
-//! session keeps working; a SIGHUP while the files are broken is rolled back.
+//! session keeps working; a SIGHUP while the files are broken is rolled back. `/metrics` counts
+//! the reloads, the failed upgrade and a failed client handshake, and gives each certificate's
+//! not-after.
 #![expect(
     clippy::unwrap_used,
+    clippy::panic,
     reason = "helpers of this test file fail the test on bad setup"
 )]
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -15,7 +19,7 @@ use std::thread;
 use sluice_tests::STEP_TIMEOUT;
 use sluice_tests::certs::{TestCa, temp_dir};
 use sluice_tests::openssl::peer_certificate_subject;
-use sluice_tests::process::{SluiceBinary, echo_backend};
+use sluice_tests::process::{SluiceBinary, echo_backend, http_get};
 
 const SLUICE: SluiceBinary = SluiceBinary::new(env!("CARGO_BIN_EXE_sluice"));
 
@@ -28,14 +32,32 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
     let config = format!(
         "[[listener]]\nname = \"tls\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"local\"\n\
          [listener.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[cluster.local]\nbackends = [\"{backend}\"]\n\n\
+         [admin]\nbind = \"127.0.0.1:0\"\n\n\
          [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"10s\"\nupgrade_timeout = \"5s\"\n",
         chain.display(),
         key.display()
     );
     let sluice = SLUICE.run(&config, "tls-reload.toml");
     let addr = sluice.listening_addr();
+    let admin = sluice.admin_addr();
     let subject = || peer_certificate_subject(addr, Some("first.example")).unwrap_or_default();
     assert!(subject().contains("first.example"), "{}", subject());
+    let expiry = format!(
+        "sluice_tls_certificate_expiry_seconds{{listener=\"tls\",server_names=\"default\",file=\"{}\"}}",
+        chain.display()
+    );
+    assert_eq!(metric(admin, &expiry), not_after(&chain));
+
+    // A client that speaks no TLS fails the handshake, and is counted.
+    let failures = "sluice_tls_handshake_failures_total{listener=\"tls\"}";
+    assert_eq!(metric(admin, failures), 0);
+    let mut plain = TcpStream::connect(addr).unwrap();
+    plain.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    plain.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let _ = plain.read(&mut [0; 64]);
+    wait_until("the failed handshake is counted", || {
+        metric(admin, failures) == 1
+    });
 
     // An established session, through TLS, held across both reloads.
     let mut held = HeldSession::open(addr);
@@ -48,11 +70,20 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
     assert_eq!(reloaded["trigger"], "files changed");
     assert!(subject().contains("second.example"), "{}", subject());
     held.echo(b"after file change\n");
+    let reloads = |outcome: &str| {
+        metric(
+            admin,
+            &format!("sluice_tls_reloads_total{{listener=\"tls\",outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!((reloads("succeeded"), reloads("failed")), (1, 0));
+    assert_eq!(metric(admin, &expiry), not_after(&chain));
 
     // A broken file keeps the last good certificate, and a SIGHUP then is rolled back.
     std::fs::write(&key, "not a key").unwrap();
     sluice.wait_for("tls reload failed; keeping the previous certificates");
     assert!(subject().contains("second.example"), "{}", subject());
+    assert_eq!((reloads("succeeded"), reloads("failed")), (1, 1));
     sluice.signal("-HUP");
     let failed = sluice.wait_for("upgrade failed; still serving");
     assert!(
@@ -64,6 +95,20 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
     );
     assert!(subject().contains("second.example"), "{}", subject());
     held.echo(b"after a failed sighup\n");
+    let upgrades = |outcome: &str| {
+        metric(
+            admin,
+            &format!("sluice_upgrades_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(
+        (
+            upgrades("succeeded"),
+            upgrades("failed"),
+            upgrades("refused")
+        ),
+        (0, 1, 0)
+    );
 
     // SIGHUP with good files: a successor takes over with them; the held session, on the old
     // process, keeps working while that one drains.
@@ -79,6 +124,51 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
 
     drop(held);
     assert_eq!(sluice.wait_exit().code(), Some(0));
+}
+
+/// The value of the sample `series` (name and labels) in `/metrics`.
+fn metric(admin: SocketAddr, series: &str) -> u64 {
+    let (status, body) = http_get(admin, "/metrics");
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            (key == series).then(|| value.parse().ok()).flatten()
+        })
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{body}"))
+}
+
+/// Polls `check` every 20 ms until it holds, for at most [`STEP_TIMEOUT`].
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The not-after of the leaf in `chain`, in seconds since the Unix epoch, as openssl and
+/// date read it.
+fn not_after(chain: &Path) -> u64 {
+    let output = Command::new("openssl")
+        .args(["x509", "-noout", "-enddate", "-in"])
+        .arg(chain)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let date = text.trim().strip_prefix("notAfter=").unwrap();
+    let output = Command::new("date")
+        .args(["-u", "-d", date, "+%s"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// Stops the successor at the end of the test.

@@ -35,10 +35,10 @@ pub use self::closes::CloseCounts;
 pub use self::error::FrontendError;
 pub use self::frontend::{CloseObserver, DEFAULT_DRAIN_TIMEOUT, Frontend, Lifecycle};
 pub use self::listener::BoundListener;
-pub use self::sessions::{SessionEntry, Sessions};
+pub use self::sessions::{ListenerTotals, SessionEntry, Sessions};
 pub use self::spec::{KafkaListener, ListenerProtocol, ListenerSpec};
 pub use self::summary::SessionSummary;
 pub use self::tls::{
-    CertFiles, ClientAuth, ListenerTls, MinTlsVersion, PrincipalSource, ReloadableServerConfig,
-    TlsConfigError, TlsServerOptions, TlsTermination,
+    CertFiles, CertificateExpiry, ClientAuth, ListenerTls, MinTlsVersion, PrincipalSource,
+    ReloadableServerConfig, TlsConfigError, TlsServerOptions, TlsTermination,
 };

@@ -1,24 +1,28 @@
 //! Kafka listeners' per-API-key metrics: requests, bytes each way, and the latency from a
-//! request's arrival to its response's departure (a Prometheus histogram).
+//! request's arrival to its response's departure (a Prometheus histogram); and the brokers
+//! each listener knows of each cluster it routes to.
 
-use std::fmt::Write;
+use std::fmt;
 
-use proxy_kafka::{LATENCY_BUCKETS, api_label};
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use proxy_kafka::{ApiSnapshot, LATENCY_BUCKETS, api_label};
 
-use super::metrics::{escape, header};
+use super::metrics::{count_with, family, gauge_with};
 use super::state::AdminState;
 
-pub(super) fn render(state: &AdminState, out: &mut String) {
+pub(super) fn encode(state: &AdminState, out: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    brokers(state, out)?;
     if state.kafka.is_empty() {
-        return;
+        return Ok(());
     }
     let snapshots: Vec<_> = state
         .kafka
         .iter()
-        .map(|(listener, metrics)| (escape(listener), metrics.snapshot()))
+        .map(|(listener, metrics)| (listener.as_str(), metrics.snapshot()))
         .collect();
     let label = |api_key: Option<i16>| api_key.map_or_else(|| "other".to_owned(), api_label);
-    type Pick = fn(&proxy_kafka::ApiSnapshot) -> u64;
+    type Pick = fn(&ApiSnapshot) -> u64;
     let counters: [(&str, &str, Pick); 3] = [
         (
             "sluice_kafka_requests_total",
@@ -37,44 +41,74 @@ pub(super) fn render(state: &AdminState, out: &mut String) {
         ),
     ];
     for (name, help, pick) in counters {
-        header(out, name, help, "counter");
+        let mut metric = family(out, name, help, MetricType::Counter)?;
         for (listener, apis) in &snapshots {
             for api in apis {
-                let _ = writeln!(
-                    out,
-                    "{name}{{listener=\"{listener}\",api=\"{}\"}} {}",
-                    label(api.api_key),
-                    pick(api)
-                );
+                let api_name = label(api.api_key);
+                count_with(
+                    &mut metric,
+                    &[("listener", *listener), ("api", api_name.as_str())],
+                    pick(api),
+                )?;
             }
         }
     }
-    let name = "sluice_kafka_request_duration_seconds";
-    header(
+    let mut metric = family(
         out,
-        name,
+        "sluice_kafka_request_duration_seconds",
         "From a Kafka request's arrival at the proxy to its response's departure to the client.",
-        "histogram",
-    );
+        MetricType::Histogram,
+    )?;
     for (listener, apis) in &snapshots {
         for api in apis {
             let api_name = label(api.api_key);
-            let bounds = LATENCY_BUCKETS
-                .iter()
-                .map(|le| le.to_string())
-                .chain(["+Inf".to_owned()]);
-            for (le, count) in bounds.zip(&api.latency_cumulative) {
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{listener=\"{listener}\",api=\"{api_name}\",le=\"{le}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{name}_sum{{listener=\"{listener}\",api=\"{api_name}\"}} {}\n\
-                 {name}_count{{listener=\"{listener}\",api=\"{api_name}\"}} {}",
-                api.latency_sum_seconds, api.latency_count
-            );
+            // The encoders take each bucket's own count and add them up again.
+            let bounds = LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]);
+            let mut below = 0;
+            let buckets: Vec<(f64, u64)> = bounds
+                .zip(&api.latency_cumulative)
+                .map(|(le, &cumulative)| {
+                    let own = cumulative.saturating_sub(below);
+                    below = cumulative;
+                    (le, own)
+                })
+                .collect();
+            metric
+                .encode_family(&[("listener", *listener), ("api", api_name.as_str())])?
+                .encode_histogram::<NoLabelSet>(
+                    api.latency_sum_seconds,
+                    api.latency_count,
+                    &buckets,
+                    None,
+                )?;
         }
     }
+    Ok(())
+}
+
+/// The brokers each Kafka listener knows of each cluster it routes to (0 before discovery).
+fn brokers(state: &AdminState, out: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    if state.kafka_discovery().is_empty() {
+        return Ok(());
+    }
+    let mut metric = family(
+        out,
+        "sluice_kafka_brokers",
+        "Brokers a Kafka listener knows of a cluster it routes to, as the cluster's latest \
+         Metadata reported them.",
+        MetricType::Gauge,
+    )?;
+    for discovery in state.kafka_discovery() {
+        for route in &discovery.routes {
+            gauge_with(
+                &mut metric,
+                &[
+                    ("listener", &*discovery.listener),
+                    ("cluster", route.as_str()),
+                ],
+                discovery.brokers.reported_brokers(route),
+            )?;
+        }
+    }
+    Ok(())
 }

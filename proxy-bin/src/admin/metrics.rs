@@ -1,221 +1,177 @@
-//! `/metrics` in the Prometheus text exposition format (version 0.0.4).
+//! `/metrics`, encoded by `prometheus-client`: the Prometheus text format (version 0.0.4), or
+//! OpenMetrics 1.0 when the scraper prefers it (`Accept: application/openmetrics-text`).
 //!
 //! Every value is read at scrape time from counters the library crates already keep (close
-//! counts, live resources, the session registry, probe results), so there is no second copy
-//! of the state to keep in step; the format itself is a few lines per metric.
+//! counts, live resources, the session registry, probe results): one [`Collector`] per scrape
+//! walks the admin state, so there is no second copy of the state to keep in step. The library
+//! crates know nothing of Prometheus; the modules beside this one say which metric each counter
+//! is. Names, types and labels are the contract dashboards rely on: a counter is given here
+//! with its exposed name, `_total` included, and the encoder's own suffix replaces it.
 
-use std::fmt::Write;
+use std::fmt;
+use std::sync::Arc;
 
-use proxy_core::PauseReason;
-use proxy_core::context::Resource;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, MetricEncoder, NoLabelSet,
+    prometheus_text, text,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
-use super::state::{AdminState, Phase};
+use super::state::AdminState;
 
-pub(super) fn render(state: &AdminState) -> String {
-    let mut out = String::with_capacity(2048);
-    let live = &state.live;
-    gauge(
-        &mut out,
-        "sluice_sessions_active",
-        "Sessions open now.",
-        live.live(Resource::Session) as u64,
-    );
-    counter(
-        &mut out,
-        "sluice_sessions_total",
-        "Sessions accepted since start.",
-        live.sessions_total(),
-    );
-    header(
-        &mut out,
-        "sluice_session_closes_total",
-        "Sessions closed, by reason.",
-        "counter",
-    );
-    for (reason, count) in state.closes.snapshot() {
-        let _ = writeln!(
-            out,
-            "sluice_session_closes_total{{reason=\"{}\"}} {count}",
-            escape(reason)
-        );
-    }
-    header(
-        &mut out,
-        "sluice_lifecycle_phase",
-        "1 for the phase the process is in.",
-        "gauge",
-    );
-    let current = state.phase();
-    for phase in Phase::ALL {
-        let value = u8::from(phase == current);
-        let _ = writeln!(
-            out,
-            "sluice_lifecycle_phase{{phase=\"{}\"}} {value}",
-            phase.label()
-        );
-    }
-    gauge(
-        &mut out,
-        "sluice_proxy_headers_live",
-        "Parsed PROXY headers held by sessions.",
-        live.live(Resource::ProxyHeader) as u64,
-    );
-    let snapshots: Vec<_> = state
-        .sessions
-        .snapshot()
-        .iter()
-        .map(|s| s.stats.snapshot())
-        .collect();
-    let buffered: u64 = snapshots
-        .iter()
-        .map(|stats| (stats.buffered_to_client + stats.buffered_to_backend) as u64)
-        .sum();
-    gauge(
-        &mut out,
-        "sluice_buffered_bytes",
-        "Bytes queued inside the proxy, all sessions.",
-        buffered,
-    );
-    header(
-        &mut out,
-        "sluice_sessions_paused",
-        "Sessions with a side whose reads are paused now, by reason.",
-        "gauge",
-    );
-    for reason in PauseReason::ALL {
-        let paused = snapshots
-            .iter()
-            .filter(|stats| {
-                stats.client_gate.is_paused_for(reason) || stats.backend_gate.is_paused_for(reason)
-            })
-            .count();
-        let _ = writeln!(
-            out,
-            "sluice_sessions_paused{{reason=\"{}\"}} {paused}",
-            reason.label()
-        );
-    }
-    header(
-        &mut out,
-        "sluice_backend_reachable",
-        "Backends that answered the last probe.",
-        "gauge",
-    );
-    for health in &state.clusters {
-        let _ = writeln!(
-            out,
-            "sluice_backend_reachable{{cluster=\"{}\"}} {}",
-            escape(health.cluster()),
-            health.reachable()
-        );
-    }
-    header(
-        &mut out,
-        "sluice_backend_connections_total",
-        "TCP connections opened to a cluster's backends (sessions and broker discovery).",
-        "counter",
-    );
-    for (cluster, count) in state.backend_connections.snapshot() {
-        let _ = writeln!(
-            out,
-            "sluice_backend_connections_total{{cluster=\"{}\"}} {count}",
-            escape(cluster.as_str())
-        );
-    }
-    super::limits_metrics::render(state, &mut out);
-    super::limits_metrics::render_admin(state, &mut out);
-    super::kafka_metrics::render(state, &mut out);
-    super::sasl_metrics::render(state, &mut out);
-    super::frame_metrics::render(state, &mut out);
-    let ready = u8::from(state.readiness().is_ok());
-    gauge(
-        &mut out,
-        "sluice_ready",
-        "1 when /readyz answers 200.",
-        u64::from(ready),
-    );
-    out
+/// The exposition format a scrape gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    /// The Prometheus text format, version 0.0.4: what every scraper reads.
+    Prometheus,
+    /// OpenMetrics text 1.0.0, ending in `# EOF`.
+    OpenMetrics,
 }
 
-pub(super) fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
+// === impl Format ===
 
-fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
-    header(out, name, help, "gauge");
-    let _ = writeln!(out, "{name} {value}");
-}
+impl Format {
+    const OPENMETRICS: &'static str = "application/openmetrics-text";
 
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    header(out, name, help, "counter");
-    let _ = writeln!(out, "{name} {value}");
-}
+    /// The format an `Accept` header prefers: OpenMetrics when it names
+    /// `application/openmetrics-text` with a quality at least that of any other type it
+    /// accepts (Prometheus asks so by default); the Prometheus text format otherwise.
+    pub(super) fn negotiate(accept: Option<&str>) -> Self {
+        let Some(accept) = accept else {
+            return Self::Prometheus;
+        };
+        let mut openmetrics = 0.0_f32;
+        let mut other = 0.0_f32;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim();
+            let quality = parts
+                .filter_map(|param| param.split_once('='))
+                .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok())
+                .unwrap_or(0.0);
+            if media.eq_ignore_ascii_case(Self::OPENMETRICS) {
+                openmetrics = openmetrics.max(quality);
+            } else {
+                other = other.max(quality);
+            }
+        }
+        if openmetrics > 0.0 && openmetrics >= other {
+            Self::OpenMetrics
+        } else {
+            Self::Prometheus
+        }
+    }
 
-/// Label values escape backslash, double quote and newline.
-pub(super) fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use proxy_backend::BackendConnections;
-    use proxy_backend::health::{ClusterHealth, Requirement};
-    use proxy_core::route::RouteId;
-
-    use super::*;
-
-    #[test]
-    fn the_exposition_has_a_type_for_every_sample_and_escapes_labels() {
-        let state = AdminState::new(
-            vec![Arc::new(ClusterHealth::new("we\"ird", Requirement::Any, 1))],
-            Default::default(),
-            Arc::default(),
-            Default::default(),
-        )
-        .with_backend_connections(Arc::new(BackendConnections::new([
-            RouteId::new("main"),
-            RouteId::new("we\"ird"),
-        ])));
-        state.set_phase(Phase::Draining);
-        let text = render(&state);
-        assert!(
-            text.contains("sluice_lifecycle_phase{phase=\"draining\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("sluice_lifecycle_phase{phase=\"running\"} 0"),
-            "{text}"
-        );
-        assert!(
-            text.contains("sluice_backend_reachable{cluster=\"we\\\"ird\"} 0"),
-            "{text}"
-        );
-        assert!(text.contains("sluice_ready 0"), "{text}");
-        assert!(text.contains("sluice_admin_connections_open 0"), "{text}");
-        assert!(
-            text.contains("sluice_admin_connections_closed_total{reason=\"header_timeout\"} 0"),
-            "{text}"
-        );
-        // Every configured cluster, before any connection.
-        assert!(
-            text.contains("sluice_backend_connections_total{cluster=\"main\"} 0"),
-            "{text}"
-        );
-        assert!(
-            text.contains("sluice_backend_connections_total{cluster=\"we\\\"ird\"} 0"),
-            "{text}"
-        );
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let name = line.split(['{', ' ']).next().unwrap();
-            assert!(
-                text.contains(&format!("# TYPE {name} ")),
-                "no TYPE for {name}"
-            );
+    pub(super) fn content_type(self) -> &'static str {
+        match self {
+            Self::Prometheus => prometheus_text::CONTENT_TYPE,
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
 }
+
+/// The exposition of `state` in `format`.
+pub(super) fn render(state: &Arc<AdminState>, format: Format) -> Result<String, fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Scrape(state.clone())));
+    let mut out = String::with_capacity(8192);
+    match format {
+        Format::Prometheus => prometheus_text::encode(&mut out, &registry)?,
+        Format::OpenMetrics => text::encode(&mut out, &registry)?,
+    }
+    Ok(out)
+}
+
+/// One scrape of the admin state.
+#[derive(Debug)]
+struct Scrape(Arc<AdminState>);
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let state = &*self.0;
+        let out = &mut encoder;
+        super::session_metrics::encode(state, out)?;
+        super::backend_metrics::encode(state, out)?;
+        super::limits_metrics::encode(state, out)?;
+        super::limits_metrics::encode_admin(state, out)?;
+        super::kafka_metrics::encode(state, out)?;
+        super::sasl_metrics::encode(state, out)?;
+        super::frame_metrics::encode(state, out)?;
+        super::tls_metrics::encode(state, out)?;
+        super::reload_metrics::encode(state, out)?;
+        gauge(
+            out,
+            "sluice_ready",
+            "1 when /readyz answers 200.",
+            u32::from(state.readiness().is_ok()),
+        )?;
+        super::process_metrics::encode(out)
+    }
+}
+
+// === encoding helpers ===
+
+/// Starts the family `name`; a counter's `name` ends in `_total`, as exposed.
+pub(super) fn family<'a>(
+    out: &'a mut DescriptorEncoder<'_>,
+    name: &'a str,
+    help: &str,
+    kind: MetricType,
+) -> Result<MetricEncoder<'a>, fmt::Error> {
+    // The encoders append `_total` to a counter's name themselves.
+    let name = match kind {
+        MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
+        _ => name,
+    };
+    out.encode_descriptor(name, help, None, kind)
+}
+
+/// A gauge family with one sample and no labels.
+pub(super) fn gauge(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: impl EncodeGaugeValue,
+) -> fmt::Result {
+    family(out, name, help, MetricType::Gauge)?.encode_gauge(&value)
+}
+
+/// A counter family with one sample and no labels.
+pub(super) fn counter(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> fmt::Result {
+    count(&mut family(out, name, help, MetricType::Counter)?, value)
+}
+
+/// A counter sample of the family `metric` has started (with its labels, if any).
+pub(super) fn count(metric: &mut MetricEncoder<'_>, value: u64) -> fmt::Result {
+    metric.encode_counter::<NoLabelSet, _, u64>(&value, None)
+}
+
+/// A counter sample with `labels`.
+pub(super) fn count_with(
+    metric: &mut MetricEncoder<'_>,
+    labels: &impl EncodeLabelSet,
+    value: u64,
+) -> fmt::Result {
+    count(&mut metric.encode_family(labels)?, value)
+}
+
+/// A gauge sample with `labels`.
+pub(super) fn gauge_with(
+    metric: &mut MetricEncoder<'_>,
+    labels: &impl EncodeLabelSet,
+    value: impl EncodeGaugeValue,
+) -> fmt::Result {
+    metric.encode_family(labels)?.encode_gauge(&value)
+}
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

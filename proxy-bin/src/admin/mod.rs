@@ -2,7 +2,8 @@
 //!
 //! It runs for the whole life of the process, shutdown included, because `/readyz` must keep
 //! answering 503 while the proxy drains. Three routes need no framework: hyper serves HTTP/1.1
-//! and [`respond`] picks the route.
+//! and [`respond`] picks the route. `/metrics` answers in the format the `Accept` header
+//! prefers ([`metrics::Format`]).
 //!
 //! It keeps one spare descriptor: when the process runs out (EMFILE), the spare is given up
 //! so the admin connection can still be accepted, and taken back when that connection ends,
@@ -13,17 +14,24 @@
 //! request ([`clock`]), and beyond `max_connections` the least recently active connection is
 //! closed to make room for the new one ([`open`] says why it is not refused).
 
+mod backend_metrics;
 mod clock;
 mod frame_metrics;
 mod kafka_metrics;
 mod limits_metrics;
 mod metrics;
 mod open;
+mod outcomes;
+mod process_metrics;
+mod reload_metrics;
 mod sasl_metrics;
+mod session_metrics;
 mod state;
+mod tls_metrics;
 mod watched;
 
 use std::convert::Infallible;
+use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -42,7 +50,8 @@ use tracing::{debug, info, warn};
 
 use self::clock::{Clock, Timeouts};
 use self::open::{Counted, OpenConnections};
-pub(crate) use self::state::{AdminState, KafkaDiscovery, Phase};
+pub(crate) use self::outcomes::{Outcome, Outcomes};
+pub(crate) use self::state::{AdminState, KafkaDiscovery, Phase, TlsListener};
 use self::watched::Watched;
 use crate::config::AdminConfig;
 
@@ -156,7 +165,7 @@ impl SpareDescriptor {
     }
 }
 
-fn respond(state: &AdminState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn respond(state: &Arc<AdminState>, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".to_owned());
     }
@@ -170,12 +179,29 @@ fn respond(state: &AdminState, request: &Request<Incoming>) -> Response<Full<Byt
             ),
         },
         "/metrics" => {
-            let mut response = text(StatusCode::OK, metrics::render(state));
-            response.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            response
+            let accept = request
+                .headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|value| value.to_str().ok());
+            let format = metrics::Format::negotiate(accept);
+            match metrics::render(state, format) {
+                Ok(body) => {
+                    let mut response = text(StatusCode::OK, body);
+                    response.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static(format.content_type()),
+                    );
+                    response
+                }
+                // Writing into a `String` does not fail; an encoder that refuses a value does.
+                Err(fmt::Error) => {
+                    warn!("/metrics: the exposition could not be encoded");
+                    text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "metrics could not be encoded\n".to_owned(),
+                    )
+                }
+            }
         }
         _ => text(
             StatusCode::NOT_FOUND,

@@ -1,64 +1,63 @@
 //! SASL outcomes on Kafka listeners that inspect or terminate SASL.
 
-use std::fmt::Write;
+use std::fmt;
 
-use super::metrics::{escape, header};
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+
+use super::metrics::{count_with, family};
 use super::state::AdminState;
 
-pub(super) fn render(state: &AdminState, out: &mut String) {
+pub(super) fn encode(state: &AdminState, out: &mut DescriptorEncoder<'_>) -> fmt::Result {
     if state.sasl.is_empty() {
-        return;
+        return Ok(());
     }
-    let name = "sluice_sasl_authentications_total";
-    header(
+    let mut metric = family(
         out,
-        name,
+        "sluice_sasl_authentications_total",
         "SASL authentications by listener, mechanism, phase (initial or reauthentication) and \
          outcome.",
-        "counter",
-    );
+        MetricType::Counter,
+    )?;
     for (listener, metrics) in &state.sasl {
-        let listener = escape(listener);
         for row in metrics.snapshot() {
-            let _ = writeln!(
-                out,
-                "{name}{{listener=\"{listener}\",mechanism=\"{}\",phase=\"{}\",outcome=\"{}\"}} {}",
-                row.mechanism, row.phase, row.outcome, row.count
-            );
+            count_with(
+                &mut metric,
+                &[
+                    ("listener", listener.as_str()),
+                    ("mechanism", row.mechanism),
+                    ("phase", row.phase),
+                    ("outcome", row.outcome),
+                ],
+                row.count,
+            )?;
         }
     }
-    let name = "sluice_sasl_failures_delayed_total";
-    header(
+    let mut metric = family(
         out,
-        name,
+        "sluice_sasl_failures_delayed_total",
         "Failed authentications whose answer and close were held back by the failure delay.",
-        "counter",
-    );
+        MetricType::Counter,
+    )?;
     for (listener, metrics) in &state.sasl {
-        let _ = writeln!(
-            out,
-            "{name}{{listener=\"{}\"}} {}",
-            escape(listener),
-            metrics.delayed()
-        );
+        count_with(&mut metric, &[("listener", listener)], metrics.delayed())?;
     }
-    let name = "sluice_sasl_refused_total";
-    header(
+    let mut metric = family(
         out,
-        name,
+        "sluice_sasl_refused_total",
         "Authentication attempts refused before any credential was checked, by listener and \
          reason (listener_unauthenticated_limit, source_unauthenticated_limit, \
          password_checks_busy).",
-        "counter",
-    );
+        MetricType::Counter,
+    )?;
     for (listener, metrics) in &state.sasl {
-        let listener = escape(listener);
         for (why, count) in metrics.refused() {
-            let _ = writeln!(
-                out,
-                "{name}{{listener=\"{listener}\",reason=\"{}\"}} {count}",
-                why.label()
-            );
+            count_with(
+                &mut metric,
+                &[("listener", listener.as_str()), ("reason", why.label())],
+                count,
+            )?;
         }
     }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! What the admin endpoints report: the lifecycle phase, readiness, and the counters behind
 //! the metrics. Written by `run` and the probes, read by scrapes, never locked on a hot path.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
@@ -8,12 +9,13 @@ use proxy_backend::BackendConnections;
 use proxy_backend::health::ClusterHealth;
 use proxy_core::context::LiveResources;
 use proxy_core::route::RouteId;
-use proxy_frontend::{Admission, CloseCounts, ConnectionBudget, Sessions};
+use proxy_frontend::{Admission, CloseCounts, ConnectionBudget, ReloadableServerConfig, Sessions};
 use proxy_kafka::KafkaMetrics;
 use proxy_kafka::broker_map::BrokerMap;
 use proxy_kafka::sasl::SaslMetrics;
 
 use super::clock::Expiry;
+use super::outcomes::Outcomes;
 use crate::wiring::FrameBudgets;
 
 /// Where the process stands in its life; exported as `sluice_lifecycle_phase`.
@@ -57,6 +59,14 @@ pub(crate) struct KafkaDiscovery {
     pub(crate) routes: Vec<RouteId>,
 }
 
+/// A TLS-terminating listener: its certificates and what their reloads came to.
+#[derive(Debug)]
+pub(crate) struct TlsListener {
+    pub(crate) listener: String,
+    pub(crate) config: Arc<ReloadableServerConfig>,
+    pub(crate) reloads: Arc<Outcomes>,
+}
+
 /// Shared between `run`, the probes and the admin listener.
 #[derive(Debug)]
 pub(crate) struct AdminState {
@@ -83,6 +93,12 @@ pub(crate) struct AdminState {
     pub(crate) budget: ConnectionBudget,
     /// The admin endpoint's own connections.
     pub(crate) admin_connections: AdminConnectionCounts,
+    /// TLS-terminating listeners (shared with the certificate reloads).
+    pub(crate) tls: Vec<Arc<TlsListener>>,
+    /// Each users file and what its reloads came to.
+    pub(crate) users_files: Vec<(PathBuf, Arc<Outcomes>)>,
+    /// What upgrades and reloads through a successor came to.
+    pub(crate) upgrades: Arc<Outcomes>,
 }
 
 /// The admin endpoint's connections: open now, and closed by its timeouts or its cap.
@@ -141,7 +157,35 @@ impl AdminState {
             admissions: Vec::new(),
             budget: ConnectionBudget::unlimited(),
             admin_connections: AdminConnectionCounts::default(),
+            tls: Vec::new(),
+            users_files: Vec::new(),
+            upgrades: Arc::default(),
         }
+    }
+
+    /// Exports TLS-terminating listeners' handshake failures, certificates and reloads.
+    pub(crate) fn with_tls(mut self, tls: Vec<Arc<TlsListener>>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Exports users-file reloads.
+    pub(crate) fn with_users_files(mut self, files: Vec<(PathBuf, Arc<Outcomes>)>) -> Self {
+        self.users_files = files;
+        self
+    }
+
+    /// Every listener's name, in config order.
+    pub(crate) fn listener_names(&self) -> Vec<String> {
+        self.admissions
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Each Kafka listener's broker map and the clusters it routes to.
+    pub(crate) fn kafka_discovery(&self) -> &[KafkaDiscovery] {
+        &self.kafka_discovery
     }
 
     /// Exports connection limits: the process-wide budget and each listener's admission.

@@ -138,6 +138,7 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         options,
         config.shutdown.upgrade_timeout,
         running.started.offered.clone(),
+        running.started.state.upgrades.clone(),
     );
     let stop = supervise(&mut signals, &mut triggers, &mut upgrades).await;
     shutdown::run(

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::admin::{AdminState, KafkaDiscovery};
+use crate::admin::{AdminState, KafkaDiscovery, TlsListener};
 use crate::config::{AdminConfig, Config};
 use crate::descriptors;
 use crate::tls_reload;
@@ -65,9 +65,25 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
     let background = TaskTracker::new();
     let stop_background = CancellationToken::new();
     let cluster_health = start_probes(plan.probes, &background, &stop_background);
-    if !plan.tls_reloads.is_empty() {
-        background.spawn(tls_reload::watch(plan.tls_reloads, stop_background.clone()));
+    let tls: Vec<_> = plan
+        .tls_reloads
+        .into_iter()
+        .map(|(listener, config)| {
+            Arc::new(TlsListener {
+                listener,
+                config,
+                reloads: Arc::default(),
+            })
+        })
+        .collect();
+    if !tls.is_empty() {
+        background.spawn(tls_reload::watch(tls.clone(), stop_background.clone()));
     }
+    let users_files = plan
+        .users_files
+        .iter()
+        .map(|file| (file.path().to_owned(), file.reloads().clone()))
+        .collect();
     if !plan.users_files.is_empty() {
         background.spawn(users_reload::watch(
             plan.users_files,
@@ -86,7 +102,9 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         .with_frame_budgets(plan.frame_budgets.clone())
         .with_kafka_discovery(kafka_discovery(&plan.listeners))
         .with_backend_connections(backend_connections)
-        .with_admission(frontend.connection_budget().clone(), admissions),
+        .with_admission(frontend.connection_budget().clone(), admissions)
+        .with_tls(tls)
+        .with_users_files(users_files),
     );
 
     let offered = OfferedSockets::default();
@@ -124,7 +142,7 @@ fn start_probes(
         let health = Arc::new(ClusterHealth::new(
             probe.cluster.route.as_str(),
             probe.requirement,
-            probe.cluster.backends.len(),
+            probe.cluster.backends.iter().map(ToString::to_string),
         ));
         cluster_health.push(health.clone());
         background.spawn(health::probe_until(

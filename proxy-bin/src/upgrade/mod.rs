@@ -128,18 +128,26 @@ pub(crate) struct Upgrades {
     seq: u64,
     /// The attempt under way: its number and trigger.
     current: Option<(u64, Trigger)>,
+    /// Every attempt's outcome, for `/metrics`.
+    outcomes: Arc<crate::admin::Outcomes>,
 }
 
 // === impl Upgrades ===
 
 impl Upgrades {
-    pub(crate) fn new(options: UpgradeOptions, timeout: Duration, offered: OfferedSockets) -> Self {
+    pub(crate) fn new(
+        options: UpgradeOptions,
+        timeout: Duration,
+        offered: OfferedSockets,
+        outcomes: Arc<crate::admin::Outcomes>,
+    ) -> Self {
         Self {
             options,
             timeout,
             offered,
             seq: 0,
             current: None,
+            outcomes,
         }
     }
 
@@ -234,6 +242,15 @@ impl Upgrades {
         reason: Option<String>,
         in_progress: Option<u64>,
     ) {
+        let counted = match outcome {
+            Outcome::Started => None,
+            Outcome::Succeeded => Some(crate::admin::Outcome::Succeeded),
+            Outcome::Failed => Some(crate::admin::Outcome::Failed),
+            Outcome::Refused => Some(crate::admin::Outcome::Refused),
+        };
+        if let Some(counted) = counted {
+            self.outcomes.record(counted);
+        }
         let Some(pid_file) = &self.options.pid_file else {
             return;
         };

@@ -49,9 +49,26 @@ async fn users_added_and_removed_in_a_running_proxy_count_without_a_signal() {
     let token = format!("\0{}\0{}", ALICE.0, ALICE.1);
     assert_eq!(alice.authenticate(token.as_bytes()).unwrap().error_code, 0);
 
+    // The listener knows the cluster's one broker.
+    proxy.wait_discovered();
+    assert_eq!(
+        proxy.metric("sluice_kafka_brokers{listener=\"kafka\",cluster=\"main\"} "),
+        1
+    );
+    let reloads = |outcome: &str| {
+        proxy.metric(&format!(
+            "sluice_users_reloads_total{{file=\"{}\",outcome=\"{outcome}\"}} ",
+            users.display()
+        ))
+    };
+    assert_eq!((reloads("succeeded"), reloads("failed")), (0, 0));
+
     // Added while running: a real client authenticates as bob and produces.
     add_user(&users, BOB, &[]);
     reloaded(&proxy, &users, 2);
+    // (`sluice user add` writes the file once per mechanism: one reload or two.)
+    assert!(reloads("succeeded") >= 1, "{}", proxy.metrics());
+    assert_eq!(reloads("failed"), 0);
     let (bob, _errors) = producer(
         &proxy.bootstrap_servers(),
         &sasl_client("SCRAM-SHA-512", BOB),

@@ -110,7 +110,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
     .await;
     // Outside the session's span: the close line carries every field once, itself.
     log_close(&summary);
-    frontend.closes.count(&summary.reason);
+    frontend.closes.count(&summary.listener, &summary.reason);
     if let Some(observer) = &frontend.on_close {
         observer(&summary);
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 pub(crate) use self::handshake::{peek_sni, terminate};
 pub use self::principal::PrincipalSource;
 pub use self::server_config::{
-    CertFiles, ClientAuth, MinTlsVersion, ReloadableServerConfig, TlsConfigError, TlsServerOptions,
+    CertFiles, CertificateExpiry, ClientAuth, MinTlsVersion, ReloadableServerConfig,
+    TlsConfigError, TlsServerOptions,
 };
 
 /// What a listener does with TLS.

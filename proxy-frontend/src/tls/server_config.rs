@@ -5,6 +5,8 @@
 //! a handshake in progress or an established session; new handshakes use the new certificates.
 //! A reload that fails (a half-written file, a key that does not match) keeps the old
 //! configuration and reports why.
+//!
+//! Each served certificate's not-after is read when it is loaded, for the expiry metric.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -17,6 +19,8 @@ use rustls::crypto::ring;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, SupportedProtocolVersion};
+use x509_cert::Certificate;
+use x509_cert::der::Decode;
 
 /// Whether clients must present a certificate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,10 +94,24 @@ pub enum TlsConfigError {
     ClientVerifier(String),
 }
 
+/// When one served certificate (the leaf of a chain) expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateExpiry {
+    /// The server names it is served for; empty for the default certificate.
+    pub server_names: Vec<String>,
+    /// Its file.
+    pub cert: PathBuf,
+    /// Its not-after, in seconds since the Unix epoch; `None` if the leaf could not be parsed
+    /// as X.509 (rustls accepted it, so it is served all the same).
+    pub not_after: Option<u64>,
+}
+
 /// A listener's TLS configuration, reloadable.
 pub struct ReloadableServerConfig {
     options: TlsServerOptions,
     current: Mutex<Arc<ServerConfig>>,
+    /// The not-after of each certificate `current` serves.
+    expiry: Mutex<Vec<CertificateExpiry>>,
     /// Modification times and sizes of the files the current config was built from.
     stamps: Mutex<Vec<Option<(SystemTime, u64)>>>,
 }
@@ -112,10 +130,11 @@ impl ReloadableServerConfig {
     /// Builds the configuration from `options`' files.
     pub fn load(options: TlsServerOptions) -> Result<Self, TlsConfigError> {
         let stamps = stamps(&options);
-        let config = build(&options)?;
+        let (config, expiry) = build(&options)?;
         Ok(Self {
             options,
             current: Mutex::new(config),
+            expiry: Mutex::new(expiry),
             stamps: Mutex::new(stamps),
         })
     }
@@ -128,8 +147,9 @@ impl ReloadableServerConfig {
     /// Rebuilds from the files; on error the previous configuration stays in use.
     pub fn reload(&self) -> Result<(), TlsConfigError> {
         let stamps = stamps(&self.options);
-        let config = build(&self.options)?;
+        let (config, expiry) = build(&self.options)?;
         *self.current.lock() = config;
+        *self.expiry.lock() = expiry;
         *self.stamps.lock() = stamps;
         Ok(())
     }
@@ -140,6 +160,11 @@ impl ReloadableServerConfig {
             return Ok(false);
         }
         self.reload().map(|()| true)
+    }
+
+    /// When each certificate new handshakes are served expires: the default first.
+    pub fn expiry(&self) -> Vec<CertificateExpiry> {
+        self.expiry.lock().clone()
     }
 
     /// The files this configuration is built from.
@@ -168,6 +193,26 @@ fn stamps(options: &TlsServerOptions) -> Vec<Option<(SystemTime, u64)>> {
         .collect()
 }
 
+/// The leaf of `certified`'s chain: when it expires.
+fn expiry(certified: &CertifiedKey, files: &CertFiles, names: &[String]) -> CertificateExpiry {
+    let not_after = certified
+        .end_entity_cert()
+        .ok()
+        .and_then(|leaf| Certificate::from_der(leaf.as_ref()).ok())
+        .map(|leaf| {
+            leaf.tbs_certificate
+                .validity
+                .not_after
+                .to_unix_duration()
+                .as_secs()
+        });
+    CertificateExpiry {
+        server_names: names.to_vec(),
+        cert: files.cert.clone(),
+        not_after,
+    }
+}
+
 fn certified_key(files: &CertFiles) -> Result<Arc<CertifiedKey>, TlsConfigError> {
     let chain = load_cert_chain(&files.cert)?;
     let key = load_private_key(&files.key)?;
@@ -190,7 +235,9 @@ fn certified_key(files: &CertFiles) -> Result<Arc<CertifiedKey>, TlsConfigError>
     Ok(Arc::new(certified))
 }
 
-fn build(options: &TlsServerOptions) -> Result<Arc<ServerConfig>, TlsConfigError> {
+type Built = (Arc<ServerConfig>, Vec<CertificateExpiry>);
+
+fn build(options: &TlsServerOptions) -> Result<Built, TlsConfigError> {
     let provider = Arc::new(ring::default_provider());
     let versions: &[&SupportedProtocolVersion] = match options.min_version {
         MinTlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -235,9 +282,18 @@ fn build(options: &TlsServerOptions) -> Result<Arc<ServerConfig>, TlsConfigError
             })
             .collect::<Result<_, TlsConfigError>>()?,
     };
+    let expiries = std::iter::once(expiry(&resolver.default, &options.default, &[]))
+        .chain(
+            options
+                .by_name
+                .iter()
+                .zip(&resolver.by_name)
+                .map(|((names, files), (_, key))| expiry(key, files, names)),
+        )
+        .collect();
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = options.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), expiries))
 }
 
 /// Picks the certificate for the client's SNI, falling back to the default.

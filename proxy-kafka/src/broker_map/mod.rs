@@ -228,6 +228,17 @@ impl BrokerMap {
         self.upstream.read().contains_key(route)
     }
 
+    /// How many brokers `route`'s cluster reports now (those its latest full list named, or
+    /// a partial one did since); 0 before discovery.
+    pub fn reported_brokers(&self, route: &RouteId) -> usize {
+        self.upstream.read().get(route).map_or(0, |brokers| {
+            brokers
+                .values()
+                .filter(|broker| broker.absent_since.is_none())
+                .count()
+        })
+    }
+
     /// The address of broker `node_id` of `route`'s cluster, if it has been learnt.
     pub fn upstream(&self, route: &RouteId, node_id: i32) -> Option<BackendAddr> {
         let clusters = self.upstream.read();

@@ -96,8 +96,10 @@ fn a_broker_left_out_of_a_full_list_is_absent_until_listed_again() {
     let map = port_per_broker(19100, 64);
     let (main, other) = (RouteId::new("main"), RouteId::new("other"));
     let all = [broker(1, "10.0.0.1"), broker(2, "10.0.0.2")];
+    assert_eq!(map.reported_brokers(&main), 0);
     map.learn(&main, &all, Listing::Full);
     assert_eq!(map.presence(2), Presence::Reported);
+    assert_eq!(map.reported_brokers(&main), 2);
 
     // A partial list (a coordinator, say) leaves nothing out.
     map.learn(&main, &all[..1], Listing::Partial);
@@ -113,6 +115,11 @@ fn a_broker_left_out_of_a_full_list_is_absent_until_listed_again() {
     // Left out again, it stays absent since the first time.
     map.learn(&main, &all[..1], Listing::Full);
     assert_eq!(map.presence(2), Presence::AbsentSince(since));
+    assert_eq!(
+        map.reported_brokers(&main),
+        1,
+        "an absent broker is not counted"
+    );
     assert!(map.upstream(&main, 2).is_some(), "kept while absent");
 
     // Another cluster behind the listener still has a node 2: its port is still needed.
