@@ -76,7 +76,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                 })));
             }
         };
-        let exchange = exchange(&mut client, self.cx, negotiation, &clusters);
+        let exchange = exchange(&mut client, self.cx, negotiation, &clusters, deadline);
         // A client still authenticating when the proxy drains has nothing in flight: it is
         // closed at once and reconnects elsewhere.
         let early = tokio::select! {
@@ -127,6 +127,7 @@ async fn exchange<Io, R, C>(
     cx: &mut SessionContext,
     negotiation: &mut Negotiation,
     clusters: &Clusters<'_, R, C>,
+    deadline: Instant,
 ) -> Result<Bytes, CloseReason>
 where
     Io: AsyncRead + AsyncWrite + Unpin,
@@ -173,7 +174,7 @@ where
                     delay,
                     reason,
                 } => {
-                    sleep(delay).await;
+                    sleep(delay_within(delay, deadline, Instant::now())).await;
                     if let Some(response) = response {
                         write(client, &mut codec, response).await?;
                     }
@@ -214,8 +215,47 @@ where
         })
 }
 
+/// How long before the authentication deadline a delayed failure is answered at the latest:
+/// time to write the answer before the deadline closes the session.
+const ANSWER_MARGIN: Duration = Duration::from_millis(250);
+
+/// The failure delay, cut so that the answer still leaves before the authentication deadline:
+/// a client that waited in the password checks' queue must get its failure, not a silent
+/// `auth_timeout`.
+fn delay_within(delay: Duration, deadline: Instant, now: Instant) -> Duration {
+    delay.min(
+        deadline
+            .saturating_duration_since(now)
+            .saturating_sub(ANSWER_MARGIN),
+    )
+}
+
 async fn sleep(delay: Duration) {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_delay_never_reaches_past_the_authentication_deadline() {
+        let now = Instant::now();
+        let far = now + Duration::from_secs(10);
+        assert_eq!(
+            delay_within(Duration::from_secs(2), far, now),
+            Duration::from_secs(2)
+        );
+        let near = now + Duration::from_secs(1);
+        assert_eq!(
+            delay_within(Duration::from_secs(5), near, now),
+            Duration::from_secs(1) - ANSWER_MARGIN
+        );
+        assert_eq!(
+            delay_within(Duration::from_secs(5), now, now),
+            Duration::ZERO
+        );
     }
 }
