@@ -26,7 +26,10 @@ pub(super) fn collide(a: SocketAddr, b: SocketAddr) -> bool {
 impl Validator {
     /// Reports an `[admin]` bind on a listener's port (any listener whose `bind` parsed).
     pub(super) fn admin_port_collisions(&mut self, admin: Option<&AdminConfig>) {
-        let Some(admin) = admin else { return };
+        // Port 0 asks the kernel for a free port: never one a listener has.
+        let Some(admin) = admin.filter(|admin| admin.bind.port() != 0) else {
+            return;
+        };
         let taken: Vec<String> = self
             .binds
             .iter()

@@ -53,6 +53,8 @@ fn the_admin_endpoint_may_not_take_a_listeners_port() {
     assert_error(&errors, "admin.bind", "takes the port of listener[0]");
     assert!(parse(&config(&["0.0.0.0:9192"], Some("127.0.0.1:9190"))).is_ok());
     assert!(parse(&config(&["127.0.0.2:9192"], Some("127.0.0.1:9192"))).is_ok());
+    // Port 0 on both: the kernel gives each its own port.
+    assert!(parse(&config(&["127.0.0.1:0"], Some("127.0.0.1:0"))).is_ok());
 
     // Reported even when the listener has other errors.
     let text = config(&["0.0.0.0:9192"], Some("127.0.0.1:9192")).replace("cluster = \"c\"", "");
@@ -120,8 +122,8 @@ fn a_kafka_listener_whose_cluster_readiness_ignores_is_a_warning() {
         warnings,
         [
             "listener[0] (\"kafka\") is a Kafka listener but cluster \"main\" has no \
-             ready_requires: /readyz will not reflect whether its brokers answer; set \
-             ready_requires = \"any\" in its [cluster] table"
+             ready_requires: once its brokers are discovered, /readyz will not reflect whether \
+             they still answer; set ready_requires = \"any\" in its [cluster] table"
         ]
     );
 }
