@@ -105,9 +105,10 @@ async fn supervise(options: MasterOptions) -> anyhow::Result<ExitCode> {
     let mut reload = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
 
     let private = options.pid_file.is_none();
-    let pid_file = options.pid_file.clone().unwrap_or_else(|| {
-        runtime_dir().join(format!("sluice-master-{}.pid", std::process::id()))
-    });
+    let pid_file = options
+        .pid_file
+        .clone()
+        .unwrap_or_else(|| runtime_dir().join(format!("sluice-master-{}.pid", std::process::id())));
     let first = spawn_worker(&options, &pid_file)?;
     info!(
         pid = std::process::id(),
@@ -227,7 +228,7 @@ impl Workers {
     fn exited(&mut self, pid: Pid, status: WaitStatus, me: Pid) {
         let raw = pid.as_raw_nonzero().get();
         if !self.live.remove(&pid) {
-            debug!(child.pid = raw, status = %describe(status), "master: reaped an orphan");
+            info!(child.pid = raw, status = %describe(status), "master: reaped an orphan");
             return;
         }
         if pid != self.current {
