@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sluice_tests::STEP_TIMEOUT;
-use sluice_tests::process::{Running, temp_path, write_config};
+use sluice_tests::process::{Generations, Running, temp_path, write_config};
 use sluice_tests::procfs::{children_of, holds_socket, listening_inode, process_state};
 
 use crate::load::ConnectLoop;
@@ -370,10 +370,13 @@ fn with_master_an_upgrade_outlives_the_first_worker_and_sigterm_exits_0() {
     let addr = sluice.running.listening_addr();
     let first = wait_for_pid(&pid_file);
     assert_ne!(first, sluice.master);
+    // Outside a namespace, workers would outlive a master killed by a failing test.
+    let mut generations = Generations::new(first, &pid_file);
     let connects = ConnectLoop::start(addr, 300);
     let record = sluice.trigger("-USR2");
     assert_eq!(record["outcome"], "succeeded", "{record:?}");
     let worker = read_pid(&pid_file);
+    generations.pids.push(worker);
     // The successor's parent drains and exits; the master (a child subreaper) adopts it.
     let deadline = Instant::now() + STEP_TIMEOUT;
     while !children_of(sluice.master).contains(&worker) {
