@@ -2,7 +2,7 @@
 //! --mount-proc`: the master stays PID 1 across upgrades and a failed reload while a connect
 //! loop refuses nothing, the status file tells the truth, a new binary on disk serves after an
 //! upgrade, orphans are reaped, and SIGTERM drains and exits 0. Also `--master` outside a
-//! namespace.
+//! namespace, and a worker that is PID 1 without a master refusing upgrades.
 //!
 //! PIDs in the PID file and the status file are the namespace's; the test maps them to its own
 //! through the `NSpid` line of `/proc/PID/status`.
@@ -90,6 +90,18 @@ impl Master {
             master,
             pid_file: pid_file.to_path_buf(),
         }
+    }
+
+    /// `sluice upgrade --pid-file FILE` inside the namespace, as `kubectl exec` would run it:
+    /// it signals the worker the PID file names, by its namespace PID.
+    fn upgrade_inside(&self) -> std::process::Output {
+        Command::new("nsenter")
+            .args(["--target", &self.master.to_string(), "--pid", "--mount"])
+            .arg(SLUICE.path())
+            .args(["upgrade", "--timeout", "20s", "--pid-file"])
+            .arg(&self.pid_file)
+            .output()
+            .unwrap()
     }
 
     /// SIGTERM to the master (not to `unshare`, which does not forward it); the exit status.
@@ -214,7 +226,17 @@ fn as_pid_1_three_upgrades_and_a_failed_reload_keep_pid_1_and_refuse_nothing() {
     let connects = ConnectLoop::start(addr, 500);
     for round in 1..=3 {
         let before = connects.done();
-        let record = sluice.trigger("-USR2");
+        // Rounds 1 and 3 signal PID 1, which forwards; round 2 runs `sluice upgrade` inside.
+        let record = if round == 2 {
+            let output = sluice.upgrade_inside();
+            assert!(output.status.success(), "upgrade {round}: {output:?}");
+            let said = String::from_utf8_lossy(&output.stdout).into_owned();
+            let expected = format!("process {} handed over to", workers[round - 1]);
+            assert!(said.contains(&expected), "{said}");
+            status(&pid_file).unwrap()
+        } else {
+            sluice.trigger("-USR2")
+        };
         assert_eq!(
             record["outcome"], "succeeded",
             "upgrade {round}: {record:?}"
@@ -389,6 +411,40 @@ fn with_master_an_upgrade_outlives_the_first_worker_and_sigterm_exits_0() {
     assert_eq!(process_state(first), None, "the first worker was reaped");
     connects.finish();
     assert!(holds_socket(worker, listening_inode(addr)));
+    let exit = sluice.terminate();
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+#[test]
+fn a_worker_that_is_pid_1_refuses_upgrades_instead_of_reporting_a_doomed_success() {
+    require_unshare();
+    let config = write_config("pid1-worker.toml", &config_text("1s"));
+    let pid_file = temp_path("pid1-worker.pid");
+    let _ = std::fs::remove_file(&pid_file);
+    // The master's variable makes PID 1 a worker, as if someone had set it by hand.
+    let mut command = Command::new("unshare");
+    command
+        .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg(SLUICE.path())
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("SLUICE_MASTER_PID_FILE", &pid_file)
+        .env("RUST_LOG", QUIET)
+        .stdin(Stdio::null());
+    let running = Running::spawn(command);
+    let addr = running.listening_addr();
+    assert_eq!(wait_for_pid(&pid_file), 1);
+    let sluice = Master {
+        master: *children_of(running.pid()).first().unwrap(),
+        running,
+        pid_file,
+    };
+    let record = sluice.trigger("-USR2");
+    assert_eq!(record["outcome"], "refused", "{record:?}");
+    assert!(record["reason"].contains("PID 1"), "{record:?}");
+    // Still serving, on its own.
+    crate::load::one_request(addr, 1).unwrap();
+    assert!(sluice.alive());
     let exit = sluice.terminate();
     assert_eq!(exit.code(), Some(0), "{exit:?}");
 }
