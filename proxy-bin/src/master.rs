@@ -35,6 +35,9 @@ use crate::upgrade::read_pid;
 /// given, else one the master picked).
 pub(crate) const WORKER_ENV: &str = "SLUICE_MASTER_PID_FILE";
 
+/// How many generations apart a new worker may be from one the master knows.
+const MAX_LINEAGE: usize = 64;
+
 /// What the master needs to start the first worker.
 #[derive(Debug)]
 pub(crate) struct MasterOptions {
@@ -165,7 +168,8 @@ fn spawn_worker(options: &MasterOptions, pid_file: &Path) -> anyhow::Result<Pid>
 // === impl Workers ===
 
 impl Workers {
-    /// Adopts the worker the PID file names if it is a new one that descends from us.
+    /// Adopts the worker the PID file names if it is a new one that descends from us, with
+    /// the workers between (a worker upgraded twice while its predecessor drained).
     fn refresh(&mut self, me: Pid) {
         let Some(named) = read_pid(&self.pid_file)
             .ok()
@@ -177,19 +181,40 @@ impl Workers {
         if named == self.current || self.live.contains(&named) {
             return;
         }
-        let ours = match parent_of(named) {
-            Some(parent) => parent == me || self.live.contains(&parent),
-            // No /proc to tell: trust the PID file the workers keep, if the process exists.
-            None => rustix::process::test_kill_process(named).is_ok(),
+        let Some(lineage) = self.lineage(named, me) else {
+            return;
         };
-        if ours {
-            info!(
-                worker.pid = named.as_raw_nonzero().get(),
-                "master: a new worker took over"
-            );
-            self.live.insert(named);
-            self.current = named;
+        info!(
+            worker.pid = named.as_raw_nonzero().get(),
+            "master: a new worker took over"
+        );
+        self.live.extend(lineage);
+        self.current = named;
+    }
+
+    /// `pid` and its ancestors up to (not including) the master or a known worker; None if
+    /// it descends from neither.
+    fn lineage(&self, pid: Pid, me: Pid) -> Option<Vec<Pid>> {
+        if !proc_is_ours() {
+            // No /proc of this PID namespace to tell: trust the PID file the workers keep, if
+            // the process exists.
+            return rustix::process::test_kill_process(pid)
+                .is_ok()
+                .then(|| vec![pid]);
         }
+        let mut chain = vec![pid];
+        let mut at = pid;
+        // Bounded: a chain of workers no longer than the upgrades that can overlap.
+        for _ in 0..MAX_LINEAGE {
+            // Gone, or at the top of the tree (parent 0): not ours.
+            let parent = parent_of(at)?;
+            if parent == me || self.live.contains(&parent) {
+                return Some(chain);
+            }
+            chain.push(parent);
+            at = parent;
+        }
+        None
     }
 
     fn forward(&mut self, signal: Signal, me: Pid) {
@@ -244,7 +269,15 @@ impl Workers {
     }
 }
 
-/// The parent of `pid`, from /proc (None when /proc cannot tell).
+/// Whether /proc is mounted and shows this PID namespace (it may show another's, as under
+/// `unshare --pid` without `--mount-proc`).
+fn proc_is_ours() -> bool {
+    std::fs::read_to_string("/proc/self/stat").is_ok_and(|stat| {
+        stat.split_whitespace().next() == Some(std::process::id().to_string().as_str())
+    })
+}
+
+/// The parent of `pid`, from /proc (None when it is gone or has none).
 fn parent_of(pid: Pid) -> Option<Pid> {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())).ok()?;
     // "pid (comm) state ppid ...": comm may hold spaces and parentheses.

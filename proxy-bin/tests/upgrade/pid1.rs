@@ -8,6 +8,8 @@
 //! through the `NSpid` line of `/proc/PID/status`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -445,6 +447,59 @@ fn a_worker_that_is_pid_1_refuses_upgrades_instead_of_reporting_a_doomed_success
     // Still serving, on its own.
     crate::load::one_request(addr, 1).unwrap();
     assert!(sluice.alive());
+    let exit = sluice.terminate();
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+#[test]
+fn as_pid_1_upgrades_while_earlier_workers_drain_keep_pid_1() {
+    let config = write_config("pid1-overlap.toml", &config_text("3s"));
+    let pid_file = temp_path("pid1-overlap.pid");
+    let sluice = Master::start(SLUICE.path(), &config, &pid_file, true);
+    let addr = sluice.running.listening_addr();
+    // An open session keeps each worker draining until its drain_timeout.
+    let hold = || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+        stream.write_all(b"hold\n").unwrap();
+        let mut echo = [0; 5];
+        stream.read_exact(&mut echo).unwrap();
+        stream
+    };
+    let first = sluice.worker();
+    let _first_session = hold();
+    // Upgrades run by the workers themselves (`sluice upgrade` inside), not through PID 1:
+    // the master learns of them from the PID file alone.
+    let output = sluice.upgrade_inside();
+    assert!(output.status.success(), "{output:?}");
+    let second = sluice.worker();
+    // Past the first worker's closing of its listeners: this session is the second's.
+    thread::sleep(Duration::from_millis(300));
+    let _second_session = hold();
+    let output = sluice.upgrade_inside();
+    assert!(output.status.success(), "{output:?}");
+    let third = sluice.worker();
+    assert!(process_state(first).is_some() && process_state(second).is_some());
+
+    // The first worker exits while the second still drains and the third serves: PID 1
+    // follows the chain to the third.
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while process_state(first).is_some() {
+        assert!(Instant::now() < deadline, "the first worker did not exit");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(sluice.alive(), "PID 1 exited with the first worker");
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while process_state(second).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the second worker was not reaped"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(sluice.alive(), "PID 1 exited with the second worker");
+    crate::load::one_request(addr, 7).unwrap();
+    assert!(holds_socket(third, listening_inode(addr)));
     let exit = sluice.terminate();
     assert_eq!(exit.code(), Some(0), "{exit:?}");
 }
