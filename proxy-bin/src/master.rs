@@ -253,7 +253,7 @@ impl Workers {
     fn exited(&mut self, pid: Pid, status: WaitStatus, me: Pid) {
         let raw = pid.as_raw_nonzero().get();
         if !self.live.remove(&pid) {
-            info!(child.pid = raw, status = %describe(status), "master: reaped an orphan");
+            info!(orphan.pid = raw, status = %describe(status), "master: reaped an orphan");
             return;
         }
         if pid != self.current {

@@ -48,6 +48,17 @@ impl Master {
     /// Runs `binary` as PID 1 of a new PID namespace (or, with `namespace` false, with
     /// `--master` as a child of the test).
     fn start(binary: &Path, config: &Path, pid_file: &Path, namespace: bool) -> Self {
+        Self::start_with_log(binary, config, pid_file, namespace, QUIET)
+    }
+
+    /// [`Self::start`] with `RUST_LOG` set to `log`.
+    fn start_with_log(
+        binary: &Path,
+        config: &Path,
+        pid_file: &Path,
+        namespace: bool,
+        log: &str,
+    ) -> Self {
         let _ = std::fs::remove_file(pid_file);
         let mut command = if namespace {
             require_unshare();
@@ -65,7 +76,7 @@ impl Master {
             .arg(config)
             .arg("--pid-file")
             .arg(pid_file)
-            .env("RUST_LOG", QUIET)
+            .env("RUST_LOG", log)
             .stdin(Stdio::null());
         if !namespace {
             command.arg("--master");
@@ -500,6 +511,45 @@ fn as_pid_1_upgrades_while_earlier_workers_drain_keep_pid_1() {
     assert!(sluice.alive(), "PID 1 exited with the second worker");
     crate::load::one_request(addr, 7).unwrap();
     assert!(holds_socket(third, listening_inode(addr)));
+    let exit = sluice.terminate();
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+#[test]
+fn as_pid_1_child_backends_stay_the_workers_and_their_orphans_are_reaped() {
+    // A child backend that answers, leaves a grandchild behind and exits 7.
+    let config = "[[listener]]\nname = \"tool\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n\
+                  cluster = \"child\"\n\n[cluster.child]\n\
+                  exec = [\"/bin/sh\", \"-c\", \"sleep 1 </dev/null >/dev/null 2>&1 & echo $!; exit 7\"]\n\n\
+                  [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"1s\"\n";
+    let config = write_config("pid1-child.toml", config);
+    let pid_file = temp_path("pid1-child.pid");
+    let sluice = Master::start_with_log(
+        SLUICE.path(),
+        &config,
+        &pid_file,
+        true,
+        "warn,sluice=info,proxy_frontend::accept=info,proxy_backend=debug",
+    );
+    let addr = sluice.running.listening_addr();
+    let mut client = TcpStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut got = String::new();
+    client.read_to_string(&mut got).unwrap();
+    let grandchild: u32 = got.trim().parse().unwrap();
+    // The worker, not the master, waited for its child and saw its status.
+    let reaped = sluice.running.wait_for("child reaped");
+    assert_eq!(reaped["status"], "exit status: 7", "{reaped}");
+    assert_eq!(reaped["pid"], wait_for_pid(&pid_file), "{reaped}");
+    // Its orphan went to PID 1, which reaped it when it exited: at the end of its sleep, or
+    // at the SIGTERM the worker sends the child's process group as the session ends.
+    let orphan = sluice.running.wait_for("master: reaped an orphan");
+    assert_eq!(orphan["orphan.pid"], grandchild, "{orphan}");
+    assert!(
+        ["exit status: 0", "signal: 15"].contains(&orphan["status"].as_str().unwrap()),
+        "{orphan}"
+    );
     let exit = sluice.terminate();
     assert_eq!(exit.code(), Some(0), "{exit:?}");
 }
