@@ -312,3 +312,62 @@ fn exit_code(status: WaitStatus) -> ExitCode {
         .unwrap_or(1);
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_come_from_this_namespaces_proc() {
+        assert!(proc_is_ours());
+        let me = rustix::process::getpid();
+        assert_eq!(parent_of(me), rustix::process::getppid());
+        // PID 1 has no parent in its namespace.
+        assert_eq!(Pid::from_raw(1).and_then(parent_of), None);
+    }
+
+    #[test]
+    fn a_worker_is_adopted_only_when_it_descends_from_the_master_or_a_worker() {
+        let me = rustix::process::getpid();
+        let dir = std::env::temp_dir().join(format!("sluice-master-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("sluice.pid");
+        // A worker, and its successor (the `sleep`) that it started.
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 5 & echo $!; wait"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let successor: u32 = line.trim().parse().unwrap();
+        let child_pid = Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+        let mut workers = Workers {
+            current: child_pid,
+            live: HashSet::from([child_pid]),
+            pid_file: pid_file.clone(),
+            last: None,
+        };
+        // Our parent is no worker of ours: not adopted.
+        crate::upgrade::write_pid(&pid_file, std::os::unix::process::parent_id()).unwrap();
+        workers.refresh(me);
+        assert_eq!(workers.current, child_pid);
+        // Nor is a PID that does not exist.
+        crate::upgrade::write_pid(&pid_file, u32::MAX >> 2).unwrap();
+        workers.refresh(me);
+        assert_eq!(workers.current, child_pid);
+        // A process the worker started is.
+        crate::upgrade::write_pid(&pid_file, successor).unwrap();
+        workers.refresh(me);
+        let successor = Pid::from_raw(i32::try_from(successor).unwrap()).unwrap();
+        assert_eq!(workers.current, successor);
+        assert!(workers.live.contains(&successor) && workers.live.contains(&child_pid));
+        let _ = rustix::process::kill_process(successor, Signal::KILL);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
