@@ -76,8 +76,9 @@ impl Config {
                 if cluster.ready_requires == ReadyRequires::None {
                     warnings.push(format!(
                         "listener[{i}] ({:?}) is a Kafka listener but cluster {name:?} has no \
-                         ready_requires: /readyz will not reflect whether its brokers answer; \
-                         set ready_requires = \"any\" in its [cluster] table",
+                         ready_requires: once its brokers are discovered, /readyz will not \
+                         reflect whether they still answer; set ready_requires = \"any\" in its \
+                         [cluster] table",
                         listener.name
                     ));
                 }

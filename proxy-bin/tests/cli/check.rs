@@ -3,6 +3,7 @@
 //! users files and certificates), all of them in one run; advice comes as warnings.
 
 use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -28,6 +29,12 @@ fn examples_with_certificates() -> PathBuf {
         "examples/certs/make.sh failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Git keeps no file modes but 0644 and 0755: an operator installs a users file 0600, as
+    // `sluice check` advises.
+    for entry in std::fs::read_dir(dir.join("users")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     dir
 }
 

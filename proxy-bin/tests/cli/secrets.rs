@@ -32,6 +32,7 @@ users = {users:?}
 
 [cluster.main]
 backends = ["127.0.0.1:9092"]
+ready_requires = "any"
 
 [cluster.main.sasl]
 mechanism = "SCRAM-SHA-512"
@@ -113,7 +114,7 @@ fn check_refuses_a_password_file_of_two_lines() {
     assert!(!ok);
     assert!(
         stderr.contains(&format!(
-            "cluster.main.sasl.password_file: password file {} has 2 non-empty lines",
+            "password file {} has 2 non-empty lines",
             secret.display()
         )),
         "{stderr}"
