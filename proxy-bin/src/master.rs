@@ -112,6 +112,9 @@ async fn supervise(options: MasterOptions) -> anyhow::Result<ExitCode> {
         .pid_file
         .clone()
         .unwrap_or_else(|| runtime_dir().join(format!("sluice-master-{}.pid", std::process::id())));
+    // One left by an earlier run would name a stranger until the worker writes its own: in a
+    // fresh PID namespace, PIDs repeat.
+    let _ = std::fs::remove_file(&pid_file);
     let first = spawn_worker(&options, &pid_file)?;
     info!(
         pid = std::process::id(),
