@@ -39,6 +39,11 @@ pub(crate) enum Command {
         /// have been replaced by a new version since).
         #[arg(long, value_name = "PATH")]
         upgrade_binary: Option<PathBuf>,
+        /// Run as a master that starts the proxy in a worker process, forwards signals to it,
+        /// reaps orphans and outlives upgrades (the default when running as PID 1, as in a
+        /// container; see docs/operations.md).
+        #[arg(long)]
+        master: bool,
     },
     /// Upgrade (or, with --reload, reload the config of) the `sluice run` named by a PID file,
     /// wait for the outcome, and exit 0 when the successor took over.

@@ -13,6 +13,7 @@ pub mod config;
 mod descriptors;
 mod generation;
 mod logging;
+mod master;
 mod run;
 mod systemd;
 mod tls_reload;
@@ -52,11 +53,24 @@ fn main() -> ExitCode {
             log_format,
             pid_file,
             upgrade_binary,
+            master,
         } => {
             if let Err(err) = logging::init(log_format) {
                 report(&format!("sluice: cannot set up logging: {err}"));
                 return ExitCode::FAILURE;
             }
+            if master::wanted(master) {
+                let Ok(binary) = std::env::current_exe() else {
+                    report("sluice: the master cannot tell its executable's path");
+                    return ExitCode::FAILURE;
+                };
+                return master::main(master::MasterOptions {
+                    binary,
+                    args: std::env::args_os().skip(1).collect(),
+                    pid_file,
+                });
+            }
+            let pid_file = master::worker_pid_file(pid_file);
             generation::start_session_ids();
             // Sockets first: from the process being replaced, else from systemd.
             let (predecessor, inherited) = match inherited_sockets() {

@@ -97,11 +97,11 @@ impl Supervisor {
                 Sent::Nothing
             }
             Trigger::Released => {
-                debug!(child.pid = %self.pgid, child.program = %self.program, "stopping released child");
+                debug!(child.pid = self.pgid.as_raw_nonzero().get(), child.program = %self.program, "stopping released child");
                 self.stop_leader().await
             }
             Trigger::StopAll => {
-                debug!(child.pid = %self.pgid, child.program = %self.program, "stopping child for stop_all");
+                debug!(child.pid = self.pgid.as_raw_nonzero().get(), child.program = %self.program, "stopping child for stop_all");
                 self.stop_leader().await
             }
         };
@@ -115,7 +115,7 @@ impl Supervisor {
             self.reaped(status);
             return Sent::Nothing;
         }
-        debug!(child.pid = %self.pgid, child.program = %self.program, "child still running; sending SIGTERM");
+        debug!(child.pid = self.pgid.as_raw_nonzero().get(), child.program = %self.program, "child still running; sending SIGTERM");
         self.signal(Signal::TERM);
         let at = Instant::now();
         if let Ok(status) = timeout(self.stop_timeout, self.child.wait()).await {
@@ -123,7 +123,7 @@ impl Supervisor {
             return Sent::Term { at };
         }
         warn!(
-            child.pid = %self.pgid,
+            child.pid = self.pgid.as_raw_nonzero().get(),
             child.program = %self.program,
             stop_timeout = ?self.stop_timeout,
             "child ignored SIGTERM; sending SIGKILL",
@@ -150,7 +150,7 @@ impl Supervisor {
                 if !self.group_alive() {
                     return;
                 }
-                debug!(child.pid = %self.pgid, child.program = %self.program, "child's process group outlived it; sending SIGTERM");
+                debug!(child.pid = self.pgid.as_raw_nonzero().get(), child.program = %self.program, "child's process group outlived it; sending SIGTERM");
                 self.signal(Signal::TERM);
                 Instant::now() + self.stop_timeout
             }
@@ -161,7 +161,7 @@ impl Supervisor {
             let now = Instant::now();
             if now >= deadline {
                 warn!(
-                    child.pid = %self.pgid,
+                    child.pid = self.pgid.as_raw_nonzero().get(),
                     child.program = %self.program,
                     "child's process group outlived SIGTERM; sending SIGKILL",
                 );
@@ -183,7 +183,7 @@ impl Supervisor {
             // ESRCH: the group is already gone, which is what we wanted.
             Ok(()) | Err(rustix::io::Errno::SRCH) => {}
             Err(error) => {
-                debug!(child.pid = %self.pgid, ?signal, %error, "signalling child's process group failed");
+                debug!(child.pid = self.pgid.as_raw_nonzero().get(), ?signal, %error, "signalling child's process group failed");
             }
         }
     }
@@ -191,14 +191,14 @@ impl Supervisor {
     fn reaped(&mut self, status: io::Result<ExitStatus>) {
         match status {
             Ok(status) => {
-                debug!(child.pid = %self.pgid, child.program = %self.program, %status, "child reaped");
+                debug!(child.pid = self.pgid.as_raw_nonzero().get(), child.program = %self.program, %status, "child reaped");
                 if let Some(exit) = self.exit.take() {
                     // The session may be gone already; then nobody needs to know.
                     let _ = exit.send(status);
                 }
             }
             Err(error) => {
-                warn!(child.pid = %self.pgid, child.program = %self.program, %error, "waiting for child failed");
+                warn!(child.pid = self.pgid.as_raw_nonzero().get(), child.program = %self.program, %error, "waiting for child failed");
             }
         }
     }

@@ -31,7 +31,7 @@ pub(crate) use self::activation::sockets as systemd_sockets;
 pub(crate) use self::client::upgrade as client;
 pub(crate) use self::handoff::{Offered, SocketKind, is_sendable_name};
 pub(crate) use self::inherited::{Inherited, Origin};
-pub(crate) use self::pidfile::{remove_pid_if_ours, write_pid};
+pub(crate) use self::pidfile::{read_pid, remove_pid_if_ours, status_path, write_pid};
 pub(crate) use self::predecessor::Predecessor;
 pub(crate) use self::successor::ReadySuccessor;
 
@@ -170,6 +170,15 @@ impl Upgrades {
                 Some(reason),
                 Some(current),
             );
+            return None;
+        }
+        if std::process::id() == 1 {
+            // The kernel would kill the successor with us once we drain and exit.
+            let reason = "this process is PID 1 of its PID namespace: its exit would kill the \
+                          successor; run it under a master (see docs/operations.md)"
+                .to_owned();
+            warn!(trigger = trigger.signal_name(), reason.detail = %reason, "upgrade refused");
+            self.record(seq, trigger, Outcome::Refused, None, Some(reason), None);
             return None;
         }
         self.current = Some((seq, trigger));

@@ -1,6 +1,7 @@
 //! Zero-downtime upgrade and reload of the real binary: sockets handed to successors under
 //! load, failed successors rolled back, a reload that adds and removes listeners, and systemd
-//! socket activation. Every wait and loop is bounded.
+//! socket activation, and a master that stays PID 1 of a PID namespace across upgrades. Every
+//! wait and loop is bounded.
 //!
 //! This file holds what the tests share: an echo backend, config blocks, `sluice upgrade` and
 //! waits for generations to exit; the client load is in `load`.
@@ -12,6 +13,7 @@
 
 mod handover;
 mod load;
+mod pid1;
 mod rollback;
 mod systemd;
 
