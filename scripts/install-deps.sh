@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need, when missing: the real peers they drive (HAProxy,
 # OpenSSL, and Debian's kcat, an old Kafka client: it links the system's librdkafka, 2.0.2 on
-# bookworm) and the C libraries the Kafka client used as a test peer links (librdkafka is built
+# bookworm), the Prometheus project's Python parsers for /metrics scrapes, and the C libraries the Kafka client used as a test peer links (librdkafka is built
 # with OpenSSL for SCRAM). Safe without a terminal (CI sets CI=true and gives no standard input).
 set -euo pipefail
 
@@ -12,7 +12,9 @@ export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 commands=("haproxy:haproxy" "openssl:openssl" "pkg-config:pkg-config")
 # Files a package provides, as "path:debian-package". kcat by path: the test runs Debian's, not
 # another one on PATH built with a newer librdkafka.
-files=("/usr/include/openssl/ssl.h:libssl-dev" "/usr/bin/kcat:kcat")
+files=("/usr/include/openssl/ssl.h:libssl-dev" "/usr/bin/kcat:kcat"
+    # The Prometheus project's own parsers, for the /metrics scrapes (proxy-bin/tests/admin.rs).
+    "/usr/lib/python3/dist-packages/prometheus_client/parser.py:python3-prometheus-client")
 
 missing=()
 for entry in "${commands[@]}"; do

@@ -341,6 +341,8 @@ fn metrics_show_a_listeners_sessions_and_bytes_and_a_dead_first_backend() {
         body.contains("sluice_listener_sessions_total{listener=\"plain\"} 3\n"),
         "{body}"
     );
+    let families = parsed_by_prometheus_client("openmetrics", body);
+    assert!(families > 20, "{families} metric families");
     // And a plain request the Prometheus text format.
     let mut stream = TcpStream::connect(admin).unwrap();
     stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
@@ -356,4 +358,42 @@ fn metrics_show_a_listeners_sessions_and_bytes_and_a_dead_first_backend() {
         "{response}"
     );
     assert!(!response.contains("# EOF"));
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    let families = parsed_by_prometheus_client("prometheus", body);
+    assert!(families > 20, "{families} metric families");
+}
+
+/// Parses a scrape with the Prometheus project's own Python client (Debian's
+/// `python3-prometheus-client`, installed by the test script): `format` is `prometheus` (text
+/// 0.0.4) or `openmetrics`. Its parsers refuse what Prometheus would; the number of metric
+/// families read.
+fn parsed_by_prometheus_client(format: &str, body: &str) -> usize {
+    let parser = match format {
+        "openmetrics" => "prometheus_client.openmetrics.parser",
+        _ => "prometheus_client.parser",
+    };
+    let script = format!(
+        "import sys\nfrom {parser} import text_string_to_metric_families as parse\n\
+         families = list(parse(sys.stdin.read()))\nprint(len(families))\n"
+    );
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("/usr/bin/python3 (scripts/install-deps.sh): {err}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the {format} scrape does not parse: {}\n{body}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
