@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need, when missing: the real peers they drive (HAProxy,
 # OpenSSL, and Debian's kcat, an old Kafka client: it links the system's librdkafka, 2.0.2 on
-# bookworm), the Prometheus project's Python parsers for /metrics scrapes, and the C libraries the Kafka client used as a test peer links (librdkafka is built
-# with OpenSSL for SCRAM). Safe without a terminal (CI sets CI=true and gives no standard input).
+# bookworm), the Prometheus project's Python parsers for /metrics scrapes, and the C libraries
+# the Kafka client used as a test peer links (librdkafka is built with OpenSSL for SCRAM). Safe
+# without a terminal (CI sets CI=true and gives no standard input).
 set -euo pipefail
 
 # Debian installs haproxy in /usr/sbin, which is not on every user's PATH.
