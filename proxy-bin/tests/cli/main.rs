@@ -8,6 +8,7 @@
 )]
 
 mod check;
+mod kubernetes;
 mod logs;
 mod run;
 mod secrets;
