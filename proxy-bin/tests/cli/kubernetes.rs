@@ -165,7 +165,7 @@ fn toml_number(toml: &str, key: &str) -> u16 {
             let (name, value) = line.split_once('=')?;
             (name.trim() == key).then(|| value.split('#').next().unwrap().trim().to_owned())
         })
-        .unwrap_or_else(|| panic!("no {key} in the config"))
+        .unwrap()
         .parse()
         .unwrap()
 }
@@ -212,11 +212,7 @@ fn port_per_broker_ports_match_the_bootstrap_and_broker_range() {
     let bootstrap = bind_port(&config);
     let start = toml_number(&config, "broker_port_start");
     let count = toml_number(&config, "max_brokers");
-    let admin = config
-        .split("[admin]")
-        .nth(1)
-        .map(bind_port)
-        .expect("an [admin] table");
+    let admin = config.split("[admin]").nth(1).map(bind_port).unwrap();
     let last = start + count - 1;
     let mut proxy_ports: Vec<u16> = std::iter::once(bootstrap).chain(start..=last).collect();
     proxy_ports.sort_unstable();
