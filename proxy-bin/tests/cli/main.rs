@@ -1,5 +1,6 @@
 //! The `sluice` binary as an operator runs it: `check` (secret files too), `--version`,
-//! `--help`, `user add|list|remove`, and `run` with real signals and real log lines.
+//! `--help`, `user add|list|remove`, `run` with real signals and real log lines, and the configs
+//! embedded in deploy/kubernetes/.
 //!
 //! This file holds the config the tests vary, `sluice check` on it, and `--version`/`--help`.
 #![expect(
@@ -8,6 +9,7 @@
 )]
 
 mod check;
+mod kubernetes;
 mod logs;
 mod run;
 mod secrets;
