@@ -24,8 +24,9 @@ pub(crate) enum Command {
     /// Run the proxy until SIGINT or SIGTERM; SIGUSR2 upgrades and SIGHUP reloads it without
     /// downtime (see docs/operations.md).
     Run {
-        /// The TOML config file; without it, the embedded default (a TCP listener on
-        /// 127.0.0.1:9192 forwarding to 127.0.0.1:9092).
+        /// The TOML config file; without it, the embedded default (a Kafka gateway: clients
+        /// bootstrap from 127.0.0.1:9192, broker node N is on 9200 + N, in front of a broker on
+        /// 127.0.0.1:9092).
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// How log lines are written (to standard error); the level comes from RUST_LOG.
