@@ -6,18 +6,15 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use kafka_protocol::messages::ApiKey;
 use sluice_tests::STEP_TIMEOUT;
 use sluice_tests::faulty::broker::FaultyBroker;
 use sluice_tests::footprint::rss_kib;
-use sluice_tests::kafka_wire::{frame, free_port_block};
-use sluice_tests::process::Running;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use sluice_tests::kafka_wire::free_port_block;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::task::block_in_place;
 use tokio::time::{Instant, sleep, timeout};
 
+use crate::kafka_listener::{admin, api_versions_answered, config};
 use crate::{SLUICE, metrics, sample};
 
 const MIB: u64 = 1024 * 1024;
@@ -30,43 +27,6 @@ const BUDGET: u64 = 2 * FRAME + MIB;
 /// runtime and allocator slack. Without the budget it would grow by 8 × 100 MiB.
 const SLACK_KIB: u64 = 48 * 1024;
 const FRAME_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn config(bootstrap: u16, broker: SocketAddr) -> String {
-    format!(
-        r#"
-[admin]
-bind = "127.0.0.1:0"
-
-[limits]
-frame_budget = "1GiB"
-
-[[listener]]
-name = "kafka"
-bind = "127.0.0.1:{bootstrap}"
-protocol = "kafka"
-cluster = "main"
-gateway = "port-per-broker"
-advertised_host = "127.0.0.1"
-broker_port_start = {start}
-max_brokers = 2
-max_frame_size = "100MiB"
-frame_budget = {BUDGET}
-frame_timeout = "{timeout}s"
-
-[cluster.main]
-backends = ["{broker}"]
-"#,
-        start = bootstrap + 1,
-        timeout = FRAME_TIMEOUT.as_secs(),
-    )
-}
-
-fn admin(sluice: &Running) -> SocketAddr {
-    block_in_place(|| {
-        sluice.find("sluice started");
-        sluice.admin_addr()
-    })
-}
 
 /// Declares a frame of [`FRAME`] bytes and sends all of it but the last byte, as fast as the
 /// proxy reads; the connection is left open, the frame unfinished.
@@ -93,7 +53,15 @@ async fn anonymous_clients_beginning_huge_frames_stay_within_the_frame_budget() 
     let broker = FaultyBroker::start((Ipv4Addr::LOCALHOST, 0).into(), None).await;
     let bootstrap = free_port_block(2);
     let sluice = SLUICE.run(
-        &config(bootstrap, broker.addr()),
+        &config(
+            bootstrap,
+            broker.addr(),
+            &format!(
+                "max_frame_size = \"100MiB\"\nframe_budget = {BUDGET}\nframe_timeout = \"{}s\"",
+                FRAME_TIMEOUT.as_secs()
+            ),
+            "\n[limits]\nframe_budget = \"1GiB\"\n",
+        ),
         "faults-frame-budget.toml",
     );
     let admin = admin(&sluice);
@@ -187,18 +155,5 @@ async fn anonymous_clients_beginning_huge_frames_stay_within_the_frame_budget() 
     }
 
     // A new client is served.
-    let mut client = TcpStream::connect(proxy).await.unwrap();
-    client
-        .write_all(&frame(ApiKey::ApiVersions as i16, 0, 7, &[]))
-        .await
-        .unwrap();
-    let mut buf = BytesMut::new();
-    timeout(STEP_TIMEOUT, async {
-        while buf.len() < 8 {
-            assert!(client.read_buf(&mut buf).await.unwrap() > 0, "closed");
-        }
-    })
-    .await
-    .expect("an answer in time");
-    assert_eq!(i32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]), 7);
+    api_versions_answered(proxy, 7).await;
 }

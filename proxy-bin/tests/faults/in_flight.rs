@@ -13,12 +13,12 @@ use sluice_tests::STEP_TIMEOUT;
 use sluice_tests::faulty::broker::FaultyBroker;
 use sluice_tests::footprint::rss_kib;
 use sluice_tests::kafka_wire::{frame, free_port_block};
-use sluice_tests::process::Running;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::block_in_place;
 use tokio::time::{sleep, timeout};
 
+use crate::kafka_listener::{admin, config};
 use crate::{SLUICE, metrics, sample, wait_until};
 
 /// The listener's cap on one session's unanswered requests.
@@ -32,39 +32,6 @@ const GROWTH_KIB: u64 = 4 * 1024;
 
 /// The series counting the ListGroups requests the proxy read from clients.
 const LIST_GROUPS_READ: &str = "sluice_kafka_requests_total{listener=\"kafka\",api=\"ListGroups\"}";
-
-/// One Kafka listener (port-per-broker) in front of `broker`, capped at [`LIMIT`].
-fn config(bootstrap: u16, broker: SocketAddr) -> String {
-    format!(
-        r#"
-[admin]
-bind = "127.0.0.1:0"
-
-[[listener]]
-name = "kafka"
-bind = "127.0.0.1:{bootstrap}"
-protocol = "kafka"
-cluster = "main"
-gateway = "port-per-broker"
-advertised_host = "127.0.0.1"
-broker_port_start = {start}
-max_brokers = 2
-max_in_flight_requests = {LIMIT}
-
-[cluster.main]
-backends = ["{broker}"]
-"#,
-        start = bootstrap + 1
-    )
-}
-
-/// The admin endpoint's address, once `sluice` is serving.
-fn admin(sluice: &Running) -> SocketAddr {
-    block_in_place(|| {
-        sluice.find("sluice started");
-        sluice.admin_addr()
-    })
-}
 
 /// ListGroups requests the proxy has read from clients, from `/metrics`.
 async fn list_groups_read(admin: SocketAddr) -> u64 {
@@ -100,7 +67,15 @@ async fn next_responses(stream: &mut (impl AsyncRead + Unpin), buf: &mut BytesMu
 async fn a_client_that_pipelines_without_reading_is_paused_at_the_cap_and_loses_no_answer() {
     let broker = FaultyBroker::start((Ipv4Addr::LOCALHOST, 0).into(), None).await;
     let bootstrap = free_port_block(2);
-    let sluice = SLUICE.run(&config(bootstrap, broker.addr()), "faults-in-flight.toml");
+    let sluice = SLUICE.run(
+        &config(
+            bootstrap,
+            broker.addr(),
+            &format!("max_in_flight_requests = {LIMIT}"),
+            "",
+        ),
+        "faults-in-flight.toml",
+    );
     let admin = admin(&sluice);
     let proxy: SocketAddr = (Ipv4Addr::LOCALHOST, bootstrap).into();
 

@@ -27,6 +27,7 @@ mod descriptors;
 mod frame_budget;
 mod in_flight;
 mod kafka_broker;
+mod kafka_listener;
 mod kafka_readiness;
 mod limits;
 mod memory;
