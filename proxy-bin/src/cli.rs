@@ -71,6 +71,10 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// Asked by a running master of a replaced binary, before it re-executes itself from this
+    /// one: whether this version can resume it.
+    #[command(name = "master-resume-probe", hide = true)]
+    MasterResumeProbe,
 }
 
 /// `sluice user ...`.

@@ -28,6 +28,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => cli::check(&config),
+        Command::MasterResumeProbe => {
+            use std::io::Write as _;
+            match writeln!(std::io::stdout(), "{}", master::PROBE_ANSWER) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            }
+        }
         Command::User { action } => match action {
             cli::UserCommand::Add {
                 users,

@@ -121,24 +121,48 @@ fn as_pid_1_an_upgrade_to_a_new_binary_on_disk_keeps_pid_1() {
     let new_inode = std::fs::metadata(&binary).unwrap().ino();
     assert_ne!(old_inode, new_inode);
 
+    let master_pid = sluice.master;
     let connects = ConnectLoop::start(addr, 300);
     let record = sluice.trigger("-USR2");
     assert_eq!(record["outcome"], "succeeded", "{record:?}");
     let worker = sluice.worker();
     assert_ne!(worker, first);
-    // The new worker runs the file now on disk; PID 1 stays, on the code it started with.
+    // The new worker runs the file now on disk; then PID 1 re-executes itself from it, keeping
+    // its PID.
     let exe = |pid: u32| std::fs::metadata(format!("/proc/{pid}/exe")).unwrap().ino();
     assert_eq!(exe(worker), new_inode, "the new worker runs the new binary");
-    assert_eq!(exe(sluice.master), old_inode);
-    assert!(sluice.alive());
+    sluice
+        .running
+        .wait_for("master: re-executing the new binary");
+    sluice.running.wait_for("master: resumed on the new binary");
+    assert_eq!(exe(sluice.master), new_inode, "PID 1 runs the new binary");
+    assert_eq!(sluice.master, master_pid);
     assert_eq!(inner_pid(sluice.master), Some(1));
+    assert!(sluice.alive());
+
+    // The resumed master still knows its worker: a second upgrade (the same file: no
+    // re-execution) is forwarded and followed.
+    let record = sluice.trigger("-USR2");
+    assert_eq!(record["outcome"], "succeeded", "{record:?}");
+    let third = sluice.worker();
+    assert_ne!(third, worker);
+    // A reload of a config that does not parse fails and is reported; the worker serves on.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, "this is = not [toml\n").unwrap();
+    let record = sluice.trigger("-HUP");
+    assert_eq!(record["outcome"], "failed", "{record:?}");
+    assert_eq!(sluice.worker(), third);
+    std::fs::write(&config, text).unwrap();
     let deadline = Instant::now() + STEP_TIMEOUT;
     while connects.done() < 100 {
         assert!(Instant::now() < deadline, "the load stalled");
         thread::sleep(Duration::from_millis(10));
     }
-    connects.finish();
-    assert!(holds_socket(worker, listening_inode(addr)));
+    let served = connects.finish();
+    eprintln!("{served} connections through two upgrades and a re-execution, none refused");
+    assert!(holds_socket(third, listening_inode(addr)));
+    assert_eq!(inner_pid(sluice.master), Some(1));
+    // SIGTERM to the resumed PID 1 drains the worker and exits 0.
     let exit = sluice.terminate();
     assert_eq!(exit.code(), Some(0), "{exit:?}");
 }

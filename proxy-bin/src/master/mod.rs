@@ -15,9 +15,9 @@
 //! to the master, which learns of it from the PID file. The master exits once the last worker
 //! has, with the exit status of the worker that was current.
 //!
-//! The master itself keeps the code it started with: an upgrade with a new binary on disk runs
-//! the new code in every new worker (each starts its successor from the binary's path), while
-//! the master — which speaks no protocol and parses no config — is not re-executed.
+//! An upgrade with a new binary on disk runs the new code in the new worker (each worker starts
+//! its successor from the binary's path); once that worker has taken over, the master
+//! re-executes itself from the same file, keeping its PID and its children (see [`reexec`]).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -29,7 +29,12 @@ use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
+use self::reexec::{FileId, Resume};
 use crate::upgrade::read_pid;
+
+mod reexec;
+
+pub(crate) use self::reexec::PROBE_ANSWER;
 
 /// Set for a worker started by a master: the PID file the workers keep (the `--pid-file`
 /// given, else one the master picked).
@@ -37,6 +42,10 @@ pub(crate) const WORKER_ENV: &str = "SLUICE_MASTER_PID_FILE";
 
 /// How many generations apart a new worker may be from one the master knows.
 const MAX_LINEAGE: usize = 64;
+
+/// How often the master looks at its binary on disk: the file may be replaced at any time, and
+/// a worker upgraded with `sluice upgrade` tells the master nothing.
+const BINARY_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What the master needs to start the first worker.
 #[derive(Debug)]
@@ -100,36 +109,77 @@ async fn supervise(options: MasterOptions) -> anyhow::Result<ExitCode> {
         rustix::process::set_child_subreaper(Some(me))
             .context("cannot become a child subreaper")?;
     }
+    let resumed = Resume::from_env()?;
     // Before the worker exists: none of its signals may be missed.
     let mut children = signal(SignalKind::child()).context("cannot listen for SIGCHLD")?;
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let mut upgrade = signal(SignalKind::user_defined2()).context("cannot listen for SIGUSR2")?;
     let mut reload = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    // Handled now: those that arrived while a predecessor image re-executed come in.
+    reexec::unblock_handled_signals()?;
 
-    let private = options.pid_file.is_none();
-    let pid_file = options
-        .pid_file
-        .clone()
-        .unwrap_or_else(|| runtime_dir().join(format!("sluice-master-{}.pid", std::process::id())));
-    // One left by an earlier run would name a stranger until the worker writes its own: in a
-    // fresh PID namespace, PIDs repeat.
-    let _ = std::fs::remove_file(&pid_file);
-    let first = spawn_worker(&options, &pid_file)?;
-    info!(
-        pid = std::process::id(),
-        worker.pid = first.as_raw_nonzero().get(),
-        "master: worker started"
-    );
-    let mut workers = Workers {
-        current: first,
-        live: HashSet::from([first]),
-        pid_file,
-        last: None,
+    let (mut workers, private) = match resumed {
+        Some(state) => {
+            info!(
+                pid = std::process::id(),
+                worker.pid = state.current.as_raw_nonzero().get(),
+                "master: resumed on the new binary"
+            );
+            let private = state.private;
+            (Workers::resumed(state), private)
+        }
+        None => {
+            let private = options.pid_file.is_none();
+            let pid_file = options.pid_file.clone().unwrap_or_else(|| {
+                runtime_dir().join(format!("sluice-master-{}.pid", std::process::id()))
+            });
+            // One left by an earlier run would name a stranger until the worker writes its
+            // own: in a fresh PID namespace, PIDs repeat.
+            let _ = std::fs::remove_file(&pid_file);
+            let first = spawn_worker(&options, &pid_file)?;
+            info!(
+                pid = std::process::id(),
+                worker.pid = first.as_raw_nonzero().get(),
+                "master: worker started"
+            );
+            let workers = Workers {
+                current: first,
+                live: HashSet::from([first]),
+                pid_file,
+                last: None,
+            };
+            (workers, private)
+        }
     };
+    let mut binary = Binary::new(&options.binary);
+    let mut check = tokio::time::interval(BINARY_CHECK_INTERVAL);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Every wake, not only SIGCHLD: signals of one kind coalesce, so reap on each; and
+        // children may have exited while a predecessor image re-executed.
+        workers.reap(me);
+        if workers.live.is_empty() {
+            break;
+        }
+        if let Some(target) = binary.replaced_and_proven(&mut workers, me) {
+            let state = Resume {
+                current: workers.current,
+                live: workers.live.clone(),
+                private,
+                pid_file: workers.pid_file.clone(),
+            };
+            // Returns only if the new image could not be started: keep supervising.
+            let err = reexec::exec(&options.binary, &options.args, &state);
+            warn!(
+                error = format!("{err:#}"),
+                "master: cannot re-execute; keeping the code it runs"
+            );
+            binary.refused = Some(target);
+        }
         let forward = tokio::select! {
             _ = children.recv() => None,
+            _ = check.tick() => None,
             _ = term.recv() => Some(Signal::TERM),
             _ = interrupt.recv() => Some(Signal::INT),
             _ = upgrade.recv() => Some(Signal::USR2),
@@ -137,11 +187,6 @@ async fn supervise(options: MasterOptions) -> anyhow::Result<ExitCode> {
         };
         if let Some(signal) = forward {
             workers.forward(signal, me);
-        }
-        // Every signal, not only SIGCHLD: signals of one kind coalesce, so reap on each wake.
-        workers.reap(me);
-        if workers.live.is_empty() {
-            break;
         }
     }
     if private {
@@ -152,11 +197,60 @@ async fn supervise(options: MasterOptions) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// The master's binary: the file it runs, and the one at its path now.
+#[derive(Debug)]
+struct Binary {
+    path: PathBuf,
+    running: Option<FileId>,
+    /// A file found unable to resume the master: not tried again.
+    refused: Option<FileId>,
+}
+
+impl Binary {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            running: FileId::running(),
+            refused: None,
+        }
+    }
+
+    /// The file at the path, when it is a new one that the current worker runs (it has
+    /// started and taken over) and that can resume a master.
+    fn replaced_and_proven(&mut self, workers: &mut Workers, me: Pid) -> Option<FileId> {
+        let on_disk = FileId::of(&self.path)?;
+        if self.running.is_none() || Some(on_disk) == self.running || Some(on_disk) == self.refused
+        {
+            return None;
+        }
+        if !proc_is_ours() {
+            // Worker PIDs would name other processes in that /proc.
+            return None;
+        }
+        workers.refresh(me);
+        if FileId::run_by(workers.current) != Some(on_disk) {
+            return None;
+        }
+        if let Err(reason) = reexec::can_resume(&self.path) {
+            warn!(
+                binary = %self.path.display(),
+                reason.detail = %reason,
+                "master: the new binary serves in the workers, but the master keeps its code"
+            );
+            self.refused = Some(on_disk);
+            return None;
+        }
+        Some(on_disk)
+    }
+}
+
 fn spawn_worker(options: &MasterOptions, pid_file: &Path) -> anyhow::Result<Pid> {
     use std::os::unix::process::CommandExt as _;
     let child = Command::new(&options.binary)
         .args(&options.args)
         .env(WORKER_ENV, pid_file)
+        .env_remove(reexec::RESUME_ENV)
+        .env_remove(reexec::RESUME_PID_FILE_ENV)
         // Its own group: a terminal's Ctrl-C reaches the master only, which forwards it once.
         .process_group(0)
         .spawn()
@@ -171,6 +265,15 @@ fn spawn_worker(options: &MasterOptions, pid_file: &Path) -> anyhow::Result<Pid>
 // === impl Workers ===
 
 impl Workers {
+    fn resumed(state: Resume) -> Self {
+        Self {
+            current: state.current,
+            live: state.live,
+            pid_file: state.pid_file,
+            last: None,
+        }
+    }
+
     /// Adopts the worker the PID file names if it is a new one that descends from us, with
     /// the workers between (a worker upgraded twice while its predecessor drained).
     fn refresh(&mut self, me: Pid) {
