@@ -45,6 +45,11 @@ pub(crate) enum Command {
         /// container; see docs/operations.md).
         #[arg(long)]
         master: bool,
+        /// Reload (as SIGHUP does) whenever the contents of the --config file change, as when
+        /// Kubernetes updates a mounted ConfigMap; a config that fails to load is reported
+        /// and the running one kept. The file is read every 2 s.
+        #[arg(long, requires = "config")]
+        reload_on_change: bool,
     },
     /// Upgrade (or, with --reload, reload the config of) the `sluice run` named by a PID file,
     /// wait for the outcome, and exit 0 when the successor took over.

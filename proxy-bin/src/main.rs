@@ -10,6 +10,7 @@ use clap::Parser;
 mod admin;
 mod cli;
 pub mod config;
+mod config_watch;
 mod descriptors;
 mod generation;
 mod logging;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
             pid_file,
             upgrade_binary,
             master,
+            reload_on_change,
         } => {
             if let Err(err) = logging::init(log_format) {
                 report(&format!("sluice: cannot set up logging: {err}"));
@@ -87,6 +89,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // Read before the config is: a change racing the load shows as a change.
+            let watch = config
+                .as_deref()
+                .filter(|_| reload_on_change)
+                .map(config_watch::ConfigWatch::new);
             let config = match cli::load(config.as_deref()) {
                 Ok(config) => config,
                 Err(message) => {
@@ -108,6 +115,7 @@ fn main() -> ExitCode {
                     options,
                     inherited,
                     predecessor,
+                    watch,
                 },
             )
         }

@@ -45,6 +45,8 @@ pub(crate) struct Startup {
     pub(crate) inherited: Inherited,
     /// The process this one replaces, when started by an upgrade.
     pub(crate) predecessor: Option<Predecessor>,
+    /// `--reload-on-change`: the config file, watched.
+    pub(crate) watch: Option<crate::config_watch::ConfigWatch>,
 }
 
 /// Runs the proxy on a multi-threaded runtime; returns the process's exit code.
@@ -89,6 +91,7 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         options,
         inherited,
         predecessor,
+        watch,
     } = startup;
     let mut link = predecessor
         .map(Predecessor::into_link)
@@ -96,7 +99,7 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         .context("upgrade: hand-off connection")?;
     // Signals first: the default action of SIGUSR2 and SIGHUP would end the process.
     let mut signals = StopSignals::install()?;
-    let mut triggers = Triggers::install()?;
+    let mut triggers = Triggers::install(watch)?;
     let started = match start(&config, inherited).await {
         Ok(started) => started,
         Err(err) => {

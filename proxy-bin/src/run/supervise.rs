@@ -8,7 +8,7 @@ use tracing::{info, warn};
 
 use super::Stop;
 use crate::systemd::notify;
-use crate::upgrade::{Attempt, Triggers, Upgrades};
+use crate::upgrade::{Attempt, Trigger, Triggers, Upgrades};
 
 /// SIGINT and SIGTERM, either of which asks for shutdown.
 pub(super) struct StopSignals {
@@ -40,6 +40,9 @@ pub(super) async fn supervise(
     upgrades: &mut Upgrades,
 ) -> Stop {
     let mut attempt: Option<Attempt> = None;
+    // A config file change seen during an attempt: started after it, unless the attempt
+    // handed over (the successor read the file itself, and watches it from there).
+    let mut config_changed = false;
     loop {
         tokio::select! {
             signal = signals.next() => {
@@ -50,7 +53,9 @@ pub(super) async fn supervise(
                 return Stop::Signal(signal);
             }
             trigger = triggers.next() => {
-                if let Some(started) = upgrades.begin(trigger) {
+                if trigger == Trigger::ConfigChanged && attempt.is_some() {
+                    config_changed = true;
+                } else if let Some(started) = upgrades.begin(trigger) {
                     attempt = Some(started);
                 }
             }
@@ -63,6 +68,9 @@ pub(super) async fn supervise(
                 attempt = None;
                 if handed_over(result, upgrades).await {
                     return Stop::HandedOver;
+                }
+                if std::mem::take(&mut config_changed) {
+                    attempt = upgrades.begin(Trigger::ConfigChanged);
                 }
             }
         }

@@ -37,6 +37,7 @@ pub(crate) use self::successor::ReadySuccessor;
 
 use self::pidfile::{Outcome, Status};
 use self::successor::Request;
+use crate::config_watch::ConfigWatch;
 
 /// What asked for a successor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,37 +46,50 @@ pub(crate) enum Trigger {
     Upgrade,
     /// SIGHUP: a changed config.
     Reload,
+    /// `--reload-on-change`: the config file's contents changed.
+    ConfigChanged,
 }
 
 impl Trigger {
+    /// The name in the status file and the logs: the signal, or `config-file`.
     pub(crate) fn signal_name(self) -> &'static str {
         match self {
             Self::Upgrade => "SIGUSR2",
             Self::Reload => "SIGHUP",
+            Self::ConfigChanged => "config-file",
         }
     }
 }
 
-/// SIGUSR2 and SIGHUP.
+/// SIGUSR2 and SIGHUP, and changes of the config file when watched.
 #[derive(Debug)]
 pub(crate) struct Triggers {
     upgrade: Signal,
     reload: Signal,
+    watch: Option<ConfigWatch>,
 }
 
 impl Triggers {
-    pub(crate) fn install() -> anyhow::Result<Self> {
+    pub(crate) fn install(watch: Option<ConfigWatch>) -> anyhow::Result<Self> {
         Ok(Self {
             upgrade: signal(SignalKind::user_defined2()).context("cannot listen for SIGUSR2")?,
             reload: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+            watch,
         })
     }
 
     /// Waits for the next one; cancel safe.
     pub(crate) async fn next(&mut self) -> Trigger {
+        let watched = async {
+            match self.watch.as_mut() {
+                Some(watch) => watch.changed().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = self.upgrade.recv() => Trigger::Upgrade,
             _ = self.reload.recv() => Trigger::Reload,
+            () = watched => Trigger::ConfigChanged,
         }
     }
 }

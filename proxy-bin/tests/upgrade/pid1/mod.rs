@@ -47,16 +47,17 @@ impl Master {
     /// Runs `binary` as PID 1 of a new PID namespace (or, with `namespace` false, with
     /// `--master` as a child of the test).
     fn start(binary: &Path, config: &Path, pid_file: &Path, namespace: bool) -> Self {
-        Self::start_with_log(binary, config, pid_file, namespace, QUIET)
+        Self::start_with(binary, config, pid_file, namespace, QUIET, &[])
     }
 
-    /// [`Self::start`] with `RUST_LOG` set to `log`.
-    fn start_with_log(
+    /// [`Self::start`] with `RUST_LOG` set to `log` and `extra` arguments to `sluice run`.
+    fn start_with(
         binary: &Path,
         config: &Path,
         pid_file: &Path,
         namespace: bool,
         log: &str,
+        extra: &[&str],
     ) -> Self {
         let _ = std::fs::remove_file(pid_file);
         let mut command = if namespace {
@@ -75,6 +76,7 @@ impl Master {
             .arg(config)
             .arg("--pid-file")
             .arg(pid_file)
+            .args(extra)
             .env("RUST_LOG", log)
             .stdin(Stdio::null());
         if !namespace {
@@ -139,15 +141,23 @@ impl Master {
     /// Sends `signal` (`-USR2`, `-HUP`) to the master and returns the status record the
     /// current worker writes for it once final.
     fn trigger(&self, signal: &str) -> BTreeMap<String, String> {
+        self.outcome_of(signal, || {
+            Command::new("kill")
+                .args([signal, &self.master.to_string()])
+                .status()
+                .unwrap();
+        })
+    }
+
+    /// Runs `act`, then returns the first final status record the current worker writes
+    /// after it (`what` names the act in a failure).
+    fn outcome_of(&self, what: &str, act: impl FnOnce()) -> BTreeMap<String, String> {
         let pid = read_pid(&self.pid_file).to_string();
         let before: u64 = status(&self.pid_file)
             .filter(|s| s.get("pid") == Some(&pid))
             .and_then(|s| s.get("seq")?.parse().ok())
             .unwrap_or(0);
-        Command::new("kill")
-            .args([signal, &self.master.to_string()])
-            .status()
-            .unwrap();
+        act();
         let deadline = Instant::now() + STEP_TIMEOUT;
         loop {
             if let Some(record) = status(&self.pid_file)
@@ -162,7 +172,7 @@ impl Master {
             }
             assert!(
                 Instant::now() < deadline,
-                "no outcome for {signal}: {:?}",
+                "no outcome for {what}: {:?}",
                 status(&self.pid_file)
             );
             thread::sleep(Duration::from_millis(20));
@@ -224,5 +234,6 @@ fn config_text(drain: &str) -> String {
     )
 }
 
+mod configmap;
 mod reaping;
 mod upgrades;

@@ -46,12 +46,13 @@ fn as_pid_1_child_backends_stay_the_workers_and_their_orphans_are_reaped() {
                   [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"1s\"\n";
     let config = write_config("pid1-child.toml", config);
     let pid_file = temp_path("pid1-child.pid");
-    let sluice = Master::start_with_log(
+    let sluice = Master::start_with(
         SLUICE.path(),
         &config,
         &pid_file,
         true,
         "warn,sluice=info,proxy_frontend::accept=info,proxy_backend=debug",
+        &[],
     );
     let addr = sluice.running.listening_addr();
     let mut client = TcpStream::connect(addr).unwrap();
