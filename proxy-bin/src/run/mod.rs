@@ -113,7 +113,6 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         link.take_over(&started.state).await?;
     }
     let handed_over = link.is_some();
-    drop(link);
     // The drain deadline is this process's to enforce: at `drain_timeout` it logs how many
     // sessions are still open and force-closes them (shutdown.rs). A session's own deadline
     // is a backstop behind it, so the count is exact and comes before their close lines.
@@ -122,6 +121,9 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         ..Lifecycle::default()
     };
     let running = accept(started, &lifecycle);
+    if let Some(mut link) = link {
+        link.serving().await;
+    }
     // Before READY=1: systemd reads PIDFile= when it hears it. After a hand-off, the
     // predecessor has already written our PID.
     if let Some(pid_file) = &options.pid_file

@@ -7,6 +7,10 @@
 //! 2. new → old: `ready\n` once it could serve, or `error REASON\n` (then it exits).
 //! 3. old → new: `go\n` once the old process has committed to the hand-off; only then does the
 //!    successor accept. A closed connection instead means "rolled back": the successor exits.
+//! 4. new → old: `serving\n` once it accepts. Only then is the upgrade a success; a successor
+//!    that exits instead, or says nothing within a bound, is killed and the old process serves
+//!    on. (A successor of an older version closes the connection after `go` and runs on: a
+//!    close without an exit counts as `serving`.)
 //!
 //! Every socket is received with `CLOEXEC` set, so child-process backends never inherit one.
 

@@ -99,6 +99,12 @@ impl PredecessorLink {
         self.stream.write_all(b"ready\n").await
     }
 
+    /// Tells the predecessor that this process accepts now; after that, it drains. An error
+    /// only means the predecessor is gone (one of an older version closes after `go`).
+    pub(crate) async fn serving(&mut self) {
+        let _ = self.stream.write_all(b"serving\n").await;
+    }
+
     /// Tells the predecessor why this process cannot start.
     pub(crate) async fn fail(&mut self, reason: &str) {
         let line = format!("error {}\n", one_line(reason));

@@ -23,6 +23,14 @@ use crate::generation::{self, GENERATION_ENV};
 /// How long a successor that closed the connection gets to exit before it is killed.
 const EXIT_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a successor told `go` has to confirm that it accepts; it only has to start its
+/// listener tasks.
+const SERVING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a successor that closed the connection after `go` is given to show it exited:
+/// one of an older version closes it and runs on.
+const EXITED_AFTER_GO_WAIT: Duration = Duration::from_millis(500);
+
 /// How often starting a binary that is busy being written (`ETXTBSY`) is retried.
 const SPAWN_ATTEMPTS: u32 = 10;
 
@@ -51,6 +59,8 @@ pub(crate) struct ReadySuccessor {
 enum Failure {
     Spawn(io::Error),
     ExitedBeforeConnect(io::Result<ExitStatus>),
+    ExitedAfterGo(io::Result<ExitStatus>),
+    NotServing(Duration),
     Handshake(String),
     Reported(String),
     Closed,
@@ -229,6 +239,17 @@ impl std::fmt::Display for Failure {
                 write!(f, "exited before it was ready ({status})")
             }
             Self::ExitedBeforeConnect(Err(err)) => write!(f, "exited before it was ready ({err})"),
+            Self::ExitedAfterGo(Ok(status)) => {
+                write!(f, "exited after it was told to take over ({status})")
+            }
+            Self::ExitedAfterGo(Err(err)) => {
+                write!(f, "exited after it was told to take over ({err})")
+            }
+            Self::NotServing(timeout) => write!(
+                f,
+                "was told to take over but did not say it accepts within {}",
+                humantime::format_duration(*timeout)
+            ),
             Self::Handshake(why) => write!(f, "hand-off failed: {why}"),
             Self::Reported(reason) => write!(f, "failed: {reason}"),
             Self::Closed => f.write_str("closed the hand-off connection before it was ready"),
@@ -253,20 +274,45 @@ impl ReadySuccessor {
         self.pid
     }
 
-    /// Commits: tells the successor to start accepting. From here on it owns the sockets;
-    /// on error it is killed like any failed successor.
+    /// Commits: tells the successor to start accepting, and waits until it says it does
+    /// (`serving`). From `go` on both processes accept; on error the successor is killed like
+    /// any failed successor and this process serves on, so a successor that dies taking over
+    /// is a failed upgrade, not a success followed by silence.
     pub(crate) async fn go(mut self) -> Result<(), String> {
-        match self.stream.write_all(b"go\n").await {
-            Ok(()) => {
+        if let Err(err) = self.stream.write_all(b"go\n").await {
+            let failure = Failure::Handshake(format!("sending go: {err}"));
+            return Err(abandon(self.child, self.guard, self.pid, failure).await);
+        }
+        let mut pending = Vec::new();
+        let said = tokio::time::timeout(
+            SERVING_TIMEOUT,
+            handoff::read_line(&mut self.stream, &mut pending),
+        )
+        .await;
+        let failure = match said {
+            Ok(Ok(Some(line))) if line == "serving" => None,
+            // Closed: it died, or it is of an older version, which closes the connection
+            // after `go` and says nothing more.
+            Ok(Ok(None)) => {
+                match tokio::time::timeout(EXITED_AFTER_GO_WAIT, self.child.wait()).await {
+                    Ok(status) => Some(Failure::ExitedAfterGo(status)),
+                    Err(_) => None,
+                }
+            }
+            Ok(Ok(Some(line))) => Some(Failure::Handshake(format!(
+                "unexpected message {line:?} after go"
+            ))),
+            Ok(Err(err)) => Some(Failure::Handshake(format!("reading after go: {err}"))),
+            Err(_) => Some(Failure::NotServing(SERVING_TIMEOUT)),
+        };
+        match failure {
+            None => {
                 self.guard.pgid = None;
                 // Not killed on drop; tokio reaps it if it exits while we still run.
                 drop(self.child);
                 Ok(())
             }
-            Err(err) => {
-                let failure = Failure::Handshake(format!("sending go: {err}"));
-                Err(abandon(self.child, self.guard, self.pid, failure).await)
-            }
+            Some(failure) => Err(abandon(self.child, self.guard, self.pid, failure).await),
         }
     }
 }

@@ -44,6 +44,29 @@ fn status_field(pid_file: &Path, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A successor that speaks the hand-off up to `go` and then exits 3, as one that crashes while
+/// taking over would.
+const DIES_AFTER_GO: &str = r#"
+import os, socket, struct, sys
+link = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+link.connect(os.environ["SLUICE_UPGRADE_SOCKET"])
+message, fds, _, _ = socket.recv_fds(link, 65536, 253)
+(length,) = struct.unpack(">I", message[:4])
+got = len(message) - 4
+for _ in range(1000):
+    if got >= length:
+        break
+    got += len(link.recv(65536))
+link.sendall(b"ready\n")
+said = b""
+for _ in range(64):
+    chunk = link.recv(64)
+    said += chunk
+    if not chunk or said.endswith(b"\n"):
+        break
+sys.exit(3 if said.startswith(b"go\n") else 5)
+"#;
+
 #[test]
 fn failed_successors_are_killed_and_reaped_while_the_old_process_keeps_serving() {
     let backend = echo_backend();
@@ -140,11 +163,29 @@ fn failed_successors_are_killed_and_reaped_while_the_old_process_keeps_serving()
     assert!(stderr.contains("invalid duration \"soon\""), "{stderr}");
     wait_reaped(successor_pid(&stderr));
 
+    // 4. A successor that takes the sockets, reports ready, and exits when told `go`: the
+    // upgrade failed (not "succeeded", then silence), and the old process serves on.
+    std::fs::write(&config, &config_text).unwrap();
+    let fake = temp_path("dies-after-go.py");
+    std::fs::write(&fake, DIES_AFTER_GO).unwrap();
+    write_script(
+        &binary,
+        &format!("exec /usr/bin/python3 {} \"$@\"", fake.display()),
+    );
+    let stderr = failed(&upgrade(&pid_file, false));
+    assert!(
+        stderr.contains("exited after it was told to take over (exit status: 3)"),
+        "{stderr}"
+    );
+    wait_reaped(successor_pid(&stderr));
+    one_request(addr, 2).unwrap();
+    write_script(&binary, &format!("exec {SLUICE} \"$@\""));
+
     // Every connection during all of that was served; the old process still is.
     let served = connects.finish();
     assert!(served > 0);
 
-    // 4. With the config fixed, the same path hands over.
+    // 5. With the config fixed and the real binary, the same path hands over.
     std::fs::write(&config, &config_text).unwrap();
     let output = upgrade(&pid_file, true);
     assert!(output.status.success(), "{output:?}");
