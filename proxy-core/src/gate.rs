@@ -25,11 +25,15 @@ pub enum PauseReason {
     /// charged to ([`FrameBudget`](crate::forward::FrameBudget)) cannot hold it yet: reading
     /// resumes when other sessions' large messages complete and free their share.
     FrameBudget,
+    /// A stage holds the client's reads until a deadline
+    /// ([`SessionContext::hold_client_reads_until`](crate::SessionContext::hold_client_reads_until)):
+    /// a Kafka quota's throttle, during which a broker would mute the connection.
+    Quota,
 }
 
 impl PauseReason {
     /// Every reason, for iteration in logs and metrics.
-    pub const ALL: [PauseReason; 7] = [
+    pub const ALL: [PauseReason; 8] = [
         Self::Backpressure(Side::Client),
         Self::Backpressure(Side::Backend),
         Self::StageDeferred(Direction::Request),
@@ -37,6 +41,7 @@ impl PauseReason {
         Self::Draining,
         Self::InFlightLimit,
         Self::FrameBudget,
+        Self::Quota,
     ];
 
     /// A short, stable label for metrics and logs.
@@ -49,6 +54,7 @@ impl PauseReason {
             Self::Draining => "draining",
             Self::InFlightLimit => "in_flight_limit",
             Self::FrameBudget => "frame_budget",
+            Self::Quota => "quota",
         }
     }
 
@@ -61,6 +67,7 @@ impl PauseReason {
             Self::Draining => 1 << 4,
             Self::InFlightLimit => 1 << 5,
             Self::FrameBudget => 1 << 6,
+            Self::Quota => 1 << 7,
         }
     }
 }

@@ -91,6 +91,19 @@ pub(super) fn encode(state: &AdminState, out: &mut DescriptorEncoder<'_>) -> fmt
             .count();
         gauge_with(&mut metric, &[("reason", reason.label())], paused)?;
     }
+    let mut metric = family(
+        out,
+        "sluice_read_paused_seconds_total",
+        "Time sessions' sides spent with reads paused, by reason, summed over sessions and sides \
+         (a pause is counted when it ends or changes).",
+        MetricType::Counter,
+    )?;
+    for reason in PauseReason::ALL {
+        let seconds = live.paused(reason).as_secs_f64();
+        metric
+            .encode_family(&[("reason", reason.label())])?
+            .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(&seconds, None)?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,9 @@
 //! so two proxies in one test binary never see each other's sessions.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::gate::PauseReason;
 
 /// Gauges of what live sessions currently hold.
 #[derive(Debug, Default)]
@@ -14,6 +17,8 @@ pub struct LiveResources {
     sessions_total: AtomicU64,
     proxy_headers: AtomicUsize,
     peer_certificates: AtomicUsize,
+    /// Time sessions' sides spent paused, per reason (indexed as [`PauseReason::ALL`]).
+    paused_nanos: [AtomicU64; PauseReason::ALL.len()],
 }
 
 /// A kind of resource counted by [`LiveResources`].
@@ -46,6 +51,25 @@ impl LiveResources {
     /// How many sessions have ever been created by this instance.
     pub fn sessions_total(&self) -> u64 {
         self.sessions_total.load(Ordering::Relaxed)
+    }
+
+    /// Time a side of a session spent paused for `reason`, summed over every session and side
+    /// since start (a session's share is added when its gate changes, and when it ends).
+    pub fn paused(&self, reason: PauseReason) -> Duration {
+        Duration::from_nanos(self.paused_slot(reason).load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn add_paused(&self, reason: PauseReason, time: Duration) {
+        let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        self.paused_slot(reason).fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn paused_slot(&self, reason: PauseReason) -> &AtomicU64 {
+        let index = PauseReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        &self.paused_nanos[index]
     }
 
     pub(crate) fn acquire(&self, resource: Resource) {

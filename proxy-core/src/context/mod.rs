@@ -93,6 +93,9 @@ pub struct SessionContext {
     /// What the backend connection goes to, once it is made.
     backend: Option<BackendTarget>,
     released: Released,
+    /// Until when a stage holds the client's reads (a quota's throttle); see
+    /// [`Self::hold_client_reads_until`].
+    client_hold: Option<Instant>,
     stats: Arc<SessionStats>,
     live: Arc<LiveResources>,
 }
@@ -126,6 +129,7 @@ impl SessionContext {
             route: None,
             backend: None,
             released: Released::default(),
+            client_hold: None,
             stats: Arc::default(),
             live,
         }
@@ -288,6 +292,23 @@ impl SessionContext {
     /// The instance-wide live resource gauges this session reports to.
     pub fn live_resources(&self) -> &Arc<LiveResources> {
         &self.live
+    }
+
+    /// Stops reading from the client until `until` (or later, if a hold already reaches
+    /// further), with [`PauseReason::Quota`](crate::PauseReason::Quota) on its read gate: what a
+    /// Kafka broker does to a connection it throttles. Answers already on their way to the
+    /// client keep flowing; the [`forward`](crate::forward::forward) driver reopens the gate at
+    /// the deadline without any other event.
+    pub fn hold_client_reads_until(&mut self, until: Instant) {
+        if self.client_hold.is_none_or(|held| held < until) {
+            self.client_hold = Some(until);
+        }
+    }
+
+    /// Takes the hold set since the last call, for the driver that owns the read gate (it may
+    /// have passed already).
+    pub fn take_client_hold(&mut self) -> Option<Instant> {
+        self.client_hold.take()
     }
 }
 

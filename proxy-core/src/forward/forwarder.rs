@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::peer::Peer;
-use super::{ForwardLimits, Forwarding, FrameBudget};
+use super::{ForwardLimits, Forwarding, FrameBudget, PublishedGates};
 use crate::close::CloseReason;
 use crate::codec::Codec;
 use crate::context::SessionContext;
@@ -66,6 +66,8 @@ where
                 draining: false,
                 budget: None,
                 frame_started: None,
+                client_hold: None,
+                published: PublishedGates::open(),
             },
         }
     }

@@ -6,6 +6,7 @@
 //! and while answers it caused wait behind a deferral in the other lane. Reading from the client
 //! also stops while it has as many requests unanswered as its codec allows: the request that
 //! reaches the limit is the last one read, and the answer that brings it below reopens reads.
+//! And it stops while a stage holds it until a deadline (a quota's throttle).
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -37,6 +38,16 @@ where
             PauseReason::InFlightLimit,
             self.codec.in_flight_limit_reached(),
         );
+        // A stage's hold (a quota): the clock is read only while one is set.
+        if self
+            .client_hold
+            .is_some_and(|until| until <= tokio::time::Instant::now())
+        {
+            self.client_hold = None;
+        }
+        self.client
+            .gate
+            .set(PauseReason::Quota, self.client_hold.is_some());
         let (high, low) = (self.limits.high_watermark, self.limits.low_watermark);
         let to_client = self.client.outbound.len();
         let to_backend = self.backend.outbound.len();

@@ -29,6 +29,8 @@ mod assembly_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod hold_tests;
+#[cfg(test)]
 mod tests;
 
 use std::pin::Pin;
@@ -44,7 +46,7 @@ use self::peer::Peer;
 use crate::close::{CloseReason, InternalError};
 use crate::codec::{Codec, CodecError};
 use crate::context::SessionContext;
-use crate::gate::{Direction, Side};
+use crate::gate::{Direction, ReadGate, Side};
 use crate::io::WriteQueue;
 use crate::stage::{Emit, Protocol, StageChain};
 /// The token type [`forward`] and [`Forwarder`] take for draining and closing, re-exported so a
@@ -144,6 +146,29 @@ struct Forwarding<K, C, B> {
     /// When the client began the message it has not finished, counted from when its reads
     /// last opened; `None` while it stands between messages or is paused.
     frame_started: Option<Instant>,
+    /// Until when a stage holds the client's reads (a quota); `None` once it has passed.
+    client_hold: Option<Instant>,
+    /// The gates as last published, and since when: time paused is added per reason when
+    /// they change.
+    published: PublishedGates,
+}
+
+/// The read gates as last published, for the time spent paused per reason.
+#[derive(Debug, Clone, Copy)]
+struct PublishedGates {
+    client: ReadGate,
+    backend: ReadGate,
+    since: Instant,
+}
+
+impl PublishedGates {
+    fn open() -> Self {
+        Self {
+            client: ReadGate::open(),
+            backend: ReadGate::open(),
+            since: Instant::now(),
+        }
+    }
 }
 
 /// Where the chain's output goes: encoded onto the write queues.
@@ -192,9 +217,13 @@ where
     {
         for _ in 0..ROUNDS_PER_POLL {
             match self.round(task, chain, cx) {
-                Err(reason) => return Poll::Ready(reason),
+                Err(reason) => {
+                    self.account_paused(cx, true);
+                    return Poll::Ready(reason);
+                }
                 Ok(Round::Done) => {
                     self.publish(cx);
+                    self.account_paused(cx, true);
                     let first = self.first_eof.unwrap_or(Side::Client);
                     return Poll::Ready(match first {
                         Side::Client => CloseReason::ClientClosed,
@@ -204,7 +233,11 @@ where
                 Ok(Round::Progress) => self.last_activity = Instant::now(),
                 Ok(Round::Blocked) => {
                     self.publish(cx);
-                    return self.poll_idle(task, idle.as_mut());
+                    let polled = self.poll_idle(task, idle.as_mut());
+                    if polled.is_ready() {
+                        self.account_paused(cx, true);
+                    }
+                    return polled;
                 }
             }
         }
@@ -227,6 +260,7 @@ where
         let mut progress = chain
             .poll_deferred(task, cx, &mut self.outbound())?
             .is_ready();
+        self.take_client_hold(cx);
         self.update_gates(chain);
         progress |= self.read_side(Side::Client, task, chain, cx)?;
         progress |= self.read_side(Side::Backend, task, chain, cx)?;
@@ -360,7 +394,10 @@ where
     {
         match side {
             Side::Client => match self.codec.decode_request(&mut self.client.read_buf) {
-                Ok(Some(msg)) => chain.on_request(msg, cx, &mut self.outbound())?,
+                Ok(Some(msg)) => {
+                    chain.on_request(msg, cx, &mut self.outbound())?;
+                    self.take_client_hold(cx);
+                }
                 Ok(None) => return Ok(false),
                 Err(err) => {
                     self.client.fail(protocol_error(side, err));
@@ -368,7 +405,10 @@ where
                 }
             },
             Side::Backend => match self.codec.decode_response(&mut self.backend.read_buf) {
-                Ok(Some(msg)) => chain.on_response(msg, cx, &mut self.outbound())?,
+                Ok(Some(msg)) => {
+                    chain.on_response(msg, cx, &mut self.outbound())?;
+                    self.take_client_hold(cx);
+                }
                 Ok(None) => return Ok(false),
                 Err(err) => {
                     self.backend.fail(protocol_error(side, err));
@@ -377,6 +417,13 @@ where
             },
         }
         Ok(true)
+    }
+
+    /// Merges a hold a stage set into the one in force (the later deadline wins).
+    fn take_client_hold(&mut self, cx: &mut SessionContext) {
+        if let Some(until) = cx.take_client_hold() {
+            self.client_hold = Some(self.client_hold.map_or(until, |held| held.max(until)));
+        }
     }
 
     fn peer_closed_cleanly(&self, side: Side) -> bool {
@@ -456,15 +503,23 @@ where
             _ => (self.limits.idle_timeout, CloseReason::IdleTimeout),
         };
         // Re-armed lazily (when it fires) as activity moves the deadline later; only a switch to
-        // the shorter half-close timeout, or a message begun, moves it earlier.
+        // the shorter half-close timeout, a message begun, or a hold moves it earlier.
         let frame_deadline = self.frame_deadline();
         let deadline = self.last_activity + timeout;
         let deadline = frame_deadline.map_or(deadline, |frame| frame.min(deadline));
+        let deadline = self.client_hold.map_or(deadline, |held| held.min(deadline));
         if idle.deadline() > deadline {
             idle.as_mut().reset(deadline);
         }
         while idle.as_mut().poll(task).is_ready() {
             let now = Instant::now();
+            if self.client_hold.is_some_and(|held| held <= now) {
+                // The hold is over: a round reopens the gate and reads again.
+                self.client_hold = None;
+                idle.as_mut().reset(self.last_activity + timeout);
+                task.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             if frame_deadline.is_some_and(|frame| frame <= now) {
                 return Poll::Ready(CloseReason::FrameTimeout);
             }
@@ -477,14 +532,15 @@ where
                 };
                 return Poll::Ready(fault.unwrap_or(reason));
             }
+            let next = frame_deadline.map_or(deadline, |frame| frame.min(deadline));
             idle.as_mut()
-                .reset(frame_deadline.map_or(deadline, |frame| frame.min(deadline)));
+                .reset(self.client_hold.map_or(next, |held| held.min(next)));
         }
         Poll::Pending
     }
 
     /// Makes the buffered byte counts and gates visible to observers.
-    fn publish(&self, cx: &SessionContext) {
+    fn publish(&mut self, cx: &SessionContext) {
         let stats = cx.stats();
         // A message being assembled is queued toward the other side as much as one waiting to
         // be written: both count.
@@ -498,6 +554,28 @@ where
         );
         stats.set_gate(Side::Client, self.client.gate);
         stats.set_gate(Side::Backend, self.backend.gate);
+        self.account_paused(cx, false);
+    }
+
+    /// Adds the time since the last publication to every reason that held a gate then, once
+    /// the gates change or the session ends: no clock read while they stay as they were.
+    fn account_paused(&mut self, cx: &SessionContext, ending: bool) {
+        let last = self.published;
+        let unchanged = last.client == self.client.gate && last.backend == self.backend.gate;
+        if unchanged && !(ending && !(last.client.is_open() && last.backend.is_open())) {
+            return;
+        }
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(last.since);
+        let live = cx.live_resources();
+        for reason in last.client.reasons().chain(last.backend.reasons()) {
+            live.add_paused(reason, elapsed);
+        }
+        self.published = PublishedGates {
+            client: self.client.gate,
+            backend: self.backend.gate,
+            since: now,
+        };
     }
 }
 
