@@ -19,6 +19,7 @@ mod frame;
 mod header;
 mod message;
 mod metrics;
+pub mod quota;
 mod refusal;
 pub mod rewrite;
 pub mod sasl;

@@ -11,6 +11,11 @@
 //! [[listener.stage]]
 //! kind = "deny_api"                    # closes the session on a request of these APIs
 //! apis = ["DeleteTopics", "DeleteRecords"]
+//!
+//! [[listener.stage]]
+//! kind = "quota"                       # Kafka's client quotas: see [`crate::quota`]
+//! per = "principal"
+//! produce_bytes_per_second = "1MiB"
 //! ```
 //!
 //! `audit` and `deny_api` read only the header every request is parsed for, so frames stay
@@ -36,7 +41,8 @@ pub fn kafka_registry() -> StageRegistry<Kafka> {
     registry
         .register(AUDIT, build_audit)
         .register(CLIENT_ID_PREFIX, build_client_id_prefix)
-        .register(DENY_API, build_deny_api);
+        .register(DENY_API, build_deny_api)
+        .register(crate::quota::KIND, crate::quota::build);
     registry
 }
 

@@ -23,6 +23,7 @@ mod metrics;
 mod open;
 mod outcomes;
 mod process_metrics;
+mod quota_metrics;
 mod reload_metrics;
 mod sasl_metrics;
 mod session_metrics;

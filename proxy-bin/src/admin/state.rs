@@ -12,6 +12,7 @@ use proxy_core::route::RouteId;
 use proxy_frontend::{Admission, CloseCounts, ConnectionBudget, ReloadableServerConfig, Sessions};
 use proxy_kafka::KafkaMetrics;
 use proxy_kafka::broker_map::BrokerMap;
+use proxy_kafka::quota::QuotaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
 
 use super::clock::Expiry;
@@ -78,6 +79,8 @@ pub(crate) struct AdminState {
     pub(crate) sessions: Sessions,
     /// Kafka listeners' per-API counters, by listener name.
     pub(crate) kafka: Vec<(String, Arc<KafkaMetrics>)>,
+    /// `quota` stages' counters, by listener name.
+    pub(crate) quotas: Vec<(String, Arc<QuotaMetrics>)>,
     /// SASL outcome counters of Kafka listeners that inspect or terminate SASL, by listener.
     pub(crate) sasl: Vec<(String, Arc<SaslMetrics>)>,
     /// The process's frame budget and each Kafka listener's.
@@ -150,6 +153,7 @@ impl AdminState {
             live,
             sessions,
             kafka: Vec::new(),
+            quotas: Vec::new(),
             sasl: Vec::new(),
             frame_budgets: None,
             kafka_discovery: Vec::new(),
@@ -225,6 +229,11 @@ impl AdminState {
 
     pub(crate) fn with_kafka_metrics(mut self, kafka: Vec<(String, Arc<KafkaMetrics>)>) -> Self {
         self.kafka = kafka;
+        self
+    }
+
+    pub(crate) fn with_quota_metrics(mut self, quotas: Vec<(String, Arc<QuotaMetrics>)>) -> Self {
+        self.quotas = quotas;
         self
     }
 

@@ -14,6 +14,7 @@ use proxy_frontend::{
     TlsTermination,
 };
 use proxy_kafka::broker_map::{BrokerMap, GatewayMode};
+use proxy_kafka::quota::{NewQuota, QuotaMetrics};
 use proxy_kafka::sasl::{ListenerSasl, SaslMetrics};
 use proxy_kafka::{Kafka, KafkaMetrics, kafka_registry};
 
@@ -31,6 +32,7 @@ pub(super) struct Listeners {
     pub(super) router: StaticRouter,
     pub(super) tls_reloads: Vec<(String, Arc<ReloadableServerConfig>)>,
     pub(super) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
+    pub(super) quota_metrics: Vec<(String, Arc<QuotaMetrics>)>,
     pub(super) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
     /// The process's frame budget and each Kafka listener's under it.
     pub(super) frame_budgets: FrameBudgets,
@@ -52,6 +54,7 @@ impl Listeners {
             router: StaticRouter::new(),
             tls_reloads: Vec::new(),
             kafka_metrics: Vec::new(),
+            quota_metrics: Vec::new(),
             sasl_metrics: Vec::new(),
             frame_budgets: FrameBudgets {
                 process: FrameBudget::new(config.limits.frame_budget),
@@ -131,6 +134,15 @@ impl Listeners {
         let metrics = Arc::new(KafkaMetrics::default());
         self.kafka_metrics
             .push((listener.name.clone(), metrics.clone()));
+        for stage in &stages {
+            if let Some(quota) = stage
+                .as_any()
+                .and_then(|any| any.downcast_ref::<NewQuota>())
+            {
+                self.quota_metrics
+                    .push((listener.name.clone(), quota.metrics()));
+            }
+        }
         let sasl = match kafka
             .sasl
             .as_ref()

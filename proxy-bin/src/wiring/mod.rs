@@ -17,6 +17,7 @@ use proxy_backend::health::Requirement;
 use proxy_core::route::StaticRouter;
 use proxy_frontend::{ListenerSpec, ReloadableServerConfig};
 use proxy_kafka::KafkaMetrics;
+use proxy_kafka::quota::QuotaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
 
 use crate::config::{Config, ConfigError, ConfigErrors, ReadyRequires};
@@ -34,6 +35,8 @@ pub(crate) struct Plan {
     pub(crate) tls_reloads: Vec<(String, Arc<ReloadableServerConfig>)>,
     /// Kafka listeners' per-API counters, by listener name.
     pub(crate) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
+    /// Kafka listeners' `quota` stages' counters, by listener name.
+    pub(crate) quota_metrics: Vec<(String, Arc<QuotaMetrics>)>,
     /// SASL-inspecting and -terminating listeners' outcome counters, by listener name.
     pub(crate) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
     /// The process's frame budget and each Kafka listener's.
@@ -70,6 +73,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         probes,
         tls_reloads: listeners.tls_reloads,
         kafka_metrics: listeners.kafka_metrics,
+        quota_metrics: listeners.quota_metrics,
         sasl_metrics: listeners.sasl_metrics,
         frame_budgets: listeners.frame_budgets,
         users_files: listeners.users_files,

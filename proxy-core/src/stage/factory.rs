@@ -16,6 +16,13 @@ use crate::context::SessionContext;
 pub trait NewStage<P: Protocol>: Send + Sync + 'static {
     /// The stage for a new session.
     fn new_stage(&self, cx: &SessionContext) -> Box<dyn Stage<P>>;
+
+    /// The factory itself, for an embedder that looks for a kind's shared state (a quota's
+    /// metrics, say) behind the `Arc<dyn NewStage>` a registry built; `None` unless the kind
+    /// offers it.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// A stage kind's configuration could not be used.

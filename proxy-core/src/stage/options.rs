@@ -47,6 +47,21 @@ impl<'a> StageOptions<'a> {
         }
     }
 
+    /// A count: a non-negative integer.
+    pub fn count(&mut self, key: &'static str) -> Result<Option<u64>, StageConfigError> {
+        let invalid = |message: String| StageConfigError::InvalidOption { key, message };
+        match self.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(n)) => u64::try_from(*n)
+                .map(Some)
+                .map_err(|_| invalid(format!("{n} is negative"))),
+            Some(other) => Err(invalid(format!(
+                "expected a whole number, found {}",
+                other.type_str()
+            ))),
+        }
+    }
+
     /// A duration string such as `"5s"`.
     pub fn duration(&mut self, key: &'static str) -> Result<Option<Duration>, StageConfigError> {
         let invalid = |message: String| StageConfigError::InvalidOption { key, message };
