@@ -12,7 +12,12 @@
 //! # samples = 11
 //! # max_entities = 10000             # beyond, new entities share one overflow entity
 //! # metrics_entities = ["alice"]     # entities with their own metric labels
+//! # entities = ["alice", "bob"]      # only these are limited (Kafka's per-user quotas);
+//! #                                  # others pass uncounted
 //! ```
+//!
+//! Several `quota` stages, each with its own `entities`, give entities limits of their own, as
+//! Kafka's per-user and per-client-id quota overrides do.
 //!
 //! Each request is passed on at once and counted against its entity (who `per` says it is),
 //! as a broker counts it: over a ring of `samples` windows. When an entity is over a limit, the
@@ -176,6 +181,15 @@ pub fn build(options: &mut StageOptions<'_>) -> Result<Arc<dyn NewStage<Kafka>>,
             message: "must be between 1 and 10000000".into(),
         });
     }
+    let only = options
+        .strings("entities")?
+        .map(|names| names.into_iter().map(Box::from).collect::<Vec<Box<str>>>());
+    if only.as_ref().is_some_and(Vec::is_empty) {
+        return Err(StageConfigError::InvalidOption {
+            key: "entities",
+            message: "must name at least one entity (leave it out to limit every entity)".into(),
+        });
+    }
     let named = options.strings("metrics_entities")?.unwrap_or_default();
     if named.len() > 100 {
         return Err(StageConfigError::InvalidOption {
@@ -194,6 +208,7 @@ pub fn build(options: &mut StageOptions<'_>) -> Result<Arc<dyn NewStage<Kafka>>,
     Ok(Arc::new(NewQuota {
         shared: Arc::new(Shared {
             per,
+            only,
             limits,
             window,
             table: Mutex::new(EntityTable::new(measured, max_entities, Instant::now())),
@@ -218,6 +233,8 @@ impl NewQuota {
 #[derive(Debug)]
 struct Shared {
     per: Per,
+    /// `entities`: when set, only these are limited.
+    only: Option<Vec<Box<str>>>,
     limits: Limits,
     window: Duration,
     table: Mutex<EntityTable>,
@@ -253,7 +270,8 @@ struct SessionKey {
     client_id: Option<Box<str>>,
     /// Whether the session had a principal then (SASL may authenticate mid-session).
     authenticated: bool,
-    key: Arc<str>,
+    /// `None`: an entity this stage does not limit (not in its `entities`).
+    key: Option<Arc<str>>,
     slot: usize,
 }
 
@@ -269,8 +287,13 @@ struct Pending {
 }
 
 impl Quota {
-    /// The session's entity for a request with `client_id`.
-    fn entity(&mut self, client_id: Option<&str>, session: &SessionContext) -> (Arc<str>, usize) {
+    /// The session's entity for a request with `client_id`, and its metrics slot; `None` for
+    /// one the stage does not limit.
+    fn entity(
+        &mut self,
+        client_id: Option<&str>,
+        session: &SessionContext,
+    ) -> Option<(Arc<str>, usize)> {
         let per = self.shared.per;
         let authenticated = session.auth().principal().is_some();
         let fresh = self.key.as_ref().is_some_and(|cached| {
@@ -293,7 +316,12 @@ impl Quota {
                 }
                 Per::Listener => (String::new(), session.listener().to_owned()),
             };
-            let key = self.shared.table.lock().key(&name);
+            let limited = self
+                .shared
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|entity| **entity == *shown));
+            let key = limited.then(|| self.shared.table.lock().key(&name));
             self.key = Some(SessionKey {
                 client_id: client_id.map(Box::from),
                 authenticated,
@@ -301,10 +329,8 @@ impl Quota {
                 slot: self.shared.metrics.slot_of(&shown),
             });
         }
-        match &self.key {
-            Some(cached) => (cached.key.clone(), cached.slot),
-            None => (Arc::from(""), usize::MAX),
-        }
+        let cached = self.key.as_ref()?;
+        Some((cached.key.clone()?, cached.slot))
     }
 
     fn hold(&self, cx: &mut StageContext<'_>, slot: usize, quota: QuotaKind, throttle: Duration) {
@@ -332,7 +358,9 @@ impl Stage<Kafka> for Quota {
         if msg.origin() != Origin::Client {
             return Flow::Forward(msg);
         }
-        let (key, slot) = self.entity(msg.client_id(), cx.session());
+        let Some((key, slot)) = self.entity(msg.client_id(), cx.session()) else {
+            return Flow::Forward(msg);
+        };
         let shared = &self.shared;
         let (window, limits, metrics) = (shared.window, shared.limits, &shared.metrics);
         let produce = msg.api_key() == ApiKey::Produce as i16;

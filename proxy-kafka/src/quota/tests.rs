@@ -291,6 +291,23 @@ async fn an_answer_for_a_request_it_did_not_see_passes_and_later_ones_still_matc
     assert!(throttle_of(ApiKey::Produce, 9, &second) > 3000);
 }
 
+#[tokio::test(start_paused = true)]
+async fn with_entities_only_those_are_limited() {
+    let factory =
+        factory("per = 'principal'\nproduce_bytes_per_second = 1000\nentities = ['alice']");
+    let mut bob = Through::new(&factory, authenticated("bob"));
+    bob.request(&produce(1, 50_000));
+    let answer = produce_answer(1, 0);
+    assert_eq!(bob.response(&answer), answer);
+    assert_eq!(bob.held_for(), None);
+    let mut alice = Through::new(&factory, authenticated("alice"));
+    alice.request(&produce(1, 5000));
+    alice.response(&produce_answer(1, 0));
+    assert!(alice.held_for().is_some());
+    let snapshot = metrics(&factory);
+    assert_eq!(snapshot.tracked, 1, "bob is not tracked");
+}
+
 #[test]
 fn its_options_are_checked_and_errors_name_the_key() {
     let cases = [
@@ -327,6 +344,10 @@ fn its_options_are_checked_and_errors_name_the_key() {
             "per = 'principal'\nrequests_per_second = 5\nproduce_bytes = 5",
             "produce_bytes: unknown option",
         ),
+        (
+            "per = 'principal'\nrequests_per_second = 5\nentities = []",
+            "entities: must name at least one",
+        ),
     ];
     for (options, expected) in cases {
         let err = config_error(options);
@@ -335,6 +356,7 @@ fn its_options_are_checked_and_errors_name_the_key() {
     // Every documented option at once is accepted.
     factory(
         "per = 'principal_client_id'\nproduce_bytes_per_second = '1MiB'\nfetch_bytes_per_second = '4MiB'\n\
-         requests_per_second = 200\nwindow = '2s'\nsamples = 5\nmax_entities = 50\nmetrics_entities = ['a/b']",
+         requests_per_second = 200\nwindow = '2s'\nsamples = 5\nmax_entities = 50\nmetrics_entities = ['a/b']\n\
+         entities = ['a/b']",
     );
 }
