@@ -16,6 +16,7 @@
 mod clients;
 mod hardening;
 mod old_client;
+mod quota;
 mod reload;
 mod routing;
 mod termination;

@@ -20,12 +20,13 @@
 //! Kafka's per-user and per-client-id quota overrides do.
 //!
 //! Each request is passed on at once and counted against its entity (who `per` says it is),
-//! as a broker counts it: over a ring of `samples` windows. When an entity is over a limit, the
-//! answer to its request carries `throttle_time_ms` (the larger of the broker's and the
-//! proxy's: clients back off and report it), and the session stops reading from the client
-//! for that long through the read gate ([`PauseReason::Quota`](proxy_core::PauseReason)), as a
-//! broker mutes the connection; other sessions are untouched. Fetch quotas count response
-//! bytes, so a Fetch is throttled on its own answer.
+//! as a broker counts it: over a ring of `samples` windows. When a request puts an entity over
+//! a limit, the session stops reading from the client for the throttle time through the read
+//! gate ([`PauseReason::Quota`](proxy_core::PauseReason)), as a broker mutes the connection —
+//! from that request on, so requests pipelined behind it wait too — and the request's answer
+//! carries `throttle_time_ms` (the larger of the broker's and the proxy's: clients back off and
+//! report it); other sessions are untouched. Fetch quotas count response bytes, so a Fetch is
+//! throttled when its answer passes, and that answer carries it.
 //!
 //! Limits are per proxy process, as Kafka's are per broker: behind a load balancer with N
 //! replicas, an entity spread over all of them gets up to N times the limit.
@@ -281,8 +282,8 @@ struct Pending {
     correlation_id: i32,
     key: Arc<str>,
     slot: usize,
+    /// The throttle its request earned, already held: the answer reports it.
     throttle: Duration,
-    quota: QuotaKind,
     fetch: bool,
 }
 
@@ -389,6 +390,11 @@ impl Stage<Kafka> for Quota {
             }
             metrics.set_table(table.len(), table.refused());
         }
+        if !throttle.0.is_zero() {
+            // Held from now, not from the answer: the requests the client pipelined behind
+            // this one wait too (a broker reads one request at a time per connection).
+            self.hold(cx, slot, throttle.1, throttle.0);
+        }
         if msg.expects_response() {
             if self.pending.len() >= MAX_PENDING {
                 self.pending.pop_front();
@@ -398,12 +404,8 @@ impl Stage<Kafka> for Quota {
                 key,
                 slot,
                 throttle: throttle.0,
-                quota: throttle.1,
                 fetch: msg.api_key() == ApiKey::Fetch as i16,
             });
-        } else if !throttle.0.is_zero() {
-            // No answer will carry it (Produce with acks = 0): the hold alone throttles.
-            self.hold(cx, slot, throttle.1, throttle.0);
         }
         Flow::Forward(msg)
     }
@@ -428,7 +430,8 @@ impl Stage<Kafka> for Quota {
         let Some(pending) = pending else {
             return Flow::Forward(msg);
         };
-        let mut throttle = (pending.throttle, pending.quota);
+        // Fetch quotas count the answer: its throttle starts now.
+        let mut fetch_throttle = Duration::ZERO;
         if pending.fetch
             && let Some(limit) = self.shared.limits.fetch
         {
@@ -438,25 +441,25 @@ impl Stage<Kafka> for Quota {
             let mut table = shared.table.lock();
             if let Some(ring) = table.entity(&pending.key, now).fetch.as_mut() {
                 ring.record(bytes, now, shared.window);
-                throttle = worse(
-                    throttle,
-                    (ring.throttle(limit, now, shared.window), QuotaKind::Fetch),
-                );
+                fetch_throttle = ring.throttle(limit, now, shared.window);
             }
             shared.metrics.count(pending.slot, QuotaKind::Fetch, bytes);
             shared.metrics.set_table(table.len(), table.refused());
         }
-        if throttle.0.is_zero() {
+        if !fetch_throttle.is_zero() {
+            self.hold(cx, pending.slot, QuotaKind::Fetch, fetch_throttle);
+        }
+        let throttle = pending.throttle.max(fetch_throttle);
+        if throttle.is_zero() {
             return Flow::Forward(msg);
         }
-        let millis = i32::try_from(throttle.0.as_millis())
+        let millis = i32::try_from(throttle.as_millis())
             .unwrap_or(i32::MAX)
             .max(1);
         if let Err(err) = throttle_field::raise(&mut msg, millis) {
             // The hold still throttles; only the client is not told why.
             debug!(error = %err, "quota: cannot set throttle_time_ms");
         }
-        self.hold(cx, pending.slot, throttle.1, throttle.0);
         Flow::Forward(msg)
     }
 }
