@@ -1,6 +1,7 @@
 //! The `sluice` binary as an operator runs it: `check` (secret files too), `--version`,
-//! `--help`, `user add|list|remove`, `run` with real signals and real log lines, and the configs
-//! embedded in deploy/kubernetes/.
+//! `--help`, `user add|list|remove`, `run` with real signals and real log lines, and
+//! deploy/kubernetes/: its embedded configs, its manifests validated against Kubernetes' schemas,
+//! the container image they run, and the Kafka pack's config serving a real client.
 //!
 //! This file holds the config the tests vary, `sluice check` on it, and `--version`/`--help`.
 #![expect(
@@ -11,6 +12,7 @@
 mod check;
 mod kubernetes;
 mod logs;
+mod manifests;
 mod run;
 mod secrets;
 mod user;
