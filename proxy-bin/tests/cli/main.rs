@@ -10,6 +10,7 @@
 )]
 
 mod check;
+mod image;
 mod kubernetes;
 mod logs;
 mod manifests;

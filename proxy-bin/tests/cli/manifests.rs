@@ -23,8 +23,8 @@ use crate::kubernetes::KUBERNETES;
 /// "PDB"), and the newest the pinned kubernetes-validate has schemas for.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.27.0", "1.37.0"];
 
-/// The image the Deployment runs: no shell in it, so nothing may call one.
-const SHELLS: [&str; 8] = [
+/// No shell, and no `sleep`: not in the image, so nothing may call them.
+pub(crate) const SHELLS: [&str; 8] = [
     "sh", "bash", "dash", "ash", "zsh", "ksh", "busybox", "sleep",
 ];
 
