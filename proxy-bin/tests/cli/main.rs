@@ -11,6 +11,7 @@
 
 mod check;
 mod image;
+mod kafka_pack;
 mod kubernetes;
 mod logs;
 mod manifests;
