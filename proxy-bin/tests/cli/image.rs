@@ -4,15 +4,17 @@
 //! The image is then what the Containerfile promises: user 65532 and the entrypoint
 //! `sluice run`; a filesystem holding this very binary and the libraries `ldd` lists for it and
 //! nothing else (no shell); and, started as a container runtime starts it (a chroot into its
-//! filesystem with /proc and /dev/null, its user, environment, entrypoint and command), Sluice
-//! serves, and a reload run the way `kubectl exec` runs one (deploy/kubernetes/README.md)
-//! succeeds. No container runtime can run here, so the chroot stands in for one.
+//! filesystem with /proc, /dev/null and /etc/hosts, its user, environment, entrypoint and
+//! command), Sluice serves a session to a backend it finds by name, and a reload run the way
+//! `kubectl exec` runs one (deploy/kubernetes/README.md) succeeds. No container runtime can run
+//! here, so the chroot stands in for one.
 //!
 //! Needs buildah (scripts/install-deps.sh installs it) and root (buildah's storage, chroot and
 //! mount); fails without them.
 
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -143,8 +145,18 @@ fn output_within(mut command: Command) -> Output {
     let Killed(inner) = &mut child;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
-    std::io::Read::read_to_end(inner.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    std::io::Read::read_to_end(inner.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    inner
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    inner
+        .stderr
+        .as_mut()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
     let status = inner.try_wait().unwrap().unwrap();
     Output {
         status,
@@ -215,17 +227,54 @@ fn strings(value: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// A loopback-only config for the run in the image: a TCP listener in front of a port no one
-/// listens on, and the admin listener.
-fn run_config(admin: u16) -> String {
+/// A loopback-only config for the run in the image: a TCP listener in front of
+/// `backend.sluice.test` (a name the image's /etc/hosts gives, as the kubelet's does a pod's),
+/// and the admin listener.
+fn run_config(listener: u16, backend: u16, admin: u16) -> String {
     format!(
-        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:{}\"\nprotocol = \"tcp\"\n\
-         cluster = \"local\"\n\n[cluster.local]\nbackends = [\"127.0.0.1:{}\"]\n\n\
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:{listener}\"\nprotocol = \"tcp\"\n\
+         cluster = \"local\"\n\n[cluster.local]\nbackends = [\"backend.sluice.test:{backend}\"]\n\n\
          [admin]\nbind = \"127.0.0.1:{admin}\"\n\n[shutdown]\naccept_grace = \"0s\"\n\
-         drain_timeout = \"1s\"\n",
-        refused_port(),
-        refused_port()
+         drain_timeout = \"1s\"\n"
     )
+}
+
+/// A loopback peer that echoes what one connection sends; its port. The thread ends once it
+/// has answered, or after [`STEP_TIMEOUT`] without a connection.
+fn echo_once() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    thread::spawn(move || {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(STEP_TIMEOUT));
+                let mut buf = [0; 64];
+                if let Ok(n) = stream.read(&mut buf) {
+                    let _ = stream.write_all(&buf[..n]);
+                }
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    });
+    port
+}
+
+/// A round trip through the listener on `port` to the echo peer.
+fn round_trip(port: u16, log: &Path) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    stream.write_all(b"through the image").unwrap();
+    let mut buf = [0; 17];
+    let read = stream.read_exact(&mut buf);
+    assert!(
+        read.is_ok() && &buf == b"through the image",
+        "no echo through the image's sluice ({read:?}); the container's log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 /// Until `/livez` on `admin` answers 200 (bounded).
@@ -399,9 +448,14 @@ fn the_built_image_holds_the_binary_and_its_libraries_only_and_runs_as_a_contain
 
     // Started as a runtime starts it: the config mounted at /etc/sluice, /proc and /dev/null
     // provided, its user and environment, its entrypoint and command.
-    let admin = refused_port();
+    let (listener, admin) = (refused_port(), refused_port());
     std::fs::create_dir_all(rootfs.join("etc/sluice")).unwrap();
-    std::fs::write(rootfs.join("etc/sluice/sluice.toml"), run_config(admin)).unwrap();
+    std::fs::write(
+        rootfs.join("etc/sluice/sluice.toml"),
+        run_config(listener, echo_once(), admin),
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 backend.sluice.test\n").unwrap();
     for dir in ["proc", "dev"] {
         std::fs::create_dir_all(rootfs.join(dir)).unwrap();
     }
@@ -431,6 +485,9 @@ fn the_built_image_holds_the_binary_and_its_libraries_only_and_runs_as_a_contain
     let mut sluice = Killed(sluice);
     wait_live(admin, &log);
     assert!(rootfs.join("run/sluice/sluice.pid").is_file());
+    // A session, to a backend found by name: the C library resolves without any file but
+    // /etc/hosts (and, in a pod, /etc/resolv.conf).
+    round_trip(listener, &log);
 
     // A reload, as deploy/kubernetes/README.md runs it with `kubectl exec`.
     let reload = output_within(in_image(&[
