@@ -1,30 +1,31 @@
 //! The container image. scripts/build-image.sh builds it from the binary under test with
-//! buildah, into an image store of this test's own (vfs, in a temporary directory, removed
-//! afterwards), under its default tag, which must be the image the Kubernetes manifests name.
-//! The image is then what the Containerfile promises: user 65532 and the entrypoint
-//! `sluice run`; a filesystem holding this very binary and the libraries `ldd` lists for it and
-//! nothing else (no shell); and, started as a container runtime starts it (a chroot into its
-//! filesystem with /proc, /dev/null and /etc/hosts, its user, environment, entrypoint and
-//! command), Sluice serves a session to a backend it finds by name, and a reload run the way
-//! `kubectl exec` runs one (deploy/kubernetes/README.md) succeeds. No container runtime can run
-//! here, so the chroot stands in for one.
+//! buildah, into an image store of this test's own, under its default tag, which must be the
+//! image the Kubernetes manifests name. The image is then what the Containerfile promises: user
+//! 65532 and the entrypoint `sluice run`; a filesystem holding this very binary and the
+//! libraries `ldd` lists for it and nothing else (no shell); and, started as a container runtime
+//! starts it (`runtime`: a chroot into its filesystem with /proc and /dev/null, as its user, with
+//! its environment, entrypoint and command, and an /etc/hosts), Sluice serves a session to a
+//! backend it finds by name, and a reload run the way `kubectl exec` runs one
+//! (deploy/kubernetes/README.md) succeeds.
 //!
 //! Needs buildah (scripts/install-deps.sh installs it) and root (buildah's storage, chroot and
 //! mount); fails without them.
 
+mod runtime;
+
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use sluice_tests::STEP_TIMEOUT;
-use sluice_tests::certs::temp_dir;
 use sluice_tests::process::{http_get, refused_port};
 
+use self::runtime::{Container, Store};
 use crate::SLUICE;
 use crate::kubernetes::KUBERNETES;
 use crate::manifests::SHELLS;
@@ -33,137 +34,6 @@ const BUILD_IMAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/build
 
 /// The image's user, as the Containerfile and the Deployment give it.
 const USER: &str = "65532:65532";
-
-// === an image store of the test's own ===
-
-/// buildah with its storage in a temporary directory; every container and image in it, and
-/// the directory, are removed on drop.
-struct Store {
-    dir: PathBuf,
-    conf: PathBuf,
-}
-
-impl Store {
-    fn new() -> Self {
-        let dir = temp_dir("image-store");
-        let conf = dir.join("storage.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/graph\"\nrunroot = \"{0}/run\"\n",
-                dir.display()
-            ),
-        )
-        .unwrap();
-        Self { dir, conf }
-    }
-
-    /// A command that uses this store (buildah, or a script that runs it).
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        command.env("CONTAINERS_STORAGE_CONF", &self.conf);
-        command
-    }
-
-    /// `buildah ARGS`, which must succeed; its standard output, trimmed.
-    fn buildah(&self, args: &[&str]) -> String {
-        let out = self.command("buildah").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "buildah {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        for args in [&["rm", "--all"][..], &["rmi", "--all", "--force"]] {
-            let _ = self.command("buildah").args(args).output();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// File systems mounted into the image's root for its run; unmounted on drop, last first.
-#[derive(Default)]
-struct Mounts(Vec<PathBuf>);
-
-impl Mounts {
-    fn mount(&mut self, args: &[&str], target: &Path) {
-        let out = Command::new("mount")
-            .args(args)
-            .arg(target)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mount {args:?} {} failed (the test runs as root): {}",
-            target.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        self.0.push(target.to_owned());
-    }
-}
-
-impl Drop for Mounts {
-    fn drop(&mut self) {
-        for target in self.0.iter().rev() {
-            let _ = Command::new("umount").arg(target).output();
-        }
-    }
-}
-
-/// A process killed on drop, if still running.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `command`'s output, bounded by [`STEP_TIMEOUT`].
-fn output_within(mut command: Command) -> Output {
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    while child.0.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "{command:?} did not finish in time"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-    let Killed(inner) = &mut child;
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    inner
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_to_end(&mut stdout)
-        .unwrap();
-    inner
-        .stderr
-        .as_mut()
-        .unwrap()
-        .read_to_end(&mut stderr)
-        .unwrap();
-    let status = inner.try_wait().unwrap().unwrap();
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
 
 // === what the image should hold ===
 
@@ -198,7 +68,7 @@ fn libraries(binary: &Path) -> BTreeSet<PathBuf> {
         .collect()
 }
 
-/// Every path under `root` (recursively, symbolic links not followed), relative to it, with
+/// Every path under `dir` (recursively, symbolic links not followed), relative to `root`, with
 /// its metadata.
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -211,13 +81,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) {
     }
 }
 
-/// The image's config (`buildah inspect`'s OCI image configuration).
-fn image_config(store: &Store, tag: &str) -> serde_json::Value {
-    let inspect: serde_json::Value =
-        serde_json::from_str(&store.buildah(&["inspect", "--type", "image", tag])).unwrap();
-    inspect["OCIv1"]["config"].clone()
-}
-
 fn strings(value: &serde_json::Value) -> Vec<String> {
     value
         .as_array()
@@ -227,9 +90,68 @@ fn strings(value: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// A loopback-only config for the run in the image: a TCP listener in front of
-/// `backend.sluice.test` (a name the image's /etc/hosts gives, as the kubelet's does a pod's),
-/// and the admin listener.
+/// The image's files are this binary and the libraries it links, nothing else, none of them
+/// named like a shell, all root's but the run directory.
+fn check_filesystem(rootfs: &Path) {
+    let mut entries = Vec::new();
+    walk(rootfs, rootfs, &mut entries);
+    for (path, _) in &entries {
+        for name in path.iter() {
+            let name = name.to_string_lossy();
+            assert!(
+                !SHELLS.contains(&name.as_ref()),
+                "the image holds /{}",
+                path.display()
+            );
+        }
+    }
+    let files: BTreeSet<PathBuf> = entries
+        .iter()
+        .filter(|(_, meta)| !meta.is_dir())
+        .map(|(path, _)| Path::new("/").join(path))
+        .collect();
+    let libraries = libraries(SLUICE.path());
+    assert!(libraries.len() >= 2, "{libraries:?}");
+    let mut expected = libraries.clone();
+    expected.insert(PathBuf::from("/usr/local/bin/sluice"));
+    assert_eq!(files, expected, "the image's files");
+    for (path, meta) in &entries {
+        let path = Path::new("/").join(path);
+        assert!(
+            meta.is_dir() || meta.is_file(),
+            "{} is neither a file nor a directory",
+            path.display()
+        );
+        if path == Path::new("/run/sluice") {
+            let owner = (meta.uid(), meta.gid());
+            assert_eq!(owner, (65532, 65532), "/run/sluice's owner");
+        } else {
+            // Root's, and not writable by anyone else: the user cannot change the binary.
+            assert_eq!(meta.uid(), 0, "{} is not root's", path.display());
+            let writable = meta.mode() & 0o022;
+            assert_eq!(writable, 0, "{} is writable by others", path.display());
+        }
+    }
+    let in_image = std::fs::read(rootfs.join("usr/local/bin/sluice")).unwrap();
+    let built = std::fs::read(SLUICE.path()).unwrap();
+    assert!(
+        in_image == built,
+        "the image's /usr/local/bin/sluice ({} bytes) is not the binary given ({} bytes)",
+        in_image.len(),
+        built.len()
+    );
+    for library in &libraries {
+        let host = std::fs::read(library).unwrap();
+        let image = std::fs::read(rootfs.join(library.strip_prefix("/").unwrap())).unwrap();
+        let path = library.display();
+        assert!(host == image, "{path} differs from the host's");
+    }
+}
+
+// === the run in the image ===
+
+/// A loopback-only config: a TCP listener in front of `backend.sluice.test` (a name the
+/// image's /etc/hosts gives, as the kubelet's does a pod's), and the admin listener.
 fn run_config(listener: u16, backend: u16, admin: u16) -> String {
     format!(
         "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:{listener}\"\nprotocol = \"tcp\"\n\
@@ -242,7 +164,7 @@ fn run_config(listener: u16, backend: u16, admin: u16) -> String {
 /// A loopback peer that echoes what one connection sends; its port. The thread ends once it
 /// has answered, or after [`STEP_TIMEOUT`] without a connection.
 fn echo_once() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
     thread::spawn(move || {
@@ -264,8 +186,8 @@ fn echo_once() -> u16 {
 }
 
 /// A round trip through the listener on `port` to the echo peer.
-fn round_trip(port: u16, log: &Path) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+fn round_trip(port: u16, container: &Container) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
     stream.write_all(b"through the image").unwrap();
     let mut buf = [0; 17];
@@ -273,38 +195,24 @@ fn round_trip(port: u16, log: &Path) {
     assert!(
         read.is_ok() && &buf == b"through the image",
         "no echo through the image's sluice ({read:?}); the container's log:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
+        container.log()
     );
 }
 
 /// Until `/livez` on `admin` answers 200 (bounded).
-fn wait_live(admin: u16, log: &Path) {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin));
+fn wait_live(admin: u16, container: &Container) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], admin));
     let deadline = Instant::now() + STEP_TIMEOUT;
     loop {
-        if std::net::TcpStream::connect(addr).is_ok() && http_get(addr, "/livez").0 == 200 {
+        if TcpStream::connect(addr).is_ok() && http_get(addr, "/livez").0 == 200 {
             return;
         }
         assert!(
             Instant::now() < deadline,
             "/livez never answered; the container's log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
+            container.log()
         );
         thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_exit(child: &mut Killed) -> ExitStatus {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sluice did not exit after SIGTERM"
-        );
-        thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -337,21 +245,17 @@ fn the_built_image_holds_the_binary_and_its_libraries_only_and_runs_as_a_contain
         String::from_utf8_lossy(&out.stderr)
     );
     let tag = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let version = String::from_utf8(
-        Command::new(SLUICE)
-            .arg("--version")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let version = Command::new(SLUICE)
+        .arg("--version")
+        .output()
+        .unwrap()
+        .stdout;
+    let version = String::from_utf8(version).unwrap();
+    let version = version.trim().trim_start_matches("sluice ");
     assert_eq!(
         tag,
-        format!(
-            "localhost/sluice:{}",
-            version.trim().trim_start_matches("sluice ")
-        ),
-        "the script's default tag"
+        format!("localhost/sluice:{version}"),
+        "the default tag"
     );
     assert_eq!(
         manifest_image(),
@@ -361,142 +265,42 @@ fn the_built_image_holds_the_binary_and_its_libraries_only_and_runs_as_a_contain
 
     // Its config: the non-root user, the entrypoint, the command the Deployment's args
     // replace, and TMPDIR on the writable directory.
-    let config = image_config(&store, &tag);
+    let inspect = store.buildah(&["inspect", "--type", "image", &tag]);
+    let inspect: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let config = &inspect["OCIv1"]["config"];
     assert_eq!(config["User"], USER, "{config}");
     let entrypoint = strings(&config["Entrypoint"]);
     assert_eq!(entrypoint, ["/usr/local/bin/sluice", "run"]);
     let cmd = strings(&config["Cmd"]);
-    assert_eq!(
-        cmd,
-        [
-            "--master",
-            "--config",
-            "/etc/sluice/sluice.toml",
-            "--pid-file",
-            "/run/sluice/sluice.pid"
-        ]
-    );
+    let pid_file = "/run/sluice/sluice.pid";
+    let config_file = "/etc/sluice/sluice.toml";
+    let expected = ["--master", "--config", config_file, "--pid-file", pid_file];
+    assert_eq!(cmd, expected);
     let env = strings(&config["Env"]);
     assert!(env.iter().any(|var| var == "TMPDIR=/run/sluice"), "{env:?}");
 
     // Its filesystem: this binary, the libraries it links, the run directory; nothing else.
-    let container = store.buildah(&["from", "--pull=never", &tag]);
-    let rootfs = PathBuf::from(store.buildah(&["mount", &container]));
-    let mut entries = Vec::new();
-    walk(&rootfs, &rootfs, &mut entries);
-    for (path, _) in &entries {
-        for name in path.iter() {
-            let name = name.to_string_lossy();
-            assert!(
-                !SHELLS.contains(&name.as_ref()),
-                "the image holds /{}",
-                path.display()
-            );
-        }
-    }
-    let files: BTreeSet<PathBuf> = entries
-        .iter()
-        .filter(|(_, meta)| !meta.is_dir())
-        .map(|(path, _)| Path::new("/").join(path))
-        .collect();
-    let libraries = libraries(SLUICE.path());
-    assert!(libraries.len() >= 2, "{libraries:?}");
-    let mut expected = libraries.clone();
-    expected.insert(PathBuf::from("/usr/local/bin/sluice"));
-    assert_eq!(files, expected, "the image's files");
-    for (path, meta) in &entries {
-        let path = Path::new("/").join(path);
-        if path == Path::new("/run/sluice") {
-            assert_eq!(
-                (meta.uid(), meta.gid()),
-                (65532, 65532),
-                "/run/sluice's owner"
-            );
-        } else {
-            // Root's, and not writable by anyone else: the user cannot change the binary.
-            assert_eq!(meta.uid(), 0, "{} is not root's", path.display());
-            assert_eq!(
-                meta.mode() & 0o022,
-                0,
-                "{} is writable by others",
-                path.display()
-            );
-        }
-        assert!(
-            meta.is_dir() || meta.is_file(),
-            "{} is neither a file nor a directory",
-            path.display()
-        );
-    }
-    let in_image = std::fs::read(rootfs.join("usr/local/bin/sluice")).unwrap();
-    let built = std::fs::read(SLUICE.path()).unwrap();
-    assert!(
-        in_image == built,
-        "the image's /usr/local/bin/sluice ({} bytes) is not the binary given ({} bytes)",
-        in_image.len(),
-        built.len()
-    );
-    for library in &libraries {
-        let host = std::fs::read(library).unwrap();
-        let image = std::fs::read(rootfs.join(library.strip_prefix("/").unwrap())).unwrap();
-        assert!(
-            host == image,
-            "{} differs from the host's",
-            library.display()
-        );
-    }
+    let working = store.buildah(&["from", "--pull=never", &tag]);
+    let rootfs = PathBuf::from(store.buildah(&["mount", &working]));
+    check_filesystem(&rootfs);
 
-    // Started as a runtime starts it: the config mounted at /etc/sluice, /proc and /dev/null
-    // provided, its user and environment, its entrypoint and command.
+    // Started as a runtime starts it, with the config mounted at /etc/sluice and the
+    // /etc/hosts the kubelet gives a pod.
     let (listener, admin) = (refused_port(), refused_port());
     std::fs::create_dir_all(rootfs.join("etc/sluice")).unwrap();
-    std::fs::write(
-        rootfs.join("etc/sluice/sluice.toml"),
-        run_config(listener, echo_once(), admin),
-    )
-    .unwrap();
+    let run = run_config(listener, echo_once(), admin);
+    std::fs::write(rootfs.join(config_file.trim_start_matches('/')), run).unwrap();
     std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 backend.sluice.test\n").unwrap();
-    for dir in ["proc", "dev"] {
-        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
-    }
-    File::create(rootfs.join("dev/null")).unwrap();
-    let mut mounts = Mounts::default();
-    mounts.mount(&["-t", "proc", "proc"], &rootfs.join("proc"));
-    mounts.mount(&["--bind", "/dev/null"], &rootfs.join("dev/null"));
-    let in_image = |argv: &[String]| {
-        let mut command = Command::new("/usr/sbin/chroot");
-        command
-            .arg(format!("--userspec={USER}"))
-            .arg(&rootfs)
-            .args(argv)
-            .env_clear()
-            .envs(env.iter().filter_map(|var| var.split_once('=')));
-        command
-    };
-    let log = store.dir.join("container.log");
-    let log_file = File::create(&log).unwrap();
-    let mut run = in_image(&[entrypoint.clone(), cmd].concat());
-    let sluice = run
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
-        .unwrap();
-    let mut sluice = Killed(sluice);
-    wait_live(admin, &log);
-    assert!(rootfs.join("run/sluice/sluice.pid").is_file());
-    // A session, to a backend found by name: the C library resolves without any file but
-    // /etc/hosts (and, in a pod, /etc/resolv.conf).
-    round_trip(listener, &log);
+    let mut container = Container::start(&rootfs, USER, &env, &[entrypoint, cmd].concat());
+    wait_live(admin, &container);
+    assert!(rootfs.join(pid_file.trim_start_matches('/')).is_file());
+    // A session, to a backend found by name: the C library needs no file but /etc/hosts (and,
+    // in a pod, /etc/resolv.conf) to resolve it.
+    round_trip(listener, &container);
 
     // A reload, as deploy/kubernetes/README.md runs it with `kubectl exec`.
-    let reload = output_within(in_image(&[
-        "/usr/local/bin/sluice".to_owned(),
-        "upgrade".to_owned(),
-        "--reload".to_owned(),
-        "--pid-file".to_owned(),
-        "/run/sluice/sluice.pid".to_owned(),
-    ]));
+    let sluice = "/usr/local/bin/sluice";
+    let reload = container.exec(&[sluice, "upgrade", "--reload", "--pid-file", pid_file]);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&reload.stdout),
@@ -505,24 +309,15 @@ fn the_built_image_holds_the_binary_and_its_libraries_only_and_runs_as_a_contain
     assert!(
         reload.status.success() && said.contains("reload done"),
         "the reload failed: {said}; the container's log:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        container.log()
     );
-    wait_live(admin, &log);
+    wait_live(admin, &container);
 
-    // SIGTERM to the container's first process, as the kubelet sends it: a clean exit.
-    let pid = sluice.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = wait_exit(&mut sluice);
+    // SIGTERM, as the kubelet sends it: a clean exit.
+    let status = container.terminate();
     assert!(
         status.success(),
         "{status}; the container's log:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        container.log()
     );
-    drop(mounts);
 }
