@@ -24,9 +24,13 @@ if (($# < 1 || $# > 2)); then
     echo "usage: $0 BINARY [TAG]" >&2
     exit 2
 fi
-binary=$1
-[[ -f $binary && -x $binary ]] || { echo "$binary: not an executable file" >&2; exit 2; }
-command -v buildah >/dev/null || { echo "buildah not found: run scripts/install-deps.sh" >&2; exit 1; }
+[[ -f $1 && -x $1 ]] || { echo "$1: not an executable file" >&2; exit 2; }
+# A path, so that running it never searches PATH.
+binary=$(realpath -- "$1")
+if ! command -v buildah >/dev/null; then
+    echo "buildah not found: run scripts/install-deps.sh" >&2
+    exit 1
+fi
 
 # "sluice 0.1.0"
 version=$("$binary" --version | awk '$1 == "sluice" { print $2 }')

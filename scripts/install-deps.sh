@@ -50,6 +50,7 @@ if [[ "$(cat "$tools_venv/pins" 2>/dev/null)" != "${tools[*]}" ]] ||
     echo "installing test tools in $tools_venv: ${tools[*]}"
     rm -rf "$tools_venv"
     /usr/bin/python3 -m venv "$tools_venv"
-    "$tools_venv/bin/pip" install --quiet --no-input --disable-pip-version-check "${tools[@]}" </dev/null
+    "$tools_venv/bin/pip" install --quiet --no-input --disable-pip-version-check \
+        "${tools[@]}" </dev/null
     printf '%s' "${tools[*]}" >"$tools_venv/pins"
 fi
