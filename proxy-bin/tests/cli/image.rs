@@ -291,7 +291,9 @@ fn the_built_image_holds_the_binary_and_its_libraries_only_and_runs_as_a_contain
     let run = run_config(listener, echo_once(), admin);
     std::fs::write(rootfs.join(config_file.trim_start_matches('/')), run).unwrap();
     std::fs::write(rootfs.join("etc/hosts"), "127.0.0.1 backend.sluice.test\n").unwrap();
-    let mut container = Container::start(&rootfs, USER, &env, &[entrypoint, cmd].concat());
+    let argv = [entrypoint, cmd].concat();
+    let log = store.dir().join("container.log");
+    let mut container = Container::start(&rootfs, USER, &env, &argv, &log);
     wait_live(admin, &container);
     assert!(rootfs.join(pid_file.trim_start_matches('/')).is_file());
     // A session, to a backend found by name: the C library needs no file but /etc/hosts (and,

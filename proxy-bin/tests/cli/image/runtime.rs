@@ -1,8 +1,8 @@
 //! What the image test uses instead of a container engine, which cannot run on the test
 //! machines: an image store of its own for buildah, and a container as a chroot into the image's
 //! filesystem with what a runtime provides (/proc, /dev/null), run as the image's user with its
-//! environment. Everything is undone on drop: the process killed, the mounts unmounted, the
-//! containers, images and store removed.
+//! environment. Everything is undone on drop: the container's processes killed, the mounts
+//! unmounted, the containers, images and store removed.
 
 use std::fs::File;
 use std::io::Read;
@@ -37,6 +37,11 @@ impl Store {
         )
         .unwrap();
         Self { dir, conf }
+    }
+
+    /// The store's directory, removed with it.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// A command that uses this store (buildah, or a script that runs it).
@@ -85,8 +90,15 @@ pub(super) struct Container {
 
 impl Container {
     /// Starts `argv` (the entrypoint and command) in `rootfs` as `user`, with `env`
-    /// (`NAME=value`, as an image's config lists it), once /proc and /dev/null are there.
-    pub(super) fn start(rootfs: &Path, user: &str, env: &[String], argv: &[String]) -> Self {
+    /// (`NAME=value`, as an image's config lists it), once /proc and /dev/null are there; its
+    /// output goes to `log`.
+    pub(super) fn start(
+        rootfs: &Path,
+        user: &str,
+        env: &[String],
+        argv: &[String],
+        log: &Path,
+    ) -> Self {
         for dir in ["proc", "dev"] {
             std::fs::create_dir_all(rootfs.join(dir)).unwrap();
         }
@@ -94,8 +106,7 @@ impl Container {
         let mut mounts = Mounts::default();
         mounts.mount(&["-t", "proc", "proc"], &rootfs.join("proc"));
         mounts.mount(&["--bind", "/dev/null"], &rootfs.join("dev/null"));
-        let log = temp_dir("image-container").join("container.log");
-        let log_file = File::create(&log).unwrap();
+        let log_file = File::create(log).unwrap();
         let mut command = chroot(rootfs, user, env, argv);
         let child = command
             .stdin(Stdio::null())
@@ -107,7 +118,7 @@ impl Container {
             rootfs: rootfs.to_owned(),
             user: user.to_owned(),
             env: env.to_owned(),
-            log,
+            log: log.to_owned(),
             process: Killed(child),
             _mounts: mounts,
         }
@@ -159,6 +170,43 @@ impl Container {
         assert!(sent.success(), "kill -TERM {pid}");
         self.process.wait_within("sluice, after SIGTERM,")
     }
+}
+
+impl Drop for Container {
+    /// Kills every process whose root is the container's, as a runtime ends a container's
+    /// cgroup: the first process, and the workers it starts in process groups of their own,
+    /// which outlive it when it is killed.
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            let inside = processes_in(&self.rootfs);
+            if inside.is_empty() {
+                return;
+            }
+            for pid in inside {
+                let _ = Command::new("kill").args(["-KILL", &pid]).output();
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The ids of the live processes whose root directory is `rootfs`.
+fn processes_in(rootfs: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        // A zombie has no root to read, and a deleted directory's name ends in " (deleted)".
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|root| {
+                root.to_string_lossy()
+                    .starts_with(&*rootfs.to_string_lossy())
+            })
+        })
+        .collect()
 }
 
 /// `/usr/sbin/chroot --userspec=USER ROOTFS ARGV...` with `env` alone.
