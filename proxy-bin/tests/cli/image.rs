@@ -274,7 +274,14 @@ fn the_built_image_holds_the_binary_and_its_libraries_only_and_runs_as_a_contain
     let cmd = strings(&config["Cmd"]);
     let pid_file = "/run/sluice/sluice.pid";
     let config_file = "/etc/sluice/sluice.toml";
-    let expected = ["--master", "--config", config_file, "--pid-file", pid_file];
+    let expected = [
+        "--master",
+        "--reload-on-change",
+        "--config",
+        config_file,
+        "--pid-file",
+        pid_file,
+    ];
     assert_eq!(cmd, expected);
     let env = strings(&config["Env"]);
     assert!(env.iter().any(|var| var == "TMPDIR=/run/sluice"), "{env:?}");

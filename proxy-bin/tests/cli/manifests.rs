@@ -333,6 +333,14 @@ fn every_deployment_runs_the_built_image_without_a_shell() {
             serde_json::json!(["/usr/local/bin/sluice"])
         );
         assert_eq!(container["args"][0], "run");
+        // A changed ConfigMap reloads without a restart or an exec.
+        assert!(
+            container["args"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("--reload-on-change")),
+            "{container}"
+        );
         assert!(container.get("lifecycle").is_none(), "{container}");
         // The image's user, and the writable directory for the PID file and a reload's
         // hand-off socket.
