@@ -28,9 +28,15 @@ pub struct HaProxy {
 impl HaProxy {
     /// Starts HAProxy forwarding every connection to `server` with `send`.
     pub fn start(server: SocketAddr, send: SendProxy) -> Self {
+        Self::start_with(server, send, "")
+    }
+
+    /// [`Self::start`] with `frontend` added to the frontend section (one directive per line),
+    /// e.g. `tcp-request connection set-src ipv4(10.0.0.1)` to stand for a client elsewhere.
+    pub fn start_with(server: SocketAddr, send: SendProxy, frontend: &str) -> Self {
         let mut last_error = String::new();
         for attempt in 0..3 {
-            match Self::try_start(server, send, attempt) {
+            match Self::try_start(server, send, frontend, attempt) {
                 Ok(haproxy) => return haproxy,
                 Err(err) => last_error = err,
             }
@@ -38,7 +44,12 @@ impl HaProxy {
         panic!("HAProxy did not start: {last_error}");
     }
 
-    fn try_start(server: SocketAddr, send: SendProxy, attempt: u32) -> Result<Self, String> {
+    fn try_start(
+        server: SocketAddr,
+        send: SendProxy,
+        frontend: &str,
+        attempt: u32,
+    ) -> Result<Self, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
@@ -53,9 +64,13 @@ impl HaProxy {
             SendProxy::V1 => "send-proxy",
             SendProxy::V2 => "send-proxy-v2",
         };
+        let frontend: String = frontend
+            .lines()
+            .map(|line| format!("    {}\n", line.trim()))
+            .collect();
         let config = format!(
             "global\n    maxconn 1000\n\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\n\
-             frontend clients\n    bind {addr}\n    default_backend sluice\n\n\
+             frontend clients\n    bind {addr}\n{frontend}    default_backend sluice\n\n\
              backend sluice\n    server sluice {server} {send}\n"
         );
         let path = dir.join("haproxy.cfg");

@@ -368,3 +368,100 @@ async fn a_fetch_quota_holds_a_consumer_to_its_rate() {
     assert!(seen.errors.lock().is_empty(), "{:?}", seen.errors.lock());
     assert!(seen.broker_throttle_max_ms.load(Ordering::Relaxed) > 0);
 }
+
+/// A Produce v8 request (header v1, as `kafka_wire::frame` writes) of about `bytes` bytes.
+fn raw_produce(correlation_id: i32, bytes: usize) -> Vec<u8> {
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::messages::produce_request::{
+        PartitionProduceData, ProduceRequest, TopicProduceData,
+    };
+    use kafka_protocol::protocol::{Encodable as _, StrBytes};
+    let partition = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(bytes::Bytes::from(vec![0u8; bytes])));
+    let topic = TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_static_str("quota-source")))
+        .with_partition_data(vec![partition]);
+    let body = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![topic]);
+    let mut buf = bytes::BytesMut::new();
+    body.encode(&mut buf, 8).unwrap();
+    sluice_tests::kafka_wire::frame(0, 8, correlation_id, &buf)
+}
+
+/// Sends one Produce of `bytes` through `addr` and returns the answer's `throttle_time_ms`.
+fn produce_throttle(addr: std::net::SocketAddr, bytes: usize) -> i32 {
+    use kafka_protocol::messages::ProduceResponse;
+    use kafka_protocol::protocol::Decodable as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(sluice_tests::STEP_TIMEOUT))
+        .unwrap();
+    std::io::Write::write_all(&mut stream, &raw_produce(7, bytes)).unwrap();
+    let answer = sluice_tests::kafka_wire::read_frame(&mut stream).unwrap();
+    // Response header v0: the correlation id.
+    assert_eq!(answer[..4], 7i32.to_be_bytes());
+    let mut body = bytes::Bytes::from(answer).slice(4..);
+    ProduceResponse::decode(&mut body, 8)
+        .unwrap()
+        .throttle_time_ms
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_source_quotas_use_the_client_address_from_haproxys_proxy_header() {
+    use sluice_tests::haproxy::{HaProxy, SendProxy};
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("quota-source", 1, 1).unwrap();
+    let listener = "proxy_protocol = \"required\"\nproxy_protocol_trusted = [\"127.0.0.1\"]\n\n\
+                    [[listener.stage]]\nkind = \"quota\"\nper = \"source\"\n\
+                    produce_bytes_per_second = \"1MiB\"\n\
+                    metrics_entities = [\"10.0.0.1\", \"10.0.0.2\"]\n";
+    let proxy = Proxy::start("quota-source.toml", listener, &cluster_toml("main", &mock));
+    let bootstrap = std::net::SocketAddr::from(([127, 0, 0, 1], proxy.bootstrap));
+    // Two HAProxy frontends standing for clients at two addresses; both reach Sluice from
+    // 127.0.0.1, and only the PROXY header tells them apart.
+    let first = HaProxy::start_with(
+        bootstrap,
+        SendProxy::V2,
+        "tcp-request connection set-src ipv4(10.0.0.1)",
+    );
+    let second = HaProxy::start_with(
+        bootstrap,
+        SendProxy::V2,
+        "tcp-request connection set-src ipv4(10.0.0.2)",
+    );
+    let (heavy, light) = tokio::task::block_in_place(|| {
+        // 2 MB at once from 10.0.0.1 against 1 MiB/s: about a second of throttle.
+        let heavy = produce_throttle(first.addr(), 2_000_000);
+        // 10.0.0.2 is an entity of its own: a small Produce is not throttled.
+        let light = produce_throttle(second.addr(), 1000);
+        (heavy, light)
+    });
+    assert!(
+        heavy > 500,
+        "10.0.0.1's answer carried throttle_time_ms {heavy}"
+    );
+    assert_eq!(light, 0, "10.0.0.2 was throttled for 10.0.0.1's bytes");
+    let metrics = proxy.metrics();
+    let series = |quota: &str, entity: &str| {
+        format!(
+            "sluice_kafka_quota_{quota}{{listener=\"kafka\",quota=\"produce\",per=\"source\",entity=\"{entity}\"}}"
+        )
+    };
+    assert!(
+        sample(&metrics, &series("bytes_total", "10.0.0.1")) > 2_000_000.0,
+        "{metrics}"
+    );
+    let light_bytes = sample(&metrics, &series("bytes_total", "10.0.0.2"));
+    assert!(light_bytes > 1000.0 && light_bytes < 10_000.0, "{metrics}");
+    assert_eq!(
+        sample(&metrics, &series("throttle_seconds_count", "10.0.0.1")),
+        1.0
+    );
+    assert_eq!(
+        sample(&metrics, &series("throttle_seconds_count", "10.0.0.2")),
+        0.0
+    );
+}

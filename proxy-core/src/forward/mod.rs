@@ -1,7 +1,7 @@
 //! The forwarding driver: moves a session's messages between client and backend through its
 //! stage chain, one task per session, no locks.
 //!
-//! Each side has one bounded read buffer, one [`ReadGate`](crate::gate::ReadGate) and one [`WriteQueue`] of bytes
+//! Each side has one bounded read buffer, one [`ReadGate`] and one [`WriteQueue`] of bytes
 //! waiting to be written to it. A side is read only while its gate is open. The gate closes when
 //! the queue a side feeds rises to the high watermark and opens again once it falls to the low
 //! watermark, while a stage defers a message that side sent, and when a stage's answers to that

@@ -140,8 +140,8 @@ fn as_pid_1_an_upgrade_to_a_new_binary_on_disk_keeps_pid_1() {
     assert_eq!(inner_pid(sluice.master), Some(1));
     assert!(sluice.alive());
 
-    // The resumed master still knows its worker: a second upgrade (the same file: no
-    // re-execution) is forwarded and followed.
+    // The resumed master still knows its worker: later upgrades (the same file: no
+    // re-execution) are forwarded and followed, a failed reload reported.
     let record = sluice.trigger("-USR2");
     assert_eq!(record["outcome"], "succeeded", "{record:?}");
     let third = sluice.worker();
@@ -153,14 +153,22 @@ fn as_pid_1_an_upgrade_to_a_new_binary_on_disk_keeps_pid_1() {
     assert_eq!(record["outcome"], "failed", "{record:?}");
     assert_eq!(sluice.worker(), third);
     std::fs::write(&config, text).unwrap();
+    // A third upgrade after it.
+    let record = sluice.trigger("-USR2");
+    assert_eq!(record["outcome"], "succeeded", "{record:?}");
+    let fourth = sluice.worker();
+    assert_ne!(fourth, third);
     let deadline = Instant::now() + STEP_TIMEOUT;
     while connects.done() < 100 {
         assert!(Instant::now() < deadline, "the load stalled");
         thread::sleep(Duration::from_millis(10));
     }
     let served = connects.finish();
-    eprintln!("{served} connections through two upgrades and a re-execution, none refused");
-    assert!(holds_socket(third, listening_inode(addr)));
+    eprintln!(
+        "{served} connections through three upgrades, a re-execution and a failed reload, \
+         none refused"
+    );
+    assert!(holds_socket(fourth, listening_inode(addr)));
     assert_eq!(inner_pid(sluice.master), Some(1));
     // SIGTERM to the resumed PID 1 drains the worker and exits 0.
     let exit = sluice.terminate();
