@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks Sluice against HAProxy (mode tcp) and against no proxy at all ("direct"), in one
 # run on this machine, and prints a markdown table of medians. Then the Kafka part: librdkafka
-# producing and consuming against its mock cluster, directly and through Sluice (twice: sharing
-# every core, then with Sluice on a core of its own), with a table of its own.
+# producing and consuming against its mock cluster, directly and through Sluice (sharing every
+# core, then with Sluice on a core of its own, then sharing again with a `quota` stage that never
+# throttles, for what a Kafka stage costs), with tables of their own.
 # docs/performance.md explains each mode and the fairness choices.
 #
 #   bench/run.sh           3 repetitions of 5 s per measurement (about 5 minutes), then Kafka:
@@ -293,6 +294,15 @@ kafka_runs=(shared)
 if [[ $mode_name == full ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
     kafka_runs+=(pinned)
 fi
+# What a Kafka stage costs: the shared run again with a `quota` stage whose limits are never
+# reached (every request is still measured against them).
+kafka_runs+=(quota)
+quota_stage='[[listener.stage]]
+kind = "quota"
+per = "client_id"
+produce_bytes_per_second = "100GiB"
+fetch_bytes_per_second = "100GiB"
+requests_per_second = 1000000000'
 for kafka_run in "${kafka_runs[@]}"; do
     case $kafka_run in
         shared)
@@ -304,6 +314,10 @@ for kafka_run in "${kafka_runs[@]}"; do
             # measured in the first run.
             echo "kafka, Sluice on a core of its own"
             command=(taskset -c 0 "$kafka_bench" "${kafka_args[@]}" --idle-sessions 0 --sluice-cpus 1)
+            ;;
+        quota)
+            echo "kafka, sharing every core, with a quota stage that never throttles"
+            command=("$kafka_bench" "${kafka_args[@]}" --idle-sessions 0 --listener-extra "$quota_stage")
             ;;
     esac
     mkdir -p "$work/kafka-$kafka_run"
@@ -371,3 +385,26 @@ EOF
 for kafka_run in "${kafka_runs[@]}"; do
     grep -v '^RESULT ' "$work/kafka-$kafka_run.out"
 done
+# The stage's cost: through Sluice, with the quota stage against without, same machine, same
+# run (medians of the repetitions).
+python3 - "$work/kafka-shared.out" "$work/kafka-quota.out" <<'EOF'
+import statistics, sys
+
+def medians(path):
+    values = {}
+    for line in open(path):
+        if not line.startswith("RESULT "):
+            continue
+        fields = dict(item.split("=", 1) for item in line.split()[1:])
+        if fields.get("via") == "sluice" and "mbps" in fields:
+            values.setdefault(fields["case"], []).append(float(fields["mbps"]))
+    return {case: statistics.median(v) for case, v in values.items()}
+
+without, with_quota = medians(sys.argv[1]), medians(sys.argv[2])
+print()
+print("| Kafka through Sluice (MB/s, median) | without a stage | with a quota stage | ratio |")
+print("|---|---:|---:|---:|")
+for case in sorted(set(without) & set(with_quota)):
+    a, b = without[case], with_quota[case]
+    print(f"| {case} | {a:.0f} | {b:.0f} | {b / a:.2f} |")
+EOF
