@@ -19,7 +19,9 @@ commands=("haproxy:haproxy" "openssl:openssl" "pkg-config:pkg-config"
 # another one on PATH built with a newer librdkafka.
 files=("/usr/include/openssl/ssl.h:libssl-dev" "/usr/bin/kcat:kcat"
     # The Prometheus project's own parsers, for the /metrics scrapes (proxy-bin/tests/admin.rs).
-    "/usr/lib/python3/dist-packages/prometheus_client/parser.py:python3-prometheus-client")
+    "/usr/lib/python3/dist-packages/prometheus_client/parser.py:python3-prometheus-client"
+    # JSON Schema validation of the audit lines the tests write (tests/src/audit_schema.rs).
+    "/usr/lib/python3/dist-packages/jsonschema/__init__.py:python3-jsonschema")
 
 missing=()
 for entry in "${commands[@]}"; do

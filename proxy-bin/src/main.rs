@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod admin;
+mod audit;
 mod cli;
 pub mod config;
 mod config_watch;

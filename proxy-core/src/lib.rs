@@ -28,6 +28,7 @@
 //! has a Kafka example, `kafka_proxy`.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod close;
 pub mod codec;
 pub mod context;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use proxy_core::audit::AuditSink;
 use proxy_core::context::LiveResources;
 use proxy_core::route::Router;
 use proxy_core::upstream::Connect;
@@ -29,6 +30,8 @@ pub struct Frontend<R, C> {
     pub(crate) on_close: Option<CloseObserver>,
     /// The process-wide connection budget every listener draws from.
     pub(crate) budget: ConnectionBudget,
+    /// Where sessions report their audit events, if anywhere.
+    pub(crate) audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl<R, C> fmt::Debug for Frontend<R, C> {
@@ -50,6 +53,7 @@ impl<R: Router, C: Connect> Frontend<R, C> {
             closes: CloseCounts::default(),
             on_close: None,
             budget: ConnectionBudget::unlimited(),
+            audit: None,
         }
     }
 
@@ -62,6 +66,13 @@ impl<R: Router, C: Connect> Frontend<R, C> {
     /// The process-wide connection budget.
     pub fn connection_budget(&self) -> &ConnectionBudget {
         &self.budget
+    }
+
+    /// Reports every session's audit events (connection open and close, authentication, and
+    /// what its stages report) to `sink`.
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
     }
 
     /// Calls `observer` with the summary of every session that closes.

@@ -12,6 +12,7 @@
 //! no stage decodes is written on as the `Bytes` it was read into.
 #![warn(missing_docs)]
 
+pub mod admin_audit;
 pub mod broker_map;
 pub mod client;
 mod codec;
@@ -31,6 +32,8 @@ mod wire;
 #[doc(hidden)]
 pub mod fuzz_checks;
 
+#[cfg(test)]
+mod admin_audit_tests;
 #[cfg(test)]
 mod codec_tests;
 #[cfg(test)]

@@ -8,6 +8,7 @@
     reason = "test helpers fail the test, with a message, when setup fails"
 )]
 
+pub mod audit_schema;
 pub mod certs;
 pub mod faulty;
 pub mod footprint;

@@ -14,6 +14,7 @@
 //! request ([`clock`]), and beyond `max_connections` the least recently active connection is
 //! closed to make room for the new one ([`open`] says why it is not refused).
 
+mod audit_metrics;
 mod backend_metrics;
 mod clock;
 mod frame_metrics;

@@ -81,6 +81,8 @@ pub(crate) struct AdminState {
     pub(crate) kafka: Vec<(String, Arc<KafkaMetrics>)>,
     /// `quota` stages' counters, by listener name.
     pub(crate) quotas: Vec<(String, Arc<QuotaMetrics>)>,
+    /// The `[audit]` sink's counters, when there is one.
+    pub(crate) audit: Option<Arc<crate::audit::AuditStats>>,
     /// SASL outcome counters of Kafka listeners that inspect or terminate SASL, by listener.
     pub(crate) sasl: Vec<(String, Arc<SaslMetrics>)>,
     /// The process's frame budget and each Kafka listener's.
@@ -154,6 +156,7 @@ impl AdminState {
             sessions,
             kafka: Vec::new(),
             quotas: Vec::new(),
+            audit: None,
             sasl: Vec::new(),
             frame_budgets: None,
             kafka_discovery: Vec::new(),
@@ -234,6 +237,11 @@ impl AdminState {
 
     pub(crate) fn with_quota_metrics(mut self, quotas: Vec<(String, Arc<QuotaMetrics>)>) -> Self {
         self.quotas = quotas;
+        self
+    }
+
+    pub(crate) fn with_audit(mut self, audit: Option<Arc<crate::audit::AuditStats>>) -> Self {
+        self.audit = audit;
         self
     }
 

@@ -27,7 +27,9 @@ pub(crate) const TABLES: &[Table] = &[
     Table {
         path: "",
         heading: "Top level",
-        keys: &["listener", "cluster", "shutdown", "admin", "limits"],
+        keys: &[
+            "listener", "cluster", "shutdown", "admin", "limits", "audit",
+        ],
     },
     Table {
         path: "listener",
@@ -167,6 +169,11 @@ pub(crate) const TABLES: &[Table] = &[
         path: "limits",
         heading: "`[limits]`",
         keys: &["max_connections", "frame_budget"],
+    },
+    Table {
+        path: "audit",
+        heading: "`[audit]`",
+        keys: &["sink", "path", "events", "queue"],
     },
 ];
 

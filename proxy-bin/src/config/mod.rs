@@ -12,6 +12,7 @@
 //! document left to read.
 
 mod addr;
+mod audit;
 mod cluster_sasl;
 mod error;
 mod files;
@@ -105,6 +106,28 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// Process-wide limits.
     pub limits: LimitsConfig,
+    /// Where audit events go, when configured.
+    pub audit: Option<AuditConfig>,
+}
+
+/// The optional `[audit]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Where the events are written.
+    pub sink: AuditSinkConfig,
+    /// Which kinds are wanted.
+    pub events: Vec<proxy_core::audit::AuditKind>,
+    /// Events held for a slow sink; beyond, they are dropped and counted.
+    pub queue: usize,
+}
+
+/// An audit sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSinkConfig {
+    /// Appended to this file (resolved against the config file's directory).
+    File(std::path::PathBuf),
+    /// Written to standard output (logs go to standard error).
+    Stdout,
 }
 
 /// The optional `[limits]` table.

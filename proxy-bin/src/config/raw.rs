@@ -31,6 +31,18 @@ pub(super) struct RawConfig {
     /// The optional `[limits]` table.
     #[serde(default)]
     pub(super) limits: Option<RawLimits>,
+    /// The optional `[audit]` table.
+    #[serde(default)]
+    pub(super) audit: Option<RawAudit>,
+}
+
+/// The `[audit]` table; see [`super::AuditConfig`].
+#[derive(Debug, Deserialize)]
+pub(super) struct RawAudit {
+    pub(super) sink: Option<String>,
+    pub(super) path: Option<String>,
+    pub(super) events: Option<Vec<String>>,
+    pub(super) queue: Option<i64>,
 }
 
 /// The `[limits]` table; see [`super::LimitsConfig`].

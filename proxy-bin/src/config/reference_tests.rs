@@ -12,8 +12,8 @@ use super::first_pass;
 use super::keys::TABLES;
 use super::listener_sasl::RawListenerSasl;
 use super::raw::{
-    RawAdmin, RawCluster, RawClusterSasl, RawClusterTls, RawConfig, RawLimits, RawListener,
-    RawListenerTls, RawRoute, RawShutdown, RawTlsCertificate,
+    RawAdmin, RawAudit, RawCluster, RawClusterSasl, RawClusterTls, RawConfig, RawLimits,
+    RawListener, RawListenerTls, RawRoute, RawShutdown, RawTlsCertificate,
 };
 
 const REFERENCE: &str = include_str!("../../../docs/configuration.md");
@@ -69,6 +69,7 @@ fn struct_fields(table: &str) -> BTreeSet<&'static str> {
         "shutdown" => fields_of::<RawShutdown>(),
         "admin" => fields_of::<RawAdmin>(),
         "limits" => fields_of::<RawLimits>(),
+        "audit" => fields_of::<RawAudit>(),
         other => panic!("no raw struct for table {other:?}: add it here"),
     }
 }

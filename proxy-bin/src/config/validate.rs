@@ -56,23 +56,27 @@ pub(super) fn validate(first: FirstPass, base: &std::path::Path) -> Checked {
     let shutdown = v.shutdown(raw.shutdown);
     let admin = v.admin(raw.admin);
     let limits = v.limits(raw.limits);
+    let audit = v.audit(raw.audit);
     v.broker_port_collisions(&listeners, admin.flatten().as_ref());
     v.admin_port_collisions(admin.flatten().as_ref());
     v.process_frame_budget(&listeners, limits.as_ref());
     // A key the first pass took out for its type reads as absent here: its error is said.
     v.errors
         .retain(|error| !removed.iter().any(|key| path::encloses(key, &error.path)));
-    let config = match (shutdown, admin, limits) {
-        (Some(shutdown), Some(admin), Some(limits)) if v.errors.is_empty() => Some(Config {
-            listeners: listeners
-                .into_iter()
-                .map(|(_, listener)| listener)
-                .collect(),
-            clusters,
-            shutdown,
-            admin,
-            limits,
-        }),
+    let config = match (shutdown, admin, limits, audit) {
+        (Some(shutdown), Some(admin), Some(limits), Some(audit)) if v.errors.is_empty() => {
+            Some(Config {
+                listeners: listeners
+                    .into_iter()
+                    .map(|(_, listener)| listener)
+                    .collect(),
+                clusters,
+                shutdown,
+                admin,
+                limits,
+                audit,
+            })
+        }
         _ => None,
     };
     let mut errors = first_errors;

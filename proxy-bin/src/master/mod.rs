@@ -7,7 +7,7 @@
 //! namespace — the successor included.
 //!
 //! The master serves nothing itself. It starts the worker (this binary, same arguments, with
-//! [`WORKER_ENV`] naming the PID file), forwards SIGTERM, SIGINT, SIGUSR2 and SIGHUP to the
+//! [`WORKER_ENV`] naming the PID file), forwards SIGTERM, SIGINT, SIGUSR2, SIGHUP and SIGUSR1 to the
 //! current worker, and reaps every process that becomes its child: the worker, and orphans
 //! reparented to it (as PID 1, or as a child subreaper otherwise). Upgrades and reloads stay
 //! the workers' business: a worker starts its successor and, once that one took over, writes
@@ -116,6 +116,7 @@ async fn supervise(options: MasterOptions) -> anyhow::Result<ExitCode> {
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let mut upgrade = signal(SignalKind::user_defined2()).context("cannot listen for SIGUSR2")?;
     let mut reload = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let mut reopen = signal(SignalKind::user_defined1()).context("cannot listen for SIGUSR1")?;
     // Handled now: those that arrived while a predecessor image re-executed come in.
     reexec::unblock_handled_signals()?;
 
@@ -184,6 +185,7 @@ async fn supervise(options: MasterOptions) -> anyhow::Result<ExitCode> {
             _ = interrupt.recv() => Some(Signal::INT),
             _ = upgrade.recv() => Some(Signal::USR2),
             _ = reload.recv() => Some(Signal::HUP),
+            _ = reopen.recv() => Some(Signal::USR1),
         };
         if let Some(signal) = forward {
             workers.forward(signal, me);

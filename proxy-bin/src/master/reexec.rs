@@ -150,6 +150,7 @@ fn handled_signals() -> SigSet {
         NixSignal::SIGINT,
         NixSignal::SIGUSR2,
         NixSignal::SIGHUP,
+        NixSignal::SIGUSR1,
     ] {
         set.add(signal);
     }

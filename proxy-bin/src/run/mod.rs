@@ -146,6 +146,7 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         running.started.state.upgrades.clone(),
     );
     let stop = supervise(&mut signals, &mut triggers, &mut upgrades).await;
+    let audit = running.started.audit.clone();
     shutdown::run(
         running,
         stop,
@@ -157,6 +158,9 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
     .await;
     if let Some(pid_file) = &pid_file {
         crate::upgrade::remove_pid_if_ours(pid_file, std::process::id());
+    }
+    if let Some(audit) = audit {
+        audit.finish();
     }
     info!("shutdown: complete");
     Ok(())

@@ -13,11 +13,13 @@ use proxy_frontend::{
     broker_socket_name, parse_broker_socket_name,
 };
 use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::admin::{AdminState, KafkaDiscovery, TlsListener};
+use crate::audit::AuditWriter;
 use crate::config::{AdminConfig, Config};
 use crate::descriptors;
 use crate::tls_reload;
@@ -28,6 +30,8 @@ use crate::wiring::{self, Probe};
 /// Everything set up before serving; nothing accepts yet.
 pub(crate) struct Started {
     pub(super) frontend: Arc<Frontend<StaticRouter, Connector>>,
+    /// The `[audit]` sink, written to the end at shutdown.
+    pub(super) audit: Option<Arc<AuditWriter>>,
     pub(super) reaper: ChildReaper,
     pub(crate) state: Arc<AdminState>,
     /// Probes, certificate and users-file reloads and the admin endpoint: they live until the very end, since
@@ -57,10 +61,13 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         max_connections,
         "connection limit for all listeners together"
     );
-    let frontend = Arc::new(
-        Frontend::new(plan.router, connector)
-            .with_connection_budget(ConnectionBudget::new(max_connections)),
-    );
+    let audit = config.audit.as_ref().map(AuditWriter::start).transpose()?;
+    let mut frontend = Frontend::new(plan.router, connector)
+        .with_connection_budget(ConnectionBudget::new(max_connections));
+    if let Some(audit) = &audit {
+        frontend = frontend.with_audit(audit.clone());
+    }
+    let frontend = Arc::new(frontend);
 
     let background = TaskTracker::new();
     let stop_background = CancellationToken::new();
@@ -105,8 +112,10 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         .with_backend_connections(backend_connections)
         .with_admission(frontend.connection_budget().clone(), admissions)
         .with_tls(tls)
-        .with_users_files(users_files),
+        .with_users_files(users_files)
+        .with_audit(audit.as_ref().map(|audit| audit.stats().clone())),
     );
+    background.spawn(reopen_on_sigusr1(audit.clone(), stop_background.clone()));
 
     let offered = OfferedSockets::default();
     let admin = match config.admin {
@@ -122,6 +131,7 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
     state.set_listeners_bound();
     Ok(Started {
         frontend,
+        audit,
         reaper,
         state,
         background,
@@ -130,6 +140,33 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         listeners,
         offered,
     })
+}
+
+/// SIGUSR1 reopens the audit file (logrotate moved it away). Handled even without `[audit]`:
+/// its default action would end the process, and the master forwards it.
+async fn reopen_on_sigusr1(audit: Option<Arc<AuditWriter>>, stop: CancellationToken) {
+    let mut usr1 = match signal(SignalKind::user_defined1()) {
+        Ok(usr1) => usr1,
+        Err(err) => {
+            warn!(error = %err, "cannot listen for SIGUSR1");
+            return;
+        }
+    };
+    // Bounded by the process's life: one round per signal.
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            got = usr1.recv() => {
+                if got.is_none() {
+                    return;
+                }
+                match &audit {
+                    Some(audit) => audit.reopen(),
+                    None => info!("SIGUSR1: no audit file to reopen"),
+                }
+            }
+        }
+    }
 }
 
 /// Starts probing the clusters readiness depends on; returns their health.

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use proxy_core::audit::AuditKind;
 use proxy_core::codec::RawTcp;
 use proxy_core::forward::{ForwardLimits, FrameBudget};
 use proxy_core::route::{Prerequisites, RouteId, RouteMatch, RouteRule, StaticRouter};
@@ -65,6 +66,10 @@ impl Listeners {
         let registries = Registries {
             tcp: raw_tcp_registry(),
             kafka: kafka_registry(),
+            admin_audit: config
+                .audit
+                .as_ref()
+                .is_some_and(|audit| audit.events.contains(&AuditKind::Admin)),
         };
         for (index, listener) in config.listeners.iter().enumerate() {
             let name: Arc<str> = Arc::from(listener.name.as_str());
@@ -115,7 +120,12 @@ impl Listeners {
                 stages: stages(&registries.tcp, &listener.stages, errors),
             },
             config::ListenerProtocol::Kafka(kafka) => {
-                let stages = stages(&registries.kafka, &listener.stages, errors);
+                let mut stages = stages(&registries.kafka, &listener.stages, errors);
+                if registries.admin_audit {
+                    // First: it sees the requests as the client sent them, and the answers as
+                    // the client gets them.
+                    stages.insert(0, proxy_kafka::admin_audit::new_admin_audit());
+                }
                 ListenerProtocol::Kafka(self.kafka(index, listener, name, kafka, stages, errors))
             }
         }
@@ -232,6 +242,8 @@ impl Listeners {
 struct Registries {
     tcp: StageRegistry<RawTcp>,
     kafka: StageRegistry<Kafka>,
+    /// `[audit]` wants admin events: Kafka listeners get the admin audit stage.
+    admin_audit: bool,
 }
 
 /// The factories of a listener's `[[listener.stage]]` tables, in order.

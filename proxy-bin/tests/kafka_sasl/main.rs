@@ -13,6 +13,7 @@
     reason = "helpers of this test file fail the test when the environment misbehaves"
 )]
 
+mod audit;
 mod clients;
 mod hardening;
 mod old_client;

@@ -22,6 +22,7 @@ pub use self::auth::{AuthMechanism, AuthState};
 pub use self::live::{LiveResources, Resource};
 pub use self::stats::{SessionStats, StatsSnapshot};
 pub use self::tls::{PeerCertificates, TlsFacts};
+use crate::audit::{AuditDetail, AuditKind, AuditSink, AuthOutcome};
 pub use crate::proxy_protocol::{ProxiedAddrs, ProxyHeader, SslFacts, Tlv};
 pub use crate::value::SessionId;
 use crate::value::{BackendTarget, Prerequisites, RouteId};
@@ -96,6 +97,8 @@ pub struct SessionContext {
     /// Until when a stage holds the client's reads (a quota's throttle); see
     /// [`Self::hold_client_reads_until`].
     client_hold: Option<Instant>,
+    /// Where the session's audit events go, if anywhere.
+    audit: Option<Arc<dyn AuditSink>>,
     stats: Arc<SessionStats>,
     live: Arc<LiveResources>,
 }
@@ -130,6 +133,7 @@ impl SessionContext {
             backend: None,
             released: Released::default(),
             client_hold: None,
+            audit: None,
             stats: Arc::default(),
             live,
         }
@@ -246,7 +250,30 @@ impl SessionContext {
 
     /// Replaces the authentication state.
     pub fn set_auth(&mut self, auth: AuthState) {
+        // An authentication that ended is an audit event (a re-authentication too).
+        let ended = match &auth {
+            AuthState::Authenticated {
+                principal,
+                mechanism,
+            } => Some((*mechanism, Some(principal.clone()), AuthOutcome::Success)),
+            AuthState::Failed { mechanism } => Some((*mechanism, None, AuthOutcome::Failure)),
+            AuthState::Unauthenticated | AuthState::InProgress { .. } => None,
+        };
         self.auth = auth;
+        if let Some((mechanism, principal, outcome)) = ended {
+            self.audit(
+                || AuditDetail::Authentication {
+                    mechanism: mechanism.to_string().into_boxed_str(),
+                    principal,
+                    outcome,
+                    reason: (outcome == AuthOutcome::Failure).then(|| {
+                        format!("the client did not prove its identity with {mechanism}")
+                            .into_boxed_str()
+                    }),
+                },
+                AuditKind::Authentication,
+            );
+        }
     }
 
     /// What the listener requires before the session may forward.
@@ -303,6 +330,16 @@ impl SessionContext {
         if self.client_hold.is_none_or(|held| held < until) {
             self.client_hold = Some(until);
         }
+    }
+
+    /// Sends the session's audit events to `sink` (see [`SessionContext::audit`]).
+    pub fn set_audit(&mut self, sink: Arc<dyn AuditSink>) {
+        self.audit = Some(sink);
+    }
+
+    /// The session's audit sink, if it has one.
+    pub fn audit_sink(&self) -> Option<&Arc<dyn AuditSink>> {
+        self.audit.as_ref()
     }
 
     /// Takes the hold set since the last call, for the driver that owns the read gate (it may

@@ -3,6 +3,7 @@
 //! until either side ends the session; when the proxy starts draining, the machine enters
 //! `Draining` with its deadline and the forwarder finishes in-flight work within it.
 
+use proxy_core::audit::{AuditDetail, AuditKind};
 use proxy_core::close::CloseReason;
 use proxy_core::codec::{Codec, Protocol};
 use proxy_core::forward::{Forwarded, Forwarder};
@@ -77,6 +78,8 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         let mut chain = StageChain::new(stages);
         self.step(FrontendEvent::Forward(permit))?;
         debug!(backend.addr = ?self.cx.backend(), route = ?self.cx.route(), "forwarding");
+        self.cx
+            .audit(|| AuditDetail::ConnectionOpen, AuditKind::Connection);
         let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits);
         if let Some(budget) = &self.served.spec.frame_budget {
             forwarder = forwarder.with_frame_budget(budget.clone());

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use proxy_core::audit::{AuditDetail, AuditKind};
 use proxy_core::close::CloseReason;
 use proxy_core::context::SessionContext;
 use proxy_core::route::Router;
@@ -76,6 +77,9 @@ pub(crate) async fn run<R: Router, C: Connect>(
         spec.requires,
         frontend.live.clone(),
     );
+    if let Some(sink) = &frontend.audit {
+        cx.set_audit(sink.clone());
+    }
     // The client's address is known only after a PROXY header (if any) has been read.
     let span = info_span!(
         "session",
@@ -104,6 +108,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
         let reason = driver.run(stream).await;
         // Unregistered before the close is published: whoever hears of it sees it gone.
         drop(registration);
+        cx.audit(|| AuditDetail::close(&cx, &reason), AuditKind::Connection);
         summarize(&cx, spec.name.clone(), reason)
     }
     .instrument(span)

@@ -46,6 +46,7 @@ use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
 use parking_lot::Mutex;
+use proxy_core::audit::{AuditDetail, AuditKind};
 use proxy_core::context::SessionContext;
 use proxy_core::stage::{Flow, NewStage, Stage, StageConfigError, StageContext, StageOptions};
 use tokio::time::Instant;
@@ -334,10 +335,27 @@ impl Quota {
         Some((cached.key.clone()?, cached.slot))
     }
 
-    fn hold(&self, cx: &mut StageContext<'_>, slot: usize, quota: QuotaKind, throttle: Duration) {
+    fn hold(
+        &self,
+        cx: &mut StageContext<'_>,
+        key: &str,
+        slot: usize,
+        quota: QuotaKind,
+        throttle: Duration,
+    ) {
         cx.session_mut()
             .hold_client_reads_until(Instant::now() + throttle);
         self.shared.metrics.throttled(slot, quota, throttle);
+        let per = self.shared.per.label();
+        cx.session().audit(
+            || AuditDetail::Quota {
+                per,
+                entity: key.replace(KEY_SEPARATOR, "/").into_boxed_str(),
+                quota: quota.label(),
+                throttle,
+            },
+            AuditKind::Quota,
+        );
     }
 }
 
@@ -393,7 +411,7 @@ impl Stage<Kafka> for Quota {
         if !throttle.0.is_zero() {
             // Held from now, not from the answer: the requests the client pipelined behind
             // this one wait too (a broker reads one request at a time per connection).
-            self.hold(cx, slot, throttle.1, throttle.0);
+            self.hold(cx, &key, slot, throttle.1, throttle.0);
         }
         if msg.expects_response() {
             if self.pending.len() >= MAX_PENDING {
@@ -447,7 +465,13 @@ impl Stage<Kafka> for Quota {
             shared.metrics.set_table(table.len(), table.refused());
         }
         if !fetch_throttle.is_zero() {
-            self.hold(cx, pending.slot, QuotaKind::Fetch, fetch_throttle);
+            self.hold(
+                cx,
+                &pending.key,
+                pending.slot,
+                QuotaKind::Fetch,
+                fetch_throttle,
+            );
         }
         let throttle = pending.throttle.max(fetch_throttle);
         if throttle.is_zero() {

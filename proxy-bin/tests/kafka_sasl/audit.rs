@@ -1,0 +1,123 @@
+//! The audit stream through the real binary: a librdkafka client behind a real HAProxy
+//! (`send-proxy-v2`, standing for a client at 10.0.0.7) authenticates, produces through a
+//! quota and fails a login; the file sink's lines all validate against docs/audit.schema.json,
+//! and the connection and authentication events name the client HAProxy saw, not HAProxy.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::FutureRecord;
+use sluice_tests::audit_schema::assert_valid_file;
+use sluice_tests::haproxy::{HaProxy, SendProxy};
+use sluice_tests::process::temp_path;
+
+use crate::clients::{produce, producer, wait_client_error};
+use crate::{ALICE, Proxy, cluster_toml, sasl_client, terminate_with, users_file};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_behind_haproxy_leaves_a_valid_trail_that_names_it() {
+    let mock = MockCluster::new(3).unwrap();
+    mock.create_topic("audited", 3, 1).unwrap();
+    let users = users_file("audit-users.toml", &[ALICE]);
+    let trail = temp_path("audit-trail.jsonl");
+    let _ = std::fs::remove_file(&trail);
+    // PROXY headers from HAProxy on the bootstrap port; the broker ports are dialled directly.
+    let listener = format!(
+        "proxy_protocol = \"optional\"\nproxy_protocol_trusted = [\"127.0.0.1\"]\n{}\n\n\
+         [[listener.stage]]\nkind = \"quota\"\nper = \"principal\"\n\
+         produce_bytes_per_second = \"1KiB\"\n",
+        terminate_with(&users)
+    );
+    let tables = format!(
+        "{}\n[audit]\nsink = \"file\"\npath = \"{}\"\n\n\
+         [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"2s\"\n",
+        cluster_toml("main", &mock),
+        trail.display()
+    );
+    let proxy = Proxy::start("audit.toml", &listener, &tables);
+    let bootstrap = SocketAddr::from(([127, 0, 0, 1], proxy.bootstrap));
+    let haproxy = HaProxy::start_with(
+        bootstrap,
+        SendProxy::V2,
+        "tcp-request connection set-src ipv4(10.0.0.7)",
+    );
+    let through_haproxy = haproxy.addr().to_string();
+
+    // Alice authenticates and produces past her quota.
+    let (alice, _) = producer(&through_haproxy, &sasl_client("SCRAM-SHA-256", ALICE));
+    produce(&alice, "audited", "k", 20).await;
+    drop(alice);
+    // A wrong password.
+    let (mallory, errors) = producer(
+        &through_haproxy,
+        &sasl_client("SCRAM-SHA-256", ("alice", "not-her-password")),
+    );
+    let _ = mallory
+        .send(
+            FutureRecord::to("audited").key("x").payload("x"),
+            Duration::from_secs(2),
+        )
+        .await;
+    wait_client_error(&errors, "Authentication failed");
+    drop(mallory);
+
+    // SIGTERM: the queue is written out before the process exits.
+    let status = proxy.sluice.terminate();
+    assert!(status.success(), "{status:?}");
+    let lines = assert_valid_file(&trail);
+    let from_client = |line: &&serde_json::Value| {
+        line["session"]["client_addr"]
+            .as_str()
+            .is_some_and(|addr| addr.starts_with("10.0.0.7:"))
+            && line["session"]["peer_addr"]
+                .as_str()
+                .is_some_and(|addr| addr.starts_with("127.0.0.1:"))
+    };
+    let of = |event: &str, action: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|line| line["event"] == event && line["action"] == action)
+            .collect()
+    };
+    let succeeded = of("authentication", "success");
+    assert!(
+        succeeded
+            .iter()
+            .any(|line| from_client(line) && line["authentication"]["principal"] == "alice"),
+        "no success from 10.0.0.7 for alice: {succeeded:#?}"
+    );
+    let failed = of("authentication", "failure");
+    assert!(
+        failed.iter().any(from_client),
+        "no failure from 10.0.0.7: {failed:#?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|line| !line.to_string().contains("not-her-password")),
+        "a password in the trail"
+    );
+    let opened = of("connection", "open");
+    assert!(opened.iter().any(from_client), "{opened:#?}");
+    let closed = of("connection", "close");
+    let bootstrap_close = closed
+        .iter()
+        .find(|line| from_client(line) && line["session"]["principal"] == "alice")
+        .unwrap_or_else(|| panic!("no close of alice's bootstrap session: {closed:#?}"));
+    assert!(bootstrap_close["connection"]["bytes_from_client"].as_u64() > Some(0));
+    // The sessions to the broker ports were dialled directly: their client is the peer.
+    assert!(
+        closed
+            .iter()
+            .any(|line| line["session"]["client_addr"] == line["session"]["peer_addr"]),
+        "{closed:#?}"
+    );
+    let throttled = of("quota", "throttle");
+    assert!(
+        throttled
+            .iter()
+            .any(|line| line["quota"]["entity"] == "alice" && line["quota"]["quota"] == "produce"),
+        "{throttled:#?}"
+    );
+}

@@ -1,0 +1,252 @@
+//! Audit events: who did what, from where, with what outcome. The pipeline reports them to an
+//! [`AuditSink`] a session carries ([`SessionContext::set_audit`]); what a sink does with them
+//! (a versioned JSON line to a file, stdout, a Kafka topic) is the embedder's. A sink must never
+//! make the data path wait: [`AuditSink::record`] queues or drops.
+//!
+//! Every event carries the session's facts as they stand when it is reported
+//! ([`SessionFacts`]): the real client (the PROXY-header source when trusted) and the TCP peer,
+//! the listener, the TLS facts, the principal, the route.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use crate::close::{CloseReason, Fault};
+use crate::context::{SessionContext, SessionId};
+use crate::gate::Side;
+
+/// What an event is about; a sink may want only some kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    /// A session opened (it reached its backend) or closed.
+    Connection,
+    /// A client authenticated, or failed to.
+    Authentication,
+    /// A request was denied (or allowed, when allows are recorded).
+    Authorization,
+    /// A state-changing Kafka request (CreateTopics, DeleteTopics, AlterConfigs, ...) and the
+    /// broker's outcome for each resource.
+    Admin,
+    /// A quota throttled an entity.
+    Quota,
+}
+
+impl AuditKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::Connection,
+        Self::Authentication,
+        Self::Authorization,
+        Self::Admin,
+        Self::Quota,
+    ];
+
+    /// The name in configs and in each event's `event` field.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::Authentication => "authentication",
+            Self::Authorization => "authorization",
+            Self::Admin => "admin",
+            Self::Quota => "quota",
+        }
+    }
+
+    /// The kind named `label`.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.label() == label)
+    }
+}
+
+/// Where audit events go. Implementations queue (bounded) or drop; they never block.
+pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
+    /// Whether events of `kind` are wanted: callers skip building the others.
+    fn wants(&self, kind: AuditKind) -> bool;
+
+    /// Takes one event.
+    fn record(&self, event: AuditEvent);
+}
+
+/// The session an event happened in, as known when it was reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// The session's id.
+    pub id: SessionId,
+    /// The listener that accepted it.
+    pub listener: Box<str>,
+    /// The real client: the PROXY header's source when trusted, else the TCP peer.
+    pub client_addr: SocketAddr,
+    /// The TCP peer (a load balancer, when there is one).
+    pub peer_addr: SocketAddr,
+    /// The server name the client asked for.
+    pub sni: Option<Box<str>>,
+    /// The TLS version, when Sluice terminates TLS.
+    pub tls_version: Option<Box<str>>,
+    /// The authenticated principal.
+    pub principal: Option<Box<str>>,
+    /// The route (cluster) it was given.
+    pub route: Option<Box<str>>,
+}
+
+impl SessionFacts {
+    /// The facts of `cx` now.
+    pub fn of(cx: &SessionContext) -> Self {
+        Self {
+            id: cx.id(),
+            listener: Box::from(cx.listener()),
+            client_addr: cx.client_addr(),
+            peer_addr: cx.peer_addr(),
+            sni: cx.sni().map(Box::from),
+            tls_version: cx.tls().and_then(|tls| tls.version.clone()),
+            principal: cx.auth().principal().map(Box::from),
+            route: cx.route().map(|route| Box::from(route.as_str())),
+        }
+    }
+}
+
+/// How an authentication ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// The client proved who it is.
+    Success,
+    /// It did not.
+    Failure,
+}
+
+impl AuthOutcome {
+    /// `success` or `failure`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// One resource a state-changing request named, and what the broker answered for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminResource {
+    /// `topic`, `group`, `acl`, `user`, `partition`, `broker`, ...
+    pub resource_type: &'static str,
+    /// The resource's name (a topic, a group, a user; `TOPIC-PARTITION` for a partition).
+    pub name: Box<str>,
+    /// The broker's error code for it (0: done), once its answer was seen.
+    pub error_code: Option<i16>,
+    /// The broker's message, if it gave one.
+    pub error_message: Option<Box<str>>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuditDetail {
+    /// The session reached its backend.
+    ConnectionOpen,
+    /// The session ended.
+    ConnectionClose {
+        /// Bytes read from the client.
+        bytes_from_client: u64,
+        /// Bytes read from the backend.
+        bytes_from_backend: u64,
+        /// From accept to close.
+        duration: Duration,
+        /// Why it ended (a stable label).
+        reason: &'static str,
+        /// The reason in words.
+        reason_detail: Box<str>,
+        /// Whose fault, if anyone's: `client`, `upstream`, `internal`.
+        fault: Option<&'static str>,
+    },
+    /// An authentication ended.
+    Authentication {
+        /// The mechanism (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `mTLS`).
+        mechanism: Box<str>,
+        /// Who the client claimed to be, or proved to be.
+        principal: Option<Box<str>>,
+        /// How it ended.
+        outcome: AuthOutcome,
+        /// Why it failed (never a secret).
+        reason: Option<Box<str>>,
+    },
+    /// A state-changing request and the broker's per-resource outcome.
+    Admin {
+        /// The API, as Kafka names it (`CreateTopics`).
+        api: Box<str>,
+        /// Its version.
+        api_version: i16,
+        /// What it named, in request order.
+        resources: Vec<AdminResource>,
+        /// Set when no answer was seen (the session ended first, or the request expects none).
+        unanswered: bool,
+    },
+    /// A quota throttled an entity.
+    Quota {
+        /// What an entity is (`principal`, `client_id`, ...).
+        per: &'static str,
+        /// The entity's name.
+        entity: Box<str>,
+        /// Which limit: `produce`, `fetch`, `request`.
+        quota: &'static str,
+        /// For how long.
+        throttle: Duration,
+    },
+}
+
+impl AuditDetail {
+    /// The kind of event this detail makes.
+    pub fn kind(&self) -> AuditKind {
+        match self {
+            Self::ConnectionOpen | Self::ConnectionClose { .. } => AuditKind::Connection,
+            Self::Authentication { .. } => AuditKind::Authentication,
+            Self::Admin { .. } => AuditKind::Admin,
+            Self::Quota { .. } => AuditKind::Quota,
+        }
+    }
+
+    /// The detail of a session's close.
+    pub fn close(cx: &SessionContext, reason: &CloseReason) -> Self {
+        Self::ConnectionClose {
+            bytes_from_client: cx.stats().bytes_from(Side::Client),
+            bytes_from_backend: cx.stats().bytes_from(Side::Backend),
+            duration: cx.accepted_at().elapsed(),
+            reason: reason.label(),
+            reason_detail: reason.to_string().into_boxed_str(),
+            fault: reason.fault().map(Fault::label),
+        }
+    }
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    /// When it happened.
+    pub time: SystemTime,
+    /// The session it happened in.
+    pub session: SessionFacts,
+    /// What happened.
+    pub detail: AuditDetail,
+}
+
+impl AuditEvent {
+    /// The event's kind.
+    pub fn kind(&self) -> AuditKind {
+        self.detail.kind()
+    }
+}
+
+impl SessionContext {
+    /// Reports `detail` to the session's audit sink, if it has one that wants its kind; the
+    /// session's facts are taken now.
+    pub fn audit(&self, detail: impl FnOnce() -> AuditDetail, kind: AuditKind) {
+        let Some(sink) = self.audit_sink() else {
+            return;
+        };
+        if !sink.wants(kind) {
+            return;
+        }
+        sink.record(AuditEvent {
+            time: SystemTime::now(),
+            session: SessionFacts::of(self),
+            detail: detail(),
+        });
+    }
+}
