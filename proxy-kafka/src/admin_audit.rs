@@ -20,7 +20,7 @@ use crate::{Kafka, KafkaRequest, KafkaResponse, Origin, api_label};
 /// pauses a client far below.
 const MAX_PENDING: usize = 10_000;
 
-/// The factory: one [`AdminAudit`] per session.
+/// The factory: one admin audit stage per session.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NewAdminAudit;
 
