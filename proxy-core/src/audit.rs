@@ -1,19 +1,15 @@
 //! Audit events: who did what, from where, with what outcome. The pipeline reports them to an
-//! [`AuditSink`] a session carries ([`SessionContext::set_audit`]); what a sink does with them
+//! [`AuditSink`] a session carries (`SessionContext::set_audit`); what a sink does with them
 //! (a versioned JSON line to a file, stdout, a Kafka topic) is the embedder's. A sink must never
 //! make the data path wait: [`AuditSink::record`] queues or drops.
 //!
 //! Every event carries the session's facts as they stand when it is reported
 //! ([`SessionFacts`]): the real client (the PROXY-header source when trusted) and the TCP peer,
-//! the listener, the TLS facts, the principal, the route.
+//! the listener, the TLS facts, the principal, the route. `SessionContext::audit` reports one.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
-
-use crate::close::{CloseReason, Fault};
-use crate::context::{SessionContext, SessionId};
-use crate::gate::Side;
 
 /// What an event is about; a sink may want only some kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,8 +66,8 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
 /// The session an event happened in, as known when it was reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionFacts {
-    /// The session's id.
-    pub id: SessionId,
+    /// The session's id (as the logs show it).
+    pub id: u64,
     /// The listener that accepted it.
     pub listener: Box<str>,
     /// The real client: the PROXY header's source when trusted, else the TCP peer.
@@ -86,22 +82,6 @@ pub struct SessionFacts {
     pub principal: Option<Box<str>>,
     /// The route (cluster) it was given.
     pub route: Option<Box<str>>,
-}
-
-impl SessionFacts {
-    /// The facts of `cx` now.
-    pub fn of(cx: &SessionContext) -> Self {
-        Self {
-            id: cx.id(),
-            listener: Box::from(cx.listener()),
-            client_addr: cx.client_addr(),
-            peer_addr: cx.peer_addr(),
-            sni: cx.sni().map(Box::from),
-            tls_version: cx.tls().and_then(|tls| tls.version.clone()),
-            principal: cx.auth().principal().map(Box::from),
-            route: cx.route().map(|route| Box::from(route.as_str())),
-        }
-    }
 }
 
 /// How an authentication ended.
@@ -201,18 +181,6 @@ impl AuditDetail {
             Self::Quota { .. } => AuditKind::Quota,
         }
     }
-
-    /// The detail of a session's close.
-    pub fn close(cx: &SessionContext, reason: &CloseReason) -> Self {
-        Self::ConnectionClose {
-            bytes_from_client: cx.stats().bytes_from(Side::Client),
-            bytes_from_backend: cx.stats().bytes_from(Side::Backend),
-            duration: cx.accepted_at().elapsed(),
-            reason: reason.label(),
-            reason_detail: reason.to_string().into_boxed_str(),
-            fault: reason.fault().map(Fault::label),
-        }
-    }
 }
 
 /// One audit event.
@@ -230,23 +198,5 @@ impl AuditEvent {
     /// The event's kind.
     pub fn kind(&self) -> AuditKind {
         self.detail.kind()
-    }
-}
-
-impl SessionContext {
-    /// Reports `detail` to the session's audit sink, if it has one that wants its kind; the
-    /// session's facts are taken now.
-    pub fn audit(&self, detail: impl FnOnce() -> AuditDetail, kind: AuditKind) {
-        let Some(sink) = self.audit_sink() else {
-            return;
-        };
-        if !sink.wants(kind) {
-            return;
-        }
-        sink.record(AuditEvent {
-            time: SystemTime::now(),
-            session: SessionFacts::of(self),
-            detail: detail(),
-        });
     }
 }

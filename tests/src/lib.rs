@@ -20,6 +20,7 @@ pub mod peers;
 pub mod process;
 pub mod procfs;
 pub mod proxy;
+pub mod tansu;
 
 use std::time::Duration;
 

@@ -16,7 +16,7 @@ fn time(at: SystemTime) -> String {
 
 fn session(facts: &SessionFacts) -> Value {
     json!({
-        "id": facts.id.get(),
+        "id": facts.id,
         "listener": &*facts.listener,
         "client_addr": facts.client_addr.to_string(),
         "peer_addr": facts.peer_addr.to_string(),

@@ -121,3 +121,90 @@ async fn a_client_behind_haproxy_leaves_a_valid_trail_that_names_it() {
         "{throttled:#?}"
     );
 }
+
+/// A Sluice with a port-per-broker listener in front of `tansu` (node 111) and an `[audit]`
+/// file sink of admin events; returns it and the bootstrap address.
+fn audited_gateway_to_tansu(
+    name: &str,
+    tansu: SocketAddr,
+    trail: &std::path::Path,
+) -> (sluice_tests::process::Running, u16) {
+    let bootstrap = sluice_tests::kafka_wire::free_port_block(sluice_tests::tansu::NODE_ID + 1);
+    let config = format!(
+        "[[listener]]\nname = \"kafka\"\nbind = \"127.0.0.1:{bootstrap}\"\nprotocol = \"kafka\"\n\
+         cluster = \"main\"\ngateway = \"port-per-broker\"\nadvertised_host = \"127.0.0.1\"\n\
+         broker_port_start = {start}\nmax_brokers = {brokers}\n\n\
+         [cluster.main]\nbackends = [\"{tansu}\"]\n\n\
+         [audit]\nsink = \"file\"\npath = \"{trail}\"\nevents = [\"admin\"]\n\n\
+         [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"2s\"\n",
+        start = bootstrap + 1,
+        brokers = sluice_tests::tansu::NODE_ID + 1,
+        trail = trail.display(),
+    );
+    let sluice = crate::SLUICE.run_with(&config, name, &[], "info");
+    sluice.wait_for("sluice started");
+    (sluice, bootstrap)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_requests_of_a_real_admin_client_are_audited_with_the_brokers_outcome() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+
+    let tansu = sluice_tests::tansu::Tansu::start();
+    let trail = temp_path("audit-admin.jsonl");
+    let _ = std::fs::remove_file(&trail);
+    let (sluice, bootstrap) = audited_gateway_to_tansu("audit-admin.toml", tansu.addr(), &trail);
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", format!("127.0.0.1:{bootstrap}"))
+        .create()
+        .unwrap();
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(20)));
+    let topic = |name| NewTopic::new(name, 1, TopicReplication::Fixed(1));
+    let created = admin
+        .create_topics(&[topic("audit-a"), topic("audit-b")], &options)
+        .await
+        .unwrap();
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    // Again: the broker refuses the one that exists.
+    let again = admin
+        .create_topics(&[topic("audit-a")], &options)
+        .await
+        .unwrap();
+    assert!(again[0].is_err(), "{again:?}");
+    let deleted = admin.delete_topics(&["audit-b"], &options).await.unwrap();
+    assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
+    drop(admin);
+
+    let status = sluice.terminate();
+    assert!(status.success(), "{status:?}");
+    let lines = assert_valid_file(&trail);
+    let admin_lines: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["event"] == "admin")
+        .collect();
+    let outcome = |api: &str, topic: &str| -> Vec<i64> {
+        admin_lines
+            .iter()
+            .filter(|line| line["admin"]["api"] == api)
+            .flat_map(|line| line["admin"]["resources"].as_array().unwrap().iter())
+            .filter(|resource| resource["type"] == "topic" && resource["name"] == topic)
+            .map(|resource| resource["error_code"].as_i64().unwrap())
+            .collect()
+    };
+    // audit-a created, then refused with TOPIC_ALREADY_EXISTS (36); audit-b created, deleted.
+    assert_eq!(
+        outcome("CreateTopics", "audit-a"),
+        [0, 36],
+        "{admin_lines:#?}"
+    );
+    assert_eq!(outcome("CreateTopics", "audit-b"), [0], "{admin_lines:#?}");
+    assert_eq!(outcome("DeleteTopics", "audit-b"), [0], "{admin_lines:#?}");
+    assert!(
+        admin_lines
+            .iter()
+            .all(|line| line["admin"]["answered"] == true),
+        "{admin_lines:#?}"
+    );
+}

@@ -22,7 +22,7 @@ pub use self::auth::{AuthMechanism, AuthState};
 pub use self::live::{LiveResources, Resource};
 pub use self::stats::{SessionStats, StatsSnapshot};
 pub use self::tls::{PeerCertificates, TlsFacts};
-use crate::audit::{AuditDetail, AuditKind, AuditSink, AuthOutcome};
+use crate::audit::{AuditDetail, AuditEvent, AuditKind, AuditSink, AuthOutcome, SessionFacts};
 pub use crate::proxy_protocol::{ProxiedAddrs, ProxyHeader, SslFacts, Tlv};
 pub use crate::value::SessionId;
 use crate::value::{BackendTarget, Prerequisites, RouteId};
@@ -340,6 +340,36 @@ impl SessionContext {
     /// The session's audit sink, if it has one.
     pub fn audit_sink(&self) -> Option<&Arc<dyn AuditSink>> {
         self.audit.as_ref()
+    }
+
+    /// Reports `detail` to the session's audit sink, if it has one that wants `kind`; the
+    /// session's facts are taken now, and `detail` is built only when wanted.
+    pub fn audit(&self, detail: impl FnOnce() -> AuditDetail, kind: AuditKind) {
+        let Some(sink) = &self.audit else {
+            return;
+        };
+        if !sink.wants(kind) {
+            return;
+        }
+        sink.record(AuditEvent {
+            time: std::time::SystemTime::now(),
+            session: self.audit_facts(),
+            detail: detail(),
+        });
+    }
+
+    /// The session's facts, as an audit event carries them.
+    pub fn audit_facts(&self) -> SessionFacts {
+        SessionFacts {
+            id: self.id.get(),
+            listener: Box::from(&*self.listener),
+            client_addr: self.client_addr(),
+            peer_addr: self.peer,
+            sni: self.sni.clone(),
+            tls_version: self.tls.as_ref().and_then(|tls| tls.version.clone()),
+            principal: self.auth.principal().map(Box::from),
+            route: self.route.as_ref().map(|route| Box::from(route.as_str())),
+        }
     }
 
     /// Takes the hold set since the last call, for the driver that owns the read gate (it may

@@ -20,8 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proxy_core::audit::{AuditDetail, AuditKind};
-use proxy_core::close::CloseReason;
+use proxy_core::close::{CloseReason, Fault};
 use proxy_core::context::SessionContext;
+use proxy_core::gate::Side;
 use proxy_core::route::Router;
 use proxy_core::state::{BackendEvent, BackendState, FrontendEvent, FrontendMachine, Phases};
 use proxy_core::upstream::Connect;
@@ -108,7 +109,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
         let reason = driver.run(stream).await;
         // Unregistered before the close is published: whoever hears of it sees it gone.
         drop(registration);
-        cx.audit(|| AuditDetail::close(&cx, &reason), AuditKind::Connection);
+        cx.audit(|| close_detail(&cx, &reason), AuditKind::Connection);
         summarize(&cx, spec.name.clone(), reason)
     }
     .instrument(span)
@@ -118,6 +119,18 @@ pub(crate) async fn run<R: Router, C: Connect>(
     frontend.closes.count(&summary.listener, &summary.reason);
     if let Some(observer) = &frontend.on_close {
         observer(&summary);
+    }
+}
+
+/// The audit event of a session's close.
+fn close_detail(cx: &SessionContext, reason: &CloseReason) -> AuditDetail {
+    AuditDetail::ConnectionClose {
+        bytes_from_client: cx.stats().bytes_from(Side::Client),
+        bytes_from_backend: cx.stats().bytes_from(Side::Backend),
+        duration: cx.accepted_at().elapsed(),
+        reason: reason.label(),
+        reason_detail: reason.to_string().into_boxed_str(),
+        fault: reason.fault().map(Fault::label),
     }
 }
 
