@@ -296,7 +296,8 @@ if [[ $mode_name == full ]] && command -v taskset >/dev/null && (($(nproc) >= 2)
 fi
 # What a Kafka stage costs: the shared run again with a `quota` stage whose limits are never
 # reached (every request is still measured against them).
-kafka_runs+=(quota)
+# And with the audit file sink on (connection and admin events), for what auditing costs.
+kafka_runs+=(quota audit)
 quota_stage='[[listener.stage]]
 kind = "quota"
 per = "client_id"
@@ -318,6 +319,15 @@ for kafka_run in "${kafka_runs[@]}"; do
         quota)
             echo "kafka, sharing every core, with a quota stage that never throttles"
             command=("$kafka_bench" "${kafka_args[@]}" --idle-sessions 0 --listener-extra "$quota_stage")
+            ;;
+        audit)
+            echo "kafka, sharing every core, with the audit file sink on"
+            # The listener's extra lines end its table: [audit] is a table of its own.
+            audit_table="[audit]
+sink = \"file\"
+path = \"$work/kafka-audit/audit.jsonl\"
+events = [\"connection\", \"admin\"]"
+            command=("$kafka_bench" "${kafka_args[@]}" --idle-sessions 0 --listener-extra "$audit_table")
             ;;
     esac
     mkdir -p "$work/kafka-$kafka_run"
@@ -385,15 +395,19 @@ EOF
 for kafka_run in "${kafka_runs[@]}"; do
     grep -v '^RESULT ' "$work/kafka-$kafka_run.out"
 done
-# The stage's cost: with the quota stage against without. The two runs are minutes apart and
-# the mock's speed drifts between them, so each is taken relative to its own direct run
-# (Sluice/direct), and the stage's cost is the ratio of those (medians of the repetitions).
-python3 - "$work/kafka-shared.out" "$work/kafka-quota.out" <<'EOF'
+# What a stage and the audit sink cost: each run against the run without them. The runs are
+# minutes apart and the mock's speed drifts between them, so each is taken relative to its own
+# direct run (Sluice/direct), and the cost is the ratio of those (medians of the repetitions).
+python3 - "$work/kafka-shared.out" "$work/kafka-quota.out" "$work/kafka-audit.out" <<'EOF'
 import statistics, sys
 
 def medians(path):
     values = {}
-    for line in open(path):
+    try:
+        lines = open(path).readlines()
+    except OSError:
+        return {}
+    for line in lines:
         if not line.startswith("RESULT "):
             continue
         fields = dict(item.split("=", 1) for item in line.split()[1:])
@@ -401,16 +415,19 @@ def medians(path):
             values.setdefault((fields["case"], fields["via"]), []).append(float(fields["mbps"]))
     return {key: statistics.median(v) for key, v in values.items()}
 
-without, with_quota = medians(sys.argv[1]), medians(sys.argv[2])
-print()
-print("| Kafka (MB/s, medians) | Sluice/direct without a stage | Sluice/direct with a quota stage | stage cost (ratio) |")
-print("|---|---:|---:|---:|")
-for case in ("produce", "consume"):
+def relative(run, case):
     try:
-        a = without[(case, "sluice")] / without[(case, "direct")]
-        b = with_quota[(case, "sluice")] / with_quota[(case, "direct")]
+        return run[(case, "sluice")] / run[(case, "direct")]
     except (KeyError, ZeroDivisionError):
-        print(f"| {case} | — | — | — |")
-        continue
-    print(f"| {case} | {a:.2f} | {b:.2f} | {b / a:.2f} |")
+        return None
+
+runs = [medians(path) for path in sys.argv[1:]]
+print()
+print("| Kafka, Sluice/direct (medians) | without | with a quota stage | ratio | with the audit file sink | ratio |")
+print("|---|---:|---:|---:|---:|---:|")
+for case in ("produce", "consume"):
+    base, quota, audit = (relative(run, case) for run in runs)
+    show = lambda v: "—" if v is None else f"{v:.2f}"
+    ratio = lambda v: "—" if v is None or not base else f"{v / base:.2f}"
+    print(f"| {case} | {show(base)} | {show(quota)} | {ratio(quota)} | {show(audit)} | {ratio(audit)} |")
 EOF
