@@ -5,6 +5,7 @@
 //! (logrotate); a reload's successor opens it itself.
 
 mod json;
+mod kafka;
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -15,9 +16,11 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
+use proxy_backend::Connector;
 use proxy_core::audit::{AuditEvent, AuditKind, AuditSink};
 use tracing::{info, warn};
 
+use self::kafka::KafkaSink;
 use crate::config::{AuditConfig, AuditSinkConfig};
 
 /// Lines written in one `write`, at most (they are whole lines: writers of the same file in
@@ -45,10 +48,16 @@ enum Message {
 }
 
 /// Where the writer writes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Target {
     File(PathBuf),
     Stdout,
+    Kafka {
+        connector: Connector,
+        cluster: String,
+        topic: String,
+        partition: i32,
+    },
 }
 
 /// The sink sessions report to.
@@ -75,22 +84,37 @@ impl std::fmt::Debug for Message {
 impl AuditWriter {
     /// Opens the sink (a file that cannot be opened is an error naming it) and starts its
     /// writer thread.
-    pub(crate) fn start(config: &AuditConfig) -> anyhow::Result<Arc<Self>> {
-        Self::start_held(config, None)
+    pub(crate) fn start(config: &AuditConfig, connector: &Connector) -> anyhow::Result<Arc<Self>> {
+        Self::start_held(config, connector, None)
     }
 
     /// [`Self::start`], the writer waiting for `hold` to be released (sent to or dropped)
     /// before it writes anything: a full queue, for tests.
-    fn start_held(config: &AuditConfig, hold: Option<Receiver<()>>) -> anyhow::Result<Arc<Self>> {
+    fn start_held(
+        config: &AuditConfig,
+        connector: &Connector,
+        hold: Option<Receiver<()>>,
+    ) -> anyhow::Result<Arc<Self>> {
         let target = match &config.sink {
             AuditSinkConfig::File(path) => Target::File(path.clone()),
             AuditSinkConfig::Stdout => Target::Stdout,
+            AuditSinkConfig::Kafka {
+                cluster,
+                topic,
+                partition,
+            } => Target::Kafka {
+                connector: connector.clone(),
+                cluster: cluster.clone(),
+                topic: topic.clone(),
+                partition: *partition,
+            },
         };
         let out = open(&target).map_err(|err| match &target {
             Target::File(path) => {
                 anyhow::anyhow!("[audit] path: cannot open {}: {err}", path.display())
             }
             Target::Stdout => anyhow::anyhow!("[audit]: cannot write to standard output: {err}"),
+            Target::Kafka { .. } => anyhow::anyhow!("[audit]: cannot start the Kafka sink: {err}"),
         })?;
         let (queue, rx) = mpsc::sync_channel(config.queue);
         let stats = Arc::new(AuditStats::default());
@@ -170,10 +194,18 @@ impl AuditSink for AuditWriter {
     }
 }
 
+/// Where the writer thread writes.
+enum Output {
+    /// A file or standard output: batches of whole lines, one `write` each.
+    Stream(Box<dyn Write + Send>),
+    /// A Kafka topic: one record batch per batch of lines.
+    Kafka(Box<KafkaSink>),
+}
+
 /// The writer thread's state.
 struct Writer {
     target: Target,
-    out: Box<dyn Write + Send>,
+    out: Output,
     stats: Arc<AuditStats>,
     dropping_since: Arc<Mutex<Option<SystemTime>>>,
     reopen: Arc<AtomicBool>,
@@ -181,16 +213,29 @@ struct Writer {
     reported_drops: u64,
 }
 
-fn open(target: &Target) -> io::Result<Box<dyn Write + Send>> {
+fn open(target: &Target) -> io::Result<Output> {
     Ok(match target {
-        Target::File(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
-        Target::Stdout => Box::new(io::stdout()),
+        Target::File(path) => Output::Stream(Box::new(
+            OpenOptions::new().create(true).append(true).open(path)?,
+        )),
+        Target::Stdout => Output::Stream(Box::new(io::stdout())),
+        Target::Kafka {
+            connector,
+            cluster,
+            topic,
+            partition,
+        } => Output::Kafka(Box::new(KafkaSink::new(
+            connector.clone(),
+            cluster,
+            topic,
+            *partition,
+        )?)),
     })
 }
 
 impl Writer {
     fn run(mut self, rx: Receiver<Message>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH_BYTES);
+        let mut lines: Vec<String> = Vec::new();
         // Bounded per round by the batch size; the loop ends when the sink finishes or every
         // sender is gone.
         loop {
@@ -200,58 +245,101 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => return,
             };
             let mut finished = None;
+            let mut bytes = 0;
             let mut next = first;
             while let Some(message) = next.take() {
                 match message {
                     Message::Line(line) => {
-                        batch.extend_from_slice(line.as_bytes());
-                        batch.push(b'\n');
+                        bytes += line.len() + 1;
+                        lines.push(line);
                     }
                     Message::Reopen => {}
                     Message::Finish(done) => finished = Some(done),
                 }
-                if finished.is_some() || batch.len() >= MAX_BATCH_BYTES {
+                if finished.is_some() || bytes >= MAX_BATCH_BYTES {
                     break;
                 }
                 next = rx.try_recv().ok();
             }
-            self.report_drops(&mut batch);
             if self.reopen.swap(false, Ordering::Relaxed) {
                 self.reopen_now();
             }
-            if !batch.is_empty() {
-                self.write(&batch);
-                batch.clear();
+            if !lines.is_empty() || self.drops_unreported() {
+                self.write(std::mem::take(&mut lines));
             }
             if let Some(done) = finished {
-                let _ = self.out.flush();
+                if let Output::Stream(out) = &mut self.out {
+                    let _ = out.flush();
+                }
                 let _ = done.send(());
                 return;
             }
         }
     }
 
-    /// Adds one `audit_dropped` line for the drops since the last one, now that there is room.
-    fn report_drops(&mut self, batch: &mut Vec<u8>) {
+    fn drops_unreported(&self) -> bool {
+        self.stats.dropped.load(Ordering::Relaxed) != self.reported_drops
+    }
+
+    /// Writes `lines`, after one `audit_dropped` line for the drops not yet reported. A batch
+    /// that cannot be written is lost: its events count as dropped, reported when a write
+    /// works again.
+    fn write(&mut self, lines: Vec<String>) {
         let dropped = self.stats.dropped.load(Ordering::Relaxed);
-        if dropped == self.reported_drops {
-            return;
+        let report = (dropped != self.reported_drops).then(|| {
+            let since = self.dropping_since.lock().unwrap_or_else(SystemTime::now);
+            json::dropped_line(dropped - self.reported_drops, since)
+        });
+        let events = lines.len() as u64;
+        let mut all = Vec::with_capacity(lines.len() + 1);
+        all.extend(report.clone());
+        all.extend(lines);
+        let written = match &mut self.out {
+            Output::Stream(out) => {
+                let mut batch = Vec::with_capacity(all.iter().map(|line| line.len() + 1).sum());
+                for line in &all {
+                    batch.extend_from_slice(line.as_bytes());
+                    batch.push(b'\n');
+                }
+                out.write_all(&batch)
+                    .and_then(|()| out.flush())
+                    .map_err(|err| err.to_string())
+            }
+            Output::Kafka(sink) => sink.send(&all),
+        };
+        match written {
+            Ok(()) => {
+                if report.is_some() {
+                    self.reported_drops = dropped;
+                    *self.dropping_since.lock() = None;
+                }
+            }
+            Err(reason) => {
+                self.stats.dropped.fetch_add(events, Ordering::Relaxed);
+                self.dropping_since
+                    .lock()
+                    .get_or_insert_with(SystemTime::now);
+                // Counted; a stream is reopened for the next batch (it may have been removed).
+                let count = self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                if count < 10 {
+                    warn!(reason.detail = %reason, events, "audit: cannot write events; dropped");
+                }
+                if matches!(self.out, Output::Stream(_)) {
+                    self.reopen.store(true, Ordering::Relaxed);
+                }
+            }
         }
-        let since = self
-            .dropping_since
-            .lock()
-            .take()
-            .unwrap_or_else(SystemTime::now);
-        batch
-            .extend_from_slice(json::dropped_line(dropped - self.reported_drops, since).as_bytes());
-        batch.push(b'\n');
-        self.reported_drops = dropped;
     }
 
     fn reopen_now(&mut self) {
+        if matches!(self.out, Output::Kafka(_)) {
+            return;
+        }
         match open(&self.target) {
             Ok(out) => {
-                let _ = self.out.flush();
+                if let Output::Stream(old) = &mut self.out {
+                    let _ = old.flush();
+                }
                 self.out = out;
                 info!("audit: sink reopened");
             }
@@ -259,17 +347,6 @@ impl Writer {
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
                 warn!(error = %err, "audit: cannot reopen the sink; writing to the old one");
             }
-        }
-    }
-
-    fn write(&mut self, batch: &[u8]) {
-        if let Err(err) = self.out.write_all(batch).and_then(|()| self.out.flush()) {
-            // Counted; the file is reopened for the next batch (it may have been removed).
-            let count = self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-            if count < 10 {
-                warn!(error = %err, "audit: cannot write events");
-            }
-            self.reopen.store(true, Ordering::Relaxed);
         }
     }
 }

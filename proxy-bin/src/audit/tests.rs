@@ -19,6 +19,11 @@ fn config(path: &std::path::Path, queue: usize, events: &[AuditKind]) -> AuditCo
     }
 }
 
+/// A connector to no cluster: the file sink needs none.
+fn no_clusters() -> Connector {
+    Connector::new(Vec::new(), proxy_backend::ChildReaper::new())
+}
+
 fn temp_file(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sluice-audit-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -51,7 +56,7 @@ fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
 #[test]
 fn events_are_written_as_versioned_json_lines_and_finish_writes_them_all() {
     let path = temp_file("lines");
-    let writer = AuditWriter::start(&config(&path, 100, &AuditKind::ALL)).unwrap();
+    let writer = AuditWriter::start(&config(&path, 100, &AuditKind::ALL), &no_clusters()).unwrap();
     let mut cx = session(writer.clone());
     cx.set_auth(AuthState::Authenticated {
         principal: "alice".into(),
@@ -84,7 +89,8 @@ fn events_are_written_as_versioned_json_lines_and_finish_writes_them_all() {
 #[test]
 fn kinds_not_wanted_are_not_built() {
     let path = temp_file("wanted");
-    let writer = AuditWriter::start(&config(&path, 100, &[AuditKind::Admin])).unwrap();
+    let writer =
+        AuditWriter::start(&config(&path, 100, &[AuditKind::Admin]), &no_clusters()).unwrap();
     let cx = session(writer.clone());
     cx.audit(
         || panic!("a connection event was built for a sink that does not want it"),
@@ -98,7 +104,12 @@ fn kinds_not_wanted_are_not_built() {
 fn a_full_queue_drops_counts_and_reports_the_drops_once_it_catches_up() {
     let path = temp_file("drops");
     let (release, hold) = mpsc::channel();
-    let writer = AuditWriter::start_held(&config(&path, 3, &AuditKind::ALL), Some(hold)).unwrap();
+    let writer = AuditWriter::start_held(
+        &config(&path, 3, &AuditKind::ALL),
+        &no_clusters(),
+        Some(hold),
+    )
+    .unwrap();
     let cx = session(writer.clone());
     for _ in 0..10 {
         cx.audit(|| AuditDetail::ConnectionOpen, AuditKind::Connection);
@@ -132,7 +143,7 @@ fn a_full_queue_drops_counts_and_reports_the_drops_once_it_catches_up() {
 #[test]
 fn after_the_file_is_moved_away_a_reopen_writes_to_a_new_one() {
     let path = temp_file("reopen");
-    let writer = AuditWriter::start(&config(&path, 100, &AuditKind::ALL)).unwrap();
+    let writer = AuditWriter::start(&config(&path, 100, &AuditKind::ALL), &no_clusters()).unwrap();
     let cx = session(writer.clone());
     cx.audit(|| AuditDetail::ConnectionOpen, AuditKind::Connection);
     // Bounded: the writer takes the line within a second.
@@ -158,7 +169,7 @@ fn after_the_file_is_moved_away_a_reopen_writes_to_a_new_one() {
 #[test]
 fn a_file_that_cannot_be_opened_is_an_error_naming_it() {
     let path = std::path::Path::new("/nonexistent-dir/audit.jsonl");
-    let err = AuditWriter::start(&config(path, 10, &AuditKind::ALL)).unwrap_err();
+    let err = AuditWriter::start(&config(path, 10, &AuditKind::ALL), &no_clusters()).unwrap_err();
     assert!(
         err.to_string().contains("/nonexistent-dir/audit.jsonl"),
         "{err}"

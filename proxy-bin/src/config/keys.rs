@@ -173,7 +173,15 @@ pub(crate) const TABLES: &[Table] = &[
     Table {
         path: "audit",
         heading: "`[audit]`",
-        keys: &["sink", "path", "events", "queue"],
+        keys: &[
+            "sink",
+            "path",
+            "cluster",
+            "topic",
+            "partition",
+            "events",
+            "queue",
+        ],
     },
 ];
 

@@ -42,6 +42,8 @@ mod warnings;
 pub mod fuzz_checks;
 
 #[cfg(test)]
+mod audit_tests;
+#[cfg(test)]
 mod cluster_sasl_tests;
 #[cfg(test)]
 mod corpus_tests;
@@ -128,6 +130,15 @@ pub enum AuditSinkConfig {
     File(std::path::PathBuf),
     /// Written to standard output (logs go to standard error).
     Stdout,
+    /// Produced to a topic partition of a cluster of the config, with its TLS and SASL.
+    Kafka {
+        /// The `[cluster.NAME]`.
+        cluster: String,
+        /// The topic (it must exist).
+        topic: String,
+        /// The partition, 0 by default.
+        partition: i32,
+    },
 }
 
 /// The optional `[limits]` table.

@@ -41,6 +41,9 @@ pub(super) struct RawConfig {
 pub(super) struct RawAudit {
     pub(super) sink: Option<String>,
     pub(super) path: Option<String>,
+    pub(super) cluster: Option<String>,
+    pub(super) topic: Option<String>,
+    pub(super) partition: Option<i64>,
     pub(super) events: Option<Vec<String>>,
     pub(super) queue: Option<i64>,
 }

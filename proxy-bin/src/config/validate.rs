@@ -56,7 +56,7 @@ pub(super) fn validate(first: FirstPass, base: &std::path::Path) -> Checked {
     let shutdown = v.shutdown(raw.shutdown);
     let admin = v.admin(raw.admin);
     let limits = v.limits(raw.limits);
-    let audit = v.audit(raw.audit);
+    let audit = v.audit(raw.audit, &cluster_names);
     v.broker_port_collisions(&listeners, admin.flatten().as_ref());
     v.admin_port_collisions(admin.flatten().as_ref());
     v.process_frame_budget(&listeners, limits.as_ref());

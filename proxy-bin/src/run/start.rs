@@ -61,7 +61,17 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         max_connections,
         "connection limit for all listeners together"
     );
-    let audit = config.audit.as_ref().map(AuditWriter::start).transpose()?;
+    // The Kafka sink's connections are its own, counted apart from the sessions'.
+    let audit = config
+        .audit
+        .as_ref()
+        .map(|audit| {
+            AuditWriter::start(
+                audit,
+                &Connector::new(plan.clusters.clone(), reaper.clone()),
+            )
+        })
+        .transpose()?;
     let mut frontend = Frontend::new(plan.router, connector)
         .with_connection_budget(ConnectionBudget::new(max_connections));
     if let Some(audit) = &audit {

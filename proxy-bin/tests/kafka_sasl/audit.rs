@@ -2,6 +2,9 @@
 //! (`send-proxy-v2`, standing for a client at 10.0.0.7) authenticates, produces through a
 //! quota and fails a login; the file sink's lines all validate against docs/audit.schema.json,
 //! and the connection and authentication events name the client HAProxy saw, not HAProxy.
+//! librdkafka's admin client creates and deletes topics on tansu through Sluice, and the admin
+//! events carry the broker's outcome per topic. The Kafka sink delivers to a topic, drops and
+//! counts while its cluster is down, and resumes with an `audit_dropped` line.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -207,4 +210,155 @@ async fn admin_requests_of_a_real_admin_client_are_audited_with_the_brokers_outc
             .all(|line| line["admin"]["answered"] == true),
         "{admin_lines:#?}"
     );
+}
+
+/// One line through `addr` and back.
+fn echo_round_trip(addr: SocketAddr, n: u32) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(sluice_tests::STEP_TIMEOUT))
+        .unwrap();
+    writeln!(stream, "line {n}").unwrap();
+    let mut echoed = String::new();
+    BufReader::new(&stream).read_line(&mut echoed).unwrap();
+    assert_eq!(echoed, format!("line {n}\n"));
+}
+
+/// The audit lines in the topic so far, read directly from the cluster, in order.
+fn audit_topic(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    seen: &mut Vec<String>,
+    until: impl Fn(&[String]) -> bool,
+) {
+    use rdkafka::message::Message as _;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // Bounded by the deadline; each poll waits at most 200 ms.
+    while !until(seen) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the topic did not get the expected events: {seen:#?}"
+        );
+        // Errors are the consumer's view of the cluster going down and up: it reconnects.
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            let value = message.payload().unwrap();
+            seen.push(String::from_utf8(value.to_vec()).unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kafka_sink_delivers_drops_while_its_cluster_is_down_and_resumes() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+    let audit_cluster = MockCluster::new(1).unwrap();
+    audit_cluster.create_topic("sluice-audit", 1, 1).unwrap();
+    let echo = sluice_tests::process::echo_backend();
+    let config = format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n\
+         [[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\ncluster = \"echo\"\n\n\
+         [cluster.echo]\nbackends = [\"{echo}\"]\n\n{}\n\
+         [audit]\nsink = \"kafka\"\ncluster = \"audit\"\ntopic = \"sluice-audit\"\n\
+         events = [\"connection\"]\n\n\
+         [shutdown]\naccept_grace = \"0s\"\ndrain_timeout = \"2s\"\n",
+        cluster_toml("audit", &audit_cluster)
+    );
+    let sluice = crate::SLUICE.run_with(&config, "audit-kafka.toml", &[], "info");
+    sluice.wait_for("sluice started");
+    let addr = sluice.listening_addr();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", audit_cluster.bootstrap_servers())
+        .set("group.id", "audit-reader")
+        .create()
+        .unwrap();
+    let mut partition = TopicPartitionList::new();
+    partition
+        .add_partition_offset("sluice-audit", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&partition).unwrap();
+    let closes = |lines: &[String]| {
+        lines
+            .iter()
+            .filter(|line| line.contains("\"action\":\"close\""))
+            .count()
+    };
+
+    // Delivered: three sessions, an open and a close each.
+    let mut seen = Vec::new();
+    tokio::task::block_in_place(|| {
+        for n in 0..3 {
+            echo_round_trip(addr, n);
+        }
+        audit_topic(&consumer, &mut seen, |lines| closes(lines) >= 3);
+    });
+    sluice_tests::audit_schema::validate(&seen.join("\n"))
+        .unwrap_or_else(|problems| panic!("{problems}"));
+
+    // The cluster down: sessions go on; their events are dropped and counted.
+    audit_cluster.broker_down(1).unwrap();
+    let admin = sluice.admin_addr();
+    let dropped = || {
+        let metrics = sluice_tests::process::http_get(admin, "/metrics").1;
+        metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("sluice_audit_dropped_total ")?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut n = 10;
+        // Bounded by the deadline: a session every 200 ms until a drop is counted.
+        while dropped() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no drop counted while the cluster was down"
+            );
+            echo_round_trip(addr, n);
+            n += 1;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+
+    // Back: events flow again, after one line that reports the drops.
+    audit_cluster.broker_up(1).unwrap();
+    let before = seen.len();
+    tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut n = 100;
+        // Bounded by the deadline: a session every 500 ms until the report and a later close
+        // arrived (the sink retries after a backoff of at most 10 s).
+        loop {
+            echo_round_trip(addr, n);
+            n += 1;
+            let later = &seen[before..];
+            let reported = later
+                .iter()
+                .position(|line| line.contains("\"event\":\"audit_dropped\""));
+            if let Some(at) = reported
+                && later[at..]
+                    .iter()
+                    .any(|line| line.contains("\"action\":\"close\""))
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no events after the cluster returned: {later:#?}"
+            );
+            let now = seen.len();
+            audit_topic(&consumer, &mut seen, |lines| lines.len() > now);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    sluice_tests::audit_schema::validate(&seen.join("\n"))
+        .unwrap_or_else(|problems| panic!("{problems}"));
+    let status = sluice.terminate();
+    assert!(status.success(), "{status:?}");
 }

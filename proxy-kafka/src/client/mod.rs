@@ -12,6 +12,7 @@ mod authenticate_error;
 mod discovery;
 mod exchange;
 mod metadata;
+mod produce;
 
 #[cfg(test)]
 mod authenticate_tests;
@@ -30,6 +31,7 @@ pub use self::authenticate_error::SaslClientError;
 pub use self::discovery::{Discovered, discover};
 pub use self::exchange::{ExchangeError, exchange, write_response};
 pub use self::metadata::ask_brokers;
+pub use self::produce::{ask_leader, produce};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
