@@ -35,12 +35,11 @@ where
     Io: AsyncRead + AsyncWrite + Unpin,
 {
     let api = ApiKey::Metadata;
-    let body = RequestKind::Metadata(
-        MetadataRequest::default()
-            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+    let body = RequestKind::Metadata(MetadataRequest::default().with_topics(Some(
+        vec![MetadataRequestTopic::default().with_name(Some(
                 TopicName(StrBytes::from_string(topic.to_owned())),
-            ))])),
-    );
+            ))],
+    )));
     let malformed = |what| ClientError::Malformed {
         api,
         source: KafkaError::Malformed(what),
