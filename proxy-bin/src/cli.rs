@@ -76,10 +76,44 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// Ask an ACL rules file what it decides.
+    Acl {
+        #[command(subcommand)]
+        action: AclCommand,
+    },
     /// Asked by a running master of a replaced binary, before it re-executes itself from this
     /// one: whether this version can resume it.
     #[command(name = "master-resume-probe", hide = true)]
     MasterResumeProbe,
+}
+
+/// `sluice acl ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AclCommand {
+    /// Print what the rules decide for one request and the rule that decided it; exit 0 when
+    /// allowed, 1 when denied, 2 when the rules file or the question is wrong.
+    Test {
+        /// The rules file.
+        #[arg(long, value_name = "FILE")]
+        rules: PathBuf,
+        /// The authenticated principal; without it, an unauthenticated client (ANONYMOUS).
+        #[arg(long)]
+        principal: Option<String>,
+        /// The client's address; rules with a `source` match only when it is given.
+        #[arg(long)]
+        source: Option<std::net::IpAddr>,
+        /// The server name the client asked for.
+        #[arg(long)]
+        sni: Option<String>,
+        /// The listener the client came in on.
+        #[arg(long, default_value = "kafka")]
+        listener: String,
+        /// TYPE:NAME (`topic:orders`, `group:payments`, `transactional_id:tx-1`) or `cluster`.
+        resource: String,
+        /// read, write, create, delete, alter, describe, describe_configs, alter_configs,
+        /// idempotent_write, cluster_action or all.
+        operation: String,
+    },
 }
 
 /// `sluice user ...`.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod acl_cli;
 mod admin;
 mod audit;
 mod cli;
@@ -30,6 +31,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => cli::check(&config),
+        Command::Acl {
+            action:
+                cli::AclCommand::Test {
+                    rules,
+                    principal,
+                    source,
+                    sni,
+                    listener,
+                    resource,
+                    operation,
+                },
+        } => acl_cli::test(&acl_cli::Question {
+            rules: &rules,
+            principal: principal.as_deref(),
+            source,
+            sni: sni.as_deref(),
+            listener: &listener,
+            resource: &resource,
+            operation: &operation,
+        }),
         Command::MasterResumeProbe => {
             use std::io::Write as _;
             match writeln!(std::io::stdout(), "{}", master::PROBE_ANSWER) {

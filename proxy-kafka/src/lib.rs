@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod admin_audit;
+pub mod authorization;
 pub mod broker_map;
 pub mod client;
 mod codec;

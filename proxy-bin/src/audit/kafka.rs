@@ -15,7 +15,7 @@ use proxy_core::value::BackendAddr;
 use tokio::runtime::Runtime;
 
 /// How long one delivery (connect, find the leader, produce) may take.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -64,7 +64,8 @@ impl KafkaSink {
             .map(|line| Bytes::copy_from_slice(line.as_bytes()))
             .collect();
         let leader = self.leader.take();
-        let delivered = self.runtime.block_on(deliver(
+        let reused = leader.is_some();
+        let mut delivered = self.runtime.block_on(deliver(
             &self.connector,
             &self.route,
             &self.topic,
@@ -72,6 +73,18 @@ impl KafkaSink {
             leader,
             &values,
         ));
+        if delivered.is_err() && reused {
+            // The kept connection may have gone stale (the leader moved, the broker restarted):
+            // once more on a new one before the batch is given up.
+            delivered = self.runtime.block_on(deliver(
+                &self.connector,
+                &self.route,
+                &self.topic,
+                self.partition,
+                None,
+                &values,
+            ));
+        }
         match delivered {
             Ok(leader) => {
                 self.leader = Some(leader);

@@ -225,9 +225,11 @@ fn echo_round_trip(addr: SocketAddr, n: u32) {
     assert_eq!(echoed, format!("line {n}\n"));
 }
 
-/// The audit lines in the topic so far, read directly from the cluster, in order.
+/// Reads the audit lines in the topic, directly from the cluster, into `seen` until `until`
+/// holds (at most 60 s); on a timeout, fails with the lines and Sluice's audit log lines.
 fn audit_topic(
     consumer: &rdkafka::consumer::BaseConsumer,
+    sluice: &sluice_tests::process::Running,
     seen: &mut Vec<String>,
     until: impl Fn(&[String]) -> bool,
 ) {
@@ -235,10 +237,16 @@ fn audit_topic(
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     // Bounded by the deadline; each poll waits at most 200 ms.
     while !until(seen) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the topic did not get the expected events: {seen:#?}"
-        );
+        if std::time::Instant::now() >= deadline {
+            let log: Vec<String> = sluice
+                .text_lines()
+                .into_iter()
+                .filter(|line| line.contains("audit"))
+                .collect();
+            panic!(
+                "the topic did not get the expected events: {seen:#?}\nSluice's audit lines: {log:#?}"
+            );
+        }
         // Errors are the consumer's view of the cluster going down and up: it reconnects.
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
             let value = message.payload().unwrap();
@@ -291,7 +299,7 @@ async fn the_kafka_sink_delivers_drops_while_its_cluster_is_down_and_resumes() {
         for n in 0..3 {
             echo_round_trip(addr, n);
         }
-        audit_topic(&consumer, &mut seen, |lines| closes(lines) >= 3);
+        audit_topic(&consumer, &sluice, &mut seen, |lines| closes(lines) >= 3);
     });
     sluice_tests::audit_schema::validate(&seen.join("\n"))
         .unwrap_or_else(|problems| panic!("{problems}"));
@@ -353,7 +361,7 @@ async fn the_kafka_sink_delivers_drops_while_its_cluster_is_down_and_resumes() {
                 "no events after the cluster returned: {later:#?}"
             );
             let now = seen.len();
-            audit_topic(&consumer, &mut seen, |lines| lines.len() > now);
+            audit_topic(&consumer, &sluice, &mut seen, |lines| lines.len() > now);
             std::thread::sleep(Duration::from_millis(500));
         }
     });

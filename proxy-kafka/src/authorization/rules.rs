@@ -34,7 +34,12 @@ pub enum ResourceType {
 
 impl ResourceType {
     /// Every type.
-    pub const ALL: [Self; 4] = [Self::Topic, Self::Group, Self::TransactionalId, Self::Cluster];
+    pub const ALL: [Self; 4] = [
+        Self::Topic,
+        Self::Group,
+        Self::TransactionalId,
+        Self::Cluster,
+    ];
 
     /// The name in rules files.
     pub fn label(self) -> &'static str {
@@ -225,8 +230,9 @@ impl fmt::Display for Rule {
 pub struct Requester<'a> {
     /// The authenticated principal, if any.
     pub principal: Option<&'a str>,
-    /// The client's address (the PROXY-header client when trusted).
-    pub source: IpAddr,
+    /// The client's address (the PROXY-header client when trusted); a rule with a `source`
+    /// matches no requester without one.
+    pub source: Option<IpAddr>,
     /// The server name it asked for.
     pub sni: Option<&'a str>,
     /// The listener it came in on.
@@ -235,7 +241,12 @@ pub struct Requester<'a> {
 
 impl Rule {
     /// Whether the rule applies to `requester` and the resource (any operation).
-    pub(crate) fn covers(&self, requester: &Requester<'_>, resource: ResourceType, name: &str) -> bool {
+    pub(crate) fn covers(
+        &self,
+        requester: &Requester<'_>,
+        resource: ResourceType,
+        name: &str,
+    ) -> bool {
         let principal = match (&self.principal, requester.principal) {
             (PrincipalMatch::AnyAuthenticated, Some(_)) => true,
             (PrincipalMatch::Anonymous, None) => true,
@@ -250,13 +261,16 @@ impl Rule {
         principal
             && self.resource == resource
             && named
-            && self
-                .source
-                .is_none_or(|net| net.contains(&requester.source.to_canonical()))
-            && self
-                .sni
-                .as_deref()
-                .is_none_or(|sni| requester.sni.is_some_and(|asked| asked.eq_ignore_ascii_case(sni)))
+            && self.source.is_none_or(|net| {
+                requester
+                    .source
+                    .is_some_and(|ip| net.contains(&ip.to_canonical()))
+            })
+            && self.sni.as_deref().is_none_or(|sni| {
+                requester
+                    .sni
+                    .is_some_and(|asked| asked.eq_ignore_ascii_case(sni))
+            })
             && self
                 .listener
                 .as_deref()
@@ -279,7 +293,9 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RulesError> {
     })?;
     let mut problems = Vec::new();
     for key in table.keys().filter(|key| *key != "rule") {
-        problems.push(format!("{key}: unknown key (a rules file has [[rule]] tables)"));
+        problems.push(format!(
+            "{key}: unknown key (a rules file has [[rule]] tables)"
+        ));
     }
     let rules = match table.get("rule") {
         None => Vec::new(),
@@ -329,7 +345,11 @@ fn rule_of(index: usize, rule: &toml::Table, problems: &mut Vec<String>) -> Opti
             None => None,
             Some(toml::Value::String(text)) => Some(text.clone()),
             Some(other) => {
-                problems.push(format!("{}: expected a string, found {}", at(key), other.type_str()));
+                problems.push(format!(
+                    "{}: expected a string, found {}",
+                    at(key),
+                    other.type_str()
+                ));
                 None
             }
         }
@@ -376,7 +396,10 @@ fn rule_of(index: usize, rule: &toml::Table, problems: &mut Vec<String>) -> Opti
         None | Some("literal") => Some(Pattern::Literal),
         Some("prefixed") => Some(Pattern::Prefixed),
         Some(other) => {
-            problems.push(format!("{}: unknown {other:?}: literal or prefixed", at("pattern")));
+            problems.push(format!(
+                "{}: unknown {other:?}: literal or prefixed",
+                at("pattern")
+            ));
             None
         }
     };
@@ -400,7 +423,11 @@ fn rule_of(index: usize, rule: &toml::Table, problems: &mut Vec<String>) -> Opti
             None
         }
         Some(other) => {
-            problems.push(format!("{}: expected a list, found {}", at("operations"), other.type_str()));
+            problems.push(format!(
+                "{}: expected a list, found {}",
+                at("operations"),
+                other.type_str()
+            ));
             None
         }
         None => {
@@ -412,7 +439,10 @@ fn rule_of(index: usize, rule: &toml::Table, problems: &mut Vec<String>) -> Opti
         None | Some("allow") => Some(Effect::Allow),
         Some("deny") => Some(Effect::Deny),
         Some(other) => {
-            problems.push(format!("{}: unknown {other:?}: allow or deny", at("effect")));
+            problems.push(format!(
+                "{}: unknown {other:?}: allow or deny",
+                at("effect")
+            ));
             None
         }
     };
