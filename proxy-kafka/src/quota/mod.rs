@@ -316,7 +316,8 @@ impl Quota {
                     let ip: IpAddr = session.client_addr().ip().to_canonical();
                     (ip.to_string(), ip.to_string())
                 }
-                Per::Listener => (String::new(), session.listener().to_owned()),
+                // One table per listener's stage: the listener's name is the one entity.
+                Per::Listener => (session.listener().to_owned(), session.listener().to_owned()),
             };
             let limited = self
                 .shared
