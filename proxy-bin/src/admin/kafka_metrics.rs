@@ -8,7 +8,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use proxy_kafka::{ApiSnapshot, LATENCY_BUCKETS, api_label};
 
-use super::metrics::{count_with, family, gauge_with};
+use super::metrics::{count_with, family, gauge_with, own_buckets};
 use super::state::AdminState;
 
 pub(super) fn encode(state: &AdminState, out: &mut DescriptorEncoder<'_>) -> fmt::Result {
@@ -62,17 +62,7 @@ pub(super) fn encode(state: &AdminState, out: &mut DescriptorEncoder<'_>) -> fmt
     for (listener, apis) in &snapshots {
         for api in apis {
             let api_name = label(api.api_key);
-            // The encoders take each bucket's own count and add them up again.
-            let bounds = LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]);
-            let mut below = 0;
-            let buckets: Vec<(f64, u64)> = bounds
-                .zip(&api.latency_cumulative)
-                .map(|(le, &cumulative)| {
-                    let own = cumulative.saturating_sub(below);
-                    below = cumulative;
-                    (le, own)
-                })
-                .collect();
+            let buckets = own_buckets(&LATENCY_BUCKETS, &api.latency_cumulative);
             metric
                 .encode_family(&[("listener", *listener), ("api", api_name.as_str())])?
                 .encode_histogram::<NoLabelSet>(

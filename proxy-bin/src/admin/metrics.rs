@@ -165,6 +165,23 @@ pub(super) fn count_with(
     count(&mut metric.encode_family(labels)?, value)
 }
 
+/// A histogram's buckets as the encoders take them: each bucket's own count, from the
+/// cumulative counts read for `bounds` and then `+Inf` (the encoders add them up again).
+pub(super) fn own_buckets(bounds: &[f64], cumulative: &[u64]) -> Vec<(f64, u64)> {
+    let mut below = 0;
+    bounds
+        .iter()
+        .copied()
+        .chain([f64::INFINITY])
+        .zip(cumulative)
+        .map(|(le, &cumulative)| {
+            let own = cumulative.saturating_sub(below);
+            below = cumulative;
+            (le, own)
+        })
+        .collect()
+}
+
 /// A gauge sample with `labels`.
 pub(super) fn gauge_with(
     metric: &mut MetricEncoder<'_>,

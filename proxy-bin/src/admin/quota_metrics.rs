@@ -8,7 +8,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use proxy_kafka::quota::{QuotaKind, QuotaSnapshot, THROTTLE_BUCKETS};
 
-use super::metrics::{count_with, family, gauge_with};
+use super::metrics::{count_with, family, gauge_with, own_buckets};
 use super::state::AdminState;
 
 pub(super) fn encode(state: &AdminState, out: &mut DescriptorEncoder<'_>) -> fmt::Result {
@@ -75,17 +75,7 @@ pub(super) fn encode(state: &AdminState, out: &mut DescriptorEncoder<'_>) -> fmt
     for (listener, snapshot) in &snapshots {
         for entity in &snapshot.entities {
             for throttle in &entity.throttles {
-                // The encoders take each bucket's own count and add them up again.
-                let bounds = THROTTLE_BUCKETS.iter().copied().chain([f64::INFINITY]);
-                let mut below = 0;
-                let buckets: Vec<(f64, u64)> = bounds
-                    .zip(&throttle.cumulative)
-                    .map(|(le, &cumulative)| {
-                        let own = cumulative.saturating_sub(below);
-                        below = cumulative;
-                        (le, own)
-                    })
-                    .collect();
+                let buckets = own_buckets(&THROTTLE_BUCKETS, &throttle.cumulative);
                 metric
                     .encode_family(&[
                         ("listener", *listener),

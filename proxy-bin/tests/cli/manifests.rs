@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use sluice_tests::certs::temp_dir;
 
 use crate::SLUICE;
-use crate::kubernetes::KUBERNETES;
+use crate::kubernetes::{KUBERNETES, yaml_files};
 
 /// The Kubernetes versions every manifest must be valid for: 1.27, the oldest the manifests
 /// support (the PodDisruptionBudget's `unhealthyPodEvictionPolicy`; deploy/kubernetes/README.md,
@@ -150,21 +150,6 @@ fn overlays(root: &Path) -> Vec<PathBuf> {
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.join("kustomization.yaml").is_file())
         .collect();
-    found.sort();
-    found
-}
-
-/// Every file under `dir` whose name ends in `.yaml`, recursively, sorted.
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(yaml_files(&path));
-        } else if path.extension().is_some_and(|ext| ext == "yaml") {
-            found.push(path);
-        }
-    }
     found.sort();
     found
 }
