@@ -2,7 +2,7 @@
 //! fast as they can: a principal under a 1 MiB/s produce quota gets that rate, no delivery
 //! error, and reports throttle time for the proxy's broker connections, while the read gate
 //! shows `quota` and nothing else; a principal without a quota on the same listener is never
-//! throttled; a consumer under a 2 MiB/s fetch quota gets that rate. Rates are averaged over
+//! throttled, and produces beside the limited one as fast as beside an unlimited one; a consumer under a 2 MiB/s fetch quota gets that rate. Rates are averaged over
 //! 10 s after a 3 s warm-up; every loop is bounded in count and time.
 
 use std::sync::Arc;
@@ -231,21 +231,11 @@ async fn a_produce_quota_holds_a_flooding_producer_to_its_rate_and_leaves_others
         "no throttle counted for alice:\n{metrics}"
     );
 
+    drop(alice);
     // Alice and Bob together: Bob, without a quota, is never throttled and goes well past
     // Alice's limit; Alice stays at hers.
-    let bob_settings = sasl_client("SCRAM-SHA-256", BOB);
-    let (bob, bob_seen) = flooding_producer(&bootstrap, &bob_settings);
-    alice_seen.bytes.store(0, Ordering::Relaxed);
-    let alice_thread = {
-        let seen = alice_seen.clone();
-        std::thread::spawn(move || {
-            let rate = flood(&alice, &seen, "quota-alice");
-            alice.flush(Duration::from_secs(60)).unwrap();
-            rate
-        })
-    };
-    let bob_rate = tokio::task::block_in_place(|| flood(&bob, &bob_seen, "quota-bob"));
-    let alice_rate = alice_thread.join().unwrap();
+    let (alice_rate, bob_rate, bob_seen) =
+        tokio::task::block_in_place(|| alice_and_bob(&bootstrap));
     eprintln!("together: alice {alice_rate:.3} MiB/s, bob {bob_rate:.3} MiB/s");
     assert!(
         (0.85..=1.15).contains(&alice_rate),
@@ -265,12 +255,50 @@ async fn a_produce_quota_holds_a_flooding_producer_to_its_rate_and_leaves_others
         0.0,
         "bob was counted by a quota that does not name him"
     );
-    tokio::task::block_in_place(|| bob.flush(Duration::from_secs(60))).unwrap();
+
+    // The same two through a listener without Alice's quota: Bob's rate beside a limited Alice
+    // is within noise of (in practice above) his rate beside an unlimited one.
+    let unlimited = Proxy::start(
+        "quota-none.toml",
+        &terminate_with(&users),
+        &cluster_toml("main", &mock),
+    );
+    let (free_alice, bob_without, _) =
+        tokio::task::block_in_place(|| alice_and_bob(&unlimited.bootstrap_servers()));
+    eprintln!(
+        "without the quota: alice {free_alice:.3} MiB/s, bob {bob_without:.3} MiB/s \
+         (bob beside the limited alice: {bob_rate:.3})"
+    );
+    assert!(
+        bob_rate >= 0.7 * bob_without,
+        "bob beside a limited alice: {bob_rate:.3} MiB/s; beside an unlimited one: \
+         {bob_without:.3} MiB/s"
+    );
+}
+
+/// Alice and Bob flood together through `bootstrap` for the same time; their rates, and what
+/// Bob's client saw. Neither may see a delivery error.
+fn alice_and_bob(bootstrap: &str) -> (f64, f64, Arc<Seen>) {
+    let (alice, alice_seen) = flooding_producer(bootstrap, &sasl_client("SCRAM-SHA-256", ALICE));
+    let (bob, bob_seen) = flooding_producer(bootstrap, &sasl_client("SCRAM-SHA-256", BOB));
+    let alice_thread = std::thread::spawn(move || {
+        let rate = flood(&alice, &alice_seen, "quota-alice");
+        alice.flush(Duration::from_secs(60)).unwrap();
+        assert!(
+            alice_seen.errors.lock().is_empty(),
+            "{:?}",
+            alice_seen.errors.lock()
+        );
+        rate
+    });
+    let bob_rate = flood(&bob, &bob_seen, "quota-bob");
+    bob.flush(Duration::from_secs(60)).unwrap();
     assert!(
         bob_seen.errors.lock().is_empty(),
         "{:?}",
         bob_seen.errors.lock()
     );
+    (alice_thread.join().unwrap(), bob_rate, bob_seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
