@@ -98,7 +98,10 @@ mod tests {
     ) -> Result<(bool, String), String> {
         let dir = std::env::temp_dir().join(format!("sluice-acl-cli-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("acl-{}.toml", rules.len()));
+        // One file per question: tests run at once, and two rule sets may have one length.
+        static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("acl-{n}.toml"));
         std::fs::write(&path, rules).unwrap();
         answer(&Question {
             rules: &path,

@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod acl_cli;
+mod acl_reload;
 mod admin;
 mod audit;
 mod cli;
 pub mod config;
 mod config_watch;
 mod descriptors;
+mod file_stamp;
 mod generation;
 mod logging;
 mod master;

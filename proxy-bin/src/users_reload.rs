@@ -6,10 +6,9 @@
 //! that cannot be read or parsed keeps the previous users and is logged once per change of the
 //! file. (SIGHUP reloads everything, users included, through a successor.)
 
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use proxy_core::sasl::{ReloadableUsers, UserStore};
 use tokio_util::sync::CancellationToken;
@@ -20,9 +19,7 @@ use crate::admin::{Outcome, Outcomes};
 /// How often users files are checked for changes.
 const USERS_FILE_CHECK: Duration = Duration::from_secs(2);
 
-/// What tells one version of a file from the next: `sluice user` replaces the file (a new
-/// inode), an editor rewrites it (a new modification time or size). `None`: no file.
-type Stamp = Option<(u64, u64, SystemTime, u64)>;
+use crate::file_stamp::{Stamp, stamp};
 
 /// One users file and the users read from it, shared by every listener that names it.
 #[derive(Debug)]
@@ -123,11 +120,6 @@ fn read(path: &Path) -> Result<UserStore, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| format!("cannot read the users file {}: {err}", path.display()))?;
     UserStore::parse(&text).map_err(|err| format!("{}: {err}", path.display()))
-}
-
-fn stamp(path: &Path) -> Stamp {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.dev(), meta.ino(), meta.modified().ok()?, meta.len()))
 }
 
 fn warn_empty(path: &Path) {

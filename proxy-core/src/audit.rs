@@ -169,6 +169,21 @@ pub enum AuditDetail {
         /// For how long.
         throttle: Duration,
     },
+    /// An authorization decision: every denial, and allows when configured.
+    Authorization {
+        /// The API asked for, as Kafka names it (`Produce`).
+        api: Box<str>,
+        /// The resource type (`topic`, `group`, `transactional_id`, `cluster`).
+        resource_type: &'static str,
+        /// The resource's name (`kafka-cluster` for the cluster; `*` for "some topic").
+        name: Box<str>,
+        /// The operation (`write`, `read`, ...).
+        operation: &'static str,
+        /// Allowed or denied.
+        allowed: bool,
+        /// The rule that decided it (`rule[3]: ...`), or none when no rule allows it.
+        rule: Option<Box<str>>,
+    },
 }
 
 impl AuditDetail {
@@ -179,6 +194,7 @@ impl AuditDetail {
             Self::Authentication { .. } => AuditKind::Authentication,
             Self::Admin { .. } => AuditKind::Admin,
             Self::Quota { .. } => AuditKind::Quota,
+            Self::Authorization { .. } => AuditKind::Authorization,
         }
     }
 }

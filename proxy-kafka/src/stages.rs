@@ -9,7 +9,7 @@
 //! prefix = "tenant-a/"
 //!
 //! [[listener.stage]]
-//! kind = "deny_api"                    # closes the session on a request of these APIs
+//! kind = "deny_api"                    # refuses these APIs with their authorization error
 //! apis = ["DeleteTopics", "DeleteRecords"]
 //!
 //! [[listener.stage]]
@@ -18,8 +18,9 @@
 //! produce_bytes_per_second = "1MiB"
 //! ```
 //!
-//! `audit` and `deny_api` read only the header every request is parsed for, so frames stay
-//! undecoded; `client_id_prefix` decodes and re-encodes every request.
+//! `audit` reads only the header every request is parsed for, so frames stay undecoded;
+//! `deny_api` decodes only the requests it refuses (to answer them); `client_id_prefix` decodes
+//! and re-encodes every request.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
 use tracing::info;
 
+use super::authorization::{error_answer, refusal_code};
 use super::{Kafka, KafkaRequest, KafkaResponse, api_label};
 use proxy_core::close::CloseReason;
 use proxy_core::context::SessionContext;
@@ -174,8 +176,11 @@ fn build_deny_api(
     })))
 }
 
-/// Closes the session on a request of a denied API, as a broker does with a request it will
-/// not serve; nothing of it reaches the broker.
+/// Refuses a request of a denied API the way a broker refuses what a principal may not do:
+/// with the API's authorization error (`CLUSTER_AUTHORIZATION_FAILED`, or the topic's, group's
+/// or transactional id's for the APIs about those), for every resource it names. Nothing of it
+/// reaches the broker, and the session goes on: a closed connection is a network error to a
+/// client, which retries it forever.
 #[derive(Debug, Clone)]
 struct DenyApi {
     apis: Arc<BTreeSet<i16>>,
@@ -188,15 +193,44 @@ impl Stage<Kafka> for DenyApi {
 
     fn on_request(
         &mut self,
-        msg: KafkaRequest,
+        mut msg: KafkaRequest,
         _cx: &mut StageContext<'_>,
     ) -> Flow<KafkaRequest, KafkaResponse> {
-        if self.apis.contains(&msg.api_key()) {
-            return Flow::Close(CloseReason::Stage {
-                stage: DENY_API,
-                reason: format!("{} requests are denied", api_label(msg.api_key())).into(),
-            });
+        if !self.apis.contains(&msg.api_key()) {
+            return Flow::Forward(msg);
         }
-        Flow::Forward(msg)
+        let (Some(api), version) = (msg.api(), msg.api_version()) else {
+            return Flow::Forward(msg);
+        };
+        let answer = match msg
+            .body()
+            .map(|body| error_answer(body, version, refusal_code(api)))
+        {
+            Ok(Some(answer)) => answer,
+            Ok(None) => {
+                return Flow::Close(CloseReason::Stage {
+                    stage: DENY_API,
+                    reason: format!(
+                        "{} requests are denied, and the proxy cannot write their answer",
+                        api_label(msg.api_key())
+                    )
+                    .into(),
+                });
+            }
+            Err(err) => {
+                return Flow::Close(CloseReason::Stage {
+                    stage: DENY_API,
+                    reason: format!(
+                        "{} requests are denied, and this one cannot be read to answer it: {err}",
+                        api_label(msg.api_key())
+                    )
+                    .into(),
+                });
+            }
+        };
+        if !msg.expects_response() {
+            return Flow::Drop;
+        }
+        Flow::Respond(KafkaResponse::answer(&msg, answer))
     }
 }

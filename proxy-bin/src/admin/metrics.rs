@@ -99,6 +99,7 @@ impl Collector for Scrape {
         super::limits_metrics::encode_admin(state, out)?;
         super::kafka_metrics::encode(state, out)?;
         super::quota_metrics::encode(state, out)?;
+        super::authorization_metrics::encode(state, out)?;
         super::audit_metrics::encode(state, out)?;
         super::sasl_metrics::encode(state, out)?;
         super::frame_metrics::encode(state, out)?;

@@ -15,6 +15,7 @@
 //! closed to make room for the new one ([`open`] says why it is not refused).
 
 mod audit_metrics;
+mod authorization_metrics;
 mod backend_metrics;
 mod clock;
 mod frame_metrics;

@@ -11,6 +11,7 @@ use proxy_core::context::LiveResources;
 use proxy_core::route::RouteId;
 use proxy_frontend::{Admission, CloseCounts, ConnectionBudget, ReloadableServerConfig, Sessions};
 use proxy_kafka::KafkaMetrics;
+use proxy_kafka::authorization::AuthorizationMetrics;
 use proxy_kafka::broker_map::BrokerMap;
 use proxy_kafka::quota::QuotaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
@@ -102,6 +103,10 @@ pub(crate) struct AdminState {
     pub(crate) tls: Vec<Arc<TlsListener>>,
     /// Each users file and what its reloads came to.
     pub(crate) users_files: Vec<(PathBuf, Arc<Outcomes>)>,
+    /// Kafka listeners' authorization decisions, by listener name.
+    pub(crate) authorization: Vec<(String, Arc<AuthorizationMetrics>)>,
+    /// Each ACL rules file and what its reloads came to.
+    pub(crate) rules_files: Vec<(PathBuf, Arc<Outcomes>)>,
     /// What upgrades and reloads through a successor came to.
     pub(crate) upgrades: Arc<Outcomes>,
 }
@@ -166,6 +171,8 @@ impl AdminState {
             admin_connections: AdminConnectionCounts::default(),
             tls: Vec::new(),
             users_files: Vec::new(),
+            authorization: Vec::new(),
+            rules_files: Vec::new(),
             upgrades: Arc::default(),
         }
     }
@@ -179,6 +186,17 @@ impl AdminState {
     /// Exports users-file reloads.
     pub(crate) fn with_users_files(mut self, files: Vec<(PathBuf, Arc<Outcomes>)>) -> Self {
         self.users_files = files;
+        self
+    }
+
+    /// Exports authorization decisions and ACL rules reloads.
+    pub(crate) fn with_authorization(
+        mut self,
+        metrics: Vec<(String, Arc<AuthorizationMetrics>)>,
+        files: Vec<(PathBuf, Arc<Outcomes>)>,
+    ) -> Self {
+        self.authorization = metrics;
+        self.rules_files = files;
         self
     }
 

@@ -116,6 +116,27 @@ pub(crate) fn line(event: &AuditEvent) -> String {
                 }),
             )),
         ),
+        AuditDetail::Authorization {
+            api,
+            resource_type,
+            name,
+            operation,
+            allowed,
+            rule,
+        } => (
+            if *allowed { "allow" } else { "deny" },
+            Some((
+                "authorization",
+                json!({
+                    "api": &**api,
+                    "resource_type": resource_type,
+                    "name": &**name,
+                    "operation": operation,
+                    "outcome": if *allowed { "allowed" } else { "denied" },
+                    "rule": rule.as_deref(),
+                }),
+            )),
+        ),
     };
     if let Value::Object(map) = &mut object {
         map.insert("action".into(), Value::from(action));

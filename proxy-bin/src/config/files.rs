@@ -22,6 +22,8 @@ pub(super) enum FileKind {
     CaBundle,
     /// A users file written by `sluice user add`.
     Users,
+    /// An ACL rules file (`[listener.authorization] rules`).
+    AclRules,
 }
 
 /// A file named by the key at `at`, its path resolved against the config file's directory.
@@ -42,10 +44,27 @@ pub(super) fn check(files: &[FileRef]) -> Vec<ConfigError> {
                 FileKind::PrivateKey => load_private_key(&file.path).err().map(|e| with_causes(&e)),
                 FileKind::CaBundle => load_ca_bundle(&file.path).err().map(|e| with_causes(&e)),
                 FileKind::Users => users(file).err(),
+                FileKind::AclRules => acl_rules(file).err(),
             }?;
             Some(ConfigError::new(file.at.clone(), message))
         })
         .collect()
+}
+
+/// An ACL rules file must be readable and every rule well-formed; the error names the file,
+/// then each rule and key at fault (`acl.toml: rule[2].operations: unknown operation ...`).
+fn acl_rules(file: &FileRef) -> Result<proxy_kafka::authorization::Acl, String> {
+    read_acl_rules(&file.path)
+}
+
+/// The rules in the file at `path`, or what is wrong with it.
+pub(crate) fn read_acl_rules(
+    path: &std::path::Path,
+) -> Result<proxy_kafka::authorization::Acl, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("cannot read the rules file {shown}: {err}"))?;
+    proxy_kafka::authorization::Acl::parse(&text).map_err(|err| format!("{shown}: {err}"))
 }
 
 /// A users file must be readable and well-formed (an empty one is allowed: it is logged when

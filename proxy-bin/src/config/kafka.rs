@@ -214,6 +214,7 @@ impl Validator {
             frames: frames?,
             max_in_flight_requests: max_in_flight_requests?,
             sasl: None,
+            authorization: None,
         })
     }
 }

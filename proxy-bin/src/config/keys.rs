@@ -63,6 +63,7 @@ pub(crate) const TABLES: &[Table] = &[
             "max_in_flight_requests",
             "tls",
             "sasl",
+            "authorization",
             "route",
             "stage",
         ],
@@ -103,6 +104,11 @@ pub(crate) const TABLES: &[Table] = &[
             "max_unauthenticated",
             "max_unauthenticated_per_source",
         ],
+    },
+    Table {
+        path: "listener.authorization",
+        heading: "`[listener.authorization]`",
+        keys: &["rules", "audit_allows"],
     },
     Table {
         path: "listener.route",

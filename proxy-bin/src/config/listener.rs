@@ -149,11 +149,16 @@ impl Validator {
         let protocol = match kind? {
             ProtocolKind::Tcp => {
                 self.no_kafka_keys(at, &raw_kafka);
-                if raw.sasl.is_some() {
-                    self.error(
-                        path::key(at, "sasl"),
-                        "only Kafka listeners (protocol = \"kafka\") take this key".into(),
-                    );
+                for (key, given) in [
+                    ("sasl", raw.sasl.is_some()),
+                    ("authorization", raw.authorization.is_some()),
+                ] {
+                    if given {
+                        self.error(
+                            path::key(at, key),
+                            "only Kafka listeners (protocol = \"kafka\") take this key".into(),
+                        );
+                    }
                 }
                 Some(ListenerProtocol::Tcp)
             }
@@ -162,9 +167,17 @@ impl Validator {
                 self.principal_rules_need_authentication(at, routes.as_deref(), &sasl, &tls);
                 let authenticates = authenticates_before_forwarding(&sasl, &tls);
                 let kafka = self.kafka(at, raw_kafka, bind, tls.as_ref(), authenticates);
-                kafka.zip(sasl).map(|(kafka, sasl)| {
-                    ListenerProtocol::Kafka(Box::new(KafkaConfig { sasl, ..kafka }))
-                })
+                let authorization = self.listener_authorization(at, raw.authorization);
+                match (kafka, sasl, authorization) {
+                    (Some(kafka), Some(sasl), Some(authorization)) => {
+                        Some(ListenerProtocol::Kafka(Box::new(KafkaConfig {
+                            sasl,
+                            authorization,
+                            ..kafka
+                        })))
+                    }
+                    _ => None,
+                }
             }
         };
         Some(ListenerConfig {

@@ -24,6 +24,7 @@ mod lifecycle;
 mod limits;
 mod lines;
 mod listener;
+mod listener_authorization;
 mod listener_sasl;
 mod load;
 mod path;
@@ -82,6 +83,7 @@ use proxy_frontend::{PrincipalSource, TlsServerOptions};
 
 pub(crate) use error::with_causes;
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use files::read_acl_rules;
 pub use lines::KeyLines;
 pub use load::{Loaded, load, parse, parse_in};
 /// A backend as written in the file (port never 0); the connector's own type, so no conversion.
@@ -341,6 +343,17 @@ pub struct KafkaConfig {
     pub max_in_flight_requests: usize,
     /// `[listener.sasl]`: `None` passes SASL through to the broker.
     pub sasl: Option<KafkaSaslConfig>,
+    /// `[listener.authorization]`: `None` lets every request through.
+    pub authorization: Option<AuthorizationConfig>,
+}
+
+/// `[listener.authorization]`: ACLs decided at the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationConfig {
+    /// The rules file, resolved against the config file's directory.
+    pub rules: PathBuf,
+    /// Audit allowed decisions too (denials always are).
+    pub audit_allows: bool,
 }
 
 /// `[listener.sasl]` with `mode = "inspect"` or `"terminate"`.

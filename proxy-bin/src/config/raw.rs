@@ -108,6 +108,7 @@ pub(super) struct RawListener {
     pub(super) frame_timeout: Option<String>,
     pub(super) max_in_flight_requests: Option<i64>,
     pub(super) sasl: Option<super::listener_sasl::RawListenerSasl>,
+    pub(super) authorization: Option<super::listener_authorization::RawAuthorization>,
 }
 
 /// A listener's `[listener.tls]` table; see [`super::ListenerTlsConfig`].

@@ -10,6 +10,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 use super::first_pass;
 use super::keys::TABLES;
+use super::listener_authorization::RawAuthorization;
 use super::listener_sasl::RawListenerSasl;
 use super::raw::{
     RawAdmin, RawAudit, RawCluster, RawClusterSasl, RawClusterTls, RawConfig, RawLimits,
@@ -59,6 +60,7 @@ fn struct_fields(table: &str) -> BTreeSet<&'static str> {
         "listener.tls" => fields_of::<RawListenerTls>(),
         "listener.tls.certificate" => fields_of::<RawTlsCertificate>(),
         "listener.sasl" => fields_of::<RawListenerSasl>(),
+        "listener.authorization" => fields_of::<RawAuthorization>(),
         "listener.route" => fields_of::<RawRoute>(),
         // `RawStage` flattens the stage's own options beside `kind`, so serde does not name
         // its fields; the TOML test below shows `kind` is taken and nothing is unknown.

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::acl_reload;
 use crate::admin::{AdminState, KafkaDiscovery, TlsListener};
 use crate::audit::AuditWriter;
 use crate::config::{AdminConfig, Config};
@@ -107,6 +108,14 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
             stop_background.clone(),
         ));
     }
+    let rules_files = plan
+        .rules_files
+        .iter()
+        .map(|file| (file.path().to_owned(), file.reloads().clone()))
+        .collect();
+    if !plan.rules_files.is_empty() {
+        background.spawn(acl_reload::watch(plan.rules_files, stop_background.clone()));
+    }
     let state = Arc::new(
         AdminState::new(
             cluster_health,
@@ -123,6 +132,7 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         .with_admission(frontend.connection_budget().clone(), admissions)
         .with_tls(tls)
         .with_users_files(users_files)
+        .with_authorization(plan.authorization_metrics, rules_files)
         .with_audit(audit.as_ref().map(|audit| audit.stats().clone())),
     );
     background.spawn(reopen_on_sigusr1(audit.clone(), stop_background.clone()));

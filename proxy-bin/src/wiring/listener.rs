@@ -14,6 +14,7 @@ use proxy_frontend::{
     Admission, KafkaListener, ListenerProtocol, ListenerSpec, ListenerTls, ReloadableServerConfig,
     TlsTermination,
 };
+use proxy_kafka::authorization::{AuditAllows, AuthorizationMetrics, NewAuthorization};
 use proxy_kafka::broker_map::{BrokerMap, GatewayMode};
 use proxy_kafka::quota::{NewQuota, QuotaMetrics};
 use proxy_kafka::sasl::{ListenerSasl, SaslMetrics};
@@ -21,6 +22,7 @@ use proxy_kafka::{Kafka, KafkaMetrics, kafka_registry};
 
 use super::error;
 use super::sasl::listener_sasl;
+use crate::acl_reload::RulesFile;
 use crate::config::{
     self, Config, ConfigError, KafkaConfig, KafkaGatewayConfig, ListenerConfig, ListenerTlsConfig,
     StageConfig,
@@ -38,6 +40,10 @@ pub(super) struct Listeners {
     /// The process's frame budget and each Kafka listener's under it.
     pub(super) frame_budgets: FrameBudgets,
     pub(super) users_files: Vec<UsersFile>,
+    /// Kafka listeners' ACL rules files, reloaded on SIGHUP and when they change.
+    pub(super) rules_files: Vec<RulesFile>,
+    /// Kafka listeners' authorization decision counters, by listener name.
+    pub(super) authorization_metrics: Vec<(String, Arc<AuthorizationMetrics>)>,
 }
 
 /// The process's frame budget and each Kafka listener's, by listener name.
@@ -62,6 +68,8 @@ impl Listeners {
                 listeners: Vec::new(),
             },
             users_files: Vec::new(),
+            rules_files: Vec::new(),
+            authorization_metrics: Vec::new(),
         };
         let registries = Registries {
             tcp: raw_tcp_registry(),
@@ -121,14 +129,59 @@ impl Listeners {
             },
             config::ListenerProtocol::Kafka(kafka) => {
                 let mut stages = stages(&registries.kafka, &listener.stages, errors);
+                if let Some(authorization) = self.authorization(index, listener, kafka, errors) {
+                    // Before every configured stage: nothing a client may not do reaches one.
+                    stages.insert(0, authorization);
+                }
                 if registries.admin_audit {
                     // First: it sees the requests as the client sent them, and the answers as
-                    // the client gets them.
+                    // the client gets them (denials included).
                     stages.insert(0, proxy_kafka::admin_audit::new_admin_audit());
                 }
                 ListenerProtocol::Kafka(self.kafka(index, listener, name, kafka, stages, errors))
             }
         }
+    }
+
+    /// A Kafka listener's authorization stage, its rules read (each file once, however many
+    /// listeners name it).
+    fn authorization(
+        &mut self,
+        index: usize,
+        listener: &ListenerConfig,
+        kafka: &KafkaConfig,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Arc<dyn NewStage<Kafka>>> {
+        let config = kafka.authorization.as_ref()?;
+        let acl = match self
+            .rules_files
+            .iter_mut()
+            .find(|file| file.path() == config.rules)
+        {
+            Some(file) => file.share(),
+            None => match RulesFile::load(&config.rules) {
+                Ok((file, acl)) => {
+                    self.rules_files.push(file);
+                    acl
+                }
+                Err(message) => {
+                    errors.push(ConfigError::new(
+                        format!("listener[{index}].authorization.rules"),
+                        message,
+                    ));
+                    return None;
+                }
+            },
+        };
+        let audit_allows = if config.audit_allows {
+            AuditAllows::Yes
+        } else {
+            AuditAllows::No
+        };
+        let stage = NewAuthorization::new(acl, audit_allows);
+        self.authorization_metrics
+            .push((listener.name.clone(), stage.metrics().clone()));
+        Some(Arc::new(stage))
     }
 
     /// A Kafka listener: its broker map, counters and SASL handling.

@@ -17,9 +17,11 @@ use proxy_backend::health::Requirement;
 use proxy_core::route::StaticRouter;
 use proxy_frontend::{ListenerSpec, ReloadableServerConfig};
 use proxy_kafka::KafkaMetrics;
+use proxy_kafka::authorization::AuthorizationMetrics;
 use proxy_kafka::quota::QuotaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
 
+use crate::acl_reload::RulesFile;
 use crate::config::{Config, ConfigError, ConfigErrors, ReadyRequires};
 use crate::users_reload::UsersFile;
 
@@ -43,6 +45,10 @@ pub(crate) struct Plan {
     pub(crate) frame_budgets: FrameBudgets,
     /// SASL-terminating listeners' users files, reloaded on SIGHUP and when they change.
     pub(crate) users_files: Vec<UsersFile>,
+    /// Kafka listeners' ACL rules files, reloaded on SIGHUP and when they change.
+    pub(crate) rules_files: Vec<RulesFile>,
+    /// Kafka listeners' authorization decision counters, by listener name.
+    pub(crate) authorization_metrics: Vec<(String, Arc<AuthorizationMetrics>)>,
 }
 
 /// A cluster whose reachability readiness requires.
@@ -77,6 +83,8 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         sasl_metrics: listeners.sasl_metrics,
         frame_budgets: listeners.frame_budgets,
         users_files: listeners.users_files,
+        rules_files: listeners.rules_files,
+        authorization_metrics: listeners.authorization_metrics,
     })
 }
 

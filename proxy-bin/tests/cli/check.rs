@@ -148,6 +148,51 @@ fn check_names_the_users_file_a_sasl_listener_cannot_read() {
 }
 
 #[test]
+fn check_names_the_rule_and_key_of_a_broken_acl_rules_file() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/kafka-sasl.toml"
+    ))
+    .unwrap();
+    let users = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/users/kafka-users.toml"
+    );
+    let rules = write_config(
+        "acl-broken-rules.toml",
+        "[[rule]]\nprincipal = \"alice\"\nresource = \"topic\"\nname = \"orders\"\n\
+         operations = [\"wrte\"]\n",
+    );
+    let (ok, stderr) = check(
+        &example
+            .replace("\"users/kafka-users.toml\"", &format!("{users:?}"))
+            .replace(
+                "\"acl/kafka-acl.toml\"",
+                &format!("{:?}", rules.display().to_string()),
+            ),
+        "acl-broken.toml",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("listener[0].authorization.rules")
+            && stderr.contains("rule[0].operations: unknown operation \"wrte\""),
+        "{stderr}"
+    );
+    let (ok, stderr) = check(
+        &example
+            .replace("\"users/kafka-users.toml\"", &format!("{users:?}"))
+            .replace("\"acl/kafka-acl.toml\"", "\"no-such-acl.toml\""),
+        "acl-missing.toml",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("listener[0].authorization.rules")
+            && stderr.contains("cannot read the rules file"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_names_the_key_of_an_unknown_key() {
     let (ok, stderr) = check(
         &VALID.replace(

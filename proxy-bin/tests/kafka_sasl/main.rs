@@ -14,6 +14,7 @@
 )]
 
 mod audit;
+mod authorization;
 mod clients;
 mod hardening;
 mod old_client;

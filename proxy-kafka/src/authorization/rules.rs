@@ -54,6 +54,11 @@ impl ResourceType {
     fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.label() == text)
     }
+
+    /// Its place in [`Self::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// What a request does to a resource (Kafka's ACL operations).
@@ -134,6 +139,11 @@ impl Operation {
 
     pub(crate) fn denies(self, requested: Self) -> bool {
         self == requested || self == Self::All
+    }
+
+    /// Its place in [`Self::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -247,20 +257,41 @@ impl Rule {
         resource: ResourceType,
         name: &str,
     ) -> bool {
+        self.resource == resource && self.names(resource, name) && self.applies_to(requester)
+    }
+
+    /// Whether the rule's name pattern takes in `name`.
+    fn names(&self, resource: ResourceType, name: &str) -> bool {
+        resource == ResourceType::Cluster
+            || match self.pattern {
+                Pattern::Literal => &*self.name == "*" || &*self.name == name,
+                Pattern::Prefixed => name.starts_with(&*self.name),
+            }
+    }
+
+    /// Whether every name this deny rule's pattern takes in includes all of `allow`'s.
+    pub(crate) fn names_all_of(&self, allow: &Rule) -> bool {
+        match self.pattern {
+            _ if self.resource == ResourceType::Cluster => true,
+            Pattern::Literal if &*self.name == "*" => true,
+            Pattern::Literal => allow.pattern == Pattern::Literal && allow.name == self.name,
+            Pattern::Prefixed => {
+                !(allow.pattern == Pattern::Literal && &*allow.name == "*")
+                    && allow.name.starts_with(&*self.name)
+            }
+        }
+    }
+
+    /// Whether the rule is for `requester` (principal, source, SNI, listener), whatever the
+    /// resource.
+    pub(crate) fn applies_to(&self, requester: &Requester<'_>) -> bool {
         let principal = match (&self.principal, requester.principal) {
             (PrincipalMatch::AnyAuthenticated, Some(_)) => true,
             (PrincipalMatch::Anonymous, None) => true,
             (PrincipalMatch::Named(wanted), Some(principal)) => **wanted == *principal,
             _ => false,
         };
-        let named = resource == ResourceType::Cluster
-            || match self.pattern {
-                Pattern::Literal => &*self.name == "*" || &*self.name == name,
-                Pattern::Prefixed => name.starts_with(&*self.name),
-            };
         principal
-            && self.resource == resource
-            && named
             && self.source.is_none_or(|net| {
                 requester
                     .source
