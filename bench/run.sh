@@ -297,7 +297,9 @@ fi
 # What a Kafka stage costs: the shared run again with a `quota` stage whose limits are never
 # reached (every request is still measured against them).
 # And with the audit file sink on (connection and admin events), for what auditing costs.
-kafka_runs+=(quota audit)
+# And with ACLs ([listener.authorization]) whose rules allow everything: every request is still
+# decoded and decided, every Fetch and Metadata answer checked.
+kafka_runs+=(quota audit acl)
 quota_stage='[[listener.stage]]
 kind = "quota"
 per = "client_id"
@@ -328,6 +330,17 @@ sink = \"file\"
 path = \"$work/kafka-audit/audit.jsonl\"
 events = [\"connection\", \"admin\"]"
             command=("$kafka_bench" "${kafka_args[@]}" --idle-sessions 0 --listener-extra "$audit_table")
+            ;;
+        acl)
+            echo "kafka, sharing every core, with ACL rules that allow everything"
+            mkdir -p "$work/kafka-acl"
+            for resource in topic group transactional_id cluster; do
+                printf '[[rule]]\nprincipal = "ANONYMOUS"\nresource = "%s"\nname = "*"\noperations = ["all"]\n\n' \
+                    "$resource"
+            done >"$work/kafka-acl/acl.toml"
+            acl_table="[listener.authorization]
+rules = \"$work/kafka-acl/acl.toml\""
+            command=("$kafka_bench" "${kafka_args[@]}" --idle-sessions 0 --listener-extra "$acl_table")
             ;;
     esac
     mkdir -p "$work/kafka-$kafka_run"
@@ -398,7 +411,7 @@ done
 # What a stage and the audit sink cost: each run against the run without them. The runs are
 # minutes apart and the mock's speed drifts between them, so each is taken relative to its own
 # direct run (Sluice/direct), and the cost is the ratio of those (medians of the repetitions).
-python3 - "$work/kafka-shared.out" "$work/kafka-quota.out" "$work/kafka-audit.out" <<'EOF'
+python3 - "$work/kafka-shared.out" "$work/kafka-quota.out" "$work/kafka-audit.out" "$work/kafka-acl.out" <<'EOF'
 import statistics, sys
 
 def medians(path):
@@ -423,11 +436,11 @@ def relative(run, case):
 
 runs = [medians(path) for path in sys.argv[1:]]
 print()
-print("| Kafka, Sluice/direct (medians) | without | with a quota stage | ratio | with the audit file sink | ratio |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| Kafka, Sluice/direct (medians) | without | with a quota stage | ratio | with the audit file sink | ratio | with allow-all ACLs | ratio |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for case in ("produce", "consume"):
-    base, quota, audit = (relative(run, case) for run in runs)
+    base, quota, audit, acl = (relative(run, case) for run in runs)
     show = lambda v: "—" if v is None else f"{v:.2f}"
     ratio = lambda v: "—" if v is None or not base else f"{v / base:.2f}"
-    print(f"| {case} | {show(base)} | {show(quota)} | {ratio(quota)} | {show(audit)} | {ratio(audit)} |")
+    print(f"| {case} | {show(base)} | {show(quota)} | {ratio(quota)} | {show(audit)} | {ratio(audit)} | {show(acl)} | {ratio(acl)} |")
 EOF

@@ -395,6 +395,62 @@ async fn a_mixed_produce_stores_the_allowed_part_and_an_edited_rule_counts_for_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_rule_is_removed_and_sighup_sent_a_producers_next_send_is_refused() {
+    let mock = MockCluster::new(3).unwrap();
+    mock.create_topic("orders", 3, 1).unwrap();
+    let users = users_file("acl-sighup-users.toml", &[ALICE]);
+    let (listener, rules_file) = authorized_listener("acl-sighup", &users, ALICE_RULES);
+    let pid_file = sluice_tests::process::temp_path("acl-sighup.pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let pid_arg = pid_file.display().to_string();
+    let proxy = Proxy::start_with(
+        "acl-sighup.toml",
+        &listener,
+        &cluster_toml("main", &mock),
+        &["--pid-file", &pid_arg],
+    );
+    let first = sluice_tests::process::wait_for_pid_file(&pid_file);
+    let mut generations = sluice_tests::process::Generations::new(first, &pid_file);
+    let (alice, _) = producer(
+        &proxy.bootstrap_servers(),
+        &sasl_client("SCRAM-SHA-256", ALICE),
+    );
+    produce(&alice, "orders", "before", 3).await;
+
+    // SIGHUP reads the rules in place (for the sessions this process still has while it
+    // drains) and hands over to a successor that reads them too. The same producer's next
+    // send is refused, whichever process its connection now reaches.
+    std::fs::write(
+        &rules_file,
+        ALICE_RULES.replace("[\"write\", \"read\"]", "[\"read\"]"),
+    )
+    .unwrap();
+    proxy.sluice.signal("-HUP");
+    let reloaded = proxy
+        .sluice
+        .find_where("authorization rules reloaded", "trigger", "SIGHUP");
+    assert_eq!(reloaded["generation"], 1, "{reloaded}");
+    proxy
+        .sluice
+        .wait_for("upgrade: handed over to the successor");
+    generations
+        .pids
+        .push(sluice_tests::process::wait_for_pid_file(&pid_file));
+    let (err, _) = alice
+        .send(
+            FutureRecord::to("orders").key("k").payload("after"),
+            KAFKA_STEP,
+        )
+        .await
+        .expect_err("a send after the rule was removed");
+    assert_eq!(
+        err.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::TopicAuthorizationFailed),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_rule_follows_the_client_address_haproxy_sends() {
     let mock = MockCluster::new(1).unwrap();
     mock.create_topic("orders", 1, 1).unwrap();
@@ -403,9 +459,17 @@ async fn a_source_rule_follows_the_client_address_haproxy_sends() {
                  operations = [\"write\"]\nsource = \"10.0.0.0/24\"\n";
     let (listener, _) = authorized_listener("acl-source", &users, rules);
     let listener = format!(
-        "proxy_protocol = \"optional\"\nproxy_protocol_trusted = [\"127.0.0.1\"]\n{listener}"
+        "proxy_protocol = \"optional\"\nproxy_protocol_trusted = [\"127.0.0.1\"]\n{listener}\n\
+         audit_allows = true\n"
     );
-    let proxy = Proxy::start("acl-source.toml", &listener, &cluster_toml("main", &mock));
+    let trail = sluice_tests::process::temp_path("acl-source-audit.jsonl");
+    let _ = std::fs::remove_file(&trail);
+    let tables = format!(
+        "{}\n[audit]\nsink = \"file\"\npath = \"{}\"\nevents = [\"authorization\"]\n",
+        cluster_toml("main", &mock),
+        trail.display()
+    );
+    let proxy = Proxy::start("acl-source.toml", &listener, &tables);
     let bootstrap = SocketAddr::from(([127, 0, 0, 1], proxy.bootstrap));
     let inside = HaProxy::start_with(
         bootstrap,
@@ -438,6 +502,36 @@ async fn a_source_rule_follows_the_client_address_haproxy_sends() {
             .starts_with("10.9.9.9:"),
         "{line}"
     );
+    // The audit trail: the allow (audit_allows) from 10.0.0.7 with its rule, the denial from
+    // 10.9.9.9 with none, both valid against the schema.
+    drop((from_inside, from_outside));
+    let status = proxy.sluice.terminate();
+    assert!(status.success(), "{status:?}");
+    let lines = sluice_tests::audit_schema::assert_valid_file(&trail);
+    let decided = |client: &str, outcome: &str| {
+        lines.iter().find(|line| {
+            line["event"] == "authorization"
+                && line["authorization"]["outcome"] == outcome
+                && line["authorization"]["name"] == "orders"
+                && line["authorization"]["operation"] == "write"
+                && line["session"]["principal"] == "alice"
+                && line["session"]["client_addr"]
+                    .as_str()
+                    .is_some_and(|addr| addr.starts_with(client))
+        })
+    };
+    let allowed = decided("10.0.0.7:", "allowed").unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(
+        allowed["authorization"]["rule"]
+            .as_str()
+            .unwrap()
+            .starts_with("rule[0]: allow alice topic"),
+        "{allowed}"
+    );
+    assert_eq!(allowed["action"], "allow");
+    let denied = decided("10.9.9.9:", "denied").unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(denied["authorization"]["rule"], serde_json::Value::Null);
+    assert_eq!(denied["authorization"]["api"], "Produce");
 }
 
 /// A Sluice with a port-per-broker listener (with `listener` added) in front of `tansu`

@@ -93,6 +93,11 @@ impl Proxy {
     /// `listener` is appended to the `[[listener]]` table (SASL, routes); `clusters` is the
     /// clusters' TOML.
     fn start(name: &str, listener: &str, clusters: &str) -> Self {
+        Self::start_with(name, listener, clusters, &[])
+    }
+
+    /// [`Self::start`] with `args` added to `sluice run`.
+    fn start_with(name: &str, listener: &str, clusters: &str, args: &[&str]) -> Self {
         let bootstrap = free_port_block(3);
         let config = format!(
             r#"
@@ -113,7 +118,7 @@ broker_port_start = {start}
 "#,
             start = bootstrap + 1
         );
-        let sluice = SLUICE.run_with(&config, name, &[], "info");
+        let sluice = SLUICE.run_with(&config, name, args, "info");
         sluice.wait_for("sluice started");
         Self { sluice, bootstrap }
     }

@@ -212,6 +212,7 @@ pub(crate) fn filter(response: &mut ResponseKind, d: &mut Decide<'_>) {
     use ResponseKind as R;
     d.quietly(|d| match response {
         R::Metadata(body) => topics::filter_metadata(body, d),
+        R::DescribeTopicPartitions(body) => topics::filter_topic_partitions(body, d),
         R::Fetch(body) => topics::filter_fetch(body, d),
         R::ListGroups(body) => groups::filter_list_groups(body, d),
         R::OffsetFetch(body) => groups::filter_offset_fetch(body, d),
@@ -229,6 +230,10 @@ pub(crate) fn hides_anything(response: &ResponseKind, d: &mut Decide<'_>) -> boo
             .topics
             .iter()
             .any(|topic| !topics::metadata_visible(topic, d)),
+        R::DescribeTopicPartitions(body) => body
+            .topics
+            .iter()
+            .any(|topic| !topics::partitions_visible(topic, d)),
         R::Fetch(body) => body
             .responses
             .iter()
@@ -264,6 +269,7 @@ pub(crate) fn filters(api: ApiKey) -> bool {
     matches!(
         api,
         ApiKey::Metadata
+            | ApiKey::DescribeTopicPartitions
             | ApiKey::Fetch
             | ApiKey::ListGroups
             | ApiKey::OffsetFetch

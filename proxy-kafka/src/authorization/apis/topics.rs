@@ -408,6 +408,24 @@ pub(crate) fn describe_topic_partitions(
     )
 }
 
+/// A DescribeTopicPartitions answer (for every topic, when none is named) lists only topics
+/// the session may describe; named denied topics are merged after this filter.
+pub(crate) fn filter_topic_partitions(
+    body: &mut kafka_protocol::messages::DescribeTopicPartitionsResponse,
+    d: &mut Decide<'_>,
+) {
+    body.topics.retain(|topic| partitions_visible(topic, d));
+}
+
+/// Whether a DescribeTopicPartitions answer may show the topic.
+pub(crate) fn partitions_visible(
+    topic: &kafka_protocol::messages::describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic,
+    d: &mut Decide<'_>,
+) -> bool {
+    let name = topic.name.as_ref().map_or("", |name| &name.0);
+    d.allows(ResourceType::Topic, name, Operation::Describe)
+}
+
 listed! {
     /// DescribeProducers, by topic.
     DescribeProducersTopics:
