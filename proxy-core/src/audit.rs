@@ -82,6 +82,8 @@ pub struct SessionFacts {
     pub principal: Option<Box<str>>,
     /// The route (cluster) it was given.
     pub route: Option<Box<str>>,
+    /// The tenant a multi-tenant stage gave it, if any.
+    pub tenant: Option<Box<str>>,
 }
 
 /// How an authentication ended.

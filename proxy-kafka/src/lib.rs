@@ -27,6 +27,7 @@ pub mod rewrite;
 pub mod sasl;
 mod stages;
 mod tagged_scan;
+pub mod tenant;
 mod wire;
 
 #[cfg(any(test, fuzzing))]

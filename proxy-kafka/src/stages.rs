@@ -44,7 +44,8 @@ pub fn kafka_registry() -> StageRegistry<Kafka> {
         .register(AUDIT, build_audit)
         .register(CLIENT_ID_PREFIX, build_client_id_prefix)
         .register(DENY_API, build_deny_api)
-        .register(crate::quota::KIND, crate::quota::build);
+        .register(crate::quota::KIND, crate::quota::build)
+        .register(crate::tenant::KIND, crate::tenant::build);
     registry
 }
 

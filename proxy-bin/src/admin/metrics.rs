@@ -100,6 +100,7 @@ impl Collector for Scrape {
         super::kafka_metrics::encode(state, out)?;
         super::quota_metrics::encode(state, out)?;
         super::authorization_metrics::encode(state, out)?;
+        super::tenant_metrics::encode(state, out)?;
         super::audit_metrics::encode(state, out)?;
         super::sasl_metrics::encode(state, out)?;
         super::frame_metrics::encode(state, out)?;

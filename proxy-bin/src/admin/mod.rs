@@ -30,6 +30,7 @@ mod reload_metrics;
 mod sasl_metrics;
 mod session_metrics;
 mod state;
+mod tenant_metrics;
 mod tls_metrics;
 mod watched;
 

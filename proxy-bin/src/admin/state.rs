@@ -15,6 +15,7 @@ use proxy_kafka::authorization::AuthorizationMetrics;
 use proxy_kafka::broker_map::BrokerMap;
 use proxy_kafka::quota::QuotaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
+use proxy_kafka::tenant::TenantMetrics;
 
 use super::clock::Expiry;
 use super::outcomes::Outcomes;
@@ -82,6 +83,8 @@ pub(crate) struct AdminState {
     pub(crate) kafka: Vec<(String, Arc<KafkaMetrics>)>,
     /// `quota` stages' counters, by listener name.
     pub(crate) quotas: Vec<(String, Arc<QuotaMetrics>)>,
+    /// Kafka listeners' `tenant` stages, by listener name.
+    pub(crate) tenants: Vec<(String, Arc<TenantMetrics>)>,
     /// The `[audit]` sink's counters, when there is one.
     pub(crate) audit: Option<Arc<crate::audit::AuditStats>>,
     /// SASL outcome counters of Kafka listeners that inspect or terminate SASL, by listener.
@@ -161,6 +164,7 @@ impl AdminState {
             sessions,
             kafka: Vec::new(),
             quotas: Vec::new(),
+            tenants: Vec::new(),
             audit: None,
             sasl: Vec::new(),
             frame_budgets: None,
@@ -250,6 +254,15 @@ impl AdminState {
 
     pub(crate) fn with_kafka_metrics(mut self, kafka: Vec<(String, Arc<KafkaMetrics>)>) -> Self {
         self.kafka = kafka;
+        self
+    }
+
+    /// Exports `tenant` stages' per-tenant counters.
+    pub(crate) fn with_tenant_metrics(
+        mut self,
+        tenants: Vec<(String, Arc<TenantMetrics>)>,
+    ) -> Self {
+        self.tenants = tenants;
         self
     }
 

@@ -15,7 +15,7 @@ fn time(at: SystemTime) -> String {
 }
 
 fn session(facts: &SessionFacts) -> Value {
-    json!({
+    let mut session = json!({
         "id": facts.id,
         "listener": &*facts.listener,
         "client_addr": facts.client_addr.to_string(),
@@ -24,7 +24,12 @@ fn session(facts: &SessionFacts) -> Value {
         "tls_version": facts.tls_version.as_deref(),
         "principal": facts.principal.as_deref(),
         "route": facts.route.as_deref(),
-    })
+    });
+    // Only where a tenant stage runs, so lines of listeners without one stay as they were.
+    if let (Some(tenant), Value::Object(map)) = (&facts.tenant, &mut session) {
+        map.insert("tenant".into(), Value::from(&**tenant));
+    }
+    session
 }
 
 /// The event's line, without its line break.

@@ -125,6 +125,7 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         )
         .with_kafka_metrics(plan.kafka_metrics)
         .with_quota_metrics(plan.quota_metrics)
+        .with_tenant_metrics(plan.tenant_metrics)
         .with_sasl_metrics(plan.sasl_metrics)
         .with_frame_budgets(plan.frame_budgets.clone())
         .with_kafka_discovery(kafka_discovery(&plan.listeners))

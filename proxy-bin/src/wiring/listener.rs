@@ -18,6 +18,7 @@ use proxy_kafka::authorization::{AuditAllows, AuthorizationMetrics, NewAuthoriza
 use proxy_kafka::broker_map::{BrokerMap, GatewayMode};
 use proxy_kafka::quota::{NewQuota, QuotaMetrics};
 use proxy_kafka::sasl::{ListenerSasl, SaslMetrics};
+use proxy_kafka::tenant::{NewTenant, TenantMetrics};
 use proxy_kafka::{Kafka, KafkaMetrics, kafka_registry};
 
 use super::error;
@@ -36,6 +37,7 @@ pub(super) struct Listeners {
     pub(super) tls_reloads: Vec<(String, Arc<ReloadableServerConfig>)>,
     pub(super) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
     pub(super) quota_metrics: Vec<(String, Arc<QuotaMetrics>)>,
+    pub(super) tenant_metrics: Vec<(String, Arc<TenantMetrics>)>,
     pub(super) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
     /// The process's frame budget and each Kafka listener's under it.
     pub(super) frame_budgets: FrameBudgets,
@@ -62,6 +64,7 @@ impl Listeners {
             tls_reloads: Vec::new(),
             kafka_metrics: Vec::new(),
             quota_metrics: Vec::new(),
+            tenant_metrics: Vec::new(),
             sasl_metrics: Vec::new(),
             frame_budgets: FrameBudgets {
                 process: FrameBudget::new(config.limits.frame_budget),
@@ -204,6 +207,13 @@ impl Listeners {
             {
                 self.quota_metrics
                     .push((listener.name.clone(), quota.metrics()));
+            }
+            if let Some(tenant) = stage
+                .as_any()
+                .and_then(|any| any.downcast_ref::<NewTenant>())
+            {
+                self.tenant_metrics
+                    .push((listener.name.clone(), tenant.metrics().clone()));
             }
         }
         let sasl = match kafka

@@ -20,6 +20,7 @@ use proxy_kafka::KafkaMetrics;
 use proxy_kafka::authorization::AuthorizationMetrics;
 use proxy_kafka::quota::QuotaMetrics;
 use proxy_kafka::sasl::SaslMetrics;
+use proxy_kafka::tenant::TenantMetrics;
 
 use crate::acl_reload::RulesFile;
 use crate::config::{Config, ConfigError, ConfigErrors, ReadyRequires};
@@ -39,6 +40,8 @@ pub(crate) struct Plan {
     pub(crate) kafka_metrics: Vec<(String, Arc<KafkaMetrics>)>,
     /// Kafka listeners' `quota` stages' counters, by listener name.
     pub(crate) quota_metrics: Vec<(String, Arc<QuotaMetrics>)>,
+    /// Kafka listeners' `tenant` stages' counters, by listener name.
+    pub(crate) tenant_metrics: Vec<(String, Arc<TenantMetrics>)>,
     /// SASL-inspecting and -terminating listeners' outcome counters, by listener name.
     pub(crate) sasl_metrics: Vec<(String, Arc<SaslMetrics>)>,
     /// The process's frame budget and each Kafka listener's.
@@ -80,6 +83,7 @@ pub(crate) fn plan(config: &Config) -> Result<Plan, ConfigErrors> {
         tls_reloads: listeners.tls_reloads,
         kafka_metrics: listeners.kafka_metrics,
         quota_metrics: listeners.quota_metrics,
+        tenant_metrics: listeners.tenant_metrics,
         sasl_metrics: listeners.sasl_metrics,
         frame_budgets: listeners.frame_budgets,
         users_files: listeners.users_files,

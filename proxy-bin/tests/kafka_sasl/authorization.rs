@@ -536,7 +536,7 @@ async fn a_source_rule_follows_the_client_address_haproxy_sends() {
 
 /// A Sluice with a port-per-broker listener (with `listener` added) in front of `tansu`
 /// (node 111); returns it and the bootstrap address.
-fn gateway_to_tansu(
+pub(crate) fn gateway_to_tansu(
     name: &str,
     tansu: SocketAddr,
     listener: &str,

@@ -21,6 +21,7 @@ mod old_client;
 mod quota;
 mod reload;
 mod routing;
+mod tenant;
 mod termination;
 mod upstream;
 

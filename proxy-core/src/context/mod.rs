@@ -99,6 +99,8 @@ pub struct SessionContext {
     client_hold: Option<Instant>,
     /// Where the session's audit events go, if anywhere.
     audit: Option<Arc<dyn AuditSink>>,
+    /// The tenant a multi-tenant stage gave the session.
+    tenant: Option<Box<str>>,
     stats: Arc<SessionStats>,
     live: Arc<LiveResources>,
 }
@@ -134,6 +136,7 @@ impl SessionContext {
             released: Released::default(),
             client_hold: None,
             audit: None,
+            tenant: None,
             stats: Arc::default(),
             live,
         }
@@ -369,7 +372,18 @@ impl SessionContext {
             tls_version: self.tls.as_ref().and_then(|tls| tls.version.clone()),
             principal: self.auth.principal().map(Box::from),
             route: self.route.as_ref().map(|route| Box::from(route.as_str())),
+            tenant: self.tenant.clone(),
         }
+    }
+
+    /// Records the tenant a multi-tenant stage gave the session (audit events carry it).
+    pub fn set_tenant(&mut self, tenant: Option<Box<str>>) {
+        self.tenant = tenant;
+    }
+
+    /// The session's tenant, if a stage gave it one.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// Takes the hold set since the last call, for the driver that owns the read gate (it may

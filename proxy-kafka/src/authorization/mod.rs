@@ -22,9 +22,11 @@ mod tests;
 
 use std::collections::HashMap;
 
-pub(crate) use self::apis::refusal_code;
 pub use self::apis::{COVERED_APIS, covers};
+pub(crate) use self::apis::{learn_topic_ids, refusal_code};
 pub(crate) use self::error_answer::error_answer;
+#[cfg(test)]
+pub(crate) use self::error_answer::error_answer_tests::defaults as default_request_for_tests;
 pub use self::metrics::{AuthorizationMetrics, DecisionCount};
 pub use self::rules::{
     Effect, Operation, Pattern, PrincipalMatch, Requester, ResourceType, Rule, RulesError,
