@@ -148,6 +148,9 @@ async fn two_tenants_share_a_topic_name_and_a_group_and_see_only_their_own() {
             consumer.subscribe(&["orders"]).unwrap();
             let seen = read(&consumer, 5, Duration::from_secs(3)).await;
             assert_eq!(seen, payloads(who.0, 5), "{} ({protocol})", who.0);
+            consumer
+                .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+                .unwrap();
         }
         // KIP-848 with a regex: matches the tenant's own ord* topics, never the other's.
         let regex = tenant_consumer(&bootstrap, who, "g-regex", "consumer", "read_uncommitted");
@@ -170,6 +173,41 @@ async fn two_tenants_share_a_topic_name_and_a_group_and_see_only_their_own() {
         held.contains("alice.orders") && held.contains("bob.orders") && !held.contains("orders"),
         "{held:?}"
     );
+    // Two groups of one name on the broker, one per tenant, each with its own offsets (the
+    // broker is asked directly: librdkafka's mock has no ListGroups).
+    let committed = |group: &str, topic: &str| -> i64 {
+        tokio::task::block_in_place(|| {
+            let direct: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", mock.bootstrap_servers())
+                .set("group.id", group)
+                .create()
+                .unwrap();
+            let mut partitions = rdkafka::TopicPartitionList::new();
+            for partition in 0..3 {
+                partitions.add_partition(topic, partition);
+            }
+            let offsets = direct.committed_offsets(partitions, KAFKA_STEP).unwrap();
+            offsets
+                .elements()
+                .iter()
+                .filter_map(|element| element.offset().to_raw())
+                .filter(|offset| *offset > 0)
+                .sum()
+        })
+    };
+    for group in ["g-classic", "g-consumer"] {
+        assert_eq!(
+            committed(&format!("alice.{group}"), "alice.orders"),
+            5,
+            "{group}"
+        );
+        assert_eq!(
+            committed(&format!("bob.{group}"), "bob.orders"),
+            5,
+            "{group}"
+        );
+        assert_eq!(committed(group, "alice.orders"), 0, "{group} unprefixed");
+    }
     // Per-tenant counters, labelled because the tenants are listed.
     assert!(
         proxy.metric("sluice_kafka_tenant_requests_total{listener=\"kafka\",tenant=\"alice\"}") > 0
@@ -329,7 +367,14 @@ async fn acl_rules_are_written_against_the_tenants_own_names() {
         terminate_with(&users),
         rules.display()
     );
-    let proxy = Proxy::start("tenant-acl.toml", &listener, &cluster_toml("main", &mock));
+    let trail = sluice_tests::process::temp_path("tenant-acl-audit.jsonl");
+    let _ = std::fs::remove_file(&trail);
+    let tables = format!(
+        "{}\n[audit]\nsink = \"file\"\npath = \"{}\"\n",
+        cluster_toml("main", &mock),
+        trail.display()
+    );
+    let proxy = Proxy::start("tenant-acl.toml", &listener, &tables);
     let (alice, _) = producer(
         &proxy.bootstrap_servers(),
         &sasl_client("SCRAM-SHA-256", ALICE),
@@ -351,4 +396,17 @@ async fn acl_rules_are_written_against_the_tenants_own_names() {
         .sluice
         .find_where("authorization denied", "acl.name", "secrets");
     assert_eq!(denied["auth.principal"], "alice", "{denied}");
+
+    // The audit trail names the tenant of the denial and of the session's close.
+    drop(alice);
+    let status = proxy.sluice.terminate();
+    assert!(status.success(), "{status:?}");
+    let lines = sluice_tests::audit_schema::assert_valid_file(&trail);
+    let of_alice = |event: &str| {
+        lines
+            .iter()
+            .any(|line| line["event"] == event && line["session"]["tenant"] == "alice")
+    };
+    assert!(of_alice("authorization"), "{lines:#?}");
+    assert!(of_alice("connection"), "{lines:#?}");
 }
