@@ -364,3 +364,36 @@ fn shutdown_stops_children_that_ignore_sigterm_and_exits_zero() {
     assert_eq!(sluice.wait_exit().code(), Some(0));
     wait_gone(pid, Duration::from_secs(5));
 }
+
+/// The runtime's worker threads, by their name in /proc (tokio names them
+/// `tokio-rt-worker`).
+fn worker_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .filter(|comm| comm.trim() == "tokio-rt-worker")
+        .count()
+}
+
+#[test]
+fn limits_threads_sets_the_worker_threads_and_the_default_is_one_per_cpu() {
+    let backend = sluice_tests::process::echo_backend();
+    let config = |limits: &str| {
+        format!(
+            "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n\
+             cluster = \"local\"\n\n[cluster.local]\nbackends = [\"{backend}\"]\n{limits}"
+        )
+    };
+    let three = SLUICE.run(&config("\n[limits]\nthreads = 3\n"), "threads-3.toml");
+    let started = three.wait_for("sluice started");
+    assert_eq!(started["worker_threads"], 3, "{started}");
+    assert_eq!(worker_threads(three.pid()), 3);
+    assert!(three.terminate().success());
+
+    let default = SLUICE.run(&config(""), "threads-default.toml");
+    let started = default.wait_for("sluice started");
+    let cpus = thread::available_parallelism().unwrap().get();
+    assert_eq!(started["worker_threads"], cpus, "{started}");
+    assert_eq!(worker_threads(default.pid()), cpus);
+    assert!(default.terminate().success());
+}

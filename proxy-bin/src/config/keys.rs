@@ -174,7 +174,7 @@ pub(crate) const TABLES: &[Table] = &[
     Table {
         path: "limits",
         heading: "`[limits]`",
-        keys: &["max_connections", "frame_budget"],
+        keys: &["max_connections", "frame_budget", "threads"],
     },
     Table {
         path: "audit",

@@ -7,7 +7,7 @@ use super::raw::{RawLimits, RawListenerLimits};
 use super::validate::Validator;
 use super::{
     DEFAULT_PROCESS_FRAME_BUDGET, FrameLimits, LimitsConfig, ListenerConfig, ListenerProtocol,
-    path, value,
+    MAX_THREADS, path, value,
 };
 
 /// A budget below this could not hold a Kafka request header.
@@ -31,9 +31,24 @@ impl Validator {
             DEFAULT_PROCESS_FRAME_BUDGET,
             |raw| value::byte_size_in(&raw, (MIN_FRAME_BUDGET, usize::MAX)),
         );
+        let threads = match raw.threads {
+            None => Some(None),
+            Some(n) if (1..=MAX_THREADS).contains(&n) => Some(Some(n as usize)),
+            Some(n) => {
+                self.error(
+                    "limits.threads".into(),
+                    format!(
+                        "{n} is not a thread count: expected a whole number from 1 to \
+                         {MAX_THREADS}"
+                    ),
+                );
+                None
+            }
+        };
         Some(LimitsConfig {
             max_connections: max_connections?,
             frame_budget: frame_budget?,
+            threads: threads?,
         })
     }
 

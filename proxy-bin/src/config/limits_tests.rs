@@ -86,3 +86,22 @@ fn limits_beyond_the_descriptor_limit_are_warned_about_and_the_default_fits() {
     .unwrap();
     assert_eq!(descriptors::warning(&parsed, 200), None);
 }
+
+#[test]
+fn threads_default_to_the_cpus_and_a_count_out_of_range_names_its_key() {
+    let parsed = parse(&format!("{}{CLUSTER}", listener(""))).unwrap();
+    assert_eq!(parsed.limits.threads, None);
+    let parsed = parse(&format!(
+        "{}{CLUSTER}\n[limits]\nthreads = 3\n",
+        listener("")
+    ))
+    .unwrap();
+    assert_eq!(parsed.limits.threads, Some(3));
+    for bad in ["0", "-2", "1025"] {
+        let errors = errors(&format!(
+            "{}{CLUSTER}\n[limits]\nthreads = {bad}\n",
+            listener("")
+        ));
+        assert_error(&errors, "limits.threads", "is not a thread count");
+    }
+}

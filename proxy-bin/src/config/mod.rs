@@ -152,6 +152,9 @@ pub struct LimitsConfig {
     /// Bytes all listeners' frames being assembled may hold together
     /// ([`proxy_core::forward::FrameBudget`]).
     pub frame_budget: usize,
+    /// Worker threads of the runtime (HAProxy's `nbthread`); `None`: one per CPU the process
+    /// may run on.
+    pub threads: Option<usize>,
 }
 
 impl Default for LimitsConfig {
@@ -159,9 +162,13 @@ impl Default for LimitsConfig {
         Self {
             max_connections: None,
             frame_budget: DEFAULT_PROCESS_FRAME_BUDGET,
+            threads: None,
         }
     }
 }
+
+/// More worker threads than this is a typo, not a machine.
+pub const MAX_THREADS: i64 = 1024;
 
 /// What all listeners' frames being assembled may hold together unless `[limits]
 /// frame_budget` says otherwise.

@@ -53,6 +53,7 @@ pub(super) struct RawAudit {
 pub(super) struct RawLimits {
     pub(super) max_connections: Option<i64>,
     pub(super) frame_budget: Option<RawSize>,
+    pub(super) threads: Option<i64>,
 }
 
 /// A listener's connection-limit keys; see [`proxy_frontend::ConnectionLimits`].

@@ -57,10 +57,12 @@ pub(crate) fn main(config: Config, startup: Startup) -> ExitCode {
     for warning in config.warnings().into_iter().chain(descriptors) {
         warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = config.limits.threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(err) => {
             error!(error = %err, "cannot start the async runtime");
@@ -136,6 +138,7 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
     info!(
         version = env!("CARGO_PKG_VERSION"),
         pid = std::process::id(),
+        worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
         "sluice started"
     );
     let pid_file = options.pid_file.clone();
