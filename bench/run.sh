@@ -3,7 +3,8 @@
 # run on this machine, and prints a markdown table of medians. Then the Kafka part: librdkafka
 # producing and consuming against its mock cluster, directly and through Sluice (sharing every
 # core, then with Sluice on a core of its own, then sharing again with a `quota` stage that never
-# throttles, for what a Kafka stage costs), with tables of their own.
+# throttles, for what a Kafka stage costs), with tables of their own. Each proxy's CPU time over
+# every measured window (from /proc/PID/stat) gives its CPU per request, connection and GB.
 # docs/performance.md explains each mode and the fairness choices.
 #
 #   bench/run.sh           3 repetitions of 5 s per measurement (about 5 minutes), then Kafka:
@@ -279,6 +280,12 @@ for rep in $(seq "$reps"); do
                 rr64) args=(rr --target "$echo_at" --size 64 --connections 64) ;;
                 connect16) args=(connect --target "$echo_at" --concurrency 16) ;;
             esac
+            # The proxy's own CPU time over the measured window (/proc/PID/stat), for its cost
+            # per request, per connection and per GB.
+            case $target in
+                haproxy) args+=(--cpu-pid "$haproxy_pid") ;;
+                sluice) args+=(--cpu-pid "$sluice_pid") ;;
+            esac
             measure "$rep" "$target" "$case_id" "${args[@]}" --seconds "$seconds"
         done
     done
@@ -365,6 +372,16 @@ from collections import defaultdict
 runs = defaultdict(list)  # (case, via) -> [fields]
 for line in open(sys.argv[1]):
     fields = dict(item.split("=", 1) for item in line.split()[1:])
+    # The proxy's CPU per unit of work, from its CPU seconds over the measured window.
+    if "cpu_s" in fields:
+        cpu = float(fields["cpu_s"])
+        if fields.get("requests", "0") != "0":
+            fields["cpu_us_per_req"] = cpu * 1e6 / float(fields["requests"])
+        if fields.get("connections") and fields.get("mode") == "connect" and fields["connections"] != "0":
+            fields["cpu_us_per_conn"] = cpu * 1e6 / float(fields["connections"])
+        moved = float(fields.get("bytes_up", 0)) + float(fields.get("bytes_down", 0))
+        if moved > 0:
+            fields["cpu_s_per_gb"] = cpu / (moved / 1e9)
     runs[(fields["case"], fields["via"])].append(fields)
 
 rows = [  # (case, field, label, higher is better)
@@ -378,6 +395,11 @@ rows = [  # (case, field, label, higher is better)
     ("rr64", "p50_us", "rr 64 B, 64 conns p50 (µs)", False),
     ("rr64", "p99_us", "rr 64 B, 64 conns p99 (µs)", False),
     ("connect16", "cps", "connect, concurrency 16 (conn/s)", True),
+    ("up8", "cpu_s_per_gb", "proxy CPU, throughput up, 8 conns (s/GB)", False),
+    ("both8", "cpu_s_per_gb", "proxy CPU, both ways, 8 conns (s/GB)", False),
+    ("rr1", "cpu_us_per_req", "proxy CPU, rr 64 B, 1 conn (µs/req)", False),
+    ("rr64", "cpu_us_per_req", "proxy CPU, rr 64 B, 64 conns (µs/req)", False),
+    ("connect16", "cpu_us_per_conn", "proxy CPU, connect (µs/conn)", False),
     ("idle", "kib_per_session", "idle, 1000 sessions (KiB/session)", False),
 ]
 
@@ -391,7 +413,9 @@ def errors(case, target):
 def show(value):
     if value is None:
         return "—"
-    return f"{value:.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.1f}"
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:.0f}"
+    return f"{value:.2f}" if abs(value) < 1 else f"{value:.1f}"
 
 def ratio(a, b):
     return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}"

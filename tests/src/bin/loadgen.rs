@@ -14,6 +14,8 @@ use clap::{Parser, Subcommand};
 // `src/bin/loadgen/` so that Cargo does not take each of them for a binary of its own.
 #[path = "loadgen/connect.rs"]
 mod connect;
+#[path = "loadgen/cpu.rs"]
+mod cpu;
 #[path = "loadgen/failures.rs"]
 mod failures;
 #[path = "loadgen/idle.rs"]

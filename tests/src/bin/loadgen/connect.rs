@@ -35,6 +35,9 @@ pub(crate) struct Args {
     /// How long the run lasts, warm-up included.
     #[arg(long, value_parser = parse_seconds)]
     seconds: Duration,
+    /// Also report the CPU time this process (a proxy) spent in the measured window.
+    #[arg(long)]
+    cpu_pid: Option<u32>,
     /// How many cycles run at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -50,6 +53,7 @@ struct Cycles {
 pub(crate) async fn run(args: Args) -> Result<(), BoxError> {
     let empty = latency_histogram()?;
     let window = Window::starting_now(args.seconds);
+    let cpu = args.cpu_pid.map(|pid| crate::cpu::spawn(pid, window));
     let mut workers = JoinSet::new();
     for _ in 0..args.concurrency {
         workers.spawn(cycle_until(args.target, empty.clone(), window));
@@ -65,6 +69,10 @@ pub(crate) async fn run(args: Args) -> Result<(), BoxError> {
             Err(_) => failures.other += 1,
         }
     }
+    let cpu_s = match cpu {
+        Some(sampling) => sampling.await.ok().flatten(),
+        None => None,
+    };
     let secs = window.measured_secs();
     let connections = latencies.len();
     let cps = connections as f64 / secs;
@@ -75,6 +83,7 @@ pub(crate) async fn run(args: Args) -> Result<(), BoxError> {
         .field("connections", connections)
         .field("cps", format!("{cps:.0}"))
         .latency(&latencies)
+        .cpu(cpu_s)
         .failures(&failures)
         .emit(&format!(
             "connect via {}: concurrency {}, {cps:.0} connections/s over {secs:.2} s; failures: \

@@ -29,6 +29,14 @@ impl Report {
         self
     }
 
+    /// Adds `cpu_s`, another process's CPU seconds in the measured window, when sampled.
+    pub(crate) fn cpu(self, seconds: Option<f64>) -> Self {
+        match seconds {
+            Some(seconds) => self.field("cpu_s", format!("{seconds:.3}")),
+            None => self,
+        }
+    }
+
     /// Adds the failure counts: `errors` (the total), then each kind.
     pub(crate) fn failures(self, failures: &Failures) -> Self {
         self.field("errors", failures.total())

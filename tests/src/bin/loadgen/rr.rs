@@ -30,6 +30,9 @@ pub(crate) struct Args {
     /// How long the run lasts, warm-up included.
     #[arg(long, value_parser = parse_seconds)]
     seconds: Duration,
+    /// Also report the CPU time this process (a proxy) spent in the measured window.
+    #[arg(long)]
+    cpu_pid: Option<u32>,
     /// The size of each request, and of its echoed response.
     #[arg(long, value_parser = parse_size, default_value = "64")]
     size: usize,
@@ -48,6 +51,7 @@ pub(crate) async fn run(args: Args) -> Result<(), BoxError> {
     let (streams, mut failures) =
         failures::connect_all(args.target, args.connections, setup_deadline).await;
     let window = Window::starting_now(args.seconds);
+    let cpu = args.cpu_pid.map(|pid| crate::cpu::spawn(pid, window));
     let mut connections = JoinSet::new();
     for stream in streams {
         connections.spawn(exchange_until(stream, args.size, empty.clone(), window));
@@ -63,6 +67,10 @@ pub(crate) async fn run(args: Args) -> Result<(), BoxError> {
             Err(_) => failures.other += 1,
         }
     }
+    let cpu_s = match cpu {
+        Some(sampling) => sampling.await.ok().flatten(),
+        None => None,
+    };
     let secs = window.measured_secs();
     let requests = latencies.len();
     let rps = requests as f64 / secs;
@@ -74,6 +82,7 @@ pub(crate) async fn run(args: Args) -> Result<(), BoxError> {
         .field("requests", requests)
         .field("rps", format!("{rps:.0}"))
         .latency(&latencies)
+        .cpu(cpu_s)
         .failures(&failures);
     let at = |q: f64| {
         if latencies.is_empty() {

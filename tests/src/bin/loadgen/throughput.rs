@@ -33,6 +33,9 @@ pub(crate) struct Args {
     /// How long the run lasts, warm-up included.
     #[arg(long, value_parser = parse_seconds)]
     seconds: Duration,
+    /// Also report the CPU time this process (a proxy) spent in the measured window.
+    #[arg(long)]
+    cpu_pid: Option<u32>,
     /// Which way the data flows.
     #[arg(long, value_enum, default_value_t = Direction::Up)]
     direction: Direction,
@@ -82,6 +85,7 @@ pub(crate) async fn run(args: Args) -> Result<(), BoxError> {
     let (streams, mut failures) =
         failures::connect_all(args.target, args.connections, setup_deadline).await;
     let window = Window::starting_now(args.seconds);
+    let cpu = args.cpu_pid.map(|pid| crate::cpu::spawn(pid, window));
     let mut connections = JoinSet::new();
     for stream in streams {
         connections.spawn(stream_one(stream, args.direction, args.chunk, window));
@@ -98,6 +102,10 @@ pub(crate) async fn run(args: Args) -> Result<(), BoxError> {
             Err(_) => failures.other += 1,
         }
     }
+    let cpu_s = match cpu {
+        Some(sampling) => sampling.await.ok().flatten(),
+        None => None,
+    };
     let secs = window.measured_secs();
     let up = total.sent.bytes as f64 / secs / 1e6;
     let down = total.received.bytes as f64 / secs / 1e6;
@@ -113,6 +121,7 @@ pub(crate) async fn run(args: Args) -> Result<(), BoxError> {
         .field("down_mbps", format!("{down:.1}"))
         .field("bytes_up", total.sent.bytes)
         .field("bytes_down", total.received.bytes)
+        .cpu(cpu_s)
         .failures(&failures)
         .emit(&format!(
             "throughput {direction} via {}: {} connection(s), {:.1} MB/s (up {up:.1}, down \
