@@ -641,3 +641,38 @@ fn decisions_are_counted_by_resource_operation_and_outcome() {
     assert_eq!(count(true), 2);
     assert_eq!(count(false), 1);
 }
+
+#[test]
+fn a_regex_subscription_needs_describe_on_every_topic() {
+    use kafka_protocol::messages::ConsumerGroupHeartbeatRequest;
+    let heartbeat = RequestKind::ConsumerGroupHeartbeat(
+        ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(name("g")))
+            .with_subscribed_topic_regex(Some(
+                kafka_protocol::protocol::StrBytes::from_static_str(".*"),
+            )),
+    );
+    let group = "[[rule]]\nprincipal = \"alice\"\nresource = \"group\"\nname = \"g\"\n\
+         operations = [\"read\"]\n";
+    // The broker would resolve ".*" over every topic for her: refused.
+    let mut through = Through::new(rules(&format!("{ORDERS_ONLY}\n{group}")), alice());
+    assert!(
+        through
+            .request(ApiKey::ConsumerGroupHeartbeat, 1, 1, &heartbeat)
+            .is_none()
+    );
+    let Some(ResponseKind::ConsumerGroupHeartbeat(answer)) =
+        through.answered(ApiKey::ConsumerGroupHeartbeat, 1)
+    else {
+        panic!("no answer")
+    };
+    assert_eq!(answer.error_code, TOPIC_DENIED);
+    let everything = "[[rule]]\nprincipal = \"alice\"\nresource = \"topic\"\nname = \"*\"\n\
+         operations = [\"describe\"]\n";
+    let mut through = Through::new(rules(&format!("{everything}\n{group}")), alice());
+    assert!(
+        through
+            .request(ApiKey::ConsumerGroupHeartbeat, 1, 1, &heartbeat)
+            .is_some()
+    );
+}

@@ -112,29 +112,67 @@ impl Namespace {
 }
 
 /// `pattern` without its `^` anchors (outside character classes, unescaped), or `None` when
-/// its parentheses do not balance.
+/// it could escape the group it is put in: parentheses that do not balance, or a construct RE2
+/// and POSIX read differently, so that counting them here could disagree with the engine that
+/// matches (`\\Q...\\E` quoting, a backslash or a `[:class:]` inside brackets).
 fn without_start_anchors(pattern: &str) -> Option<String> {
+    let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len());
-    let mut escaped = false;
-    let mut in_class = false;
     let mut depth = 0usize;
-    for c in pattern.chars() {
-        if escaped {
-            escaped = false;
-        } else if c == '\\' {
-            escaped = true;
-        } else if in_class {
-            in_class = c != ']';
-        } else if c == '[' {
-            in_class = true;
-        } else if c == '^' {
-            continue;
-        } else if c == '(' {
-            depth += 1;
-        } else if c == ')' {
-            depth = depth.checked_sub(1)?;
+    let mut at = 0;
+    while at < chars.len() {
+        let c = chars[at];
+        match c {
+            '\\' => {
+                let next = *chars.get(at + 1)?;
+                if next == 'Q' || next == 'E' {
+                    return None;
+                }
+                out.push(c);
+                out.push(next);
+                at += 2;
+                continue;
+            }
+            '[' => {
+                // A class: `[`, an optional `^`, then a `]` right there is a literal; it ends
+                // at the next `]`.
+                out.push(c);
+                at += 1;
+                if chars.get(at) == Some(&'^') {
+                    out.push('^');
+                    at += 1;
+                }
+                if chars.get(at) == Some(&']') {
+                    out.push(']');
+                    at += 1;
+                }
+                loop {
+                    let inner = *chars.get(at)?;
+                    if inner == '\\'
+                        || (inner == '[' && matches!(chars.get(at + 1), Some(':' | '.' | '=')))
+                    {
+                        return None;
+                    }
+                    out.push(inner);
+                    at += 1;
+                    if inner == ']' {
+                        break;
+                    }
+                }
+                continue;
+            }
+            '^' => {}
+            '(' => {
+                depth += 1;
+                out.push(c);
+            }
+            ')' => {
+                depth = depth.checked_sub(1)?;
+                out.push(c);
+            }
+            _ => out.push(c),
         }
-        out.push(c);
+        at += 1;
     }
-    (depth == 0 && !escaped && !in_class).then_some(out)
+    (depth == 0).then_some(out)
 }

@@ -133,8 +133,17 @@ impl Map<'_> {
             | R::DescribeCluster(_)
             | R::GetTelemetrySubscriptions(_)
             | R::PushTelemetry(_)
-            | R::ListGroups(_)
-            | R::ListTransactions(_) => {}
+            | R::ListGroups(_) => {}
+            R::ListTransactions(body) => {
+                // A pattern is matched against the broker's ids: refused rather than guessed.
+                if body
+                    .transactional_id_pattern
+                    .as_ref()
+                    .is_some_and(|pattern| !pattern.is_empty())
+                {
+                    return Err(INVALID_REQUEST);
+                }
+            }
             R::Produce(body) => {
                 if let Some(id) = &mut body.transactional_id {
                     self.transactional_id(id);

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{GroupId, ResponseKind, TopicName, TransactionalId
 use kafka_protocol::protocol::StrBytes;
 
 use super::names::Namespace;
+use crate::authorization::TopicIds;
 
 /// Kafka's config resource types.
 const CONFIG_TOPIC: i8 = 2;
@@ -46,10 +47,14 @@ fn message(ns: &Namespace, message: &mut Option<StrBytes>) {
     }
 }
 
-/// A topic an answer names by name (stripped) or only by id (kept: the request named it by id,
-/// and ids were checked to be the tenant's).
-fn topic_or_id(ns: &Namespace, name: &mut TopicName, id: &uuid::Uuid) -> bool {
-    topic(ns, name) || (name.0.is_empty() && !id.is_nil())
+/// A topic an answer names by name (stripped) or only by id: kept when a broker named that id
+/// with the tenant's prefix (a fetch session on the broker is keyed by its id alone, so an
+/// answer could carry an id the request did not).
+fn topic_or_id(ns: &Namespace, ids: &TopicIds, name: &mut TopicName, id: &uuid::Uuid) -> bool {
+    if name.0.is_empty() && !id.is_nil() {
+        return ids.name(id).is_some_and(|known| ns.owns(&known));
+    }
+    topic(ns, name)
 }
 
 fn config_resource(ns: &Namespace, kind: i8, name: &mut StrBytes) -> bool {
@@ -60,15 +65,15 @@ fn config_resource(ns: &Namespace, kind: i8, name: &mut StrBytes) -> bool {
 }
 
 /// Maps `response` to the tenant's names in place.
-pub(crate) fn map(ns: &Namespace, response: &mut ResponseKind) {
+pub(crate) fn map(ns: &Namespace, ids: &TopicIds, response: &mut ResponseKind) {
     use ResponseKind as R;
     match response {
         R::Produce(body) => body
             .responses
-            .retain_mut(|t| topic_or_id(ns, &mut t.name, &t.topic_id)),
+            .retain_mut(|t| topic_or_id(ns, ids, &mut t.name, &t.topic_id)),
         R::Fetch(body) => body
             .responses
-            .retain_mut(|t| topic_or_id(ns, &mut t.topic, &t.topic_id)),
+            .retain_mut(|t| topic_or_id(ns, ids, &mut t.topic, &t.topic_id)),
         R::ListOffsets(body) => body.topics.retain_mut(|t| topic(ns, &mut t.name)),
         R::Metadata(body) => body.topics.retain_mut(|t| match &mut t.name {
             Some(name) => topic(ns, name),
@@ -76,12 +81,12 @@ pub(crate) fn map(ns: &Namespace, response: &mut ResponseKind) {
         }),
         R::OffsetCommit(body) => body
             .topics
-            .retain_mut(|t| topic_or_id(ns, &mut t.name, &t.topic_id)),
+            .retain_mut(|t| topic_or_id(ns, ids, &mut t.name, &t.topic_id)),
         R::OffsetFetch(body) => {
             body.topics.retain_mut(|t| topic(ns, &mut t.name));
             body.groups.retain_mut(|g| {
                 g.topics
-                    .retain_mut(|t| topic_or_id(ns, &mut t.name, &t.topic_id));
+                    .retain_mut(|t| topic_or_id(ns, ids, &mut t.name, &t.topic_id));
                 group(ns, &mut g.group_id)
             });
         }

@@ -76,6 +76,10 @@ impl Template {
         if template.source == Source::Fixed && template.before.is_empty() {
             return Err("must not be empty".into());
         }
+        if template.source != Source::Fixed && template.after.is_empty() {
+            // Without a separator, principal "al" would own everything of "alice".
+            return Err("needs a separator after its placeholder, as in \"{principal}.\"".into());
+        }
         Ok(template)
     }
 
@@ -91,6 +95,19 @@ impl Template {
             }
         };
         if !legal_in_topic_names(value) {
+            return None;
+        }
+        // Prefixes must not be prefixes of one another: with "{principal}.", principal
+        // "alice.admin" would otherwise have "alice.admin." — inside alice's namespace. A
+        // principal holding the separator has no tenant. (A server name is the client's to
+        // choose, so `{sni}` gives no such guarantee to take away: see docs/tenants.md.)
+        if self.source == Source::Principal
+            && self
+                .after
+                .chars()
+                .next()
+                .is_some_and(|sep| value.contains(sep))
+        {
             return None;
         }
         let prefix = format!("{}{value}{}", self.before, self.after);
@@ -302,7 +319,7 @@ impl Stage<Kafka> for Tenant {
         match msg.body_mut() {
             Ok(body) => {
                 learn_topic_ids(body, &self.shared.topic_ids);
-                responses::map(ns, body);
+                responses::map(ns, &self.shared.topic_ids, body);
                 if let ResponseKind::DeleteTopics(deleted) = body {
                     for topic in deleted.responses.iter().filter(|t| t.error_code == 0) {
                         self.shared.topic_ids.forget(&topic.topic_id);

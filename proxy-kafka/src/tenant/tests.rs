@@ -308,6 +308,26 @@ fn an_api_not_mapped_is_refused_and_every_api_is_either_mapped_or_refused() {
 }
 
 #[test]
+fn a_principal_holding_the_separator_has_no_tenant_so_it_cannot_reach_into_another() {
+    let tenant = factory("prefix = \"{principal}.\"");
+    // "alice.admin." would start with "alice.": alice.admin is refused, not mapped.
+    let mut admin = Through::new(&tenant, principal("alice.admin"));
+    assert!(
+        admin
+            .request(ApiKey::Produce, 9, 1, &produce("orders"))
+            .is_none()
+    );
+    assert!(admin.answered(ApiKey::Produce, 9).is_some());
+    let dashed = factory("prefix = \"{principal}-\"");
+    let mut alice_admin = Through::new(&dashed, principal("alice.admin"));
+    assert!(
+        alice_admin
+            .request(ApiKey::Produce, 9, 1, &produce("orders"))
+            .is_some()
+    );
+}
+
+#[test]
 fn a_session_without_a_principal_is_refused_everything() {
     let tenant = factory("prefix = \"{principal}.\"");
     let mut nobody = Through::new(&tenant, cx());
@@ -376,6 +396,14 @@ fn regexes_are_confined_to_the_prefix_or_refused() {
     // Parentheses that would close the group and match anything are refused.
     assert_eq!(ns.regex("x)|(.*"), None);
     assert_eq!(ns.regex("(x"), None);
+    // A `]` first in a class is a character: these parentheses are class members, and the
+    // `|` after would otherwise escape the group.
+    assert_eq!(ns.regex("[](])|([])]?.*"), None);
+    assert_eq!(ns.regex("[]x]").as_deref(), Some(r"^team\-a\.([]x])"));
+    // What RE2 and POSIX read differently is refused.
+    assert_eq!(ns.regex(r"\Q(\E)|(\Q)\E?.*"), None);
+    assert_eq!(ns.regex(r"[\])]?|.*[\]?(]?"), None);
+    assert_eq!(ns.regex("[[:alpha:](]"), None);
     assert_eq!(ns.unregex(r"^team\-a\.(ord.*)").as_deref(), Some("ord.*"));
 }
 
@@ -390,6 +418,7 @@ fn templates_are_checked_and_errors_name_the_option() {
             "prefix = \"team a.\"",
             "characters a topic name cannot hold",
         ),
+        ("prefix = \"{principal}\"", "needs a separator"),
     ] {
         let err = config_error(options);
         assert!(err.contains(expected), "{options}: {err}");

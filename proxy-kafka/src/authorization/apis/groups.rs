@@ -368,6 +368,16 @@ pub(crate) fn consumer_group_heartbeat(
     for topic in body.subscribed_topic_names.iter().flatten() {
         all_described &= d.allows(ResourceType::Topic, topic, Operation::Describe);
     }
+    // The broker resolves a regex over every topic, as the proxy's own principal: Kafka would
+    // keep only topics the member may describe, which the proxy cannot do for it. A regex is
+    // let through only for a principal that may describe every topic (a `*` rule).
+    if body
+        .subscribed_topic_regex
+        .as_ref()
+        .is_some_and(|regex| !regex.is_empty())
+    {
+        all_described &= d.allows(ResourceType::Topic, "*", Operation::Describe);
+    }
     if all_described {
         Verdict::Forward
     } else {

@@ -217,6 +217,7 @@ pub(crate) fn filter(response: &mut ResponseKind, d: &mut Decide<'_>) {
         R::ListGroups(body) => groups::filter_list_groups(body, d),
         R::OffsetFetch(body) => groups::filter_offset_fetch(body, d),
         R::ListTransactions(body) => txn::filter_list_transactions(body, d),
+        R::DescribeTransactions(body) => txn::filter_describe_transactions(body, d),
         _ => {}
     });
 }
@@ -230,10 +231,14 @@ pub(crate) fn hides_anything(response: &ResponseKind, d: &mut Decide<'_>) -> boo
             .topics
             .iter()
             .any(|topic| !topics::metadata_visible(topic, d)),
-        R::DescribeTopicPartitions(body) => body
-            .topics
-            .iter()
-            .any(|topic| !topics::partitions_visible(topic, d)),
+        R::DescribeTopicPartitions(body) => {
+            body.topics
+                .iter()
+                .any(|topic| !topics::partitions_visible(topic, d))
+                || body.next_cursor.as_ref().is_some_and(|cursor| {
+                    !d.allows(ResourceType::Topic, &cursor.topic_name, Operation::Describe)
+                })
+        }
         R::Fetch(body) => body
             .responses
             .iter()
@@ -260,6 +265,7 @@ pub(crate) fn hides_anything(response: &ResponseKind, d: &mut Decide<'_>) -> boo
             .transaction_states
             .iter()
             .any(|state| !txn::transaction_visible(&state.transactional_id, d)),
+        R::DescribeTransactions(body) => txn::describe_transactions_hides(body, d),
         _ => false,
     })
 }
@@ -274,6 +280,7 @@ pub(crate) fn filters(api: ApiKey) -> bool {
             | ApiKey::ListGroups
             | ApiKey::OffsetFetch
             | ApiKey::ListTransactions
+            | ApiKey::DescribeTransactions
     )
 }
 

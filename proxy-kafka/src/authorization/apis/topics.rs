@@ -180,6 +180,11 @@ pub(crate) fn metadata(body: &MetadataRequest, version: i16, d: &mut Decide<'_>)
             let name = topic.name.as_ref().map_or("", |name| &name.0);
             let code = topic_code(name, &topic.topic_id, Operation::Describe, d);
             if code.is_none() && body.allow_auto_topic_creation && !may_create(name, d) {
+                if version < 4 {
+                    // Before v4 a request cannot turn auto-creation off: a topic the session
+                    // may not create is not asked for at all.
+                    return Some(TOPIC_DENIED);
+                }
                 create_denied = true;
             }
             code
@@ -415,6 +420,12 @@ pub(crate) fn filter_topic_partitions(
     d: &mut Decide<'_>,
 ) {
     body.topics.retain(|topic| partitions_visible(topic, d));
+    // The next page starts at a topic: one the session may not see is not named to it.
+    if body.next_cursor.as_ref().is_some_and(|cursor| {
+        !d.allows(ResourceType::Topic, &cursor.topic_name, Operation::Describe)
+    }) {
+        body.next_cursor = None;
+    }
 }
 
 /// Whether a DescribeTopicPartitions answer may show the topic.

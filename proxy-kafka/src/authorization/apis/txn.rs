@@ -184,6 +184,32 @@ pub(crate) fn filter_list_transactions(body: &mut ListTransactionsResponse, d: &
         .retain(|state| transaction_visible(&state.transactional_id, d));
 }
 
+/// A DescribeTransactions answer names only the topics the session may describe in each
+/// transaction, as Kafka's does.
+pub(crate) fn filter_describe_transactions(
+    body: &mut kafka_protocol::messages::DescribeTransactionsResponse,
+    d: &mut Decide<'_>,
+) {
+    for state in &mut body.transaction_states {
+        state
+            .topics
+            .retain(|topic| d.allows(ResourceType::Topic, &topic.topic, Operation::Describe));
+    }
+}
+
+/// Whether a DescribeTransactions answer names a topic the session may not describe.
+pub(crate) fn describe_transactions_hides(
+    body: &kafka_protocol::messages::DescribeTransactionsResponse,
+    d: &mut Decide<'_>,
+) -> bool {
+    body.transaction_states.iter().any(|state| {
+        state
+            .topics
+            .iter()
+            .any(|topic| !d.allows(ResourceType::Topic, &topic.topic, Operation::Describe))
+    })
+}
+
 /// Whether an answer may show the transactional id.
 pub(crate) fn transaction_visible(id: &TransactionalId, d: &mut Decide<'_>) -> bool {
     d.allows(ResourceType::TransactionalId, id, Operation::Describe)
