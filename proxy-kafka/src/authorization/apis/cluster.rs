@@ -45,6 +45,17 @@ fn config_code(kind: i8, name: &StrBytes, operation: Operation, d: &mut Decide<'
     }
 }
 
+/// The codes of config resources given as (type, name).
+fn config_codes<'a>(
+    resources: impl Iterator<Item = (i8, &'a StrBytes)>,
+    operation: Operation,
+    d: &mut Decide<'_>,
+) -> Vec<Option<i16>> {
+    resources
+        .map(|(kind, name)| config_code(kind, name, operation, d))
+        .collect()
+}
+
 listed! {
     /// DescribeConfigs, by resource.
     DescribeConfigsResources:
@@ -60,18 +71,11 @@ pub(crate) fn describe_configs(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = body
+    let resources = body
         .resources
         .iter()
-        .map(|resource| {
-            config_code(
-                resource.resource_type,
-                &resource.resource_name,
-                Operation::DescribeConfigs,
-                d,
-            )
-        })
-        .collect();
+        .map(|resource| (resource.resource_type, &resource.resource_name));
+    let codes = config_codes(resources, Operation::DescribeConfigs, d);
     split::<DescribeConfigsResources>(
         || RequestKind::DescribeConfigs(body.clone()),
         version,
@@ -93,18 +97,11 @@ pub(crate) fn alter_configs(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = body
+    let resources = body
         .resources
         .iter()
-        .map(|resource| {
-            config_code(
-                resource.resource_type,
-                &resource.resource_name,
-                Operation::AlterConfigs,
-                d,
-            )
-        })
-        .collect();
+        .map(|resource| (resource.resource_type, &resource.resource_name));
+    let codes = config_codes(resources, Operation::AlterConfigs, d);
     split::<AlterConfigsResources>(|| RequestKind::AlterConfigs(body.clone()), version, codes)
 }
 
@@ -124,18 +121,11 @@ pub(crate) fn incremental_alter_configs(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = body
+    let resources = body
         .resources
         .iter()
-        .map(|resource| {
-            config_code(
-                resource.resource_type,
-                &resource.resource_name,
-                Operation::AlterConfigs,
-                d,
-            )
-        })
-        .collect();
+        .map(|resource| (resource.resource_type, &resource.resource_name));
+    let codes = config_codes(resources, Operation::AlterConfigs, d);
     split::<IncrementalAlterConfigsResources>(
         || RequestKind::IncrementalAlterConfigs(body.clone()),
         version,

@@ -17,7 +17,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::listed::{Key, Listed, split};
 use super::{
-    Decide, GROUP_DENIED, Operation, ResourceType, TOPIC_DENIED, TXN_DENIED, Verdict, topic_code,
+    Decide, GROUP_DENIED, Operation, ResourceType, TOPIC_DENIED, TXN_DENIED, Verdict, refusals,
+    topic_code,
 };
 
 /// A request about one group, refused whole when the group is denied.
@@ -101,13 +102,13 @@ pub(crate) fn offset_fetch(body: &OffsetFetchRequest, version: i16, d: &mut Deci
         let Some(topics) = &body.topics else {
             return Verdict::Forward;
         };
-        let codes = topics
-            .iter()
-            .map(|topic| {
-                (!d.allows(ResourceType::Topic, &topic.name, Operation::Describe))
-                    .then_some(TOPIC_DENIED)
-            })
-            .collect();
+        let codes = refusals(
+            topics.iter().map(|topic| &*topic.name.0),
+            ResourceType::Topic,
+            Operation::Describe,
+            TOPIC_DENIED,
+            d,
+        );
         return split::<OffsetFetchTopics>(
             || RequestKind::OffsetFetch(body.clone()),
             version,
@@ -115,14 +116,13 @@ pub(crate) fn offset_fetch(body: &OffsetFetchRequest, version: i16, d: &mut Deci
         );
     }
     // v8+: groups denied whole; within allowed groups, named topics denied one by one.
-    let group_codes: Vec<Option<i16>> = body
-        .groups
-        .iter()
-        .map(|group| {
-            (!d.allows(ResourceType::Group, &group.group_id, Operation::Describe))
-                .then_some(GROUP_DENIED)
-        })
-        .collect();
+    let group_codes: Vec<Option<i16>> = refusals(
+        body.groups.iter().map(|group| &*group.group_id.0),
+        ResourceType::Group,
+        Operation::Describe,
+        GROUP_DENIED,
+        d,
+    );
     let mut denied_topics: HashMap<GroupId, Vec<(TopicName, uuid::Uuid, Vec<i32>)>> =
         HashMap::new();
     for (group, code) in body.groups.iter().zip(&group_codes) {
@@ -269,11 +269,13 @@ pub(crate) fn find_coordinator(
             Verdict::Refuse(code)
         };
     }
-    let codes = body
-        .coordinator_keys
-        .iter()
-        .map(|key| (!d.allows(resource, key, Operation::Describe)).then_some(code))
-        .collect();
+    let codes = refusals(
+        body.coordinator_keys.iter().map(|key| &**key),
+        resource,
+        Operation::Describe,
+        code,
+        d,
+    );
     split::<CoordinatorKeys>(
         || RequestKind::FindCoordinator(body.clone()),
         version,
@@ -294,15 +296,14 @@ pub(crate) fn describe_groups(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = group_codes(&body.groups, Operation::Describe, d);
+    let codes = refusals(
+        body.groups.iter().map(|group| &*group.0),
+        ResourceType::Group,
+        Operation::Describe,
+        GROUP_DENIED,
+        d,
+    );
     split::<DescribeGroupsGroups>(|| RequestKind::DescribeGroups(body.clone()), version, codes)
-}
-
-fn group_codes(groups: &[GroupId], operation: Operation, d: &mut Decide<'_>) -> Vec<Option<i16>> {
-    groups
-        .iter()
-        .map(|group| (!d.allows(ResourceType::Group, group, operation)).then_some(GROUP_DENIED))
-        .collect()
 }
 
 /// A ListGroups answer lists only groups the session may describe (all of them with describe
@@ -328,7 +329,13 @@ pub(crate) fn delete_groups(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = group_codes(&body.groups_names, Operation::Delete, d);
+    let codes = refusals(
+        body.groups_names.iter().map(|group| &*group.0),
+        ResourceType::Group,
+        Operation::Delete,
+        GROUP_DENIED,
+        d,
+    );
     split::<DeleteGroupsGroups>(|| RequestKind::DeleteGroups(body.clone()), version, codes)
 }
 
@@ -345,13 +352,13 @@ pub(crate) fn offset_delete(body: &OffsetDeleteRequest, d: &mut Decide<'_>) -> V
     if !d.allows(ResourceType::Group, &body.group_id, Operation::Delete) {
         return Verdict::Refuse(GROUP_DENIED);
     }
-    let codes = body
-        .topics
-        .iter()
-        .map(|topic| {
-            (!d.allows(ResourceType::Topic, &topic.name, Operation::Read)).then_some(TOPIC_DENIED)
-        })
-        .collect();
+    let codes = refusals(
+        body.topics.iter().map(|topic| &*topic.name.0),
+        ResourceType::Topic,
+        Operation::Read,
+        TOPIC_DENIED,
+        d,
+    );
     split::<OffsetDeleteTopics>(|| RequestKind::OffsetDelete(body.clone()), 0, codes)
 }
 
@@ -398,7 +405,13 @@ pub(crate) fn consumer_group_describe(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = group_codes(&body.group_ids, Operation::Describe, d);
+    let codes = refusals(
+        body.group_ids.iter().map(|group| &*group.0),
+        ResourceType::Group,
+        Operation::Describe,
+        GROUP_DENIED,
+        d,
+    );
     split::<ConsumerGroupDescribeGroups>(
         || RequestKind::ConsumerGroupDescribe(body.clone()),
         version,

@@ -321,6 +321,31 @@ pub(crate) fn learn_topic_ids(response: &ResponseKind, ids: &super::TopicIds) {
     }
 }
 
+/// For each name, `None` when the session may do `operation` to that `resource`, else
+/// `refusal`: the per-entry codes [`listed::split`] takes.
+pub(crate) fn refusals<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    resource: ResourceType,
+    operation: Operation,
+    refusal: i16,
+    d: &mut Decide<'_>,
+) -> Vec<Option<i16>> {
+    names
+        .into_iter()
+        .map(|name| (!d.allows(resource, name, operation)).then_some(refusal))
+        .collect()
+}
+
+/// Forwarded when the session may do `operation` to the cluster, else refused with the
+/// cluster's error (a follower's Fetch, the inter-broker AddPartitionsToTxn).
+pub(crate) fn on_cluster(operation: Operation, d: &mut Decide<'_>) -> Verdict {
+    if d.allows_cluster(operation) {
+        Verdict::Forward
+    } else {
+        Verdict::Refuse(CLUSTER_DENIED)
+    }
+}
+
 /// `None` when the session may do `operation` to the topic, else the error to answer with.
 pub(crate) fn topic_code(
     name: &str,

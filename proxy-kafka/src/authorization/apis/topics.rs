@@ -11,7 +11,10 @@ use kafka_protocol::messages::{
 };
 
 use super::listed::{Key, split};
-use super::{Decide, Operation, ResourceType, TOPIC_DENIED, TXN_DENIED, Verdict, topic_code};
+use super::{
+    Decide, Operation, ResourceType, TOPIC_DENIED, TXN_DENIED, Verdict, on_cluster, refusals,
+    topic_code,
+};
 
 listed! {
     /// Produce, by topic.
@@ -47,7 +50,7 @@ listed! {
 
 pub(crate) fn fetch(body: &FetchRequest, version: i16, d: &mut Decide<'_>) -> Verdict {
     if body.replica_id.0 >= 0 || body.replica_state.replica_id.0 >= 0 {
-        return cluster_action(d);
+        return on_cluster(Operation::ClusterAction, d);
     }
     let codes = body
         .topics
@@ -88,14 +91,6 @@ pub(crate) fn fetch_denied(
     (!answered).then_some(code)
 }
 
-fn cluster_action(d: &mut Decide<'_>) -> Verdict {
-    if d.allows_cluster(Operation::ClusterAction) {
-        Verdict::Forward
-    } else {
-        Verdict::Refuse(super::CLUSTER_DENIED)
-    }
-}
-
 listed! {
     /// ListOffsets, by topic.
     ListOffsetsTopics:
@@ -107,21 +102,16 @@ listed! {
 
 pub(crate) fn list_offsets(body: &ListOffsetsRequest, version: i16, d: &mut Decide<'_>) -> Verdict {
     if body.replica_id.0 >= 0 {
-        return cluster_action(d);
+        return on_cluster(Operation::ClusterAction, d);
     }
-    let codes = describe_codes(body.topics.iter().map(|topic| &topic.name), d);
+    let codes = refusals(
+        body.topics.iter().map(|topic| &*topic.name.0),
+        ResourceType::Topic,
+        Operation::Describe,
+        TOPIC_DENIED,
+        d,
+    );
     split::<ListOffsetsTopics>(|| RequestKind::ListOffsets(body.clone()), version, codes)
-}
-
-fn describe_codes<'a>(
-    names: impl Iterator<Item = &'a TopicName>,
-    d: &mut Decide<'_>,
-) -> Vec<Option<i16>> {
-    names
-        .map(|name| {
-            (!d.allows(ResourceType::Topic, name, Operation::Describe)).then_some(TOPIC_DENIED)
-        })
-        .collect()
 }
 
 listed! {
@@ -141,9 +131,15 @@ pub(crate) fn offset_for_leader_epoch(
     d: &mut Decide<'_>,
 ) -> Verdict {
     if body.replica_id.0 >= 0 {
-        return cluster_action(d);
+        return on_cluster(Operation::ClusterAction, d);
     }
-    let codes = describe_codes(body.topics.iter().map(|topic| &topic.topic), d);
+    let codes = refusals(
+        body.topics.iter().map(|topic| &*topic.topic.0),
+        ResourceType::Topic,
+        Operation::Describe,
+        TOPIC_DENIED,
+        d,
+    );
     split::<EpochTopics>(
         || RequestKind::OffsetForLeaderEpoch(body.clone()),
         version,
@@ -275,13 +271,13 @@ pub(crate) fn create_topics(
     if d.quietly(|d| d.allows_cluster(Operation::Create)) {
         return Verdict::Forward;
     }
-    let codes = body
-        .topics
-        .iter()
-        .map(|topic| {
-            (!d.allows(ResourceType::Topic, &topic.name, Operation::Create)).then_some(TOPIC_DENIED)
-        })
-        .collect();
+    let codes = refusals(
+        body.topics.iter().map(|topic| &*topic.name.0),
+        ResourceType::Topic,
+        Operation::Create,
+        TOPIC_DENIED,
+        d,
+    );
     split::<CreateTopics>(|| RequestKind::CreateTopics(body.clone()), version, codes)
 }
 
@@ -326,13 +322,13 @@ pub(crate) fn delete_topics(
             .collect();
         split::<DeleteTopicStates>(request, version, codes)
     } else {
-        let codes = body
-            .topic_names
-            .iter()
-            .map(|name| {
-                (!d.allows(ResourceType::Topic, name, Operation::Delete)).then_some(TOPIC_DENIED)
-            })
-            .collect();
+        let codes = refusals(
+            body.topic_names.iter().map(|name| &*name.0),
+            ResourceType::Topic,
+            Operation::Delete,
+            TOPIC_DENIED,
+            d,
+        );
         split::<DeleteTopicNames>(request, version, codes)
     }
 }
@@ -351,13 +347,13 @@ pub(crate) fn delete_records(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = body
-        .topics
-        .iter()
-        .map(|topic| {
-            (!d.allows(ResourceType::Topic, &topic.name, Operation::Delete)).then_some(TOPIC_DENIED)
-        })
-        .collect();
+    let codes = refusals(
+        body.topics.iter().map(|topic| &*topic.name.0),
+        ResourceType::Topic,
+        Operation::Delete,
+        TOPIC_DENIED,
+        d,
+    );
     split::<DeleteRecordsTopics>(|| RequestKind::DeleteRecords(body.clone()), version, codes)
 }
 
@@ -375,13 +371,13 @@ pub(crate) fn create_partitions(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = body
-        .topics
-        .iter()
-        .map(|topic| {
-            (!d.allows(ResourceType::Topic, &topic.name, Operation::Alter)).then_some(TOPIC_DENIED)
-        })
-        .collect();
+    let codes = refusals(
+        body.topics.iter().map(|topic| &*topic.name.0),
+        ResourceType::Topic,
+        Operation::Alter,
+        TOPIC_DENIED,
+        d,
+    );
     split::<CreatePartitionsTopics>(
         || RequestKind::CreatePartitions(body.clone()),
         version,
@@ -405,7 +401,13 @@ pub(crate) fn describe_topic_partitions(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = describe_codes(body.topics.iter().map(|topic| &topic.name), d);
+    let codes = refusals(
+        body.topics.iter().map(|topic| &*topic.name.0),
+        ResourceType::Topic,
+        Operation::Describe,
+        TOPIC_DENIED,
+        d,
+    );
     split::<DescribeTopicPartitionsTopics>(
         || RequestKind::DescribeTopicPartitions(body.clone()),
         version,
@@ -451,13 +453,13 @@ pub(crate) fn describe_producers(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = body
-        .topics
-        .iter()
-        .map(|topic| {
-            (!d.allows(ResourceType::Topic, &topic.name, Operation::Read)).then_some(TOPIC_DENIED)
-        })
-        .collect();
+    let codes = refusals(
+        body.topics.iter().map(|topic| &*topic.name.0),
+        ResourceType::Topic,
+        Operation::Read,
+        TOPIC_DENIED,
+        d,
+    );
     split::<DescribeProducersTopics>(
         || RequestKind::DescribeProducers(body.clone()),
         version,

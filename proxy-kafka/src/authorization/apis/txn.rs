@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 use super::listed::{Key, split};
 use super::{
     CLUSTER_DENIED, Decide, GROUP_DENIED, Operation, ResourceType, TOPIC_DENIED, TXN_DENIED,
-    Verdict,
+    Verdict, on_cluster, refusals,
 };
 
 /// What a batched request's entries that were fine get when others were denied: Kafka does
@@ -62,11 +62,7 @@ pub(crate) fn add_partitions_to_txn(
 ) -> Verdict {
     if version >= 4 {
         // Batched by transaction: brokers verifying for each other.
-        return if d.allows_cluster(Operation::ClusterAction) {
-            Verdict::Forward
-        } else {
-            Verdict::Refuse(CLUSTER_DENIED)
-        };
+        return on_cluster(Operation::ClusterAction, d);
     }
     if !d.allows(
         ResourceType::TransactionalId,
@@ -135,13 +131,13 @@ pub(crate) fn txn_offset_commit(
     if !d.allows(ResourceType::Group, &body.group_id, Operation::Read) {
         return Verdict::Refuse(GROUP_DENIED);
     }
-    let codes = body
-        .topics
-        .iter()
-        .map(|topic| {
-            (!d.allows(ResourceType::Topic, &topic.name, Operation::Read)).then_some(TOPIC_DENIED)
-        })
-        .collect();
+    let codes = refusals(
+        body.topics.iter().map(|topic| &*topic.name.0),
+        ResourceType::Topic,
+        Operation::Read,
+        TOPIC_DENIED,
+        d,
+    );
     split::<TxnOffsetCommitTopics>(
         || RequestKind::TxnOffsetCommit(body.clone()),
         version,
@@ -163,14 +159,13 @@ pub(crate) fn describe_transactions(
     version: i16,
     d: &mut Decide<'_>,
 ) -> Verdict {
-    let codes = body
-        .transactional_ids
-        .iter()
-        .map(|id| {
-            (!d.allows(ResourceType::TransactionalId, id, Operation::Describe))
-                .then_some(TXN_DENIED)
-        })
-        .collect();
+    let codes = refusals(
+        body.transactional_ids.iter().map(|id| &*id.0),
+        ResourceType::TransactionalId,
+        Operation::Describe,
+        TXN_DENIED,
+        d,
+    );
     split::<DescribeTransactionsIds>(
         || RequestKind::DescribeTransactions(body.clone()),
         version,
