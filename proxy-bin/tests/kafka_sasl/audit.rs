@@ -241,10 +241,19 @@ fn audit_topic(
             let log: Vec<String> = sluice
                 .text_lines()
                 .into_iter()
-                .filter(|line| line.contains("audit"))
+                .filter(|line| {
+                    line.contains("audit") || line.contains("session") || line.contains("WARN")
+                })
                 .collect();
+            // What the broker holds: fewer records than events means the sink lost some.
+            let marks = rdkafka::consumer::Consumer::fetch_watermarks(
+                consumer,
+                "sluice-audit",
+                0,
+                Duration::from_secs(5),
+            );
             panic!(
-                "the topic did not get the expected events: {seen:#?}\nSluice's audit lines: {log:#?}"
+                "the topic did not get the expected events: {seen:#?}\nwatermarks {marks:?}\nSluice's audit and session lines: {log:#?}"
             );
         }
         // Errors are the consumer's view of the cluster going down and up: it reconnects.
