@@ -90,44 +90,13 @@ where
     Io: AsyncRead + AsyncWrite + Unpin,
 {
     let api = ApiKey::Produce;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        });
-    let records: Vec<Record> = values
-        .iter()
-        .zip(0i64..)
-        .map(|(value, offset)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-            timestamp_type: TimestampType::Creation,
-            offset,
-            sequence: -1,
-            timestamp: now,
-            key: None,
-            value: Some(value.clone()),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut batch = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut batch, &records, &options).map_err(|err| {
-        ClientError::Malformed {
+    let batch = record_batch(values, now_millis()).map_err(|detail| ClientError::Malformed {
+        api,
+        source: KafkaError::Encode {
             api,
-            source: KafkaError::Encode {
-                api,
-                version: PRODUCE_VERSION,
-                detail: err.to_string(),
-            },
-        }
+            version: PRODUCE_VERSION,
+            detail,
+        },
     })?;
     let body = RequestKind::Produce(
         ProduceRequest::default()
@@ -139,7 +108,7 @@ where
                     .with_partition_data(vec![
                         PartitionProduceData::default()
                             .with_index(partition)
-                            .with_records(Some(batch.freeze())),
+                            .with_records(Some(batch)),
                     ]),
             ]),
     );
@@ -158,5 +127,88 @@ where
     match refused {
         Some(error_code) => Err(ClientError::Refused { api, error_code }),
         None => Ok(()),
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// `values` as ONE v2 record batch (no producer id, offsets 0..n, timestamped `now`).
+///
+/// The encoder starts a new batch wherever `offset - sequence` changes, and brokers that read
+/// only the first batch of a partition's records (librdkafka's mock cluster) would then store
+/// one record and acknowledge them all: each record's sequence is its offset minus one, so the
+/// batch stays whole and its base sequence is -1 (no idempotence).
+fn record_batch(values: &[Bytes], now: i64) -> Result<Bytes, String> {
+    let records: Vec<Record> = values
+        .iter()
+        .zip(0i64..)
+        .map(|(value, offset)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            sequence: i32::try_from(offset - 1).unwrap_or(i32::MAX),
+            timestamp: now,
+            key: None,
+            value: Some(value.clone()),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut batch = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut batch, &records, &options).map_err(|err| err.to_string())?;
+    Ok(batch.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use kafka_protocol::records::RecordBatchDecoder;
+
+    use super::record_batch;
+
+    #[test]
+    fn many_values_make_one_batch_with_no_sequence() {
+        let values: Vec<Bytes> = (0..5).map(|n| Bytes::from(format!("line {n}"))).collect();
+        let batch = record_batch(&values, 1_700_000_000_000).expect("encodes");
+        // Base offset (8 bytes), then the batch's length: one batch spans every byte.
+        let length = i32::from_be_bytes([batch[8], batch[9], batch[10], batch[11]]);
+        assert_eq!(usize::try_from(length).ok(), Some(batch.len() - 12));
+        // Record count at 57..61, base sequence at 53..57 (record batch v2 layout).
+        assert_eq!(
+            i32::from_be_bytes([batch[57], batch[58], batch[59], batch[60]]),
+            5
+        );
+        assert_eq!(
+            i32::from_be_bytes([batch[53], batch[54], batch[55], batch[56]]),
+            -1
+        );
+        let mut encoded = batch.clone();
+        let decoded = RecordBatchDecoder::decode(&mut encoded).expect("decodes");
+        let values_back: Vec<_> = decoded
+            .records
+            .iter()
+            .map(|record| record.value.clone())
+            .collect();
+        assert_eq!(
+            values_back,
+            values.into_iter().map(Some).collect::<Vec<_>>()
+        );
+        let offsets: Vec<i64> = decoded.records.iter().map(|record| record.offset).collect();
+        assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
     }
 }
