@@ -1,6 +1,5 @@
 //! Reloading Kafka listeners' ACL rules files (`[listener.authorization] rules`) in place: when
-//! the file changes (checked every 2 s) and at once on SIGHUP, before the reload's successor
-//! starts, so sessions that stay with this process while it drains follow the new rules too.
+//! the file changes (checked every 2 s) and at once on SIGHUP ([`crate::reload_in_place`]).
 //!
 //! A session's next request is decided by the new rules; nothing else about it changes. A file
 //! that cannot be read or parsed keeps the previous rules, and is logged once per change of the
@@ -11,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proxy_kafka::authorization::SharedAcl;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::admin::{Outcome, Outcomes};
 use crate::config::read_acl_rules;
 use crate::file_stamp::{Stamp, stamp};
+use crate::reload_in_place::{Reloaded, Requests, next_request};
 
 /// How often rules files are checked for changes.
 const RULES_FILE_CHECK: Duration = Duration::from_secs(2);
@@ -92,40 +91,51 @@ impl RulesFile {
     }
 }
 
-/// Reloads `files` when they change and on SIGHUP, until `stop`.
-pub(crate) async fn watch(mut files: Vec<RulesFile>, stop: CancellationToken) {
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(hangup) => Some(hangup),
-        Err(err) => {
-            warn!(error = %err, "cannot listen for SIGHUP: ACL rules reload only when their files change");
-            None
-        }
-    };
+/// Reloads `files` when they change, and every one at once when `requests` asks (SIGHUP),
+/// until `stop`.
+pub(crate) async fn watch(
+    mut files: Vec<RulesFile>,
+    stop: CancellationToken,
+    mut requests: Requests,
+) {
     let mut tick = tokio::time::interval(RULES_FILE_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        let trigger = tokio::select! {
+        let request = tokio::select! {
             () = stop.cancelled() => return,
-            _ = tick.tick() => "file changed",
-            Some(()) = async {
-                match hangup.as_mut() {
-                    Some(hangup) => hangup.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => "SIGHUP",
+            _ = tick.tick() => None,
+            request = next_request(&mut requests) => Some(request),
         };
+        let trigger = if request.is_some() {
+            "SIGHUP"
+        } else {
+            "file changed"
+        };
+        let mut reloaded = Vec::new();
         for file in &mut files {
-            match file.reload(trigger == "SIGHUP") {
+            let name = format!("ACL rules file {}", file.path.display());
+            match file.reload(request.is_some()) {
                 Ok(Some(count)) => {
                     info!(file = %file.path.display(), rules = count, trigger, "authorization rules reloaded");
                     file.reloads.record(Outcome::Succeeded);
+                    reloaded.push(Reloaded {
+                        file: name,
+                        error: None,
+                    });
                 }
                 Ok(None) => {}
                 Err(error) => {
                     warn!(file = %file.path.display(), error = %error, trigger, "authorization rules reload failed; keeping the previous rules");
                     file.reloads.record(Outcome::Failed);
+                    reloaded.push(Reloaded {
+                        file: name,
+                        error: Some(error),
+                    });
                 }
             }
+        }
+        if let Some(request) = request {
+            request.answer(reloaded);
         }
     }
 }

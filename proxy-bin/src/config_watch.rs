@@ -81,7 +81,7 @@ impl ConfigWatch {
 }
 
 /// A digest of the file's contents, following symlinks.
-fn digest(path: &Path) -> std::io::Result<u64> {
+pub(crate) fn digest(path: &Path) -> std::io::Result<u64> {
     let contents = std::fs::read(path)?;
     let mut hasher = DefaultHasher::new();
     contents.hash(&mut hasher);

@@ -19,6 +19,7 @@ mod file_stamp;
 mod generation;
 mod logging;
 mod master;
+mod reload_in_place;
 mod run;
 mod systemd;
 mod tls_reload;
@@ -118,6 +119,7 @@ fn main() -> ExitCode {
                 .as_deref()
                 .filter(|_| reload_on_change)
                 .map(config_watch::ConfigWatch::new);
+            let inputs = reload_in_place::SuccessorInputs::before_load(config.as_deref());
             let config = match cli::load(config.as_deref()) {
                 Ok(config) => config,
                 Err(message) => {
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let inputs = inputs.after_load(&config);
             let options = upgrade::UpgradeOptions {
                 pid_file,
                 binary: upgrade_binary.or_else(|| std::env::current_exe().ok()),
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
                     inherited,
                     predecessor,
                     watch,
+                    inputs,
                 },
             )
         }

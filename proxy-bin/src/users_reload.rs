@@ -4,7 +4,7 @@
 //!
 //! New authentications see the new users; sessions already authenticated are untouched. A file
 //! that cannot be read or parsed keeps the previous users and is logged once per change of the
-//! file. (SIGHUP reloads everything, users included, through a successor.)
+//! file. SIGHUP re-reads every users file at once ([`crate::reload_in_place`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::admin::{Outcome, Outcomes};
+use crate::reload_in_place::{Reloaded, Requests, next_request};
 
 /// How often users files are checked for changes.
 const USERS_FILE_CHECK: Duration = Duration::from_secs(2);
@@ -66,12 +67,12 @@ impl UsersFile {
         &self.users
     }
 
-    /// Reloads when the file changed: `Ok(Some(count))` with the number of users when it did,
-    /// `Ok(None)` when it had not changed (or changed again while being read: it is read at the
-    /// next check); an error leaves the previous users in place.
-    pub(crate) fn reload_if_changed(&mut self) -> Result<Option<usize>, String> {
+    /// Reloads when the file changed (or always, when `forced`): `Ok(Some(count))` with the
+    /// number of users when it did, `Ok(None)` when it had not changed (or changed again while
+    /// being read: it is read at the next check); an error leaves the previous users in place.
+    pub(crate) fn reload(&mut self, forced: bool) -> Result<Option<usize>, String> {
         let before = stamp(&self.path);
-        if before == self.stamp {
+        if before == self.stamp && !forced {
             return Ok(None);
         }
         let read = read(&self.path);
@@ -87,30 +88,55 @@ impl UsersFile {
     }
 }
 
-/// Reloads `files` when they change, until `stop`.
-pub(crate) async fn watch(mut files: Vec<UsersFile>, stop: CancellationToken) {
+/// Reloads `files` when they change, and every one at once when `requests` asks (SIGHUP),
+/// until `stop`.
+pub(crate) async fn watch(
+    mut files: Vec<UsersFile>,
+    stop: CancellationToken,
+    mut requests: Requests,
+) {
     let mut tick = tokio::time::interval(USERS_FILE_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        tokio::select! {
+        let request = tokio::select! {
             () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+            _ = tick.tick() => None,
+            request = next_request(&mut requests) => Some(request),
+        };
+        let trigger = if request.is_some() {
+            "SIGHUP"
+        } else {
+            "file changed"
+        };
+        let mut reloaded = Vec::new();
         for file in &mut files {
-            match file.reload_if_changed() {
+            let result = file.reload(request.is_some());
+            let name = format!("users file {}", file.path.display());
+            match result {
                 Ok(Some(count)) => {
-                    info!(file = %file.path.display(), users = count, trigger = "file changed", "users file reloaded");
+                    info!(file = %file.path.display(), users = count, trigger, "users file reloaded");
                     file.reloads.record(Outcome::Succeeded);
                     if count == 0 {
                         warn_empty(&file.path);
                     }
+                    reloaded.push(Reloaded {
+                        file: name,
+                        error: None,
+                    });
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    warn!(file = %file.path.display(), error = %error, "users file reload failed; keeping the previous users");
+                    warn!(file = %file.path.display(), error = %error, trigger, "users file reload failed; keeping the previous users");
                     file.reloads.record(Outcome::Failed);
+                    reloaded.push(Reloaded {
+                        file: name,
+                        error: Some(error),
+                    });
                 }
             }
+        }
+        if let Some(request) = request {
+            request.answer(reloaded);
         }
     }
 }

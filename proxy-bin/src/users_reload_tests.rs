@@ -34,13 +34,18 @@ fn a_changed_file_is_reloaded_and_a_broken_one_keeps_the_previous_users() {
     std::fs::write(&path, store(&[("alice", "wonderland")]).to_toml()).unwrap();
     let mut file = UsersFile::load(&path).unwrap();
     let users = file.users().clone();
-    assert_eq!(file.reload_if_changed(), Ok(None), "nothing changed");
+    assert_eq!(file.reload(false), Ok(None), "nothing changed");
+    assert_eq!(
+        file.reload(true),
+        Ok(Some(1)),
+        "forced (SIGHUP): read anyway"
+    );
 
     replace(
         &path,
         &store(&[("alice", "wonderland"), ("bob", "the-builder")]).to_toml(),
     );
-    assert_eq!(file.reload_if_changed(), Ok(Some(2)));
+    assert_eq!(file.reload(false), Ok(Some(2)));
     assert!(users.current().verify_plain("bob", "the-builder"));
 
     // Broken: an iteration count below Kafka's minimum. Reported once, previous users kept.
@@ -48,24 +53,24 @@ fn a_changed_file_is_reloaded_and_a_broken_one_keeps_the_previous_users() {
         &path,
         "[users.bob.SCRAM-SHA-256]\nsalt = \"AA==\"\niterations = 10\n",
     );
-    let error = file.reload_if_changed().unwrap_err();
+    let error = file.reload(false).unwrap_err();
     assert!(error.contains(&path.display().to_string()), "{error}");
     assert!(
         error.contains("users.bob.SCRAM-SHA-256.iterations"),
         "{error}"
     );
-    assert_eq!(file.reload_if_changed(), Ok(None), "reported once");
+    assert_eq!(file.reload(false), Ok(None), "reported once");
     assert!(users.current().verify_plain("bob", "the-builder"));
 
     // Gone: the previous users stay too.
     std::fs::remove_file(&path).unwrap();
-    let error = file.reload_if_changed().unwrap_err();
+    let error = file.reload(false).unwrap_err();
     assert!(error.contains("cannot read the users file"), "{error}");
     assert!(users.current().verify_plain("alice", "wonderland"));
 
     // Fixed: picked up again.
     replace(&path, &store(&[("carol", "carol-secret")]).to_toml());
-    assert_eq!(file.reload_if_changed(), Ok(Some(1)));
+    assert_eq!(file.reload(false), Ok(Some(1)));
     assert!(users.current().verify_plain("carol", "carol-secret"));
     assert!(!users.current().verify_plain("alice", "wonderland"));
     let _ = std::fs::remove_dir_all(dir);

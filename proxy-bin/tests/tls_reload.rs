@@ -1,8 +1,8 @@
-//! Certificate reload in the real binary: a change of the files on disk, and SIGHUP (a reload
-//! through a successor), each make new handshakes see the new certificate while an established
-//! session keeps working; a SIGHUP while the files are broken is rolled back. `/metrics` counts
-//! the reloads, the failed upgrade and a failed client handshake, and gives each certificate's
-//! not-after.
+//! Certificate reload in the real binary: a change of the files on disk, SIGHUP with the same
+//! config (in place) and SIGHUP after a config change (through a successor) each make new
+//! handshakes see the new certificate while an established session keeps working; a SIGHUP
+//! while the files are broken keeps the previous ones. `/metrics` counts the reloads, the
+//! failed one and a failed client handshake, and gives each certificate's not-after.
 #![expect(
     clippy::unwrap_used,
     clippy::panic,
@@ -19,7 +19,7 @@ use std::thread;
 use sluice_tests::STEP_TIMEOUT;
 use sluice_tests::certs::{TestCa, temp_dir};
 use sluice_tests::openssl::peer_certificate_subject;
-use sluice_tests::process::{SluiceBinary, echo_backend, http_get};
+use sluice_tests::process::{SluiceBinary, echo_backend, http_get, write_config};
 
 const SLUICE: SluiceBinary = SluiceBinary::new(env!("CARGO_BIN_EXE_sluice"));
 
@@ -85,12 +85,12 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
     assert!(subject().contains("second.example"), "{}", subject());
     assert_eq!((reloads("succeeded"), reloads("failed")), (1, 1));
     sluice.signal("-HUP");
-    let failed = sluice.wait_for("upgrade failed; still serving");
+    // The config is unchanged: the files are re-read in place, and the broken one is kept out.
+    let failed = sluice.wait_for("reload failed; still serving");
+    let reason = failed["reason.detail"].as_str().unwrap();
     assert!(
-        failed["reason.detail"]
-            .as_str()
-            .unwrap()
-            .contains("listener[0].tls"),
+        reason.contains("the certificates of listener tls")
+            && reason.contains(&key.display().to_string()),
         "{failed}"
     );
     assert!(subject().contains("second.example"), "{}", subject());
@@ -110,16 +110,30 @@ fn sighup_and_changed_files_reload_certificates_without_dropping_sessions() {
         (0, 1, 0)
     );
 
-    // SIGHUP with good files: a successor takes over with them; the held session, on the old
-    // process, keeps working while that one drains.
+    // SIGHUP with good files and the same config: reloaded in place, by this very process; the
+    // held session is untouched.
     let third = ca.issue(&["third.example"]);
     std::fs::write(&chain, &third.chain_pem).unwrap();
     std::fs::write(&key, &third.key_pem).unwrap();
     sluice.signal("-HUP");
+    let reloaded = sluice.wait_for("tls certificates reloaded");
+    assert_eq!(reloaded["trigger"], "SIGHUP");
+    sluice.wait_for("reloaded in place");
+    assert!(subject().contains("third.example"), "{}", subject());
+    held.echo(b"after an in-place sighup\n");
+    assert_eq!((upgrades("succeeded"), upgrades("failed")), (1, 1));
+
+    // SIGHUP after the config changed: a successor takes over with it; the held session, on
+    // the old process, keeps working while that one drains.
+    let fourth = ca.issue(&["fourth.example"]);
+    std::fs::write(&chain, &fourth.chain_pem).unwrap();
+    std::fs::write(&key, &fourth.key_pem).unwrap();
+    write_config("tls-reload.toml", &format!("{config}\n# edited\n"));
+    sluice.signal("-HUP");
     let handed = sluice.wait_for("upgrade: handed over to the successor");
     let successor = handed["successor.pid"].as_u64().unwrap();
     let _successor = Successor(successor);
-    assert!(subject().contains("third.example"), "{}", subject());
+    assert!(subject().contains("fourth.example"), "{}", subject());
     held.echo(b"after sighup\n");
 
     drop(held);

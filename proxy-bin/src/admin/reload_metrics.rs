@@ -17,7 +17,7 @@ pub(super) fn encode(state: &AdminState, out: &mut DescriptorEncoder<'_>) -> fmt
     let mut metric = family(
         out,
         "sluice_upgrades_total",
-        "Upgrades and reloads through a successor (SIGUSR2, SIGHUP), by outcome: succeeded \
+        "Upgrades and reloads (SIGUSR2, SIGHUP; in place or through a successor), by outcome: succeeded \
          (handed over), failed (the successor did not become ready; still serving), refused \
          (another was under way).",
         MetricType::Counter,

@@ -31,9 +31,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use self::start::{Started, offer_broker_ports, start};
-use self::supervise::{StopSignals, supervise};
+use self::supervise::{InPlace, StopSignals, supervise};
 use crate::admin::{self, Phase};
 use crate::config::Config;
+use crate::reload_in_place::SuccessorInputs;
 use crate::systemd::notify;
 use crate::upgrade::{Inherited, Predecessor, Triggers, UpgradeOptions, Upgrades};
 
@@ -47,6 +48,8 @@ pub(crate) struct Startup {
     pub(crate) predecessor: Option<Predecessor>,
     /// `--reload-on-change`: the config file, watched.
     pub(crate) watch: Option<crate::config_watch::ConfigWatch>,
+    /// What a SIGHUP compares to tell an in-place reload from one through a successor.
+    pub(crate) inputs: SuccessorInputs,
 }
 
 /// Runs the proxy on a multi-threaded runtime; returns the process's exit code.
@@ -94,6 +97,7 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         inherited,
         predecessor,
         watch,
+        inputs,
     } = startup;
     let mut link = predecessor
         .map(Predecessor::into_link)
@@ -148,7 +152,11 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
         running.started.offered.clone(),
         running.started.state.upgrades.clone(),
     );
-    let stop = supervise(&mut signals, &mut triggers, &mut upgrades).await;
+    let reloads = InPlace {
+        files: &running.started.in_place,
+        inputs: &inputs,
+    };
+    let stop = supervise(&mut signals, &mut triggers, &mut upgrades, &reloads).await;
     let audit = running.started.audit.clone();
     shutdown::run(
         running,

@@ -23,6 +23,7 @@ use crate::admin::{AdminState, KafkaDiscovery, TlsListener};
 use crate::audit::AuditWriter;
 use crate::config::{AdminConfig, Config};
 use crate::descriptors;
+use crate::reload_in_place::InPlaceFiles;
 use crate::tls_reload;
 use crate::upgrade::{Inherited, Offered, OfferedSockets, SocketKind};
 use crate::users_reload;
@@ -44,6 +45,8 @@ pub(crate) struct Started {
     pub(super) listeners: Vec<BoundListener>,
     /// Duplicates of every listening socket, for a successor.
     pub(super) offered: OfferedSockets,
+    /// The watchers of the files that reload in place, for SIGHUP.
+    pub(super) in_place: InPlaceFiles,
 }
 
 /// Builds the proxy and binds (or adopts) every socket, accepting nothing yet.
@@ -83,6 +86,8 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
     let background = TaskTracker::new();
     let stop_background = CancellationToken::new();
     let cluster_health = start_probes(plan.probes, &background, &stop_background);
+    // SIGHUP asks the file watchers to re-read their files at once.
+    let mut in_place = InPlaceFiles::default();
     let tls: Vec<_> = plan
         .tls_reloads
         .into_iter()
@@ -95,7 +100,11 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         })
         .collect();
     if !tls.is_empty() {
-        background.spawn(tls_reload::watch(tls.clone(), stop_background.clone()));
+        background.spawn(tls_reload::watch(
+            tls.clone(),
+            stop_background.clone(),
+            in_place.watcher(),
+        ));
     }
     let users_files = plan
         .users_files
@@ -106,6 +115,7 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         background.spawn(users_reload::watch(
             plan.users_files,
             stop_background.clone(),
+            in_place.watcher(),
         ));
     }
     let rules_files = plan
@@ -114,7 +124,11 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         .map(|file| (file.path().to_owned(), file.reloads().clone()))
         .collect();
     if !plan.rules_files.is_empty() {
-        background.spawn(acl_reload::watch(plan.rules_files, stop_background.clone()));
+        background.spawn(acl_reload::watch(
+            plan.rules_files,
+            stop_background.clone(),
+            in_place.watcher(),
+        ));
     }
     let state = Arc::new(
         AdminState::new(
@@ -160,6 +174,7 @@ pub(super) async fn start(config: &Config, mut inherited: Inherited) -> anyhow::
         admin,
         listeners,
         offered,
+        in_place,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Serving until a stop: SIGINT or SIGTERM, or a successor that took over; upgrades (SIGUSR2,
-//! SIGHUP) run one at a time meanwhile.
+//! SIGHUP) run one at a time meanwhile, and a SIGHUP with nothing for a successor to read
+//! reloads in place ([`crate::reload_in_place`]).
 
 use anyhow::Context as _;
 use sd_notify::NotifyState;
@@ -7,6 +8,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{info, warn};
 
 use super::Stop;
+use crate::reload_in_place::{InPlaceFiles, SuccessorInputs};
 use crate::systemd::notify;
 use crate::upgrade::{Attempt, Trigger, Triggers, Upgrades};
 
@@ -33,11 +35,19 @@ impl StopSignals {
     }
 }
 
+/// What a SIGHUP needs to reload in place: the file watchers, and what only a successor reads.
+pub(super) struct InPlace<'a> {
+    pub(super) files: &'a InPlaceFiles,
+    pub(super) inputs: &'a SuccessorInputs,
+}
+
 /// Serves until a stop signal or a successful hand-off; runs upgrades one at a time meanwhile.
+/// A SIGHUP that finds nothing but in-place files possibly changed reloads in place.
 pub(super) async fn supervise(
     signals: &mut StopSignals,
     triggers: &mut Triggers,
     upgrades: &mut Upgrades,
+    in_place: &InPlace<'_>,
 ) -> Stop {
     let mut attempt: Option<Attempt> = None;
     // A config file change seen during an attempt: started after it, unless the attempt
@@ -55,7 +65,23 @@ pub(super) async fn supervise(
             trigger = triggers.next() => {
                 if trigger == Trigger::ConfigChanged && attempt.is_some() {
                     config_changed = true;
-                } else if let Some(started) = upgrades.begin(trigger) {
+                    continue;
+                }
+                if trigger == Trigger::Reload && attempt.is_none() {
+                    // In place either way: sessions that stay with this process while it
+                    // drains follow the new files too.
+                    let reloaded = in_place.files.reload().await;
+                    match in_place.inputs.changed() {
+                        None => {
+                            upgrades.reloaded_in_place(&reloaded);
+                            continue;
+                        }
+                        Some(changed) => {
+                            info!(reason.detail = %changed, "reload: through a successor");
+                        }
+                    }
+                }
+                if let Some(started) = upgrades.begin(trigger) {
                     attempt = Some(started);
                 }
             }

@@ -67,6 +67,7 @@ fn request(pid_file: &Path, reload: bool, timeout: Duration) -> Result<String, S
                     (Outcome::Succeeded, Some(successor)) => Ok(format!(
                         "{what} done: process {pid} handed over to {successor}"
                     )),
+                    (Outcome::Succeeded, None) => Ok(format!("{what} done in place: {reason}")),
                     (Outcome::Refused, _) => Err(format!("{what} refused: {reason}")),
                     _ => Err(format!("{what} failed: {reason}")),
                 };

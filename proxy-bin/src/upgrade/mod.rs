@@ -38,6 +38,7 @@ pub(crate) use self::successor::ReadySuccessor;
 use self::pidfile::{Outcome, Status};
 use self::successor::Request;
 use crate::config_watch::ConfigWatch;
+use crate::reload_in_place::Reloaded;
 
 /// What asked for a successor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +229,52 @@ impl Upgrades {
             seq,
         };
         Some(futures_boxed(successor::start(request)))
+    }
+
+    /// Records a SIGHUP that re-read the in-place files (`reloaded`) and needed no successor:
+    /// succeeded when every file loaded, failed (previous versions kept) naming those that
+    /// did not. Reported as a successor's outcome is: the status file, the log, `/metrics`.
+    pub(crate) fn reloaded_in_place(&mut self, reloaded: &[Reloaded]) {
+        self.seq += 1;
+        let seq = self.seq;
+        crate::systemd::notify_reloading();
+        let kept: Vec<String> = reloaded
+            .iter()
+            .filter_map(|file| Some(format!("{}: {}", file.file, file.error.as_ref()?)))
+            .collect();
+        if kept.is_empty() {
+            let detail = format!(
+                "{} file(s) re-read in place by process {}; the config file and the cluster \
+                 files are unchanged",
+                reloaded.len(),
+                std::process::id()
+            );
+            info!(
+                trigger = Trigger::Reload.signal_name(),
+                files = reloaded.len(),
+                "reloaded in place"
+            );
+            self.record(
+                seq,
+                Trigger::Reload,
+                Outcome::Succeeded,
+                None,
+                Some(detail),
+                None,
+            );
+        } else {
+            let reason = format!("kept the previous version of {}", kept.join("; "));
+            warn!(trigger = Trigger::Reload.signal_name(), reason.detail = %reason, "reload failed; still serving");
+            self.record(
+                seq,
+                Trigger::Reload,
+                Outcome::Failed,
+                None,
+                Some(reason),
+                None,
+            );
+        }
+        crate::systemd::notify(sd_notify::NotifyState::Ready);
     }
 
     /// Records how the attempt under way ended: `Ok(pid)` handed over, `Err(reason)` rolled

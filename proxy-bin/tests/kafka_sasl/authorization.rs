@@ -395,9 +395,10 @@ async fn a_mixed_produce_stores_the_allowed_part_and_an_edited_rule_counts_for_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_rule_is_removed_and_sighup_sent_a_producers_next_send_is_refused() {
-    let mock = MockCluster::new(3).unwrap();
-    mock.create_topic("orders", 3, 1).unwrap();
+async fn a_rule_removed_on_sighup_counts_for_the_next_request_of_sessions_already_open() {
+    // One broker: the raw session's broker leads the partition.
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("orders", 1, 1).unwrap();
     let users = users_file("acl-sighup-users.toml", &[ALICE]);
     let (listener, rules_file) = authorized_listener("acl-sighup", &users, ALICE_RULES);
     let pid_file = sluice_tests::process::temp_path("acl-sighup.pid");
@@ -410,32 +411,42 @@ async fn after_a_rule_is_removed_and_sighup_sent_a_producers_next_send_is_refuse
         &["--pid-file", &pid_arg],
     );
     let first = sluice_tests::process::wait_for_pid_file(&pid_file);
-    let mut generations = sluice_tests::process::Generations::new(first, &pid_file);
     let (alice, _) = producer(
         &proxy.bootstrap_servers(),
         &sasl_client("SCRAM-SHA-256", ALICE),
     );
     produce(&alice, "orders", "before", 3).await;
+    let mut raw = raw_alice(proxy.bootstrap);
+    assert_eq!(
+        produce_raw(&mut raw, &["orders"], "raw-before").unwrap(),
+        [("orders".to_owned(), 0)]
+    );
 
-    // SIGHUP reads the rules in place (for the sessions this process still has while it
-    // drains) and hands over to a successor that reads them too. The same producer's next
-    // send is refused, whichever process its connection now reaches.
-    std::fs::write(
-        &rules_file,
-        ALICE_RULES.replace("[\"write\", \"read\"]", "[\"read\"]"),
-    )
-    .unwrap();
+    // Alice's write on orders becomes alter, in a rewrite the 2 s poll cannot see (same size,
+    // same inode, the old modification time put back): only the SIGHUP reads it.
+    let modified = std::fs::metadata(&rules_file).unwrap().modified().unwrap();
+    let edited = ALICE_RULES.replace("[\"write\", \"read\"]", "[\"alter\", \"read\"]");
+    assert_eq!(edited.len(), ALICE_RULES.len());
+    std::fs::write(&rules_file, &edited).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&rules_file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
     proxy.sluice.signal("-HUP");
-    let reloaded = proxy
-        .sluice
-        .find_where("authorization rules reloaded", "trigger", "SIGHUP");
-    assert_eq!(reloaded["generation"], 1, "{reloaded}");
-    proxy
-        .sluice
-        .wait_for("upgrade: handed over to the successor");
-    generations
-        .pids
-        .push(sluice_tests::process::wait_for_pid_file(&pid_file));
+    let reloaded = proxy.sluice.wait_for("authorization rules reloaded");
+    assert_eq!(reloaded["trigger"], "SIGHUP", "{reloaded}");
+    proxy.sluice.wait_for("reloaded in place");
+
+    // The raw session's next request is refused on the same connection, which stays open.
+    for value in ["raw-after", "raw-again"] {
+        assert_eq!(
+            produce_raw(&mut raw, &["orders"], value).unwrap(),
+            [("orders".to_owned(), TOPIC_AUTHORIZATION_FAILED)]
+        );
+    }
+    // So is the producer's next send, by the same process: no successor took over.
     let (err, _) = alice
         .send(
             FutureRecord::to("orders").key("k").payload("after"),
@@ -447,6 +458,19 @@ async fn after_a_rule_is_removed_and_sighup_sent_a_producers_next_send_is_refuse
         err.rdkafka_error_code(),
         Some(RDKafkaErrorCode::TopicAuthorizationFailed),
         "{err}"
+    );
+    assert_eq!(sluice_tests::process::wait_for_pid_file(&pid_file), first);
+    assert_eq!(
+        proxy.metric("sluice_upgrades_total{outcome=\"succeeded\"}"),
+        1
+    );
+    let stored = stored(&mock, "orders");
+    assert!(stored.contains(&"raw-before".to_owned()), "{stored:?}");
+    assert!(
+        !stored
+            .iter()
+            .any(|value| value.contains("after") || value.contains("again")),
+        "{stored:?}"
     );
 }
 

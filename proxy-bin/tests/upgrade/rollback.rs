@@ -185,8 +185,18 @@ fn failed_successors_are_killed_and_reaped_while_the_old_process_keeps_serving()
     let served = connects.finish();
     assert!(served > 0);
 
-    // 5. With the config fixed and the real binary, the same path hands over.
-    std::fs::write(&config, &config_text).unwrap();
+    // A reload of the config this process loaded is done in place: no successor.
+    let output = upgrade(&pid_file, true);
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && said.contains("reload done in place"),
+        "{output:?}"
+    );
+    assert_eq!(read_pid(&pid_file), sluice.pid());
+
+    // 5. With the config fixed and the real binary, the same path hands over (the config
+    // differs from the one this process loaded, or the reload would be in place).
+    std::fs::write(&config, format!("{config_text}\n# fixed\n")).unwrap();
     let output = upgrade(&pid_file, true);
     assert!(output.status.success(), "{output:?}");
     let successor = read_pid(&pid_file);

@@ -1,6 +1,7 @@
 //! Upgrades and reloads under a master: as PID 1 of a namespace (three upgrades and a failed
 //! reload under load, a new binary on disk, upgrades while earlier workers drain), with
-//! `--master` outside one, and a PID-1 worker without a master refusing.
+//! `--master` outside one, and a PID-1 worker without a master refusing upgrades and reloading
+//! in place.
 
 use super::*;
 use crate::load::ConnectLoop;
@@ -207,7 +208,7 @@ fn with_master_an_upgrade_outlives_the_first_worker_and_sigterm_exits_0() {
 }
 
 #[test]
-fn a_worker_that_is_pid_1_refuses_upgrades_instead_of_reporting_a_doomed_success() {
+fn a_worker_that_is_pid_1_refuses_upgrades_and_reloads_an_unchanged_config_in_place() {
     require_unshare();
     let config = write_config("pid1-worker.toml", &config_text("1s"));
     let pid_file = temp_path("pid1-worker.pid");
@@ -233,6 +234,12 @@ fn a_worker_that_is_pid_1_refuses_upgrades_instead_of_reporting_a_doomed_success
     let record = sluice.trigger("-USR2");
     assert_eq!(record["outcome"], "refused", "{record:?}");
     assert!(record["reason"].contains("PID 1"), "{record:?}");
+    // A SIGHUP with the config unchanged needs no successor: it reloads in place, PID 1 or not.
+    let record = sluice.trigger("-HUP");
+    assert_eq!(record["outcome"], "succeeded", "{record:?}");
+    assert!(record["reason"].contains("in place"), "{record:?}");
+    assert!(!record.contains_key("successor"), "{record:?}");
+    assert_eq!(wait_for_pid(&sluice.pid_file), 1);
     // Still serving, on its own.
     crate::load::one_request(addr, 1).unwrap();
     assert!(sluice.alive());
