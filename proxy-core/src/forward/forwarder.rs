@@ -56,8 +56,8 @@ where
     pub fn new(client: C, backend: B, codec: K, limits: ForwardLimits) -> Self {
         Self {
             session: Forwarding {
-                client: Peer::new(client, Side::Client, limits.read_buffer),
-                backend: Peer::new(backend, Side::Backend, limits.read_buffer),
+                client: Peer::new(client, Side::Client),
+                backend: Peer::new(backend, Side::Backend),
                 codec,
                 limits,
                 first_eof: None,

@@ -4,12 +4,13 @@
 //! delivered to the other one, and the session ends with the error once it has been (see
 //! [`Forwarding::settled_fault`](super::Forwarding)).
 
+use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::poll_read_buf;
 
 use super::ForwardLimits;
@@ -23,6 +24,38 @@ use crate::io::WriteQueue;
 /// read fills its buffer: an idle or chatty session keeps a small buffer (memory per idle
 /// session), a bulk transfer gets large reads (throughput).
 const FIRST_READ: usize = 2048;
+
+/// Spare read buffers kept per worker thread, at most; a buffer larger than
+/// [`SPARE_MAX_CAPACITY`] (a streaming side's) is freed instead.
+const SPARES_MAX: usize = 64;
+const SPARE_MAX_CAPACITY: usize = 4 * FIRST_READ;
+
+thread_local! {
+    /// Empty read buffers that waiting sides of this thread's sessions gave back, for the next
+    /// side that has bytes to read: idle sessions hold no read buffer (HAProxy returns its
+    /// buffers to a pool the same way), and busy ones do not allocate one per read.
+    static SPARES: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_spare() -> Option<BytesMut> {
+    SPARES
+        .try_with(|spares| spares.borrow_mut().pop())
+        .ok()
+        .flatten()
+}
+
+fn give_spare(buf: BytesMut) {
+    if buf.capacity() > SPARE_MAX_CAPACITY {
+        return;
+    }
+    // At thread exit the buffer is simply freed.
+    let _ = SPARES.try_with(|spares| {
+        let mut spares = spares.borrow_mut();
+        if spares.len() < SPARES_MAX {
+            spares.push(buf);
+        }
+    });
+}
 
 /// How far our write half toward a peer has been shut down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +92,11 @@ pub(super) struct Peer<Io> {
 // === impl Peer ===
 
 impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
-    pub(super) fn new(io: Io, side: Side, read_buffer: usize) -> Self {
+    pub(super) fn new(io: Io, side: Side) -> Self {
         Self {
             io,
             side,
-            read_buf: BytesMut::with_capacity(FIRST_READ.min(read_buffer)),
+            read_buf: BytesMut::new(),
             gate: ReadGate::open(),
             eof: false,
             sent_eof: false,
@@ -123,14 +156,53 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         } else {
             FIRST_READ.min(limits.read_buffer)
         };
-        // Topped up below a quarter of a read, so reads stay large; `reserve` reclaims the old
-        // allocation when every chunk cut from it has been written.
-        if self.read_buf.capacity() - self.read_buf.len() < want / 4 {
-            self.read_buf.reserve(want);
+        if self.read_buf.capacity() == 0
+            && let Some(spare) = take_spare()
+        {
+            self.read_buf = spare;
         }
-        let space = self.read_buf.capacity() - self.read_buf.len();
-        match poll_read_buf(Pin::new(&mut self.io), task, &mut self.read_buf) {
-            Poll::Pending => Poll::Pending,
+        let (read, space) = if self.read_buf.capacity() == 0 {
+            // No buffer (new, or released while quiet): the read goes to the stack first, so
+            // waiting for bytes allocates nothing.
+            let mut scratch = [0u8; FIRST_READ];
+            let scratch = &mut scratch[..want.min(FIRST_READ)];
+            let space = scratch.len();
+            let mut filled = ReadBuf::new(scratch);
+            let read = match Pin::new(&mut self.io).poll_read(task, &mut filled) {
+                Poll::Ready(Ok(())) => {
+                    if !filled.filled().is_empty() {
+                        self.read_buf.reserve(want);
+                        self.read_buf.extend_from_slice(filled.filled());
+                    }
+                    Poll::Ready(Ok(filled.filled().len()))
+                }
+                Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                Poll::Pending => Poll::Pending,
+            };
+            (read, space)
+        } else {
+            // Topped up below a quarter of a read, so reads stay large; `reserve` reclaims the
+            // old allocation when every chunk cut from it has been written.
+            if self.read_buf.capacity() - self.read_buf.len() < want / 4 {
+                self.read_buf.reserve(want);
+            }
+            let space = self.read_buf.capacity() - self.read_buf.len();
+            (
+                poll_read_buf(Pin::new(&mut self.io), task, &mut self.read_buf),
+                space,
+            )
+        };
+        match read {
+            Poll::Pending => {
+                if !self.streaming && self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
+                    // Nothing kept: the buffer goes back to the worker's spares, so a waiting
+                    // side holds none and a busy one gets one back without allocating. A
+                    // streaming side keeps its large buffer: it will read again soon, and
+                    // reallocating it each time the socket runs dry costs throughput.
+                    give_spare(std::mem::take(&mut self.read_buf));
+                }
+                Poll::Pending
+            }
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
                 self.sent_eof = true;
@@ -265,4 +337,50 @@ fn is_gone(kind: io::ErrorKind) -> bool {
         kind,
         io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use tokio::io::AsyncWriteExt as _;
+
+    use super::*;
+    use crate::test_support::cx;
+
+    #[tokio::test]
+    async fn a_waiting_side_holds_no_buffer_and_a_reading_one_reuses_a_spare() {
+        let (mut client, proxy_side) = tokio::io::duplex(64 * 1024);
+        let mut peer = Peer::new(proxy_side, Side::Client);
+        let cx = cx();
+        let limits = ForwardLimits::default();
+        let mut task = Context::from_waker(Waker::noop());
+        assert_eq!(
+            peer.read_buf.capacity(),
+            0,
+            "nothing held before the first read"
+        );
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Pending);
+        assert_eq!(peer.read_buf.capacity(), 0, "nor while waiting for it");
+
+        client.write_all(b"a request").await.expect("write");
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(true));
+        assert!(peer.read_buf.capacity() >= FIRST_READ);
+        // Decoded and passed on: the chunk keeps its bytes, the waiting side keeps nothing.
+        let message = peer.read_buf.split().freeze();
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Pending);
+        assert_eq!(peer.read_buf.capacity(), 0);
+        assert_eq!(&message[..], b"a request");
+        drop(message);
+
+        // The next read takes the spare back (this test's thread is the runtime's only one).
+        let spares = SPARES.with(|spares| spares.borrow().len());
+        assert!(spares >= 1);
+        client.write_all(b"part").await.expect("write");
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(true));
+        assert_eq!(SPARES.with(|spares| spares.borrow().len()), spares - 1);
+        // Part of a message is kept while the rest is awaited.
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Pending);
+        assert_eq!(&peer.read_buf[..], b"part");
+    }
 }

@@ -32,13 +32,17 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             .map_err(|_| CloseReason::NoRoute)?;
         self.cx.set_route(route.clone());
         let pinned = match self.served.spec.kafka() {
-            Some(kafka) => self.pin_broker(&route, kafka).await?,
+            // Boxed: discovery's state is held only while it runs.
+            Some(kafka) => Box::pin(self.pin_broker(&route, kafka)).await?,
             None => None,
         };
         let request = ConnectRequest::for_session(&route, self.cx).pinned_to(pinned.as_ref());
+        // Boxed: connecting (TLS, SASL, a child process) takes kilobytes of state, which held
+        // inline every session's future would keep for its whole life.
+        let connect = Box::pin(self.frontend.connector.connect(request));
         let connected = tokio::select! {
             () = self.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
-            connected = self.frontend.connector.connect(request) => connected?,
+            connected = connect => connected?,
         };
         self.cx.set_backend(connected.target.clone());
         let permit = ForwardingGate::check(self.cx, &connected.state)
