@@ -366,13 +366,23 @@ fn shutdown_stops_children_that_ignore_sigterm_and_exits_zero() {
 }
 
 /// The runtime's worker threads, by their name in /proc (tokio names them
-/// `tokio-rt-worker`).
-fn worker_threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
-        .filter(|comm| comm.trim() == "tokio-rt-worker")
-        .count()
+/// `tokio-rt-worker`), once `expected` of them are there or 5 s have passed: each thread names
+/// itself when it first runs, which on a busy machine can be after the start line.
+fn worker_threads(pid: u32, expected: usize) -> usize {
+    let count = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+            .filter(|comm| comm.trim() == "tokio-rt-worker")
+            .count()
+    };
+    for _ in 0..100 {
+        if count() == expected {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    count()
 }
 
 #[test]
@@ -387,13 +397,13 @@ fn limits_threads_sets_the_worker_threads_and_the_default_is_one_per_cpu() {
     let three = SLUICE.run(&config("\n[limits]\nthreads = 3\n"), "threads-3.toml");
     let started = three.wait_for("sluice started");
     assert_eq!(started["worker_threads"], 3, "{started}");
-    assert_eq!(worker_threads(three.pid()), 3);
+    assert_eq!(worker_threads(three.pid(), 3), 3);
     assert!(three.terminate().success());
 
     let default = SLUICE.run(&config(""), "threads-default.toml");
     let started = default.wait_for("sluice started");
     let cpus = thread::available_parallelism().unwrap().get();
     assert_eq!(started["worker_threads"], cpus, "{started}");
-    assert_eq!(worker_threads(default.pid()), cpus);
+    assert_eq!(worker_threads(default.pid(), cpus), cpus);
     assert!(default.terminate().success());
 }
