@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::gate::Side;
 use crate::io::WriteQueue;
 
 /// The message types one protocol moves through its stages.
@@ -17,6 +18,10 @@ pub trait Protocol: Send + 'static {
     type Request: Send + 'static;
     /// What the backend sends.
     type Response: Send + 'static;
+    /// What the first bytes of a message tell about it before the rest has arrived (Kafka: its
+    /// API key and version). Stages look at it to say whether they need the message whole
+    /// ([`Stage::needs`](crate::stage::Stage::needs)); a large one that none needs is streamed.
+    type Head: Send + 'static;
 }
 
 /// Bytes that do not follow the protocol.
@@ -83,6 +88,29 @@ pub trait Codec<P: Protocol>: Send {
         None
     }
 
+    /// Streams the message `buf` (read from `side`) begins with, if the protocol can and
+    /// `stream` agrees: its bytes then go on to the other side as they arrive, past every
+    /// stage, and the session never holds it whole. The codec reads the message's head once
+    /// it has arrived and asks `stream` (the stage chain) about it; on yes it books the message
+    /// as it would one decoded and encoded (what it answers, what will answer it) and returns
+    /// the message's whole length, which the driver then passes on unread. `None` (the
+    /// default): the message is decoded whole, or its head has not arrived yet.
+    fn stream_message(
+        &mut self,
+        side: Side,
+        buf: &[u8],
+        stream: &mut dyn FnMut(&P::Head) -> bool,
+    ) -> Result<Option<usize>, CodecError> {
+        let _ = (side, buf, stream);
+        Ok(None)
+    }
+
+    /// The last byte of the message streamed from `side` has been queued in `out` (toward the
+    /// other side): what the codec held back so as not to split it goes after it now.
+    fn end_stream(&mut self, side: Side, out: &mut WriteQueue) {
+        let _ = (side, out);
+    }
+
     /// Queues a request for the backend; fails only for a message that cannot be encoded.
     fn encode_request(&mut self, msg: P::Request, out: &mut WriteQueue) -> Result<(), CodecError>;
     /// Queues a response for the client; fails only for a message that cannot be encoded.
@@ -97,6 +125,8 @@ pub struct RawTcp;
 impl Protocol for RawTcp {
     type Request = Bytes;
     type Response = Bytes;
+    /// Raw TCP has no messages to stream: every read is one already.
+    type Head = ();
 }
 
 /// The identity codec for [`RawTcp`]: whatever was read is one message, shared, not copied.

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use proxy_core::audit::{AdminResource, AuditDetail, AuditKind};
 use proxy_core::context::SessionContext;
+use proxy_core::gate::Direction;
 use proxy_core::stage::{Flow, NewStage, Stage, StageContext};
 
-use crate::{Kafka, KafkaRequest, KafkaResponse, Origin, api_label};
+use crate::{Kafka, KafkaHead, KafkaRequest, KafkaResponse, Origin, api_label};
 
 /// Requests a session keeps waiting for their answers, at most: the codec's in-flight limit
 /// pauses a client far below.
@@ -65,6 +66,11 @@ struct Pending {
 impl Stage<Kafka> for AdminAudit {
     fn kind(&self) -> &'static str {
         "admin_audit"
+    }
+
+    /// State-changing admin requests and their answers only.
+    fn needs(&self, _direction: Direction, head: &KafkaHead, _cx: &SessionContext) -> bool {
+        head.api().is_some_and(is_admin_api)
     }
 
     fn on_request(

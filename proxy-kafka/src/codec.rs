@@ -11,8 +11,10 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::frame::{LENGTH_PREFIX, frame_len, next_frame};
-use super::header::{parse_request_header, response_body_offset, response_correlation_id};
-use super::message::InFlightKey;
+use super::header::{
+    parse_request_header, produce_acks, response_body_offset, response_correlation_id,
+};
+use super::message::{InFlightKey, KafkaHead};
 use super::{
     DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_IN_FLIGHT_REQUESTS, Kafka, KafkaError, KafkaMetrics,
     KafkaRequest, KafkaResponse,
@@ -20,6 +22,7 @@ use super::{
 use crate::{KafkaRefusal, Origin};
 use kafka_protocol::messages::ApiKey;
 use proxy_core::codec::{ClientCaused, Codec, CodecError};
+use proxy_core::gate::Side;
 use proxy_core::io::WriteQueue;
 
 /// Where a codec reads the time: when a request arrived, when its response left, for the
@@ -61,6 +64,12 @@ pub struct KafkaCodec {
     metrics: Option<Arc<KafkaMetrics>>,
     /// Read once per request decoded and once per response delivered.
     clock: Clock,
+    /// A client request is streaming to the backend: requests the proxy sends meanwhile wait
+    /// here, so as not to land inside it.
+    streaming_request: Option<Vec<Bytes>>,
+    /// A response is streaming to the client (its request stays first in `undelivered`, so
+    /// stages' answers wait behind it).
+    streaming_response: bool,
 }
 
 #[derive(Debug)]
@@ -105,6 +114,8 @@ impl KafkaCodec {
             next_proxy_correlation_id: FIRST_PROXY_CORRELATION_ID,
             metrics: None,
             clock: Instant::now,
+            streaming_request: None,
+            streaming_response: false,
         }
     }
 
@@ -285,24 +296,12 @@ impl Codec<Kafka> for KafkaCodec {
         if origin == Origin::Proxy {
             key.correlation_id = self.next_proxy_id();
         }
-        out.push(msg.into_frame(key.correlation_id)?);
-        let seq = self.sent;
-        self.sent += 1;
-        if !expects_response {
-            if self.unanswered.len() == UNANSWERED_KEPT {
-                self.unanswered.pop_front();
-            }
-            self.unanswered.push_back((seq, key));
-        } else {
-            self.in_flight.push_back(InFlight { key, origin, seq });
-            if origin == Origin::Client {
-                self.undelivered.push_back(Undelivered {
-                    api_key: key.api_key,
-                    received_at,
-                    held: Vec::new(),
-                });
-            }
+        let frame = msg.into_frame(key.correlation_id)?;
+        match &mut self.streaming_request {
+            Some(held) => held.push(frame),
+            None => out.push(frame),
         }
+        self.book_sent(key, origin, expects_response, received_at);
         Ok(())
     }
 
@@ -335,16 +334,167 @@ impl Codec<Kafka> for KafkaCodec {
             return Ok(());
         }
         out.push(frame);
-        if let Some(delivered) = self.undelivered.pop_front() {
-            if let Some(metrics) = &self.metrics {
-                let latency = (self.clock)().saturating_duration_since(delivered.received_at);
-                metrics.record_latency(delivered.api_key, latency);
+        self.delivered(out);
+        Ok(())
+    }
+
+    fn stream_message(
+        &mut self,
+        side: Side,
+        buf: &[u8],
+        stream: &mut dyn FnMut(&KafkaHead) -> bool,
+    ) -> Result<Option<usize>, CodecError> {
+        Ok(match side {
+            Side::Client => self.stream_request(buf, stream),
+            Side::Backend => self.stream_response(buf, stream),
+        })
+    }
+
+    fn end_stream(&mut self, side: Side, out: &mut WriteQueue) {
+        match side {
+            Side::Client => {
+                for frame in self.streaming_request.take().unwrap_or_default() {
+                    out.push(frame);
+                }
             }
-            self.held_answers = self.held_answers.saturating_sub(delivered.held.len());
-            for answer in delivered.held {
-                out.push(answer);
+            Side::Backend => {
+                if std::mem::take(&mut self.streaming_response) {
+                    self.delivered(out);
+                }
             }
         }
-        Ok(())
+    }
+}
+
+// === streaming ===
+
+impl KafkaCodec {
+    /// Books a request sent to the backend: what will answer it, or that nothing will.
+    fn book_sent(
+        &mut self,
+        key: InFlightKey,
+        origin: Origin,
+        expects_response: bool,
+        received_at: Instant,
+    ) {
+        let seq = self.sent;
+        self.sent += 1;
+        if !expects_response {
+            if self.unanswered.len() == UNANSWERED_KEPT {
+                self.unanswered.pop_front();
+            }
+            self.unanswered.push_back((seq, key));
+        } else {
+            self.in_flight.push_back(InFlight { key, origin, seq });
+            if origin == Origin::Client {
+                self.undelivered.push_back(Undelivered {
+                    api_key: key.api_key,
+                    received_at,
+                    held: Vec::new(),
+                });
+            }
+        }
+    }
+
+    /// The oldest client request's answer is queued in `out`: the answers stages gave to later
+    /// requests follow it.
+    fn delivered(&mut self, out: &mut WriteQueue) {
+        let Some(delivered) = self.undelivered.pop_front() else {
+            return;
+        };
+        if let Some(metrics) = &self.metrics {
+            let latency = (self.clock)().saturating_duration_since(delivered.received_at);
+            metrics.record_latency(delivered.api_key, latency);
+        }
+        self.held_answers = self.held_answers.saturating_sub(delivered.held.len());
+        for answer in delivered.held {
+            out.push(answer);
+        }
+    }
+
+    /// Streams the request `buf` begins with once its header (and for Produce, its `acks`) has
+    /// arrived, if it is of an API this proxy knows, within the request size, and `stream`
+    /// agrees. Anything else is left to [`Codec::decode_request`], which reads it whole (and
+    /// refuses what it must).
+    fn stream_request(
+        &mut self,
+        buf: &[u8],
+        stream: &mut dyn FnMut(&KafkaHead) -> bool,
+    ) -> Option<usize> {
+        let wire_len = frame_len(buf)?;
+        if wire_len - LENGTH_PREFIX > self.max_request_size {
+            return None;
+        }
+        let frame = &buf[LENGTH_PREFIX..];
+        let info = parse_request_header(frame).ok()?;
+        let api = info.api()?;
+        let expects_response = match api {
+            ApiKey::Produce => {
+                let body = frame.get(info.body_offset? as usize..)?;
+                produce_acks(body, info.api_version)? != 0
+            }
+            _ => true,
+        };
+        let head = KafkaHead {
+            api_key: info.api_key,
+            api_version: info.api_version,
+            wire_len,
+        };
+        if !stream(&head) {
+            return None;
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.record_request(info.api_key, wire_len);
+        }
+        let key = InFlightKey {
+            api_key: info.api_key,
+            api_version: info.api_version,
+            correlation_id: info.correlation_id,
+        };
+        let received_at = (self.clock)();
+        self.book_sent(key, Origin::Client, expects_response, received_at);
+        self.streaming_request = Some(Vec::new());
+        Some(wire_len)
+    }
+
+    /// Streams the response `buf` begins with if it answers the oldest request in flight, a
+    /// client's, within the frame size, and `stream` agrees. Anything else (an answer to the
+    /// proxy's own request, which its stage reads; one out of order) is left to
+    /// [`Codec::decode_response`].
+    fn stream_response(
+        &mut self,
+        buf: &[u8],
+        stream: &mut dyn FnMut(&KafkaHead) -> bool,
+    ) -> Option<usize> {
+        let wire_len = frame_len(buf)?;
+        if wire_len - LENGTH_PREFIX > self.max_frame_size {
+            return None;
+        }
+        let correlation_id = response_correlation_id(&buf[LENGTH_PREFIX..]).ok()?;
+        let request = self.in_flight.front()?;
+        if request.origin != Origin::Client || request.key.correlation_id != correlation_id {
+            return None;
+        }
+        let head = KafkaHead {
+            api_key: request.key.api_key,
+            api_version: request.key.api_version,
+            wire_len,
+        };
+        if !stream(&head) {
+            return None;
+        }
+        let request = self.in_flight.pop_front()?;
+        while self
+            .unanswered
+            .front()
+            .is_some_and(|(seq, _)| *seq < request.seq)
+        {
+            self.unanswered.pop_front();
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.record_response_bytes(request.key.api_key, wire_len);
+        }
+        self.streaming_response = true;
+        Some(wire_len)
     }
 }

@@ -12,9 +12,8 @@ use super::KafkaError;
 /// The length prefix of every frame.
 pub(crate) const LENGTH_PREFIX: usize = 4;
 
-/// How much a read buffer is grown at once toward a large frame's declared size: a declared
-/// size alone never makes the proxy allocate it all.
-const GROW_STEP: usize = 1024 * 1024;
+/// The least a read buffer grows by at once toward a large frame's declared size.
+const GROW_MIN: usize = 64 * 1024;
 
 /// The next whole frame in `buf`, length prefix included; `None` until it has all arrived.
 pub(crate) fn next_frame(
@@ -34,8 +33,12 @@ pub(crate) fn next_frame(
     }
     let total = LENGTH_PREFIX + len;
     if buf.len() < total {
+        // Doubling toward the declared size: a declared size alone never makes the proxy
+        // allocate it all, and a frame that does arrive is copied a few times as it grows,
+        // not once per step.
         if buf.capacity() < total {
-            buf.reserve((total - buf.len()).min(GROW_STEP));
+            let step = buf.capacity().max(GROW_MIN);
+            buf.reserve((total - buf.len()).min(step));
         }
         return Ok(None);
     }

@@ -62,7 +62,7 @@ use kafka_protocol::messages::ApiKey;
 
 pub use self::codec::{Clock, KafkaCodec};
 pub use self::header::{RequestHeaderInfo, parse_request_header, produce_acks};
-pub use self::message::{KafkaRequest, KafkaResponse, Origin};
+pub use self::message::{KafkaHead, KafkaRequest, KafkaResponse, Origin};
 pub use self::metrics::{ApiSnapshot, KafkaMetrics, LATENCY_BUCKETS};
 pub use self::refusal::KafkaRefusal;
 pub use self::stages::kafka_registry;
@@ -100,6 +100,7 @@ pub struct Kafka;
 impl Protocol for Kafka {
     type Request = KafkaRequest;
     type Response = KafkaResponse;
+    type Head = KafkaHead;
 }
 
 /// A Kafka message that could not be read or written.

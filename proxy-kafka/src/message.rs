@@ -16,6 +16,31 @@ mod response;
 pub use self::request::{KafkaRequest, Origin};
 pub use self::response::KafkaResponse;
 
+/// What a Kafka message's first bytes tell before the rest of it has arrived: what a stage
+/// looks at to say whether it needs the message whole
+/// ([`Stage::needs`](proxy_core::stage::Stage::needs)). A response's API is its request's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KafkaHead {
+    /// The API key, as sent.
+    pub api_key: i16,
+    /// The API version.
+    pub api_version: i16,
+    /// The whole message's size on the wire, length prefix included.
+    pub wire_len: usize,
+}
+
+impl KafkaHead {
+    /// The API, when this proxy knows its key.
+    pub fn api(&self) -> Option<ApiKey> {
+        ApiKey::try_from(self.api_key).ok()
+    }
+
+    /// Whether it is a message of `api`.
+    pub fn is(&self, api: ApiKey) -> bool {
+        self.api_key == api as i16
+    }
+}
+
 /// What a response needs to know of the request it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InFlightKey {

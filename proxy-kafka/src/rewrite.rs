@@ -92,6 +92,18 @@ pub fn rewritable_versions(api: ApiKey) -> Option<VersionRange> {
     })
 }
 
+/// Whether [`rewrite_response`] may change a response of `api_key` at `version`: the others
+/// pass it unread, so they may stream past it.
+pub fn may_rewrite(api_key: i16, version: i16) -> bool {
+    match ApiKey::try_from(api_key) {
+        Ok(ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster) => true,
+        Ok(ApiKey::ApiVersions) => true,
+        Ok(ApiKey::Produce) => version >= PRODUCE_NODE_ENDPOINTS,
+        Ok(ApiKey::Fetch) => version >= FETCH_NODE_ENDPOINTS,
+        _ => false,
+    }
+}
+
 /// Rewrites the broker addresses in `response` through `map` (and caps an ApiVersions
 /// response). Responses of other APIs are not decoded.
 pub fn rewrite_response(

@@ -30,9 +30,10 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::info;
 
 use super::authorization::{error_answer, refusal_code};
-use super::{Kafka, KafkaRequest, KafkaResponse, api_label};
+use super::{Kafka, KafkaHead, KafkaRequest, KafkaResponse, api_label};
 use proxy_core::close::CloseReason;
 use proxy_core::context::SessionContext;
+use proxy_core::gate::Direction;
 use proxy_core::stage::{
     Flow, NewStage, Stage, StageConfigError, StageContext, StageOptions, StageRegistry,
 };
@@ -74,6 +75,11 @@ struct Audit;
 impl Stage<Kafka> for Audit {
     fn kind(&self) -> &'static str {
         AUDIT
+    }
+
+    /// Every request (it logs their headers); no response.
+    fn needs(&self, direction: Direction, _head: &KafkaHead, _cx: &SessionContext) -> bool {
+        direction == Direction::Request
     }
 
     fn on_request(
@@ -123,6 +129,11 @@ struct ClientIdPrefix {
 impl Stage<Kafka> for ClientIdPrefix {
     fn kind(&self) -> &'static str {
         CLIENT_ID_PREFIX
+    }
+
+    /// Every request (it rewrites their headers); no response.
+    fn needs(&self, direction: Direction, _head: &KafkaHead, _cx: &SessionContext) -> bool {
+        direction == Direction::Request
     }
 
     fn on_request(
@@ -190,6 +201,11 @@ struct DenyApi {
 impl Stage<Kafka> for DenyApi {
     fn kind(&self) -> &'static str {
         DENY_API
+    }
+
+    /// Requests of the denied APIs, which it answers; no response.
+    fn needs(&self, direction: Direction, head: &KafkaHead, _cx: &SessionContext) -> bool {
+        direction == Direction::Request && self.apis.contains(&head.api_key)
     }
 
     fn on_request(

@@ -15,6 +15,18 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or_else(|| panic!("{path} has no VmRSS line"))
 }
 
+/// The most resident memory process `pid` has had, in KiB (`VmHWM` in `/proc/PID/status`):
+/// a peak between two samples shows here, where [`rss_kib`] would miss it.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).expect("read the process's status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{path} has no VmHWM line"))
+}
+
 /// How many descriptors process `pid` has open.
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))

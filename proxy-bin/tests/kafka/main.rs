@@ -12,6 +12,7 @@
 
 mod frames;
 mod roundtrip;
+mod streaming;
 mod upgrade;
 
 use std::collections::BTreeSet;

@@ -35,11 +35,11 @@ where
         let read_buffer = self.limits.read_buffer;
         match side {
             Side::Client => {
-                let len = Codec::<P>::message_len(&self.codec, &self.client.read_buf);
+                let len = message_len::<P, _, _>(&self.codec, &self.client);
                 reserve(budget, len, read_buffer, &mut self.client, task);
             }
             Side::Backend => {
-                let len = Codec::<P>::message_len(&self.codec, &self.backend.read_buf);
+                let len = message_len::<P, _, _>(&self.codec, &self.backend);
                 reserve(budget, len, read_buffer, &mut self.backend, task);
             }
         }
@@ -52,7 +52,7 @@ where
     pub(super) fn track_frame_start(&mut self, decoded: bool) {
         let partial = self.client.gate.is_open()
             && !self.client.read_closed()
-            && !self.client.read_buf.is_empty();
+            && (!self.client.read_buf.is_empty() || self.client.passing > 0);
         self.frame_started = match (partial, self.frame_started) {
             (false, _) => None,
             (true, Some(started)) if !decoded => Some(started),
@@ -65,6 +65,14 @@ where
         self.frame_started
             .map(|started| started + self.limits.frame_timeout)
     }
+}
+
+/// The length of the message `peer`'s buffer begins with, if it is a message: the bytes of
+/// one streaming past are not, and nothing is assembled for it.
+fn message_len<P: Protocol, K: Codec<P>, Io>(codec: &K, peer: &Peer<Io>) -> Option<usize> {
+    (peer.passing == 0)
+        .then(|| codec.message_len(&peer.read_buf))
+        .flatten()
 }
 
 /// [`Forwarding::reserve_message`] for one peer, whose buffer begins with a message of `len`

@@ -23,6 +23,7 @@ struct Framed;
 impl Protocol for Framed {
     type Request = Bytes;
     type Response = Bytes;
+    type Head = ();
 }
 
 struct FramedCodec;

@@ -30,13 +30,17 @@ where
         // Draining, a client between requests reads nothing more: what it sent is answered,
         // then the session closes. (A partly read request is read to its end first.) Protocols
         // without request boundaries (raw TCP) keep flowing until their peers end them.
+        // A request streaming to the backend is partly read too.
         let hold_client = self.draining
             && self.codec.at_request_boundary().is_some()
-            && self.client.read_buf.is_empty();
+            && self.client.read_buf.is_empty()
+            && self.client.passing == 0;
         self.client.gate.set(PauseReason::Draining, hold_client);
+        // A request streaming to the backend is read to its end: the backend cannot answer
+        // it, and bring the count down, before it has all of it.
         self.client.gate.set(
             PauseReason::InFlightLimit,
-            self.codec.in_flight_limit_reached(),
+            self.client.passing == 0 && self.codec.in_flight_limit_reached(),
         );
         // A stage's hold (a quota): the clock is read only while one is set.
         if self

@@ -22,6 +22,7 @@ mod assembly;
 mod budget;
 mod forwarder;
 mod gates;
+mod passing;
 mod peer;
 
 #[cfg(test)]
@@ -30,6 +31,8 @@ mod assembly_tests;
 mod fault_tests;
 #[cfg(test)]
 mod hold_tests;
+#[cfg(test)]
+mod passing_tests;
 #[cfg(test)]
 mod tests;
 
@@ -299,6 +302,7 @@ where
         K: Codec<P>,
     {
         self.draining
+            && !self.streaming()
             && self.codec.at_request_boundary() == Some(true)
             && self.client.read_buf.is_empty()
             && self.backend.read_buf.is_empty()
@@ -322,11 +326,22 @@ where
         let mut progress = false;
         let mut decoded = false;
         loop {
+            // A message streaming from this side is passed on as it arrives, never decoded;
+            // a large one that may stream starts to.
+            if self.passing(side) > 0 && self.pass_stream::<P>(side) {
+                progress = true;
+                // Its last byte is a message's end, as a decoded message's is.
+                decoded |= self.passing(side) == 0;
+            }
+            if self.passing(side) == 0 && self.start_stream(side, chain, cx) {
+                progress |= self.pass_stream::<P>(side);
+                decoded = true;
+            }
             self.reserve_message::<P>(side, task);
             if !self.gate_open(side) {
                 break;
             }
-            if self.decode_one(side, chain, cx)? {
+            if self.passing(side) == 0 && self.decode_one(side, chain, cx)? {
                 self.update_gates(chain);
                 progress = true;
                 decoded = true;
@@ -371,6 +386,13 @@ where
             self.track_frame_start(decoded);
         }
         Ok(progress)
+    }
+
+    fn passing(&self, side: Side) -> usize {
+        match side {
+            Side::Client => self.client.passing,
+            Side::Backend => self.backend.passing,
+        }
     }
 
     fn gate_open(&self, side: Side) -> bool {

@@ -87,6 +87,9 @@ pub(super) struct Peer<Io> {
     streaming: bool,
     /// The frame budget reserved for the message being assembled in `read_buf`.
     pub(super) grant: Option<FrameGrant>,
+    /// Bytes still to come from this peer of a message streamed to the other side: they are
+    /// passed on as read, not decoded.
+    pub(super) passing: usize,
 }
 
 // === impl Peer ===
@@ -106,6 +109,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
             needs_flush: false,
             streaming: false,
             grant: None,
+            passing: 0,
         }
     }
 
@@ -206,7 +210,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
             Poll::Ready(Ok(0)) => {
                 self.eof = true;
                 self.sent_eof = true;
-                if !self.read_buf.is_empty() {
+                if !self.read_buf.is_empty() || self.passing > 0 {
                     self.fail(CloseReason::Protocol {
                         side: self.side,
                         detail: "connection closed in the middle of a message".into(),

@@ -172,6 +172,17 @@ impl<P: Protocol> StageChain<P> {
         }
     }
 
+    /// Whether the message travelling `direction` whose first bytes told `head` may be
+    /// streamed past the chain: no stage needs it whole ([`Stage::needs`]), and nothing waits
+    /// in its lane, which it would overtake.
+    pub fn streams(&self, direction: Direction, head: &P::Head, cx: &SessionContext) -> bool {
+        !self.is_stalled(direction)
+            && !self
+                .stages
+                .iter()
+                .any(|stage| stage.needs(direction, head, cx))
+    }
+
     /// A request read from the client enters the chain.
     pub fn on_request(
         &mut self,

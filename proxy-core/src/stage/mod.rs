@@ -28,6 +28,7 @@ pub use self::options::StageOptions;
 use crate::close::CloseReason;
 pub use crate::codec::Protocol;
 use crate::context::SessionContext;
+use crate::gate::Direction;
 
 /// A decision deferred to a future: the session keeps order and pauses reads until it resolves.
 pub type Deferred<M, R> = Pin<Box<dyn Future<Output = Flow<M, R>> + Send>>;
@@ -201,5 +202,16 @@ pub trait Stage<P: Protocol>: Send {
         _cx: &mut StageContext<'_>,
     ) -> Flow<P::Response, P::Request> {
         Flow::Forward(msg)
+    }
+
+    /// Whether this stage must see, as one whole message, the message travelling `direction`
+    /// whose first bytes told `head`. A message larger than a read that no stage of the chain
+    /// needs is streamed: its bytes go from one peer to the other as they arrive, no stage sees
+    /// it, and the session never holds it whole. By default a stage sees every message; one
+    /// that acts only on some kinds says so here, and is asked again for every such message
+    /// (so the answer may follow the session's state, `cx`).
+    fn needs(&self, direction: Direction, head: &P::Head, cx: &SessionContext) -> bool {
+        let _ = (direction, head, cx);
+        true
     }
 }

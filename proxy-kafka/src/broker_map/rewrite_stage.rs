@@ -8,14 +8,17 @@ use std::fmt;
 use std::sync::Arc;
 
 use proxy_core::close::CloseReason;
-use proxy_core::gate::Side;
+use proxy_core::context::SessionContext;
+use proxy_core::gate::{Direction, Side};
 use proxy_core::route::RouteId;
 use proxy_core::stage::{Flow, Stage, StageContext};
 use tracing::debug;
 
 use super::BrokerMap;
-use crate::rewrite::{BrokerAddressMap, Listing, Rewritten, UpstreamBroker, rewrite_response};
-use crate::{Kafka, KafkaRequest, KafkaResponse};
+use crate::rewrite::{
+    BrokerAddressMap, Listing, Rewritten, UpstreamBroker, may_rewrite, rewrite_response,
+};
+use crate::{Kafka, KafkaHead, KafkaRequest, KafkaResponse};
 
 /// Serves brokers a [`BrokerMap`] has just learnt: a port-per-broker gateway opens a listening
 /// port per broker. Called on the session's task, before the response naming the brokers is
@@ -79,6 +82,11 @@ impl BrokerAddressMap for Learning<'_> {
 impl Stage<Kafka> for BrokerAddressRewrite {
     fn kind(&self) -> &'static str {
         "broker_address_rewrite"
+    }
+
+    /// Responses that can carry broker addresses, and ApiVersions; no request.
+    fn needs(&self, direction: Direction, head: &KafkaHead, _cx: &SessionContext) -> bool {
+        direction == Direction::Response && may_rewrite(head.api_key, head.api_version)
     }
 
     fn on_response(

@@ -9,10 +9,10 @@ use tracing::{info, warn};
 
 use super::metrics::{SaslMetrics, SaslPhase};
 use super::server::{UNSUPPORTED_SASL_MECHANISM, UNSUPPORTED_VERSION, handshake_response};
-use crate::{Kafka, KafkaRequest, KafkaResponse};
+use crate::{Kafka, KafkaHead, KafkaRequest, KafkaResponse};
 use proxy_core::close::CloseReason;
-use proxy_core::context::{AuthMechanism, AuthState};
-use proxy_core::gate::Side;
+use proxy_core::context::{AuthMechanism, AuthState, SessionContext};
+use proxy_core::gate::{Direction, Side};
 use proxy_core::sasl::{Mechanism, client_first_username, parse_plain};
 use proxy_core::stage::{Flow, Stage, StageContext};
 
@@ -91,6 +91,11 @@ impl SaslInspect {
 impl Stage<Kafka> for SaslInspect {
     fn kind(&self) -> &'static str {
         "sasl_inspect"
+    }
+
+    /// The SASL exchange only, both ways.
+    fn needs(&self, _direction: Direction, head: &KafkaHead, _cx: &SessionContext) -> bool {
+        head.is(ApiKey::SaslHandshake) || head.is(ApiKey::SaslAuthenticate)
     }
 
     fn on_request(

@@ -10,13 +10,14 @@ use std::time::Duration;
 use kafka_protocol::messages::ApiKey;
 use parking_lot::Mutex;
 use proxy_core::close::CloseReason;
-use proxy_core::context::AuthState;
+use proxy_core::context::{AuthState, SessionContext};
+use proxy_core::gate::Direction;
 use proxy_core::stage::{Flow, Stage, StageContext};
 use tokio::time::Instant;
 
 use super::negotiation::{Negotiation, NegotiationStep};
 use super::termination::SaslTermination;
-use crate::{Kafka, KafkaRefusal, KafkaRequest, KafkaResponse};
+use crate::{Kafka, KafkaHead, KafkaRefusal, KafkaRequest, KafkaResponse};
 
 /// Answers an authenticated session's SASL requests and enforces its lifetime.
 #[derive(Debug)]
@@ -180,6 +181,20 @@ fn answer_after(response: KafkaResponse, delay: Duration) -> Flow<KafkaRequest, 
 impl Stage<Kafka> for SaslReauthenticate {
     fn kind(&self) -> &'static str {
         "sasl_terminate"
+    }
+
+    /// A request it would act on: the SASL exchange, and any request while a
+    /// re-authentication is in progress, has failed or has settled unseen, or once the
+    /// session's credentials have expired. Every other request it passes on unread, so those
+    /// may stream past it; it never looks at a response.
+    fn needs(&self, direction: Direction, head: &KafkaHead, _cx: &SessionContext) -> bool {
+        direction == Direction::Request
+            && (head.is(ApiKey::SaslHandshake)
+                || head.is(ApiKey::SaslAuthenticate)
+                || self.failed.is_some()
+                || self.settled.lock().is_some()
+                || self.negotiation.lock().in_progress()
+                || self.expires_at.is_some_and(|at| Instant::now() >= at))
     }
 
     fn on_request(
