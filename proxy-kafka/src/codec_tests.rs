@@ -397,3 +397,122 @@ fn a_broker_closing_on_an_unknown_api_key_is_the_clients_fault() {
         .unwrap();
     assert_eq!(session.codec.backend_hung_up_on_client(), None);
 }
+
+// === frames streamed past the stages ===
+
+#[test]
+fn a_streamed_request_is_booked_and_what_the_proxy_sends_meanwhile_waits_for_its_end() {
+    use proxy_core::gate::Side;
+    let mut session = Session::default();
+    let produce = request_frame(ApiKey::Produce, 9, 1, &produce_request(1, 10));
+    let mut asked = Vec::new();
+    let mut stream = |head: &KafkaHead| {
+        asked.push(*head);
+        true
+    };
+    // Only the head has arrived: enough to stream it.
+    let head_only = &produce[..produce.len() - 20];
+    let len = session
+        .codec
+        .stream_message(Side::Client, head_only, &mut stream)
+        .unwrap();
+    assert_eq!(len, Some(produce.len()));
+    assert_eq!(
+        asked,
+        [KafkaHead {
+            api_key: ApiKey::Produce as i16,
+            api_version: 9,
+            wire_len: produce.len(),
+        }]
+    );
+    assert_eq!(session.codec.in_flight(), 1, "it expects an answer");
+    assert_eq!(session.codec.at_request_boundary(), Some(false));
+
+    // The proxy's own request, sent while the frame streams, must not land inside it.
+    let own = KafkaRequest::originate(ApiKey::Metadata, 12, "sluice", metadata_request(&[]));
+    session
+        .codec
+        .encode_request(own, &mut session.to_backend)
+        .unwrap();
+    assert!(session.to_backend.is_empty());
+    session
+        .codec
+        .end_stream(Side::Client, &mut session.to_backend);
+    assert_eq!(session.to_backend.take_chunks().len(), 1);
+    assert_eq!(session.codec.in_flight(), 2);
+
+    // The broker's answer to the streamed request is read as any other.
+    let body = ResponseKind::Produce(ProduceResponse::default());
+    let response = session
+        .read_response(&response_frame(ApiKey::Produce, 9, 1, &body))
+        .unwrap();
+    assert_eq!(response.correlation_id(), 1);
+}
+
+#[test]
+fn a_request_whose_acks_has_not_arrived_or_that_the_chain_needs_is_not_streamed() {
+    use proxy_core::gate::Side;
+    let mut codec = KafkaCodec::default();
+    let produce = request_frame(ApiKey::Produce, 9, 1, &produce_request(0, 10));
+    let header_len = 2 + 2 + 4 + 2 + "test-client".len() + 1;
+    let mut yes = |_: &KafkaHead| true;
+    // Header in, acks not yet: whether an answer will come is not known.
+    let cut = &produce[..4 + header_len + 1];
+    assert_eq!(
+        codec.stream_message(Side::Client, cut, &mut yes).unwrap(),
+        None
+    );
+    let mut no = |_: &KafkaHead| false;
+    assert_eq!(
+        codec
+            .stream_message(Side::Client, &produce, &mut no)
+            .unwrap(),
+        None
+    );
+    assert_eq!(codec.in_flight(), 0);
+    // acks = 0 streams, and waits for no answer.
+    assert!(
+        codec
+            .stream_message(Side::Client, &produce, &mut yes)
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(codec.in_flight(), 0);
+}
+
+#[test]
+fn a_stage_answer_waits_for_the_end_of_a_streamed_response_before_it() {
+    use proxy_core::gate::Side;
+    let mut chain = StageChain::<Kafka>::new(vec![Box::new(AnswerApiVersions)]);
+    let (mut cx, mut session) = (cx(), Session::default());
+    let request = session.read_request(&request_frame(
+        ApiKey::Metadata,
+        12,
+        1,
+        &metadata_request(&[]),
+    ));
+    chain.on_request(request, &mut cx, &mut session).unwrap();
+    let body = ResponseKind::Metadata(metadata_response());
+    let response = response_frame(ApiKey::Metadata, 12, 1, &body);
+    let mut yes = |_: &KafkaHead| true;
+    let len = session
+        .codec
+        .stream_message(Side::Backend, &response, &mut yes)
+        .unwrap();
+    assert_eq!(len, Some(response.len()));
+    assert_eq!(session.codec.in_flight(), 0);
+    assert_eq!(session.codec.at_request_boundary(), Some(false));
+    // A stage answers a later request while the response streams: it waits.
+    let api_versions = RequestKind::ApiVersions(ApiVersionsRequest::default());
+    let request = session.read_request(&request_frame(ApiKey::ApiVersions, 3, 2, &api_versions));
+    chain.on_request(request, &mut cx, &mut session).unwrap();
+    assert!(session.to_client.is_empty());
+    session
+        .codec
+        .end_stream(Side::Backend, &mut session.to_client);
+    assert_eq!(
+        correlation_ids(&session.to_client.take_chunks(), false),
+        [2]
+    );
+    assert_eq!(session.codec.at_request_boundary(), Some(true));
+}
