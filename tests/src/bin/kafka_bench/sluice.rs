@@ -35,7 +35,17 @@ impl Sluice {
         let exe = &cli.sluice;
         // The bootstrap port p, then broker node N on p + 1 + N (the mock's nodes are 1..=3).
         let base = free_port_block(5)?;
-        let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port_block(1)?));
+        // Not among the broker ports the listener reserves (`max_brokers`, 256 by default),
+        // which Sluice's config check refuses to share.
+        let broker_ports = u32::from(base) + 1..u32::from(base) + 1 + 256;
+        let mut admin_port = free_port_block(1)?;
+        for _ in 0..100 {
+            if !broker_ports.contains(&u32::from(admin_port)) && admin_port != base {
+                break;
+            }
+            admin_port = free_port_block(1)?;
+        }
+        let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, admin_port));
         let backends: Vec<String> = mock.iter().map(|addr| format!("\"{addr}\"")).collect();
         let config = format!(
             "[admin]\nbind = \"{admin}\"\n\n\
