@@ -102,10 +102,13 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                     .await
             }
         };
-        // A peer that reset is passed on as a reset, after what it sent was delivered.
+        // A peer that reset is passed on as a reset, after what it sent was delivered. Boxed:
+        // it holds the forwarder by value, and every session's future would otherwise carry
+        // room for it from the start (an idle session's memory is mostly its future).
+        let close = Box::pin(forwarder.close(&reason));
         tokio::select! {
             () = stop.force_close.cancelled() => {}
-            () = forwarder.close(&reason) => {}
+            () = close => {}
         }
         Ok(reason)
     }

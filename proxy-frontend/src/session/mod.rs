@@ -71,13 +71,14 @@ pub(crate) async fn run<R: Router, C: Connect>(
 ) {
     let spec = &served.spec;
     let local = stream.local_addr().unwrap_or(spec.bind);
-    let mut cx = SessionContext::new(
+    // Boxed: moved into the future below, it would be kept twice in this one.
+    let mut cx = Box::new(SessionContext::new(
         spec.name.clone(),
         peer,
         local,
         spec.requires,
         frontend.live.clone(),
-    );
+    ));
     if let Some(sink) = &frontend.audit {
         cx.set_audit(sink.clone());
     }
@@ -95,7 +96,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
         let spec = &served.spec;
         let registration = frontend.sessions.register(&cx, spec.name.clone());
         debug!("accepted");
-        let driver = Driver {
+        let mut driver = Driver {
             machine: FrontendMachine::new(&served.phases, spec.negotiation()),
             cx: &mut cx,
             served: &served,
@@ -107,6 +108,7 @@ pub(crate) async fn run<R: Router, C: Connect>(
             source: None,
         };
         let reason = driver.run(stream).await;
+        drop(driver);
         // Unregistered before the close is published: whoever hears of it sees it gone.
         drop(registration);
         cx.audit(|| close_detail(&cx, &reason), AuditKind::Connection);
@@ -152,7 +154,8 @@ struct Driver<'a, R, C> {
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
     /// Runs every phase; whichever way the session ends, both machines end closed.
-    async fn run(mut self, client: TcpStream) -> CloseReason {
+    /// By reference: a future taking the driver by value would hold it twice.
+    async fn run(&mut self, client: TcpStream) -> CloseReason {
         // Sluice adds no delay of its own: small writes leave at once.
         if let Err(err) = client.set_nodelay(true) {
             debug!(error = %err, "could not set TCP_NODELAY");

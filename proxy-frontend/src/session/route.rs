@@ -7,7 +7,7 @@ use proxy_core::close::CloseReason;
 use proxy_core::codec::RawCodec;
 use proxy_core::io::IntoTcp;
 use proxy_core::route::{ForwardingGate, RouteId, Router};
-use proxy_core::upstream::{BackendAddr, Connect, ConnectRequest};
+use proxy_core::upstream::{BackendAddr, Connect, ConnectRequest, Connected};
 use proxy_kafka::{KafkaCodec, KafkaRefusal};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::debug;
@@ -44,10 +44,12 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             () = self.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
             connected = connect => connected?,
         };
-        self.cx.set_backend(connected.target.clone());
-        let permit = ForwardingGate::check(self.cx, &connected.state)
+        // Taken apart, so nothing of it but the transport stays in this future.
+        let Connected { io, state, target } = connected;
+        self.cx.set_backend(target);
+        let permit = ForwardingGate::check(self.cx, &state)
             .map_err(|closed| CloseReason::Internal(closed.into()))?;
-        self.backend = Some(connected.state);
+        self.backend = Some(state);
         // The protocol's chain and codec, then forwarding. Dispatched here rather than in a
         // function of its own: every level of async call is held by every session's future.
         match &self.served.spec.protocol {
@@ -58,11 +60,11 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                     .with_max_in_flight(kafka.max_in_flight_requests)
                     .with_metrics(kafka.metrics.clone());
                 // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
-                Box::pin(self.forward_through(client, connected.io, codec, stages, permit)).await
+                Box::pin(self.forward_through(client, io, codec, stages, permit)).await
             }
             ListenerProtocol::Tcp { stages } => {
                 let stages = stages.iter().map(|f| f.new_stage(self.cx)).collect();
-                self.forward_through(client, connected.io, RawCodec, stages, permit)
+                self.forward_through(client, io, RawCodec, stages, permit)
                     .await
             }
         }
