@@ -84,6 +84,13 @@ fn reserve<Io: AsyncRead + AsyncWrite + Unpin>(
     peer: &mut Peer<Io>,
     task: &mut Context<'_>,
 ) {
+    // A side paused for another reason reads nothing meanwhile: its message is judged when it
+    // may read again, by then perhaps one that streams and needs no share at all.
+    let mut others = peer.gate;
+    others.resume(PauseReason::FrameBudget);
+    if !others.is_open() && !peer.read_closed() {
+        return;
+    }
     let Some(need) = len.filter(|&len| len > read_buffer && !peer.read_closed()) else {
         peer.grant = None;
         peer.gate.resume(PauseReason::FrameBudget);

@@ -9,7 +9,7 @@ use super::peer::Peer;
 use crate::close::CloseReason;
 use crate::codec::{Codec, CodecError};
 use crate::context::SessionContext;
-use crate::gate::{Direction, Side};
+use crate::gate::{Direction, PauseReason, Side};
 use crate::stage::{Protocol, StageChain};
 
 // === impl Forwarding ===
@@ -33,10 +33,21 @@ where
         K: Codec<P>,
     {
         let read_buffer = self.limits.read_buffer;
-        let (peer_buf, direction) = match side {
-            Side::Client => (&self.client.read_buf, Direction::Request),
-            Side::Backend => (&self.backend.read_buf, Direction::Response),
+        let (peer_buf, mut gate, direction) = match side {
+            Side::Client => (&self.client.read_buf, self.client.gate, Direction::Request),
+            Side::Backend => (
+                &self.backend.read_buf,
+                self.backend.gate,
+                Direction::Response,
+            ),
         };
+        // A paused side starts nothing new, as it decodes nothing new (an in-flight limit, a
+        // quota's hold); a wait for the frame budget does not count, as a streamed message
+        // takes none.
+        gate.resume(PauseReason::FrameBudget);
+        if !gate.is_open() {
+            return false;
+        }
         let large = self
             .codec
             .message_len(peer_buf)

@@ -37,6 +37,10 @@ impl Protocol for Framed {
 struct StreamingCodec {
     held: Option<Vec<Bytes>>,
     ends: Arc<Mutex<Vec<Side>>>,
+    /// Requests a backend has not answered yet.
+    unanswered: usize,
+    /// As many as a session allows, if any.
+    limit: Option<usize>,
 }
 
 fn message_len(buf: &[u8]) -> Option<usize> {
@@ -55,11 +59,19 @@ impl Codec<Framed> for StreamingCodec {
     }
 
     fn decode_response(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        Ok(take(buf))
+        let response = take(buf);
+        if response.is_some() {
+            self.unanswered = self.unanswered.saturating_sub(1);
+        }
+        Ok(response)
     }
 
     fn message_len(&self, buf: &[u8]) -> Option<usize> {
         message_len(buf)
+    }
+
+    fn in_flight_limit_reached(&self) -> bool {
+        self.limit.is_some_and(|limit| self.unanswered >= limit)
     }
 
     fn stream_message(
@@ -76,6 +88,7 @@ impl Codec<Framed> for StreamingCodec {
         }
         if side == Side::Client {
             self.held = Some(Vec::new());
+            self.unanswered += 1;
         }
         Ok(Some(len))
     }
@@ -88,6 +101,7 @@ impl Codec<Framed> for StreamingCodec {
     }
 
     fn encode_request(&mut self, msg: Bytes, out: &mut WriteQueue) -> Result<(), CodecError> {
+        self.unanswered += 1;
         match &mut self.held {
             Some(held) => held.push(msg),
             None => out.push(msg),
@@ -147,12 +161,21 @@ fn limits() -> ForwardLimits {
 
 /// A session under a frame budget of `budget` bytes.
 fn start(budget: usize) -> Session {
+    start_limited(budget, None)
+}
+
+/// A session under a frame budget of `budget` bytes, pausing the client at `limit` requests
+/// unanswered.
+fn start_limited(budget: usize, limit: Option<usize>) -> Session {
     let (client, proxy_client) = duplex(PIPE);
     let (backend, proxy_backend) = duplex(PIPE);
     let mut cx = cx();
     let stats = cx.stats().clone();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let codec = StreamingCodec::default();
+    let codec = StreamingCodec {
+        limit,
+        ..StreamingCodec::default()
+    };
     let ends = codec.ends.clone();
     let watcher = Watcher { seen: seen.clone() };
     let ended = tokio::spawn(async move {
@@ -292,4 +315,36 @@ async fn a_client_that_ends_in_the_middle_of_a_streamed_message_is_at_fault() {
         "{reason:?}"
     );
     assert!(session.ends.lock().is_empty(), "the message never ended");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_read_behind_one_that_reached_the_in_flight_limit_waits_for_an_answer() {
+    let mut session = start_limited(64 * 1024, Some(1));
+    // One write: a small request that reaches the limit, and the start of a large one that
+    // would stream; both arrive in one read.
+    let small = message(100, WATCHED);
+    let big = message(1024 * 1024, b's');
+    let mut sent = small.clone();
+    sent.extend_from_slice(&big[..8 * 1024]);
+    session.client.write_all(&sent).await.unwrap();
+    let mut got = vec![0; small.len()];
+    session.backend.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, small);
+    // Unanswered, the client's reads stay paused, and what was read of the large one with it
+    // does not start to stream.
+    let mut more = [0; 1];
+    let early = tokio::time::timeout(Duration::from_secs(5), session.backend.read(&mut more)).await;
+    assert!(
+        early.is_err(),
+        "a message went on past the in-flight limit, or the session ended: {early:?}"
+    );
+    // The answer opens reads: the large one streams in full.
+    session.backend.write_all(&message(10, b'a')).await.unwrap();
+    let (written, read) = tokio::join!(session.client.write_all(&big[8 * 1024..]), async {
+        let mut got = vec![0; big.len()];
+        session.backend.read_exact(&mut got).await.map(|_| got)
+    });
+    written.unwrap();
+    assert!(read.unwrap() == big);
+    assert_eq!(*session.ends.lock(), [Side::Client]);
 }
