@@ -1,7 +1,7 @@
-//! The `sluice` binary as an operator runs it: `check` (secret files too), `--version`,
-//! `--help`, `user add|list|remove`, `run` with real signals and real log lines, and
-//! deploy/kubernetes/: its embedded configs, its manifests validated against Kubernetes' schemas,
-//! the container image they run, and the Kafka pack's config serving a real client.
+//! The `sluice` binary as an operator runs it: `check` (secret files too), `acl test`,
+//! `--version`, `--help`, `user add|list|remove`, `run` with real signals and real log lines,
+//! and deploy/kubernetes/: its embedded configs, its manifests validated against Kubernetes'
+//! schemas, the container image they run, and the Kafka pack's config serving a real client.
 //!
 //! This file holds the config the tests vary, `sluice check` on it, and `--version`/`--help`.
 #![expect(
@@ -9,6 +9,7 @@
     reason = "helpers of this test file fail the test on bad setup"
 )]
 
+mod acl;
 mod check;
 mod image;
 mod kafka_pack;
