@@ -409,4 +409,15 @@ async fn acl_rules_are_written_against_the_tenants_own_names() {
     };
     assert!(of_alice("authorization"), "{lines:#?}");
     assert!(of_alice("connection"), "{lines:#?}");
+    // Alice authenticated before forwarding: every event of her sessions from the connection's
+    // open on names her tenant, the first request's included.
+    let untold: Vec<_> = lines
+        .iter()
+        .filter(|line| line["session"]["principal"] == "alice" && line["event"] != "authentication")
+        .filter(|line| line["session"]["tenant"] != "alice")
+        .collect();
+    assert!(
+        untold.is_empty(),
+        "events of alice without her tenant: {untold:#?}"
+    );
 }

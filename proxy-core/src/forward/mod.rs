@@ -123,6 +123,7 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
+    chain.start(cx);
     let mut forwarder = Forwarder::new(client, backend, codec, limits);
     match forwarder.run(chain, cx, drain, force_close).await {
         Forwarded::Closed(reason) => reason,

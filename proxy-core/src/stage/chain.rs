@@ -172,6 +172,13 @@ impl<P: Protocol> StageChain<P> {
         }
     }
 
+    /// Tells every stage, in order, that forwarding starts ([`Stage::on_start`]).
+    pub fn start(&mut self, cx: &mut SessionContext) {
+        for stage in &mut self.stages {
+            stage.on_start(&mut StageContext::new(cx));
+        }
+    }
+
     /// Whether the message travelling `direction` whose first bytes told `head` may be
     /// streamed past the chain: no stage needs it whole ([`Stage::needs`]), and nothing waits
     /// in its lane, which it would overtake.

@@ -204,6 +204,14 @@ pub trait Stage<P: Protocol>: Send {
         Flow::Forward(msg)
     }
 
+    /// Forwarding starts: the session is routed, and authenticated as far as it will be
+    /// before its first message. A stage that learns something of the session from what is
+    /// known by then (a tenant from the principal) records it here, so that everything the
+    /// session reports from now on carries it. Nothing by default.
+    fn on_start(&mut self, cx: &mut StageContext<'_>) {
+        let _ = cx;
+    }
+
     /// Whether this stage must see, as one whole message, the message travelling `direction`
     /// whose first bytes told `head`. A message larger than a read that no stage of the chain
     /// needs is streamed: its bytes go from one peer to the other as they arrive, no stage sees

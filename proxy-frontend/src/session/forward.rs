@@ -77,6 +77,9 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
     {
         let mut chain = StageChain::new(stages);
         self.step(FrontendEvent::Forward(permit))?;
+        // Before anything is reported of the forwarding: what stages learn now (a tenant) is
+        // in every event from the first on.
+        chain.start(self.cx);
         debug!(backend.addr = ?self.cx.backend(), route = ?self.cx.route(), "forwarding");
         self.cx
             .audit(|| AuditDetail::ConnectionOpen, AuditKind::Connection);

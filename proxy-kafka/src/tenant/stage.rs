@@ -168,7 +168,8 @@ struct Tenant {
 }
 
 impl Tenant {
-    /// The session's tenant, worked out at its first request after authentication.
+    /// The session's tenant, worked out as forwarding starts or, for a session that
+    /// authenticates later, at its first request after that.
     fn tenant(&mut self, cx: &mut SessionContext) -> Option<&(Box<str>, Namespace)> {
         if self.tenant.is_none() {
             let rendered = self.shared.template.render(cx)?;
@@ -236,6 +237,12 @@ fn answer_names_nothing(api: ApiKey) -> bool {
 impl Stage<Kafka> for Tenant {
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    /// A session authenticated before forwarding (SASL termination, mTLS) or named by its SNI
+    /// has its tenant now, so the connection's open event and its first request's carry it.
+    fn on_start(&mut self, cx: &mut StageContext<'_>) {
+        let _ = self.tenant(cx.session_mut());
     }
 
     fn on_request(
