@@ -567,7 +567,7 @@ echo
 echo "Medians of $reps run(s) of ${seconds}s each ($mode_name), $(date -u +%Y-%m-%d), $(nproc) cores,"
 echo "$(haproxy -v | head -n 1 | cut -d' ' -f1-3), sluice $("$sluice" --version | awk '{print $NF}')."
 echo
-python3 - "$results" <<'EOF'
+python3 - "$results" "${one_cpu_cases[*]}" <<'EOF'
 import statistics, sys
 from collections import defaultdict
 
@@ -587,57 +587,42 @@ for line in open(sys.argv[1]):
     runs[(fields["placement"], fields["case"], fields["via"])].append(fields)
 
 placements = {"unpinned": "unpinned", "one_cpu": "one CPU"}
-rows = {  # placement -> [(case, field, label, higher is better)]
-    "unpinned": [
-        ("up1", "mbps", "throughput up, 1 conn (MB/s)", True),
-        ("up8", "mbps", "throughput up, 8 conns (MB/s)", True),
-        ("both8", "mbps", "throughput both ways, 8 conns (MB/s, up + down)", True),
-        ("rr1", "rps", "rr 64 B, 1 conn (req/s)", True),
-        ("rr1", "p50_us", "rr 64 B, 1 conn p50 (µs)", False),
-        ("rr1", "p99_us", "rr 64 B, 1 conn p99 (µs)", False),
-        ("rr64", "rps", "rr 64 B, 64 conns (req/s)", True),
-        ("rr64", "p50_us", "rr 64 B, 64 conns p50 (µs)", False),
-        ("rr64", "p99_us", "rr 64 B, 64 conns p99 (µs)", False),
-        ("connect16", "cps", "connect, concurrency 16 (conn/s)", True),
-        ("wrk1", "rps", "wrk → nginx 64 B, 1 conn (req/s)", True),
-        ("wrk1", "p50_us", "wrk → nginx 64 B, 1 conn p50 (µs)", False),
-        ("wrk1", "p99_us", "wrk → nginx 64 B, 1 conn p99 (µs)", False),
-        ("wrk64", "rps", "wrk → nginx 64 B, 64 conns (req/s)", True),
-        ("wrk64", "p50_us", "wrk → nginx 64 B, 64 conns p50 (µs)", False),
-        ("wrk64", "p99_us", "wrk → nginx 64 B, 64 conns p99 (µs)", False),
-        ("tls_handshake16", "rps", "TLS handshakes, conn per request, 16 conns (handshakes/s)", True),
-        ("tls_bulk8", "mbps", "TLS bulk, 1 MiB responses, 8 conns (MB/s)", True),
-        ("up8", "cpu_s_per_gb", "proxy CPU, throughput up, 8 conns (s/GB)", False),
-        ("both8", "cpu_s_per_gb", "proxy CPU, both ways, 8 conns (s/GB)", False),
-        ("rr1", "cpu_us_per_req", "proxy CPU, rr 64 B, 1 conn (µs/req)", False),
-        ("rr64", "cpu_us_per_req", "proxy CPU, rr 64 B, 64 conns (µs/req)", False),
-        ("connect16", "cpu_us_per_conn", "proxy CPU, connect (µs/conn)", False),
-        ("wrk1", "cpu_us_per_req", "proxy CPU, wrk 64 B, 1 conn (µs/req)", False),
-        ("wrk64", "cpu_us_per_req", "proxy CPU, wrk 64 B, 64 conns (µs/req)", False),
-        ("tls_handshake16", "cpu_us_per_req", "proxy CPU, TLS handshake (µs/handshake)", False),
-        ("tls_bulk8", "cpu_s_per_gb", "proxy CPU, TLS bulk (s/GB)", False),
-        ("idle", "kib_per_session", "idle, 1000 sessions (KiB/session)", False),
-    ],
-    "one_cpu": [
-        ("rr1", "rps", "rr 64 B, 1 conn (req/s)", True),
-        ("rr1", "p50_us", "rr 64 B, 1 conn p50 (µs)", False),
-        ("rr1", "p99_us", "rr 64 B, 1 conn p99 (µs)", False),
-        ("rr64", "rps", "rr 64 B, 64 conns (req/s)", True),
-        ("rr64", "p50_us", "rr 64 B, 64 conns p50 (µs)", False),
-        ("rr64", "p99_us", "rr 64 B, 64 conns p99 (µs)", False),
-        ("connect16", "cps", "connect, concurrency 16 (conn/s)", True),
-        ("wrk1", "rps", "wrk → nginx 64 B, 1 conn (req/s)", True),
-        ("wrk1", "p50_us", "wrk → nginx 64 B, 1 conn p50 (µs)", False),
-        ("wrk1", "p99_us", "wrk → nginx 64 B, 1 conn p99 (µs)", False),
-        ("wrk64", "rps", "wrk → nginx 64 B, 64 conns (req/s)", True),
-        ("wrk64", "p50_us", "wrk → nginx 64 B, 64 conns p50 (µs)", False),
-        ("wrk64", "p99_us", "wrk → nginx 64 B, 64 conns p99 (µs)", False),
-        ("rr1", "cpu_us_per_req", "proxy CPU, rr 64 B, 1 conn (µs/req)", False),
-        ("rr64", "cpu_us_per_req", "proxy CPU, rr 64 B, 64 conns (µs/req)", False),
-        ("connect16", "cpu_us_per_conn", "proxy CPU, connect (µs/conn)", False),
-        ("wrk1", "cpu_us_per_req", "proxy CPU, wrk 64 B, 1 conn (µs/req)", False),
-        ("wrk64", "cpu_us_per_req", "proxy CPU, wrk 64 B, 64 conns (µs/req)", False),
-    ],
+# (case, field, label, higher is better); the one-CPU placement runs the cases bench/run.sh
+# lists for it, with the same rows.
+unpinned_rows = [
+    ("up1", "mbps", "throughput up, 1 conn (MB/s)", True),
+    ("up8", "mbps", "throughput up, 8 conns (MB/s)", True),
+    ("both8", "mbps", "throughput both ways, 8 conns (MB/s, up + down)", True),
+    ("rr1", "rps", "rr 64 B, 1 conn (req/s)", True),
+    ("rr1", "p50_us", "rr 64 B, 1 conn p50 (µs)", False),
+    ("rr1", "p99_us", "rr 64 B, 1 conn p99 (µs)", False),
+    ("rr64", "rps", "rr 64 B, 64 conns (req/s)", True),
+    ("rr64", "p50_us", "rr 64 B, 64 conns p50 (µs)", False),
+    ("rr64", "p99_us", "rr 64 B, 64 conns p99 (µs)", False),
+    ("connect16", "cps", "connect, concurrency 16 (conn/s)", True),
+    ("wrk1", "rps", "wrk → nginx 64 B, 1 conn (req/s)", True),
+    ("wrk1", "p50_us", "wrk → nginx 64 B, 1 conn p50 (µs)", False),
+    ("wrk1", "p99_us", "wrk → nginx 64 B, 1 conn p99 (µs)", False),
+    ("wrk64", "rps", "wrk → nginx 64 B, 64 conns (req/s)", True),
+    ("wrk64", "p50_us", "wrk → nginx 64 B, 64 conns p50 (µs)", False),
+    ("wrk64", "p99_us", "wrk → nginx 64 B, 64 conns p99 (µs)", False),
+    ("tls_handshake16", "rps", "TLS handshakes, conn per request, 16 conns (handshakes/s)", True),
+    ("tls_bulk8", "mbps", "TLS bulk, 1 MiB responses, 8 conns (MB/s)", True),
+    ("up8", "cpu_s_per_gb", "proxy CPU, throughput up, 8 conns (s/GB)", False),
+    ("both8", "cpu_s_per_gb", "proxy CPU, both ways, 8 conns (s/GB)", False),
+    ("rr1", "cpu_us_per_req", "proxy CPU, rr 64 B, 1 conn (µs/req)", False),
+    ("rr64", "cpu_us_per_req", "proxy CPU, rr 64 B, 64 conns (µs/req)", False),
+    ("connect16", "cpu_us_per_conn", "proxy CPU, connect (µs/conn)", False),
+    ("wrk1", "cpu_us_per_req", "proxy CPU, wrk 64 B, 1 conn (µs/req)", False),
+    ("wrk64", "cpu_us_per_req", "proxy CPU, wrk 64 B, 64 conns (µs/req)", False),
+    ("tls_handshake16", "cpu_us_per_req", "proxy CPU, TLS handshake (µs/handshake)", False),
+    ("tls_bulk8", "cpu_s_per_gb", "proxy CPU, TLS bulk (s/GB)", False),
+    ("idle", "kib_per_session", "idle, 1000 sessions (KiB/session)", False),
+]
+one_cpu_cases = set(sys.argv[2].split())
+rows = {
+    "unpinned": unpinned_rows,
+    "one_cpu": [row for row in unpinned_rows if row[0] in one_cpu_cases],
 }
 
 def median(key, field):
