@@ -11,9 +11,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::frame::{LENGTH_PREFIX, frame_len, next_frame};
-use super::header::{
-    parse_request_header, produce_acks, response_body_offset, response_correlation_id,
-};
+use super::header::{parse_request_header, response_body_offset, response_correlation_id};
 use super::message::{InFlightKey, KafkaHead};
 use super::{
     DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_IN_FLIGHT_REQUESTS, Kafka, KafkaError, KafkaMetrics,
@@ -254,20 +252,12 @@ impl Codec<Kafka> for KafkaCodec {
             };
             return response(frame, &key, Origin::Client).map(|r| Some(r.unsolicited()));
         }
-        let Some(request) = self.in_flight.pop_front() else {
+        let Some(request) = self.answer_oldest() else {
             return Err(CodecError {
                 detail: format!("a response (correlation id {correlation_id}) to no request")
                     .into(),
             });
         };
-        // `acks = 0` requests sent before this one will not be answered any more.
-        while self
-            .unanswered
-            .front()
-            .is_some_and(|(seq, _)| *seq < request.seq)
-        {
-            self.unanswered.pop_front();
-        }
         if request.key.correlation_id != correlation_id {
             return Err(CodecError {
                 detail: format!(
@@ -396,6 +386,20 @@ impl KafkaCodec {
         }
     }
 
+    /// The oldest request in flight, taken out as its response arrives; `acks = 0` requests
+    /// sent before it will not be answered any more.
+    fn answer_oldest(&mut self) -> Option<InFlight> {
+        let request = self.in_flight.pop_front()?;
+        while self
+            .unanswered
+            .front()
+            .is_some_and(|(seq, _)| *seq < request.seq)
+        {
+            self.unanswered.pop_front();
+        }
+        Some(request)
+    }
+
     /// The oldest client request's answer is queued in `out`: the answers stages gave to later
     /// requests follow it.
     fn delivered(&mut self, out: &mut WriteQueue) {
@@ -427,14 +431,8 @@ impl KafkaCodec {
         }
         let frame = &buf[LENGTH_PREFIX..];
         let info = parse_request_header(frame).ok()?;
-        let api = info.api()?;
-        let expects_response = match api {
-            ApiKey::Produce => {
-                let body = frame.get(info.body_offset? as usize..)?;
-                produce_acks(body, info.api_version)? != 0
-            }
-            _ => true,
-        };
+        info.api()?;
+        let expects_response = info.expects_response(frame)?;
         let head = KafkaHead {
             api_key: info.api_key,
             api_version: info.api_version,
@@ -483,14 +481,7 @@ impl KafkaCodec {
         if !stream(&head) {
             return None;
         }
-        let request = self.in_flight.pop_front()?;
-        while self
-            .unanswered
-            .front()
-            .is_some_and(|(seq, _)| *seq < request.seq)
-        {
-            self.unanswered.pop_front();
-        }
+        let request = self.answer_oldest()?;
         if let Some(metrics) = &self.metrics {
             metrics.record_response_bytes(request.key.api_key, wire_len);
         }

@@ -41,6 +41,17 @@ impl RequestHeaderInfo {
 }
 
 impl RequestHeaderInfo {
+    /// Whether the broker will answer the request this header begins in `frame` (the bytes
+    /// after the length prefix, as many as have arrived): not a Produce with `acks = 0`.
+    /// `None` while a Produce's `acks` has not arrived.
+    pub(crate) fn expects_response(&self, frame: &[u8]) -> Option<bool> {
+        if self.api() != Some(ApiKey::Produce) {
+            return Some(true);
+        }
+        let body = frame.get(self.body_offset? as usize..)?;
+        Some(produce_acks(body, self.api_version)? != 0)
+    }
+
     /// The header of a request built by the proxy, never read from the wire.
     pub(crate) fn synthetic(api: ApiKey, api_version: i16) -> Self {
         Self {

@@ -114,6 +114,9 @@ pub fn rewrite_response(
         return Ok(Rewritten::default());
     };
     let version = response.api_version();
+    if !may_rewrite(api as i16, version) {
+        return Ok(Rewritten::default());
+    }
     // The common Produce and Fetch responses carry no endpoints: look before changing, so
     // they are written on as read.
     let needs_change = match api {

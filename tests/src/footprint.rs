@@ -6,25 +6,24 @@ use std::process::Command;
 
 /// The resident set size of process `pid`, in KiB (`VmRSS` in `/proc/PID/status`).
 pub fn rss_kib(pid: u32) -> u64 {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).expect("read the process's status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{path} has no VmRSS line"))
+    status_kib(pid, "VmRSS")
 }
 
 /// The most resident memory process `pid` has had, in KiB (`VmHWM` in `/proc/PID/status`):
 /// a peak between two samples shows here, where [`rss_kib`] would miss it.
 pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM")
+}
+
+/// The `field` line of `/proc/PID/status`, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).expect("read the process's status");
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{path} has no VmHWM line"))
+        .unwrap_or_else(|| panic!("{path} has no {field} line"))
 }
 
 /// How many descriptors process `pid` has open.

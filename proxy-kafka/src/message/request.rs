@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::KafkaError;
 use crate::frame::{LENGTH_PREFIX, encode_frame};
-use crate::header::{RequestHeaderInfo, produce_acks};
+use crate::header::RequestHeaderInfo;
 
 /// A request from the client, or one the proxy originates.
 #[derive(Debug)]
@@ -46,13 +46,10 @@ struct DecodedRequest {
 impl KafkaRequest {
     /// A request read from the client at `received_at`; `frame` includes its length prefix.
     pub(crate) fn from_frame(frame: Bytes, info: RequestHeaderInfo, received_at: Instant) -> Self {
-        let expects_response = match (info.api(), info.body_offset) {
-            (Some(ApiKey::Produce), Some(offset)) => frame
-                .get(LENGTH_PREFIX + offset as usize..)
-                .and_then(|body| produce_acks(body, info.api_version))
-                .is_none_or(|acks| acks != 0),
-            _ => true,
-        };
+        let expects_response = frame
+            .get(LENGTH_PREFIX..)
+            .and_then(|after_prefix| info.expects_response(after_prefix))
+            .unwrap_or(true);
         Self {
             info,
             frame,
