@@ -1,8 +1,9 @@
 //! Produce requests much larger than a read stream through a Kafka listener whose stages do
 //! not need them (address rewriting reads only responses that carry addresses): a 50 MiB
 //! message from librdkafka is acknowledged by the mock broker while Sluice's peak resident
-//! memory grows by far less than the message, a 20 MiB one is read back unchanged, and a client that resets halfway through a 40 MiB
-//! request ends only its own session, as its fault.
+//! memory grows by far less than the message, a 20 MiB one is read back unchanged, and a
+//! client that resets halfway through a 40 MiB request ends only its own session, as its
+//! fault.
 
 use std::time::Instant;
 

@@ -303,7 +303,7 @@ where
         K: Codec<P>,
     {
         self.draining
-            && !self.streaming()
+            && !self.passing_through()
             && self.codec.at_request_boundary() == Some(true)
             && self.client.read_buf.is_empty()
             && self.backend.read_buf.is_empty()

@@ -86,8 +86,8 @@ where
         moved
     }
 
-    /// Whether a message from either side is still streaming.
-    pub(super) fn streaming(&self) -> bool {
+    /// Whether a message from either side is part-way through streaming past the stages.
+    pub(super) fn passing_through(&self) -> bool {
         self.client.passing > 0 || self.backend.passing > 0
     }
 }
