@@ -154,6 +154,7 @@ async fn serve(config: Config, startup: Startup) -> anyhow::Result<()> {
     );
     let reloads = InPlace {
         files: &running.started.in_place,
+        audit: running.started.audit.as_deref(),
         inputs: &inputs,
     };
     let stop = supervise(&mut signals, &mut triggers, &mut upgrades, &reloads).await;

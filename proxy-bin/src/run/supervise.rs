@@ -8,6 +8,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{info, warn};
 
 use super::Stop;
+use crate::audit::AuditWriter;
 use crate::reload_in_place::{InPlaceFiles, SuccessorInputs};
 use crate::systemd::notify;
 use crate::upgrade::{Attempt, Trigger, Triggers, Upgrades};
@@ -35,9 +36,11 @@ impl StopSignals {
     }
 }
 
-/// What a SIGHUP needs to reload in place: the file watchers, and what only a successor reads.
+/// What a SIGHUP needs to reload in place: the file watchers, the audit file (reopened, as
+/// logrotate's `postrotate` expects), and what only a successor reads.
 pub(super) struct InPlace<'a> {
     pub(super) files: &'a InPlaceFiles,
+    pub(super) audit: Option<&'a AuditWriter>,
     pub(super) inputs: &'a SuccessorInputs,
 }
 
@@ -71,6 +74,9 @@ pub(super) async fn supervise(
                     // In place either way: sessions that stay with this process while it
                     // drains follow the new files too.
                     let reloaded = in_place.files.reload().await;
+                    if let Some(audit) = in_place.audit {
+                        audit.reopen();
+                    }
                     match in_place.inputs.changed() {
                         None => {
                             upgrades.reloaded_in_place(&reloaded);
