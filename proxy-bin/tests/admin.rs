@@ -4,7 +4,8 @@
 //! `/livez` answering throughout. Every wait is a bounded poll on what a client or `/metrics`
 //! observes; nothing asserts how long something took. And `/metrics` itself: a TCP listener's
 //! sessions and bytes, a dead first backend while sessions fail over, the build and the
-//! process, and OpenMetrics for a scraper that asks for it.
+//! process, OpenMetrics for a scraper that asks for it, and every metric docs/operations.md
+//! documents, in a scrape the Prometheus project's own parser reads.
 //!
 //! Its own test binary: test (a) holds thousands of descriptors, which the fault-injection
 //! binary's ten thousand idle sessions would leave no room for.
@@ -341,7 +342,7 @@ fn metrics_show_a_listeners_sessions_and_bytes_and_a_dead_first_backend() {
         body.contains("sluice_listener_sessions_total{listener=\"plain\"} 3\n"),
         "{body}"
     );
-    let families = parsed_by_prometheus_client("openmetrics", body);
+    let families = parsed_by_prometheus_client("openmetrics", body).len();
     assert!(families > 20, "{families} metric families");
     // And a plain request the Prometheus text format.
     let mut stream = TcpStream::connect(admin).unwrap();
@@ -359,22 +360,22 @@ fn metrics_show_a_listeners_sessions_and_bytes_and_a_dead_first_backend() {
     );
     assert!(!response.contains("# EOF"));
     let (_, body) = response.split_once("\r\n\r\n").unwrap();
-    let families = parsed_by_prometheus_client("prometheus", body);
+    let families = parsed_by_prometheus_client("prometheus", body).len();
     assert!(families > 20, "{families} metric families");
 }
 
 /// Parses a scrape with the Prometheus project's own Python client (Debian's
 /// `python3-prometheus-client`, installed by the test script): `format` is `prometheus` (text
-/// 0.0.4) or `openmetrics`. Its parsers refuse what Prometheus would; the number of metric
-/// families read.
-fn parsed_by_prometheus_client(format: &str, body: &str) -> usize {
+/// 0.0.4) or `openmetrics`. Its parsers refuse what Prometheus would; the names of the metric
+/// families read (a counter's without `_total`, as the parser names them).
+fn parsed_by_prometheus_client(format: &str, body: &str) -> Vec<String> {
     let parser = match format {
         "openmetrics" => "prometheus_client.openmetrics.parser",
         _ => "prometheus_client.parser",
     };
     let script = format!(
         "import sys\nfrom {parser} import text_string_to_metric_families as parse\n\
-         families = list(parse(sys.stdin.read()))\nprint(len(families))\n"
+         for family in parse(sys.stdin.read()):\n    print(family.name)\n"
     );
     let mut child = std::process::Command::new("/usr/bin/python3")
         .args(["-c", &script])
@@ -395,5 +396,151 @@ fn parsed_by_prometheus_client(format: &str, body: &str) -> usize {
         "the {format} scrape does not parse: {}\n{body}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every metric `docs/operations.md` lists, read from the first cell of its metric tables.
+fn documented_metrics() -> Vec<String> {
+    let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md");
+    let text = std::fs::read_to_string(docs).unwrap();
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let Some(cell) = line
+            .strip_prefix("| `")
+            .and_then(|rest| rest.split(" |").next())
+        else {
+            continue;
+        };
+        for quoted in cell.split('`').step_by(2) {
+            let name: String = quoted
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if name.starts_with("sluice_") || name.starts_with("process_") {
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A `sluice user add` of `user` (SCRAM-SHA-256) to a new users file named `name`.
+fn users_file(name: &str, user: &str, password: &str) -> std::path::PathBuf {
+    let path = sluice_tests::process::temp_path(name);
+    let _ = std::fs::remove_file(&path);
+    let mut child = std::process::Command::new(SLUICE)
+        .args(["user", "add", "--mechanism", "scram-sha-256", "--users"])
+        .arg(&path)
+        .arg(user)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    path
+}
+
+/// Users depend on the metrics the operations guide documents being there to alert on: with
+/// every feature that owns a metric configured (TLS, SASL termination, ACLs, a quota, a
+/// tenant stage, the audit sink), a scrape parsed by the Prometheus project's own parser has
+/// every documented family.
+#[test]
+fn every_documented_metric_is_in_a_scrape_prometheus_client_parses() {
+    let documented = documented_metrics();
+    assert!(documented.len() > 50, "{documented:?}");
+    let dir = sluice_tests::certs::temp_dir("admin-every-metric");
+    let (cert, key) = sluice_tests::certs::TestCa::new("every-metric CA")
+        .issue(&["localhost"])
+        .write_to(&dir, "server");
+    let users = users_file("every-metric-users.toml", "alice", "alice-password");
+    let rules = dir.join("acl.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nprincipal = \"*\"\nresource = \"topic\"\nname = \"*\"\noperations = [\"all\"]\n",
+    )
+    .unwrap();
+    let bootstrap = sluice_tests::kafka_wire::free_port_block(3);
+    let config = format!(
+        r#"[admin]
+bind = "127.0.0.1:0"
+
+[[listener]]
+name = "plain"
+bind = "127.0.0.1:0"
+protocol = "tcp"
+cluster = "local"
+[listener.tls]
+cert = "{cert}"
+key = "{key}"
+
+[[listener]]
+name = "kafka"
+bind = "127.0.0.1:{bootstrap}"
+protocol = "kafka"
+cluster = "kafka"
+gateway = "port-per-broker"
+advertised_host = "127.0.0.1"
+broker_port_start = {brokers}
+max_brokers = 3
+[listener.sasl]
+mode = "terminate"
+mechanisms = ["SCRAM-SHA-256"]
+users = "{users}"
+[listener.authorization]
+rules = "{rules}"
+[[listener.stage]]
+kind = "quota"
+per = "client_id"
+produce_bytes_per_second = "1MiB"
+[[listener.stage]]
+kind = "tenant"
+prefix = "{{principal}}."
+tenants = ["alice"]
+
+[cluster.local]
+backends = ["127.0.0.1:{refused}"]
+
+[cluster.kafka]
+backends = ["127.0.0.1:{refused}"]
+ready_requires = "any"
+
+[audit]
+sink = "file"
+path = "{trail}"
+events = ["connection"]
+"#,
+        cert = cert.display(),
+        key = key.display(),
+        brokers = bootstrap + 1,
+        users = users.display(),
+        rules = rules.display(),
+        refused = refused_port(),
+        trail = dir.join("audit.jsonl").display(),
+    );
+    let sluice = SLUICE.run(&config, "admin-every-metric.toml");
+    let (_, body) = http_get(sluice.admin_addr(), "/metrics");
+    let families = parsed_by_prometheus_client("prometheus", &body);
+    let missing: Vec<_> = documented
+        .iter()
+        .filter(|name| {
+            let family = name.strip_suffix("_total").unwrap_or(name);
+            !families
+                .iter()
+                .any(|parsed| parsed == family || parsed == *name)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented but not scraped: {missing:?}\n{body}"
+    );
 }
