@@ -7,7 +7,8 @@
 //! in the `node_endpoints` of Produce (v10+) and Fetch (v16+) responses, which are sent only
 //! when leadership moved: those are scanned for the tag (`tagged_scan`) and decoded
 //! only when it is there. ApiVersions responses are capped so clients use only versions of these
-//! APIs that this proxy can decode and re-encode.
+//! APIs that this proxy can decode and re-encode, and Fetch below v16, whose responses stream
+//! past the proxy instead of being held whole for the endpoints a v16 one may end with.
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, DescribeClusterResponse, FetchRequest, FetchResponse,
@@ -70,9 +71,17 @@ pub struct Rewritten {
 const PRODUCE_NODE_ENDPOINTS: i16 = 10;
 /// Fetch responses carry `node_endpoints` from this version (KIP-951).
 const FETCH_NODE_ENDPOINTS: i16 = 16;
+/// The newest Fetch version clients are offered. A v16+ response may carry `node_endpoints`
+/// after its records, which a rewrite must be able to reach and change, so such a response is
+/// held whole, up to the consumer's `fetch.max.bytes` (50 MiB by default); a v15 response
+/// carries none and streams past the stages. v16 asks the broker nothing v15 does not (the
+/// request schemas are the same): a client offered v15 loses only KIP-951's leader hint and
+/// refreshes its metadata when leadership moves, as it did before.
+const FETCH_OFFERED_MAX: i16 = FETCH_NODE_ENDPOINTS - 1;
 
-/// The APIs whose responses carry broker addresses, with the versions this proxy can rewrite
-/// (where the request and response schemas of the `kafka-protocol` crate agree).
+/// The APIs whose responses carry broker addresses, with the versions this proxy offers
+/// clients: those it can rewrite (where the request and response schemas of the
+/// `kafka-protocol` crate agree), and for Fetch those whose responses can stream past it.
 pub fn rewritable_versions(api: ApiKey) -> Option<VersionRange> {
     let both = |a: VersionRange, b: VersionRange| VersionRange {
         min: a.min.max(b.min),
@@ -86,7 +95,13 @@ pub fn rewritable_versions(api: ApiKey) -> Option<VersionRange> {
         ),
         ApiKey::DescribeCluster => DescribeClusterResponse::VERSIONS,
         ApiKey::Produce => both(ProduceRequest::VERSIONS, ProduceResponse::VERSIONS),
-        ApiKey::Fetch => both(FetchRequest::VERSIONS, FetchResponse::VERSIONS),
+        ApiKey::Fetch => both(
+            both(FetchRequest::VERSIONS, FetchResponse::VERSIONS),
+            VersionRange {
+                min: 0,
+                max: FETCH_OFFERED_MAX,
+            },
+        ),
         ApiKey::ApiVersions => ApiVersionsResponse::VERSIONS,
         _ => return None,
     })

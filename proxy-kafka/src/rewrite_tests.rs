@@ -325,3 +325,13 @@ fn api_versions_caps_the_rewritable_apis_only() {
     );
     assert!(range(ApiKey::Fetch).max < 30 && range(ApiKey::Metadata).max < 20);
 }
+
+#[test]
+fn fetch_is_offered_up_to_the_last_version_whose_responses_stream() {
+    let offered = rewritable_versions(ApiKey::Fetch).unwrap();
+    assert_eq!(offered.max, 15);
+    assert!(!rewrite::may_rewrite(ApiKey::Fetch as i16, offered.max));
+    // A client that asks for v16 all the same has its endpoints rewritten (above), so its
+    // response is still needed whole.
+    assert!(rewrite::may_rewrite(ApiKey::Fetch as i16, 16));
+}

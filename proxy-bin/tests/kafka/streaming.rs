@@ -1,7 +1,8 @@
 //! Produce requests much larger than a read stream through a Kafka listener whose stages do
 //! not need them (address rewriting reads only responses that carry addresses): a 50 MiB
 //! message from librdkafka is acknowledged by the mock broker while Sluice's peak resident
-//! memory grows by far less than the message, a 20 MiB one is read back unchanged, and a
+//! memory grows by far less than the message, a 20 MiB one is read back unchanged (its Fetch
+//! response streaming past the stages too), and a
 //! client that resets halfway through a 40 MiB request ends only its own session, as its
 //! fault.
 
@@ -23,6 +24,8 @@ const MIB: usize = 1024 * 1024;
 /// its read buffers, write queues and allocator slack. Held whole, the message alone would be
 /// more than twice this.
 const GROWTH_KIB: u64 = 20 * 1024;
+/// The same for a 20 MiB Fetch response, which held whole would grow it by 20 MiB.
+const FETCH_GROWTH_KIB: u64 = 12 * 1024;
 
 async fn deliver(producer: &FutureProducer, topic: &str, payload: &[u8]) {
     let delivery = producer
@@ -111,8 +114,17 @@ async fn a_50_mib_produce_streams_through_without_being_held_whole() {
     // cannot between them fetch a 50 MiB batch, directly or through Sluice.
     let payload: Vec<u8> = (0..20 * MIB).map(|i| (i % 241) as u8).collect();
     deliver(&producer, "large", &payload).await;
+    // The Fetch response that carries it streams too: clients are offered Fetch up to v15,
+    // whose responses carry no broker endpoints for the rewrite to reach.
+    let peak_before = peak_rss_kib(pid);
     let read = read_back(&proxy, "large", 0).await;
     assert!(read[0] == payload, "the 20 MiB message changed on the way");
+    let growth = peak_rss_kib(pid).saturating_sub(peak_before);
+    eprintln!("a 20 MiB Fetch response through Sluice: peak RSS grew by {growth} KiB");
+    assert!(
+        growth <= FETCH_GROWTH_KIB,
+        "Sluice's peak RSS grew by {growth} KiB while a 20 MiB Fetch response passed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
