@@ -233,7 +233,7 @@ EOF
 
 # Starts HAProxy with four frontends (to the echo and to the sink backend, to nginx, and to
 # nginx terminating TLS); sets haproxy_pid, haproxy_echo, haproxy_sink, haproxy_nginx and
-# haproxy_tls. Two threads, as Sluice's runtime has two workers here (one per core), in both
+# haproxy_tls. Two threads, as Sluice runs two workers (`[limits] threads = 2`), in both
 # placements; no logging, as Sluice runs with RUST_LOG=warn.
 start_haproxy() {
     local ports port
@@ -287,9 +287,10 @@ EOF
     done
 }
 
-# Starts Sluice with four TCP listeners (to the echo and to the sink backend, to nginx, and to
-# nginx terminating TLS with the same certificate as HAProxy), every other setting at its
-# default; sets sluice_pid, sluice_echo, sluice_sink, sluice_nginx and sluice_tls.
+# Starts Sluice with two worker threads (as HAProxy's two) and four TCP listeners (to the echo
+# and to the sink backend, to nginx, and to nginx terminating TLS with the same certificate as
+# HAProxy), every other setting at its default; sets sluice_pid, sluice_echo, sluice_sink,
+# sluice_nginx and sluice_tls.
 start_sluice() {
     local ports port
     read -r -a ports <<<"$(free_ports 4)"
@@ -339,6 +340,10 @@ backends = ["$nginx_http"]
 # Nothing to drain between benchmark runs: stop at once.
 accept_grace = "0s"
 drain_timeout = "1s"
+
+[limits]
+# HAProxy's nbthread 2, in both placements (Sluice's default would be one worker on one CPU).
+threads = 2
 EOF
     "$sluice" check --config "$work/sluice.toml" >/dev/null
     # One "session closed" line per session is an info line; HAProxy logs nothing here either.
