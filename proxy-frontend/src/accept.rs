@@ -41,6 +41,9 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
     let name = served.spec.name.clone();
     info!(listener.name = %name, addr = %local, broker.node_id = served.broker, "listening");
     let admission = served.spec.admission.clone();
+    // A socket bound to one address accepts every connection on it: no need to ask the kernel
+    // again for each (`getsockname`). A wildcard one accepts on whichever address was dialled.
+    let accepted_on = (!local.ip().is_unspecified()).then_some(local);
     let mut pause = ACCEPT_ERROR_PAUSE;
     loop {
         // Both waits are cancel safe: no slot is held until `slot` returns, and a connection
@@ -65,7 +68,7 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
                     force_close: lifecycle.force_close.clone(),
                 };
                 lifecycle.tracker.spawn(async move {
-                    session::run(stream, peer, served, frontend, stop).await;
+                    session::run(stream, peer, accepted_on, served, frontend, stop).await;
                     drop(admitted);
                 });
             }

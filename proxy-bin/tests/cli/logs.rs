@@ -1,6 +1,7 @@
 //! Log lines as a pipeline receives them: text to a pipe without colour codes, JSON lines with
 //! `pid` and `generation` on every line, session ids that carry on past an earlier generation's,
-//! and abnormal closes at WARN with a rate limit.
+//! abnormal closes at WARN with a rate limit, and the address a client dialled in the close
+//! line, on a listener bound to one address or to all.
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -96,4 +97,32 @@ fn abnormal_closes_are_warnings_and_a_flood_of_them_is_rate_limited() {
     assert_eq!(warnings + infos, SESSIONS, "{levels:?}");
     // 10 per 10 s window: 25 closes in well under 20 s reach at most two windows' worth.
     assert!((10..=20).contains(&warnings), "{levels:?}");
+}
+
+#[test]
+fn the_close_line_names_the_address_the_client_dialled_on_a_wildcard_listener_too() {
+    let config = dead_backend_config().replacen(
+        "[cluster.down]",
+        "[[listener]]\nname = \"wildcard\"\nbind = \"0.0.0.0:0\"\nprotocol = \"tcp\"\n\
+         cluster = \"down\"\n\n[cluster.down]",
+        1,
+    );
+    let sluice = SLUICE.run(&config, "logs-local-addr.toml");
+    let mut ports = std::collections::BTreeMap::new();
+    for _ in 0..2 {
+        let listening = sluice.wait_for("listening");
+        let addr: std::net::SocketAddr = listening["addr"].as_str().unwrap().parse().unwrap();
+        ports.insert(
+            listening["listener.name"].as_str().unwrap().to_owned(),
+            addr,
+        );
+    }
+    assert!(ports["wildcard"].ip().is_unspecified(), "{ports:?}");
+    for name in ["plain", "wildcard"] {
+        let dialled = std::net::SocketAddr::from(([127, 0, 0, 1], ports[name].port()));
+        refused_session(dialled);
+        let close = sluice.wait_for("session closed");
+        assert_eq!(close["listener.name"], name, "{close}");
+        assert_eq!(close["listener.addr"], dialled.to_string(), "{close}");
+    }
 }

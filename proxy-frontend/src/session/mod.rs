@@ -61,16 +61,19 @@ pub(crate) struct Stop {
     pub(crate) force_close: CancellationToken,
 }
 
-/// Runs a session to its end and writes its close line.
+/// Runs a session to its end and writes its close line. `local` is the address the connection
+/// was accepted on, when the listener knows it (it is bound to one); otherwise it is asked of
+/// the socket.
 pub(crate) async fn run<R: Router, C: Connect>(
     stream: TcpStream,
     peer: SocketAddr,
+    local: Option<SocketAddr>,
     served: Arc<Served>,
     frontend: Arc<Frontend<R, C>>,
     stop: Stop,
 ) {
     let spec = &served.spec;
-    let local = stream.local_addr().unwrap_or(spec.bind);
+    let local = local.unwrap_or_else(|| stream.local_addr().unwrap_or(spec.bind));
     // Boxed: moved into the future below, it would be kept twice in this one.
     let mut cx = Box::new(SessionContext::new(
         spec.name.clone(),
