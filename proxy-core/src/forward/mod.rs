@@ -219,6 +219,8 @@ where
     where
         K: Codec<P>,
     {
+        self.client.start_poll();
+        self.backend.start_poll();
         for _ in 0..ROUNDS_PER_POLL {
             match self.round(task, chain, cx) {
                 Err(reason) => {
@@ -324,6 +326,14 @@ where
     where
         K: Codec<P>,
     {
+        let waits = match side {
+            Side::Client => self.client.waits_for_bytes(),
+            Side::Backend => self.backend.waits_for_bytes(),
+        };
+        if waits {
+            // As the last pass over this side left it: no message begun, nothing to track.
+            return Ok(false);
+        }
         let mut progress = false;
         let mut decoded = false;
         loop {

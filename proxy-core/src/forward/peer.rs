@@ -90,6 +90,9 @@ pub(super) struct Peer<Io> {
     /// Bytes still to come from this peer of a message streamed to the other side: they are
     /// passed on as read, not decoded.
     pub(super) passing: usize,
+    /// A read found nothing during this poll of the session, and the task is registered to be
+    /// woken when there is: reading again before the next poll would only register it again.
+    read_waiting: bool,
 }
 
 // === impl Peer ===
@@ -110,7 +113,19 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
             streaming: false,
             grant: None,
             passing: 0,
+            read_waiting: false,
         }
+    }
+
+    /// A new poll of the session: the task may have been woken for this side's bytes.
+    pub(super) fn start_poll(&mut self) {
+        self.read_waiting = false;
+    }
+
+    /// Nothing buffered, nothing passing through, and the transport has been asked for bytes
+    /// during this poll: until the task is woken there is nothing to decode, stream or read.
+    pub(super) fn waits_for_bytes(&self) -> bool {
+        self.read_waiting && self.read_buf.is_empty() && self.passing == 0
     }
 
     /// Which side of the session this peer is.
@@ -152,7 +167,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         cx: &SessionContext,
         limits: &ForwardLimits,
     ) -> Poll<bool> {
-        if self.eof {
+        if self.eof || self.read_waiting {
             return Poll::Pending;
         }
         let want = if self.streaming {
@@ -198,6 +213,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         };
         match read {
             Poll::Pending => {
+                self.read_waiting = true;
                 if !self.streaming && self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
                     // Nothing kept: the buffer goes back to the worker's spares, so a waiting
                     // side holds none and a busy one gets one back without allocating. A
@@ -368,10 +384,13 @@ mod tests {
         assert_eq!(peer.read_buf.capacity(), 0, "nor while waiting for it");
 
         client.write_all(b"a request").await.expect("write");
+        peer.start_poll();
         assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(true));
         assert!(peer.read_buf.capacity() >= FIRST_READ);
         // Decoded and passed on: the chunk keeps its bytes, the waiting side keeps nothing.
         let message = peer.read_buf.split().freeze();
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Pending);
+        // Within the same poll the side is not read again: its task waits to be woken.
         assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Pending);
         assert_eq!(peer.read_buf.capacity(), 0);
         assert_eq!(&message[..], b"a request");
@@ -381,6 +400,12 @@ mod tests {
         let spares = SPARES.with(|spares| spares.borrow().len());
         assert!(spares >= 1);
         client.write_all(b"part").await.expect("write");
+        assert_eq!(
+            peer.poll_fill(&mut task, &cx, &limits),
+            Poll::Pending,
+            "not before a new poll"
+        );
+        peer.start_poll();
         assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(true));
         assert_eq!(SPARES.with(|spares| spares.borrow().len()), spares - 1);
         // Part of a message is kept while the rest is awaited.
