@@ -75,7 +75,6 @@ pub(crate) fn summarize(
 macro_rules! close_line {
     ($level:expr, $summary:expr) => {{
         let summary: &SessionSummary = $summary;
-        let backend = summary.backend.as_ref().map(ToString::to_string);
         let route = summary.route.as_ref().map(|r| r.as_str());
         tracing::event!(
             $level,
@@ -85,7 +84,7 @@ macro_rules! close_line {
             listener.name = %summary.listener,
             listener.addr = %summary.local_addr,
             route = route.unwrap_or("-"),
-            backend.addr = backend.as_deref().unwrap_or("-"),
+            backend.addr = %OrDash(summary.backend.as_ref()),
             tls.sni = summary.sni.as_deref().unwrap_or("-"),
             auth.principal = summary.principal.as_deref().unwrap_or("-"),
             bytes.from_client = summary.bytes_from_client,
@@ -97,6 +96,18 @@ macro_rules! close_line {
             "session closed"
         )
     }};
+}
+
+/// A value shown as itself, or `-` when absent; formatted only if the line is written.
+struct OrDash<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrDash<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(value) => value.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// The one line every session ends with. A close that is the client's doing or nobody's is
