@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use super::bell::Bell;
 use super::peer::Peer;
 use super::{ForwardLimits, Forwarding, FrameBudget, PublishedGates};
 use crate::close::CloseReason;
@@ -129,12 +130,12 @@ where
         let mut idle = pin!(sleep(session.limits.idle_timeout));
         let mut cancelled = pin!(force_close.cancelled());
         let mut drained = pin!(drain.cancelled());
+        let mut bell = Bell::new();
         poll_fn(|task| {
-            if cancelled.as_mut().poll(task).is_ready() {
-                return Poll::Ready(Forwarded::Closed(CloseReason::Shutdown));
-            }
-            if drained.as_mut().poll(task).is_ready() {
-                return Poll::Ready(Forwarded::DrainRequested);
+            match bell.poll_any(task, &mut [cancelled.as_mut(), drained.as_mut()]) {
+                Some(0) => return Poll::Ready(Forwarded::Closed(CloseReason::Shutdown)),
+                Some(_) => return Poll::Ready(Forwarded::DrainRequested),
+                None => {}
             }
             session
                 .poll(task, chain, cx, idle.as_mut())

@@ -19,6 +19,7 @@
 //! reset on.
 
 mod assembly;
+mod bell;
 mod budget;
 mod forwarder;
 mod gates;
