@@ -237,21 +237,35 @@ where
                         Side::Backend => CloseReason::BackendClosed,
                     });
                 }
-                Ok(Round::Progress) => self.last_activity = Instant::now(),
-                Ok(Round::Blocked) => {
-                    self.publish(cx);
-                    let polled = self.poll_idle(task, idle.as_mut());
-                    if polled.is_ready() {
-                        self.account_paused(cx, true);
+                Ok(Round::Progress { settled }) => {
+                    self.last_activity = Instant::now();
+                    if settled {
+                        return self.wait(task, cx, idle.as_mut());
                     }
-                    return polled;
                 }
+                Ok(Round::Blocked) => return self.wait(task, cx, idle.as_mut()),
             }
         }
         // Still busy: let other sessions run, and come back at once.
         self.publish(cx);
         task.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Ends a poll that has nothing more to do until the task is woken, or the idle timer
+    /// fires.
+    fn wait(
+        &mut self,
+        task: &mut Context<'_>,
+        cx: &SessionContext,
+        idle: Pin<&mut Sleep>,
+    ) -> Poll<CloseReason> {
+        self.publish(cx);
+        let polled = self.poll_idle(task, idle);
+        if polled.is_ready() {
+            self.account_paused(cx, true);
+        }
+        polled
     }
 
     /// One pass over deferred stages, both read sides, both write sides and half-closes.
@@ -264,17 +278,17 @@ where
     where
         K: Codec<P>,
     {
-        let mut progress = chain
+        let resolved = chain
             .poll_deferred(task, cx, &mut self.outbound())?
             .is_ready();
         self.take_client_hold(cx);
         self.update_gates(chain);
-        progress |= self.read_side(Side::Client, task, chain, cx)?;
+        let mut progress = self.read_side(Side::Client, task, chain, cx)?;
         progress |= self.read_side(Side::Backend, task, chain, cx)?;
         progress |= self.client.poll_flush_queue(task)?;
         progress |= self.backend.poll_flush_queue(task)?;
         self.update_gates(chain);
-        progress |= self.poll_half_close(task, chain);
+        let shut = self.poll_half_close(task, chain);
         if let Some(reason) = self.settled_fault() {
             return Err(reason);
         }
@@ -292,11 +306,32 @@ where
         if self.drained(chain) {
             return Err(CloseReason::DrainCompleted);
         }
-        Ok(if progress {
-            Round::Progress
+        Ok(if resolved || shut {
+            Round::Progress { settled: false }
+        } else if progress {
+            Round::Progress {
+                settled: self.settled(chain),
+            }
         } else {
             Round::Blocked
         })
+    }
+
+    /// After a round that moved bytes: true when another round could do nothing until the task
+    /// is woken, so the poll may end without one. Each side stopped reading because its read
+    /// registered the task, or it ended, or its gate is shut for a reason only a wake can lift
+    /// (backpressure is ruled out by the empty queues, a deferral by the idle chain); every
+    /// write queue is empty; no stage defers, as a deferral made this round was never polled.
+    fn settled<P: Protocol>(&self, chain: &StageChain<P>) -> bool
+    where
+        K: Codec<P>,
+    {
+        self.client.stopped_reading()
+            && self.backend.stopped_reading()
+            && self.client.outbound.is_empty()
+            && self.backend.outbound.is_empty()
+            && !chain.is_stalled(Direction::Request)
+            && !chain.is_stalled(Direction::Response)
     }
 
     /// Draining, and between requests: no partial request read, every request answered, every
@@ -615,7 +650,10 @@ where
 
 /// The outcome of one round.
 enum Round {
-    Progress,
+    /// Bytes moved; `settled` when another round could move none before a wake.
+    Progress {
+        settled: bool,
+    },
     Blocked,
     Done,
 }

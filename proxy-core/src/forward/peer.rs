@@ -122,6 +122,12 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         self.read_waiting = false;
     }
 
+    /// Reading stopped for a reason that only a wake changes: the peer ended, its gate is shut,
+    /// or its read registered the task during this poll.
+    pub(super) fn stopped_reading(&self) -> bool {
+        self.eof || !self.gate.is_open() || self.read_waiting
+    }
+
     /// Nothing buffered, nothing passing through, and the transport has been asked for bytes
     /// during this poll: until the task is woken there is nothing to decode, stream or read.
     pub(super) fn waits_for_bytes(&self) -> bool {
