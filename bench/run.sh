@@ -9,7 +9,7 @@
 # The TCP part runs in two placements, each with its own backends, nginx and proxies:
 #   unpinned  every process may run on every core (as before);
 #   one CPU   every process of the measurement (backends, nginx, HAProxy, Sluice, loadgen, wrk)
-#             started under `taskset -c 0`; HAProxy keeps nbthread 2, Sluice its defaults.
+#             started under `taskset -c 0`; HAProxy keeps nbthread 2, Sluice threads = 2.
 # Load comes from loadgen (bulk, request-response, connect, idle) and, as an independent
 # client, from wrk against nginx through each proxy in TCP mode: 64-byte responses over
 # keep-alive connections, and TLS termination (HAProxy with OpenSSL, Sluice with rustls, the
