@@ -91,10 +91,10 @@ count() {
         connect) args=(--concurrency 4) key=connections ;;
     esac
     "$loadgen" "$mode" --target "127.0.0.1:$port" "${args[@]}" --seconds 2 >/dev/null
-    callgrind_control -i on "$pid" >/dev/null
+    callgrind_control -i on "$pid" >/dev/null 2>&1
     out=$("$loadgen" "$mode" --target "127.0.0.1:$port" "${args[@]}" --seconds 6 | grep '^RESULT')
-    callgrind_control -i off "$pid" >/dev/null
-    callgrind_control -d "$pid" >/dev/null
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    callgrind_control -d "$pid" >/dev/null 2>&1
     sleep 1
     kill "$pid"
     wait "$pid" 2>/dev/null || true
