@@ -132,6 +132,11 @@ impl ReadGate {
         self.reasons == 0
     }
 
+    /// True when no reason other than `reason` holds the gate shut.
+    pub fn is_open_but_for(&self, reason: PauseReason) -> bool {
+        self.reasons & !reason.bit() == 0
+    }
+
     /// True when `reason` is one of the reasons holding the gate shut.
     pub fn is_paused_for(&self, reason: PauseReason) -> bool {
         self.reasons & reason.bit() != 0
@@ -168,6 +173,21 @@ mod tests {
     #[test]
     fn a_new_gate_is_open() {
         assert!(ReadGate::open().is_open());
+    }
+
+    #[test]
+    fn open_but_for_one_reason_looks_past_that_reason_only() {
+        let mut gate = ReadGate::open();
+        assert!(gate.is_open_but_for(PauseReason::FrameBudget));
+        gate.pause(PauseReason::FrameBudget);
+        assert!(gate.is_open_but_for(PauseReason::FrameBudget));
+        assert!(!gate.is_open());
+        gate.pause(PauseReason::Quota);
+        assert!(!gate.is_open_but_for(PauseReason::FrameBudget));
+        assert!(
+            gate.is_paused_for(PauseReason::FrameBudget),
+            "looking changes nothing"
+        );
     }
 
     #[test]

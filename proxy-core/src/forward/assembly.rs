@@ -86,9 +86,7 @@ fn reserve<Io: AsyncRead + AsyncWrite + Unpin>(
 ) {
     // A side paused for another reason reads nothing meanwhile: its message is judged when it
     // may read again, by then perhaps one that streams and needs no share at all.
-    let mut others = peer.gate;
-    others.resume(PauseReason::FrameBudget);
-    if !others.is_open() && !peer.read_closed() {
+    if !peer.gate.is_open_but_for(PauseReason::FrameBudget) && !peer.read_closed() {
         return;
     }
     let Some(need) = len.filter(|&len| len > read_buffer && !peer.read_closed()) else {

@@ -51,7 +51,8 @@ impl Bell {
         }
     }
 
-    /// Polls each of `waits` if they are due, from the task of `task`; true when one is ready.
+    /// Polls `waits` in order if they are due, for the task of `task`: the index of the first
+    /// that is ready.
     pub(super) fn poll_any(
         &mut self,
         task: &Context<'_>,

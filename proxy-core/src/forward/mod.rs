@@ -237,9 +237,9 @@ where
                         Side::Backend => CloseReason::BackendClosed,
                     });
                 }
-                Ok(Round::Progress { settled }) => {
+                Ok(Round::Progress { rests }) => {
                     self.last_activity = Instant::now();
-                    if settled {
+                    if rests {
                         return self.wait(task, cx, idle.as_mut());
                     }
                 }
@@ -307,10 +307,10 @@ where
             return Err(CloseReason::DrainCompleted);
         }
         Ok(if resolved || shut {
-            Round::Progress { settled: false }
+            Round::Progress { rests: false }
         } else if progress {
             Round::Progress {
-                settled: self.settled(chain),
+                rests: self.rests_until_woken(chain),
             }
         } else {
             Round::Blocked
@@ -322,7 +322,7 @@ where
     /// registered the task, or it ended, or its gate is shut for a reason only a wake can lift
     /// (backpressure is ruled out by the empty queues, a deferral by the idle chain); every
     /// write queue is empty; no stage defers, as a deferral made this round was never polled.
-    fn settled<P: Protocol>(&self, chain: &StageChain<P>) -> bool
+    fn rests_until_woken<P: Protocol>(&self, chain: &StageChain<P>) -> bool
     where
         K: Codec<P>,
     {
@@ -650,9 +650,9 @@ where
 
 /// The outcome of one round.
 enum Round {
-    /// Bytes moved; `settled` when another round could move none before a wake.
+    /// Bytes moved; `rests` when another round could move none before a wake.
     Progress {
-        settled: bool,
+        rests: bool,
     },
     Blocked,
     Done,

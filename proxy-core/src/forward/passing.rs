@@ -33,7 +33,7 @@ where
         K: Codec<P>,
     {
         let read_buffer = self.limits.read_buffer;
-        let (peer_buf, mut gate, direction) = match side {
+        let (peer_buf, gate, direction) = match side {
             Side::Client => (&self.client.read_buf, self.client.gate, Direction::Request),
             Side::Backend => (
                 &self.backend.read_buf,
@@ -44,8 +44,7 @@ where
         // A paused side starts nothing new, as it decodes nothing new (an in-flight limit, a
         // quota's hold); a wait for the frame budget does not count, as a streamed message
         // takes none.
-        gate.resume(PauseReason::FrameBudget);
-        if !gate.is_open() {
+        if !gate.is_open_but_for(PauseReason::FrameBudget) {
             return false;
         }
         let large = self
