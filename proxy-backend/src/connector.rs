@@ -92,7 +92,7 @@ impl Connector {
             )?
             .on(BackendEvent::Established, session)?;
         Ok(Connected {
-            io: BackendIo::Child(io),
+            io: BackendIo::Child(Box::new(io)),
             state,
             target,
         })

@@ -20,8 +20,9 @@ pub enum BackendIo {
     /// A network backend the proxy speaks TLS to. Boxed: a TLS connection's state is large
     /// next to a socket.
     Tls(Box<TlsStream<TcpStream>>),
-    /// A child process spawned for the session.
-    Child(ChildIo),
+    /// A child process spawned for the session. Boxed, as TLS: an idle session to a network
+    /// backend would otherwise carry room for a child's pipes.
+    Child(Box<ChildIo>),
 }
 
 impl IntoTcp for BackendIo {

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use proxy_core::route::Router;
 use proxy_core::upstream::Connect;
 use tokio::net::TcpListener;
@@ -67,10 +68,12 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
                     drain: lifecycle.stop_accepting.clone(),
                     force_close: lifecycle.force_close.clone(),
                 };
-                lifecycle.tracker.spawn(async move {
-                    session::run(stream, peer, accepted_on, served, frontend, stop).await;
-                    drop(admitted);
-                });
+                // The admission slot is held until the session ends; a `map`, not an async
+                // block awaiting the session, which would keep room for its arguments twice.
+                let session = session::run(stream, peer, accepted_on, served, frontend, stop);
+                lifecycle
+                    .tracker
+                    .spawn(session.map(move |()| drop(admitted)));
             }
             Err(err) if is_transient(&err) => {
                 debug!(listener.name = %name, error = %err, "connection lost before accept");

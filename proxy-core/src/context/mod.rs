@@ -81,8 +81,10 @@ pub struct SessionContext {
     proxied: Option<ProxiedAddrs>,
     /// The header's authority TLV, kept after release because routing may have used it.
     proxied_authority: Option<Box<str>>,
-    proxy_header: Option<ProxyHeader>,
-    tls: Option<TlsFacts>,
+    // Boxed, as `tls`: held inline, every session would carry room for them, and most
+    // sessions have neither (or, the header, only until forwarding releases it).
+    proxy_header: Option<Box<ProxyHeader>>,
+    tls: Option<Box<TlsFacts>>,
     /// The server name the client asked for in its ClientHello, whether TLS is terminated here
     /// or passed through.
     sni: Option<Box<str>>,
@@ -183,14 +185,14 @@ impl SessionContext {
     pub fn set_proxy_header(&mut self, header: ProxyHeader) {
         self.proxied = header.addrs().or(self.proxied);
         self.proxied_authority = header.authority().map(Box::from);
-        if self.proxy_header.replace(header).is_none() {
+        if self.proxy_header.replace(Box::new(header)).is_none() {
             self.live.acquire(Resource::ProxyHeader);
         }
     }
 
     /// The PROXY header, until it is released.
     pub fn proxy_header(&self) -> Option<&ProxyHeader> {
-        self.proxy_header.as_ref()
+        self.proxy_header.as_deref()
     }
 
     /// The authority (host name) a load balancer's PROXY header named, even after release.
@@ -208,12 +210,12 @@ impl SessionContext {
 
     /// Records a completed TLS handshake.
     pub fn set_tls(&mut self, facts: TlsFacts) {
-        self.tls = Some(facts);
+        self.tls = Some(Box::new(facts));
     }
 
     /// Facts from the TLS handshake, if the session is TLS.
     pub fn tls(&self) -> Option<&TlsFacts> {
-        self.tls.as_ref()
+        self.tls.as_deref()
     }
 
     /// The server name from the client's ClientHello.

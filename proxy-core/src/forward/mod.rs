@@ -515,10 +515,10 @@ where
         // A side that went away is read to its end first: it may have answered before it did.
         match self.first_fault? {
             Side::Client if self.client.read_closed() && !self.backend.has_undelivered() => {
-                self.client.fault.take()
+                self.client.fault.take().map(|fault| *fault)
             }
             Side::Backend if self.backend.read_closed() && !self.client.has_undelivered() => {
-                self.backend.fault.take()
+                self.backend.fault.take().map(|fault| *fault)
             }
             _ => None,
         }
@@ -599,7 +599,7 @@ where
                     Some(Side::Backend) => self.backend.fault.take(),
                     None => None,
                 };
-                return Poll::Ready(fault.unwrap_or(reason));
+                return Poll::Ready(fault.map_or(reason, |fault| *fault));
             }
             let next = frame_deadline.map_or(deadline, |frame| frame.min(deadline));
             idle.as_mut()

@@ -76,8 +76,9 @@ pub(super) struct Peer<Io> {
     eof: bool,
     /// The peer itself sent EOF (rather than failing).
     sent_eof: bool,
-    /// Why this side failed, kept until what it sent before has been delivered.
-    pub(super) fault: Option<CloseReason>,
+    /// Why this side failed, kept until what it sent before has been delivered. Boxed: a
+    /// fault is rare, and every idle session would carry room for one.
+    pub(super) fault: Option<Box<CloseReason>>,
     /// Bytes waiting to be written to this peer.
     pub(super) outbound: WriteQueue,
     write: WriteHalf,
@@ -256,7 +257,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
     /// Records why this side failed (the first reason wins) and stops reading from it.
     pub(super) fn fail(&mut self, reason: CloseReason) {
         self.eof = true;
-        self.fault.get_or_insert(reason);
+        self.fault.get_or_insert_with(|| Box::new(reason));
     }
 
     /// Records a failed write: bytes toward this peer can no longer be delivered. A peer that
@@ -270,7 +271,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         if !is_gone(err.kind()) {
             self.eof = true;
         }
-        self.fault.get_or_insert(reason);
+        self.fault.get_or_insert_with(|| Box::new(reason));
     }
 
     /// Writes queued bytes until the queue empties or the transport pushes back. A write error

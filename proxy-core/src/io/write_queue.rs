@@ -46,7 +46,12 @@ const MAX_IOV: usize = 64;
 /// ```
 #[derive(Debug, Default)]
 pub struct WriteQueue {
-    chunks: VecDeque<Bytes>,
+    /// The chunk written next, held inline: a peer that is sent one message at a time (a
+    /// request, then its answer) never needs `rest`, so an idle session holds no allocation
+    /// for its queues. `None` only when the queue is empty.
+    front: Option<Bytes>,
+    /// The chunks behind `front`, in order.
+    rest: VecDeque<Bytes>,
     len: usize,
 }
 
@@ -59,7 +64,11 @@ impl WriteQueue {
             return;
         }
         self.len += chunk.len();
-        self.chunks.push_back(chunk);
+        if self.front.is_none() {
+            self.front = Some(chunk);
+        } else {
+            self.rest.push_back(chunk);
+        }
     }
 
     /// The number of bytes waiting.
@@ -75,14 +84,19 @@ impl WriteQueue {
     /// Drops everything waiting (bytes toward a peer that can no longer take them).
     pub fn clear(&mut self) {
         self.len = 0;
-        self.chunks.clear();
+        self.front = None;
+        self.rest.clear();
     }
 
     /// Takes every chunk waiting, front first, leaving the queue empty: a codec's tests read
     /// back what it queued (and can check it is the very `Bytes` that was read, not a copy).
     pub fn take_chunks(&mut self) -> Vec<Bytes> {
         self.len = 0;
-        self.chunks.drain(..).collect()
+        self.front
+            .take()
+            .into_iter()
+            .chain(self.rest.drain(..))
+            .collect()
     }
 
     /// Writes from the front of the queue once, vectored when the writer supports it.
@@ -91,16 +105,17 @@ impl WriteQueue {
         mut writer: Pin<&mut W>,
         task: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
-        let written = if self.chunks.len() > 1 && writer.is_write_vectored() {
+        let written = if !self.rest.is_empty() && writer.is_write_vectored() {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;
-            for (slice, chunk) in slices.iter_mut().zip(&self.chunks) {
+            let chunks = self.front.iter().chain(&self.rest);
+            for (slice, chunk) in slices.iter_mut().zip(chunks) {
                 *slice = IoSlice::new(chunk);
                 count += 1;
             }
             ready!(writer.as_mut().poll_write_vectored(task, &slices[..count]))?
         } else {
-            match self.chunks.front() {
+            match &self.front {
                 Some(front) => ready!(writer.as_mut().poll_write(task, front))?,
                 None => 0,
             }
@@ -125,12 +140,12 @@ impl WriteQueue {
     fn advance(&mut self, mut n: usize) {
         self.len -= n.min(self.len);
         while n > 0 {
-            let Some(front) = self.chunks.front_mut() else {
+            let Some(front) = &mut self.front else {
                 return;
             };
             if front.len() <= n {
                 n -= front.len();
-                self.chunks.pop_front();
+                self.front = self.rest.pop_front();
             } else {
                 front.advance(n);
                 n = 0;
@@ -152,10 +167,53 @@ mod tests {
         assert_eq!(queue.len(), 7);
         queue.advance(5);
         assert_eq!(queue.len(), 2);
-        assert_eq!(queue.chunks.front().map(|c| &c[..]), Some(&b"fg"[..]));
+        assert_eq!(queue.front.as_deref(), Some(&b"fg"[..]));
+        assert!(queue.rest.is_empty());
         queue.advance(2);
         assert!(queue.is_empty());
-        assert!(queue.chunks.is_empty());
+        assert!(queue.front.is_none());
+    }
+
+    #[test]
+    fn one_message_at_a_time_needs_no_allocation() {
+        let mut queue = WriteQueue::default();
+        for _ in 0..3 {
+            queue.push(Bytes::from_static(b"request"));
+            queue.advance(7);
+        }
+        assert!(queue.is_empty());
+        assert_eq!(queue.rest.capacity(), 0);
+    }
+
+    #[test]
+    fn chunks_pushed_behind_a_partly_written_front_keep_their_order() {
+        let mut queue = WriteQueue::default();
+        queue.push(Bytes::from_static(b"ab"));
+        queue.push(Bytes::from_static(b"cd"));
+        queue.advance(1);
+        queue.push(Bytes::from_static(b"ef"));
+        queue.advance(2);
+        queue.push(Bytes::from_static(b"gh"));
+        assert_eq!(queue.len(), 5);
+        let chunks = queue.take_chunks();
+        let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.to_vec()).collect();
+        assert_eq!(bytes, b"defgh");
+        assert!(queue.front.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_vectored_write_takes_the_front_and_the_chunks_behind_it() {
+        let mut queue = WriteQueue::default();
+        for chunk in [&b"one "[..], b"two ", b"three"] {
+            queue.push(Bytes::from_static(chunk));
+        }
+        let mut out = Vec::new();
+        let written = std::future::poll_fn(|cx| queue.poll_write_to(Pin::new(&mut out), cx))
+            .await
+            .unwrap();
+        assert_eq!(written, 13);
+        assert_eq!(out, b"one two three");
+        assert!(queue.is_empty());
     }
 
     #[tokio::test]

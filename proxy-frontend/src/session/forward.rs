@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::Driver;
+use super::{Driver, ForwardingPhase};
 use crate::spec::KafkaListener;
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
@@ -60,20 +60,25 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         stages
     }
 
-    /// Enters `Forwarding` with `permit` and forwards through `stages` until the session ends;
-    /// if the proxy starts draining first, enters `Draining` and finishes within its deadline.
-    pub(super) async fn forward_through<P, K, Io>(
-        &mut self,
+    /// Enters `Forwarding` with `permit`; the phase it returns forwards through `stages` until
+    /// the session ends, and if the proxy starts draining first, enters `Draining` and
+    /// finishes within its deadline.
+    ///
+    /// Not an async fn: one would keep room for its arguments beside the forwarder that took
+    /// them, for as long as the session forwards. The phase holds the forwarder, the chain and
+    /// the driver alone.
+    pub(super) fn forward_through<'s, P, K, Io>(
+        &'s mut self,
         client: Io,
         backend: C::Io,
         codec: K,
         stages: Vec<Box<dyn Stage<P>>>,
         permit: ForwardPermit,
-    ) -> Result<CloseReason, CloseReason>
+    ) -> Result<ForwardingPhase<'s>, CloseReason>
     where
         P: Protocol,
-        K: Codec<P>,
-        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
+        K: Codec<P> + Send + 's,
+        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin + Send + 's,
     {
         let mut chain = StageChain::new(stages);
         self.step(FrontendEvent::Forward(permit))?;
@@ -87,32 +92,35 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         if let Some(budget) = &self.served.spec.frame_budget {
             forwarder = forwarder.with_frame_budget(budget.clone());
         }
-        let stop = self.stop;
-        let reason = match forwarder
-            .run(&mut chain, self.cx, &stop.drain, &stop.force_close)
-            .await
-        {
-            Forwarded::Closed(reason) => reason,
-            Forwarded::DrainRequested => {
-                let drain_timeout = self.served.drain_timeout;
-                let deadline = Instant::now() + drain_timeout;
-                self.step(FrontendEvent::Drain { deadline })?;
-                self.backend_step(BackendEvent::Drain);
-                debug!(deadline_ms = drain_timeout.as_millis() as u64, "draining");
-                let deadline = self.machine.deadline();
-                forwarder
-                    .drain(&mut chain, self.cx, deadline, &stop.force_close)
-                    .await
+        Ok(Box::pin(async move {
+            let stop = self.stop;
+            let reason = match forwarder
+                .run(&mut chain, self.cx, &stop.drain, &stop.force_close)
+                .await
+            {
+                Forwarded::Closed(reason) => reason,
+                Forwarded::DrainRequested => {
+                    let drain_timeout = self.served.drain_timeout;
+                    let deadline = Instant::now() + drain_timeout;
+                    self.step(FrontendEvent::Drain { deadline })?;
+                    self.backend_step(BackendEvent::Drain);
+                    debug!(deadline_ms = drain_timeout.as_millis() as u64, "draining");
+                    let deadline = self.machine.deadline();
+                    // Boxed: its timers are needed only once the proxy drains.
+                    Box::pin(forwarder.drain(&mut chain, self.cx, deadline, &stop.force_close))
+                        .await
+                }
+            };
+            // A peer that reset is passed on as a reset, after what it sent was delivered.
+            // Boxed: it holds the forwarder by value, and the phase would otherwise carry room
+            // for a second forwarder from the start (an idle session's memory is mostly its
+            // forwarding phase).
+            let close = Box::pin(forwarder.close(&reason));
+            tokio::select! {
+                () = stop.force_close.cancelled() => {}
+                () = close => {}
             }
-        };
-        // A peer that reset is passed on as a reset, after what it sent was delivered. Boxed:
-        // it holds the forwarder by value, and every session's future would otherwise carry
-        // room for it from the start (an idle session's memory is mostly its future).
-        let close = Box::pin(forwarder.close(&reason));
-        tokio::select! {
-            () = stop.force_close.cancelled() => {}
-            () = close => {}
-        }
-        Ok(reason)
+            Ok(reason)
+        }))
     }
 }

@@ -15,16 +15,16 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{Span, debug, field};
 
-use super::{Driver, proxy_header};
+use super::{Driver, ForwardingPhase, proxy_header};
 use crate::tls::{self, ListenerTls};
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
-    /// Every phase, from the PROXY header to the end of forwarding; `Ok` and `Err` both carry
-    /// the reason the session ended, `Err` for ends before forwarding.
+    /// Every phase from the PROXY header to routing; returns the forwarding phase, or why the
+    /// session ended before it.
     pub(super) async fn phases(
         &mut self,
         mut client: TcpStream,
-    ) -> Result<CloseReason, CloseReason> {
+    ) -> Result<ForwardingPhase<'_>, CloseReason> {
         self.step(FrontendEvent::Begin)?;
         let mut early = BytesMut::new();
         if let FrontendState::AwaitingProxyHeader { deadline } = *self.machine.state() {
@@ -70,7 +70,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             ListenerTls::Terminate(termination) => {
                 let io = PrefixedIo::new(early.freeze(), client);
                 // Boxed: the handshake's state is large (about 3 KiB), and held inline it would
-                // make every session's future that large, plain ones included.
+                // be allocated for every session's handshakes, plain ones included.
                 let handshake = Box::pin(tls::terminate(io, termination, deadline, self.cx));
                 let stream = tokio::select! {
                     () = self.stop.force_close.cancelled() => Err(CloseReason::Shutdown),
@@ -82,7 +82,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                     self.step(FrontendEvent::PhaseDone)?;
                 }
                 // Boxed: a TLS stream is large, and held inline it would make every plain
-                // session's future as big as a TLS one.
+                // session's handshakes as big as a TLS one's.
                 Box::pin(self.after_handshakes(stream)).await
             }
         }
@@ -116,9 +116,9 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
     }
 
     /// Whatever the machine says follows the handshakes: the negotiation, or routing.
-    async fn after_handshakes<Io>(&mut self, client: Io) -> Result<CloseReason, CloseReason>
+    async fn after_handshakes<Io>(&mut self, client: Io) -> Result<ForwardingPhase<'_>, CloseReason>
     where
-        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
+        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin + Send + 'static,
     {
         if matches!(self.machine.state(), FrontendState::Negotiating { .. }) {
             // Boxed: only SASL-terminating sessions carry the negotiation's state.

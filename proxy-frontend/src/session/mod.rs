@@ -15,10 +15,13 @@ mod negotiate;
 mod proxy_header;
 mod route;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use proxy_core::audit::{AuditDetail, AuditKind};
 use proxy_core::close::{CloseReason, Fault};
 use proxy_core::context::SessionContext;
@@ -37,7 +40,7 @@ use crate::admission::SourceGuard;
 use crate::frontend::Frontend;
 use crate::sessions::Registration;
 use crate::spec::ListenerSpec;
-use crate::summary::{log_close, summarize};
+use crate::summary::{SessionSummary, log_close, summarize};
 
 /// What the sessions of one listening socket share.
 pub(crate) struct Served {
@@ -61,27 +64,30 @@ pub(crate) struct Stop {
     pub(crate) force_close: CancellationToken,
 }
 
-/// Runs a session to its end and writes its close line. `local` is the address the connection
-/// was accepted on, when the listener knows it (it is bound to one); otherwise it is asked of
-/// the socket.
-pub(crate) async fn run<R: Router, C: Connect>(
+/// A session, from accept to its close line: the future the listener spawns. `local` is the
+/// address the connection was accepted on, when the listener knows it (it is bound to one);
+/// otherwise it is asked of the socket.
+///
+/// Not an async fn, and what follows the session is a `map`, not an `await`: either would
+/// keep room for the arguments, or for the session's whole future, a second time in every
+/// session's task.
+pub(crate) fn run<R: Router, C: Connect>(
     stream: TcpStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     served: Arc<Served>,
     frontend: Arc<Frontend<R, C>>,
     stop: Stop,
-) {
+) -> impl Future<Output = ()> + Send {
     let spec = &served.spec;
     let local = local.unwrap_or_else(|| stream.local_addr().unwrap_or(spec.bind));
-    // Boxed: moved into the future below, it would be kept twice in this one.
-    let mut cx = Box::new(SessionContext::new(
+    let mut cx = SessionContext::new(
         spec.name.clone(),
         peer,
         local,
         spec.requires,
         frontend.live.clone(),
-    ));
+    );
     if let Some(sink) = &frontend.audit {
         cx.set_audit(sink.clone());
     }
@@ -93,14 +99,35 @@ pub(crate) async fn run<R: Router, C: Connect>(
         client.addr = field::Empty,
         listener.name = %spec.name,
     );
-    let session_frontend = frontend.clone();
-    let summary = async move {
-        let frontend = session_frontend;
-        let spec = &served.spec;
-        let registration = frontend.sessions.register(&cx, spec.name.clone());
+    drive(stream, cx, served, frontend.clone(), stop)
+        .instrument(span)
+        .map(move |summary| {
+            // Outside the session's span: the close line carries every field once, itself.
+            log_close(&summary);
+            frontend.closes.count(&summary.listener, &summary.reason);
+            if let Some(observer) = &frontend.on_close {
+                observer(&summary);
+            }
+        })
+}
+
+/// Runs a session's phases to their end; returns what its close line says.
+///
+/// An async block, not an async fn: an async fn copies its arguments into locals of its own,
+/// and every session would hold its context twice.
+fn drive<R: Router, C: Connect>(
+    stream: TcpStream,
+    cx: SessionContext,
+    served: Arc<Served>,
+    frontend: Arc<Frontend<R, C>>,
+    stop: Stop,
+) -> impl Future<Output = SessionSummary> + Send {
+    let mut cx = cx;
+    async move {
+        let registration = frontend.sessions.register(&cx, served.spec.name.clone());
         debug!("accepted");
         let mut driver = Driver {
-            machine: FrontendMachine::new(&served.phases, spec.negotiation()),
+            machine: FrontendMachine::new(&served.phases, served.spec.negotiation()),
             cx: &mut cx,
             served: &served,
             frontend: &frontend,
@@ -115,17 +142,15 @@ pub(crate) async fn run<R: Router, C: Connect>(
         // Unregistered before the close is published: whoever hears of it sees it gone.
         drop(registration);
         cx.audit(|| close_detail(&cx, &reason), AuditKind::Connection);
-        summarize(&cx, spec.name.clone(), reason)
-    }
-    .instrument(span)
-    .await;
-    // Outside the session's span: the close line carries every field once, itself.
-    log_close(&summary);
-    frontend.closes.count(&summary.listener, &summary.reason);
-    if let Some(observer) = &frontend.on_close {
-        observer(&summary);
+        summarize(&cx, served.spec.name.clone(), reason)
     }
 }
+
+/// A session's forwarding phase, ready to run on the driver it borrows. Boxed: its type
+/// depends on the transport and the protocol the handshakes chose, and so a session's future
+/// holds either the handshakes' state or this, never both side by side.
+type ForwardingPhase<'s> =
+    Pin<Box<dyn Future<Output = Result<CloseReason, CloseReason>> + Send + 's>>;
 
 /// The audit event of a session's close.
 fn close_detail(cx: &SessionContext, reason: &CloseReason) -> AuditDetail {
@@ -157,19 +182,26 @@ struct Driver<'a, R, C> {
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
     /// Runs every phase; whichever way the session ends, both machines end closed.
-    /// By reference: a future taking the driver by value would hold it twice.
-    async fn run(&mut self, client: TcpStream) -> CloseReason {
+    /// By reference: a future taking the driver by value would hold it twice. An async block,
+    /// as `drive`'s, so the client is held once.
+    fn run(&mut self, client: TcpStream) -> impl Future<Output = CloseReason> + Send + '_ {
         // Sluice adds no delay of its own: small writes leave at once.
         if let Err(err) = client.set_nodelay(true) {
             debug!(error = %err, "could not set TCP_NODELAY");
         }
-        let reason = match self.phases(client).await {
-            Ok(reason) | Err(reason) => reason,
-        };
-        self.backend_step(BackendEvent::Close);
-        let reason = self.machine.close(reason, self.cx);
-        debug!(reason.detail = %reason, "closing");
-        reason
+        async move {
+            // Boxed: the handshakes' state is freed as soon as they end.
+            let reason = match Box::pin(self.phases(client)).await {
+                Ok(forwarding) => match forwarding.await {
+                    Ok(reason) | Err(reason) => reason,
+                },
+                Err(reason) => reason,
+            };
+            self.backend_step(BackendEvent::Close);
+            let reason = self.machine.close(reason, self.cx);
+            debug!(reason.detail = %reason, "closing");
+            reason
+        }
     }
 
     /// Applies `event` to the frontend machine. An event its state does not allow leaves it

@@ -27,20 +27,20 @@ use proxy_kafka::{KafkaCodec, KafkaResponse};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::{Instant, timeout_at};
 
-use super::Driver;
+use super::{Driver, ForwardingPhase};
 use crate::discovery::discover_and_serve;
 use crate::frontend::Frontend;
 use crate::spec::KafkaListener;
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
     /// Runs the negotiation the machine holds until the client is authenticated, within the
-    /// state's deadline, then routes.
+    /// state's deadline, then routes; returns the forwarding phase.
     pub(super) async fn negotiate_then_route<Io>(
         &mut self,
         mut client: Io,
-    ) -> Result<CloseReason, CloseReason>
+    ) -> Result<ForwardingPhase<'_>, CloseReason>
     where
-        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
+        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin + Send + 'static,
     {
         let state = self.machine.state().name();
         let (Some((deadline, negotiation)), Some(kafka)) =

@@ -12,18 +12,18 @@ use proxy_kafka::{KafkaCodec, KafkaRefusal};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::debug;
 
-use super::Driver;
+use super::{Driver, ForwardingPhase};
 use crate::discovery::discover_and_serve;
 use crate::spec::{KafkaListener, ListenerProtocol};
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
-    /// Routes the session, connects its backend and forwards until it ends.
+    /// Routes the session and connects its backend; returns the forwarding phase.
     pub(super) async fn route_and_forward<Io>(
         &mut self,
         client: Io,
-    ) -> Result<CloseReason, CloseReason>
+    ) -> Result<ForwardingPhase<'_>, CloseReason>
     where
-        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
+        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin + Send + 'static,
     {
         let route = self
             .frontend
@@ -38,7 +38,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         };
         let request = ConnectRequest::for_session(&route, self.cx).pinned_to(pinned.as_ref());
         // Boxed: connecting (TLS, SASL, a child process) takes kilobytes of state, which held
-        // inline every session's future would keep for its whole life.
+        // inline would be allocated for every session's handshakes, plain ones included.
         let connect = Box::pin(self.frontend.connector.connect(request));
         let connected = tokio::select! {
             () = self.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
@@ -50,8 +50,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         let permit = ForwardingGate::check(self.cx, &state)
             .map_err(|closed| CloseReason::Internal(closed.into()))?;
         self.backend = Some(state);
-        // The protocol's chain and codec, then forwarding. Dispatched here rather than in a
-        // function of its own: every level of async call is held by every session's future.
+        // The protocol's chain and codec, then the forwarding phase.
         match &self.served.spec.protocol {
             ListenerProtocol::Kafka(kafka) => {
                 let stages = self.kafka_stages(kafka, &route);
@@ -59,13 +58,11 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                     .with_max_request_size(kafka.max_request_size)
                     .with_max_in_flight(kafka.max_in_flight_requests)
                     .with_metrics(kafka.metrics.clone());
-                // Boxed: Kafka sessions' futures stay out of raw TCP sessions' size.
-                Box::pin(self.forward_through(client, io, codec, stages, permit)).await
+                self.forward_through(client, io, codec, stages, permit)
             }
             ListenerProtocol::Tcp { stages } => {
                 let stages = stages.iter().map(|f| f.new_stage(self.cx)).collect();
                 self.forward_through(client, io, RawCodec, stages, permit)
-                    .await
             }
         }
     }
