@@ -199,7 +199,9 @@ impl Connect for Connector {
                         // worst case to `Ready` is thus twice `connect_timeout`.
                         let deadline = Instant::now() + cluster.connect_timeout;
                         state = state.on(BackendEvent::StartTls { deadline }, session)?;
-                        match tls.handshake(name, stream, deadline).await {
+                        // Boxed: the handshake's state is over a kilobyte, and plain
+                        // connections would carry room for it.
+                        match Box::pin(tls.handshake(name, stream, deadline)).await {
                             Ok(stream) => BackendIo::Tls(Box::new(stream)),
                             // No failover: a certificate the backend presents is not an
                             // unreachable backend, and the next address would likely present
@@ -219,7 +221,8 @@ impl Connect for Connector {
                     state = state.on(BackendEvent::StartAuth { mechanism }, session)?;
                     let (mechanism, username) = (sasl.mechanism, sasl.username.as_str());
                     debug!(backend.addr = %addr, %mechanism, username, "authenticating to the backend");
-                    match authenticate(&mut io, sasl, deadline).await {
+                    // Boxed, as the TLS handshake.
+                    match Box::pin(authenticate(&mut io, sasl, deadline)).await {
                         Ok(_) => {
                             debug!(backend.addr = %addr, %mechanism, username, "authenticated to the backend");
                         }

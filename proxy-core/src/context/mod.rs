@@ -78,7 +78,8 @@ pub struct SessionContext {
     /// Our own address on the accepted connection: the destination the client dialled.
     local: SocketAddr,
     /// Compact facts from a PROXY header, kept after the header itself is released.
-    proxied: Option<ProxiedAddrs>,
+    /// Boxed: most sessions come without a PROXY header.
+    proxied: Option<Box<ProxiedAddrs>>,
     /// The header's authority TLV, kept after release because routing may have used it.
     proxied_authority: Option<Box<str>>,
     // Boxed, as `tls`: held inline, every session would carry room for them, and most
@@ -88,7 +89,8 @@ pub struct SessionContext {
     /// The server name the client asked for in its ClientHello, whether TLS is terminated here
     /// or passed through.
     sni: Option<Box<str>>,
-    peer_certificates: Option<PeerCertificates>,
+    /// Boxed: only mTLS sessions have one, and only until the principal is derived.
+    peer_certificates: Option<Box<PeerCertificates>>,
     auth: AuthState,
     /// What the listener demands before the session may forward.
     requires: Prerequisites,
@@ -167,7 +169,7 @@ impl SessionContext {
     /// The address the client connected to: from the PROXY header when one was received,
     /// otherwise our own side of the accepted connection.
     pub fn destination_addr(&self) -> SocketAddr {
-        self.proxied.map_or(self.local, |p| p.destination)
+        self.proxied.as_ref().map_or(self.local, |p| p.destination)
     }
 
     /// The proxy's own address the TCP connection was accepted on (a Kafka broker's port, say).
@@ -178,12 +180,14 @@ impl SessionContext {
     /// The real client's address: from the PROXY header when one was received, otherwise the
     /// TCP peer.
     pub fn client_addr(&self) -> SocketAddr {
-        self.proxied.map_or(self.peer, |p| p.source)
+        self.proxied.as_ref().map_or(self.peer, |p| p.source)
     }
 
     /// Stores a parsed PROXY header and the addresses it carried.
     pub fn set_proxy_header(&mut self, header: ProxyHeader) {
-        self.proxied = header.addrs().or(self.proxied);
+        if let Some(addrs) = header.addrs() {
+            self.proxied = Some(Box::new(addrs));
+        }
         self.proxied_authority = header.authority().map(Box::from);
         if self.proxy_header.replace(Box::new(header)).is_none() {
             self.live.acquire(Resource::ProxyHeader);
@@ -230,14 +234,14 @@ impl SessionContext {
 
     /// Stores the client's certificate chain until the principal has been derived.
     pub fn set_peer_certificates(&mut self, chain: PeerCertificates) {
-        if self.peer_certificates.replace(chain).is_none() {
+        if self.peer_certificates.replace(Box::new(chain)).is_none() {
             self.live.acquire(Resource::PeerCertificates);
         }
     }
 
     /// The client's certificate chain, until it is released.
     pub fn peer_certificates(&self) -> Option<&PeerCertificates> {
-        self.peer_certificates.as_ref()
+        self.peer_certificates.as_deref()
     }
 
     /// Drops the client's certificate chain.
