@@ -190,12 +190,15 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             debug!(error = %err, "could not set TCP_NODELAY");
         }
         async move {
-            // Boxed: the handshakes' state is freed as soon as they end.
-            let reason = match Box::pin(self.phases(client)).await {
-                Ok(forwarding) => match forwarding.await {
-                    Ok(reason) | Err(reason) => reason,
-                },
-                Err(reason) => reason,
+            // Boxed: the handshakes' state is freed as soon as they end. A session that ended
+            // before forwarding gets a phase that has ended too: a match whose arm awaited the
+            // phase would keep the handshakes' result beside it for the whole session.
+            let forwarding = match Box::pin(self.phases(client)).await {
+                Ok(forwarding) => forwarding,
+                Err(reason) => Box::pin(std::future::ready(Err(reason))),
+            };
+            let reason = match forwarding.await {
+                Ok(reason) | Err(reason) => reason,
             };
             self.backend_step(BackendEvent::Close);
             let reason = self.machine.close(reason, self.cx);
