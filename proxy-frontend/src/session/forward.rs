@@ -93,34 +93,49 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             forwarder = forwarder.with_frame_budget(budget.clone());
         }
         Ok(Box::pin(async move {
-            let stop = self.stop;
-            let reason = match forwarder
-                .run(&mut chain, self.cx, &stop.drain, &stop.force_close)
-                .await
-            {
-                Forwarded::Closed(reason) => reason,
-                Forwarded::DrainRequested => {
-                    let drain_timeout = self.served.drain_timeout;
-                    let deadline = Instant::now() + drain_timeout;
-                    self.step(FrontendEvent::Drain { deadline })?;
-                    self.backend_step(BackendEvent::Drain);
-                    debug!(deadline_ms = drain_timeout.as_millis() as u64, "draining");
-                    let deadline = self.machine.deadline();
-                    // Boxed: its timers are needed only once the proxy drains.
-                    Box::pin(forwarder.drain(&mut chain, self.cx, deadline, &stop.force_close))
-                        .await
-                }
-            };
+            let reason = self.forward(&mut forwarder, &mut chain).await?;
             // A peer that reset is passed on as a reset, after what it sent was delivered.
             // Boxed: it holds the forwarder by value, and the phase would otherwise carry room
             // for a second forwarder from the start (an idle session's memory is mostly its
             // forwarding phase).
             let close = Box::pin(forwarder.close(&reason));
             tokio::select! {
-                () = stop.force_close.cancelled() => {}
+                () = self.stop.force_close.cancelled() => {}
                 () = close => {}
             }
             Ok(reason)
         }))
+    }
+
+    /// Forwards until the session ends; if the proxy starts draining first, enters `Draining`
+    /// and finishes within its deadline. By reference, and returning before draining rather
+    /// than draining in a match arm: the phase holds room for the forwarding's waits or for
+    /// the close, one at a time, not for a result kept across the drain.
+    async fn forward<P, K, Io>(
+        &mut self,
+        forwarder: &mut Forwarder<K, Io, C::Io>,
+        chain: &mut StageChain<P>,
+    ) -> Result<CloseReason, CloseReason>
+    where
+        P: Protocol,
+        K: Codec<P>,
+        Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
+    {
+        let stop = self.stop;
+        match forwarder
+            .run(chain, self.cx, &stop.drain, &stop.force_close)
+            .await
+        {
+            Forwarded::Closed(reason) => return Ok(reason),
+            Forwarded::DrainRequested => {}
+        }
+        let drain_timeout = self.served.drain_timeout;
+        let deadline = Instant::now() + drain_timeout;
+        self.step(FrontendEvent::Drain { deadline })?;
+        self.backend_step(BackendEvent::Drain);
+        debug!(deadline_ms = drain_timeout.as_millis() as u64, "draining");
+        let deadline = self.machine.deadline();
+        // Boxed: its timers are needed only once the proxy drains.
+        Ok(Box::pin(forwarder.drain(chain, self.cx, deadline, &stop.force_close)).await)
     }
 }
