@@ -3,14 +3,16 @@
 //! [`Forwarder::drain`] finishes within the `Draining` state's deadline.
 
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::pin;
-use std::task::Poll;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, sleep, sleep_until};
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep, sleep, sleep_until};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::bell::Bell;
 use super::peer::Peer;
@@ -37,6 +39,46 @@ pub enum Forwarded {
 /// half-closes carry over.
 pub struct Forwarder<K, C, B> {
     session: Forwarding<K, C, B>,
+}
+
+pin_project! {
+    /// [`Forwarder::run`]'s future. A struct, not an async fn: an async fn would hold each
+    /// reference twice (as its argument and in the closure it polls) and each pinned wait
+    /// behind a pointer of its own, in every idle session.
+    struct Run<'a, K, C, B, P: Protocol> {
+        session: &'a mut Forwarding<K, C, B>,
+        chain: &'a mut StageChain<P>,
+        cx: &'a mut SessionContext,
+        #[pin]
+        idle: Sleep,
+        #[pin]
+        cancelled: WaitForCancellationFuture<'a>,
+        #[pin]
+        drained: WaitForCancellationFuture<'a>,
+        bell: Bell,
+    }
+}
+
+impl<K, C, B, P> Future for Run<'_, K, C, B, P>
+where
+    P: Protocol,
+    K: Codec<P>,
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    type Output = Forwarded;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Forwarded> {
+        let this = self.project();
+        match this.bell.poll_any(task, &mut [this.cancelled, this.drained]) {
+            Some(0) => return Poll::Ready(Forwarded::Closed(CloseReason::Shutdown)),
+            Some(_) => return Poll::Ready(Forwarded::DrainRequested),
+            None => {}
+        }
+        this.session
+            .poll(task, this.chain, this.cx, this.idle)
+            .map(Forwarded::Closed)
+    }
 }
 
 impl<K, C, B> fmt::Debug for Forwarder<K, C, B> {
@@ -115,33 +157,27 @@ where
 
     /// Forwards until the session ends, or until `drain` is cancelled
     /// ([`Forwarded::DrainRequested`]). `force_close` ends it at once.
-    pub async fn run<P>(
-        &mut self,
-        chain: &mut StageChain<P>,
-        cx: &mut SessionContext,
-        drain: &CancellationToken,
-        force_close: &CancellationToken,
-    ) -> Forwarded
+    pub fn run<'a, P>(
+        &'a mut self,
+        chain: &'a mut StageChain<P>,
+        cx: &'a mut SessionContext,
+        drain: &'a CancellationToken,
+        force_close: &'a CancellationToken,
+    ) -> impl Future<Output = Forwarded> + 'a
     where
         P: Protocol,
         K: Codec<P>,
     {
-        let session = &mut self.session;
-        let mut idle = pin!(sleep(session.limits.idle_timeout));
-        let mut cancelled = pin!(force_close.cancelled());
-        let mut drained = pin!(drain.cancelled());
-        let mut bell = Bell::new();
-        poll_fn(|task| {
-            match bell.poll_any(task, &mut [cancelled.as_mut(), drained.as_mut()]) {
-                Some(0) => return Poll::Ready(Forwarded::Closed(CloseReason::Shutdown)),
-                Some(_) => return Poll::Ready(Forwarded::DrainRequested),
-                None => {}
-            }
-            session
-                .poll(task, chain, cx, idle.as_mut())
-                .map(Forwarded::Closed)
-        })
-        .await
+        let idle = sleep(self.session.limits.idle_timeout);
+        Run {
+            session: &mut self.session,
+            chain,
+            cx,
+            idle,
+            cancelled: force_close.cancelled(),
+            drained: drain.cancelled(),
+            bell: Bell::new(),
+        }
     }
 
     /// Forwards while draining: a protocol with request boundaries stops reading requests at
