@@ -36,6 +36,7 @@ pub mod forward;
 pub mod gate;
 pub mod io;
 pub mod proxy_protocol;
+pub mod queue;
 pub mod route;
 pub mod sasl;
 pub mod stage;

@@ -22,6 +22,7 @@ use kafka_protocol::messages::ApiKey;
 use proxy_core::codec::{ClientCaused, Codec, CodecError};
 use proxy_core::gate::Side;
 use proxy_core::io::WriteQueue;
+use proxy_core::queue::InlineFirstQueue;
 
 /// Where a codec reads the time: when a request arrived, when its response left, for the
 /// per-API latency histogram ([`KafkaMetrics`]).
@@ -43,9 +44,9 @@ pub struct KafkaCodec {
     /// The largest request frame.
     max_request_size: usize,
     /// Requests sent to the backend that expect a response, oldest first.
-    in_flight: VecDeque<InFlight>,
+    in_flight: InlineFirstQueue<InFlight>,
     /// Client requests whose response has not been written to the client yet, oldest first.
-    undelivered: VecDeque<Undelivered>,
+    undelivered: InlineFirstQueue<Undelivered>,
     /// Answers stages gave, held in `undelivered` behind an earlier request's response: those
     /// requests are unanswered for the client too.
     held_answers: usize,
@@ -103,8 +104,8 @@ impl KafkaCodec {
         Self {
             max_frame_size,
             max_request_size: max_frame_size,
-            in_flight: VecDeque::new(),
-            undelivered: VecDeque::new(),
+            in_flight: InlineFirstQueue::default(),
+            undelivered: InlineFirstQueue::default(),
             held_answers: 0,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             unanswered: VecDeque::new(),

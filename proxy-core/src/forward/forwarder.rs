@@ -70,7 +70,10 @@ where
 
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Forwarded> {
         let this = self.project();
-        match this.bell.poll_any(task, &mut [this.cancelled, this.drained]) {
+        match this
+            .bell
+            .poll_any(task, &mut [this.cancelled, this.drained])
+        {
             Some(0) => return Poll::Ready(Forwarded::Closed(CloseReason::Shutdown)),
             Some(_) => return Poll::Ready(Forwarded::DrainRequested),
             None => {}

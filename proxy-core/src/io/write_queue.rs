@@ -3,13 +3,14 @@
 //! Chunks are `Bytes` shared with the buffer they were read into, so forwarding is a move, not
 //! a copy; several chunks are written with one vectored write when the transport supports it.
 
-use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
 use tokio::io::AsyncWrite;
+
+use crate::queue::InlineFirstQueue;
 
 /// At most this many chunks go into one vectored write (Linux's UIO_MAXIOV is 1024; a few dozen
 /// already amortise the syscall).
@@ -46,12 +47,9 @@ const MAX_IOV: usize = 64;
 /// ```
 #[derive(Debug, Default)]
 pub struct WriteQueue {
-    /// The chunk written next, held inline: a peer that is sent one message at a time (a
-    /// request, then its answer) never needs `rest`, so an idle session holds no allocation
-    /// for its queues. `None` only when the queue is empty.
-    front: Option<Bytes>,
-    /// The chunks behind `front`, in order.
-    rest: VecDeque<Bytes>,
+    /// A peer sent one message at a time (a request, then its answer) never has more than one
+    /// chunk waiting: an idle session holds no allocation for its queues.
+    chunks: InlineFirstQueue<Bytes>,
     len: usize,
 }
 
@@ -64,11 +62,7 @@ impl WriteQueue {
             return;
         }
         self.len += chunk.len();
-        if self.front.is_none() {
-            self.front = Some(chunk);
-        } else {
-            self.rest.push_back(chunk);
-        }
+        self.chunks.push_back(chunk);
     }
 
     /// The number of bytes waiting.
@@ -84,19 +78,14 @@ impl WriteQueue {
     /// Drops everything waiting (bytes toward a peer that can no longer take them).
     pub fn clear(&mut self) {
         self.len = 0;
-        self.front = None;
-        self.rest.clear();
+        self.chunks.clear();
     }
 
     /// Takes every chunk waiting, front first, leaving the queue empty: a codec's tests read
     /// back what it queued (and can check it is the very `Bytes` that was read, not a copy).
     pub fn take_chunks(&mut self) -> Vec<Bytes> {
         self.len = 0;
-        self.front
-            .take()
-            .into_iter()
-            .chain(self.rest.drain(..))
-            .collect()
+        self.chunks.drain().collect()
     }
 
     /// Writes from the front of the queue once, vectored when the writer supports it.
@@ -105,17 +94,16 @@ impl WriteQueue {
         mut writer: Pin<&mut W>,
         task: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
-        let written = if !self.rest.is_empty() && writer.is_write_vectored() {
+        let written = if self.chunks.len() > 1 && writer.is_write_vectored() {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let mut count = 0;
-            let chunks = self.front.iter().chain(&self.rest);
-            for (slice, chunk) in slices.iter_mut().zip(chunks) {
+            for (slice, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
                 *slice = IoSlice::new(chunk);
                 count += 1;
             }
             ready!(writer.as_mut().poll_write_vectored(task, &slices[..count]))?
         } else {
-            match &self.front {
+            match self.chunks.front() {
                 Some(front) => ready!(writer.as_mut().poll_write(task, front))?,
                 None => 0,
             }
@@ -140,12 +128,12 @@ impl WriteQueue {
     fn advance(&mut self, mut n: usize) {
         self.len -= n.min(self.len);
         while n > 0 {
-            let Some(front) = &mut self.front else {
+            let Some(front) = self.chunks.front_mut() else {
                 return;
             };
             if front.len() <= n {
                 n -= front.len();
-                self.front = self.rest.pop_front();
+                self.chunks.pop_front();
             } else {
                 front.advance(n);
                 n = 0;
@@ -167,22 +155,11 @@ mod tests {
         assert_eq!(queue.len(), 7);
         queue.advance(5);
         assert_eq!(queue.len(), 2);
-        assert_eq!(queue.front.as_deref(), Some(&b"fg"[..]));
-        assert!(queue.rest.is_empty());
+        assert_eq!(queue.chunks.front().map(|c| &c[..]), Some(&b"fg"[..]));
+        assert_eq!(queue.chunks.len(), 1);
         queue.advance(2);
         assert!(queue.is_empty());
-        assert!(queue.front.is_none());
-    }
-
-    #[test]
-    fn one_message_at_a_time_needs_no_allocation() {
-        let mut queue = WriteQueue::default();
-        for _ in 0..3 {
-            queue.push(Bytes::from_static(b"request"));
-            queue.advance(7);
-        }
-        assert!(queue.is_empty());
-        assert_eq!(queue.rest.capacity(), 0);
+        assert!(queue.chunks.is_empty());
     }
 
     #[test]
@@ -198,7 +175,7 @@ mod tests {
         let chunks = queue.take_chunks();
         let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.to_vec()).collect();
         assert_eq!(bytes, b"defgh");
-        assert!(queue.front.is_none());
+        assert!(queue.chunks.is_empty());
     }
 
     #[tokio::test]
