@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::frontend::{Frontend, Lifecycle};
-use crate::session::{self, Served, Stop};
+use crate::session::{self, Served};
 
 /// The first pause after an accept error that would repeat at once (EMFILE, ENFILE, ENOBUFS);
 /// it doubles while errors repeat, up to [`ACCEPT_ERROR_PAUSE_MAX`].
@@ -64,13 +64,9 @@ pub(crate) async fn accept_loop<R: Router, C: Connect>(
                 pause = ACCEPT_ERROR_PAUSE;
                 let frontend = frontend.clone();
                 let served = served.clone();
-                let stop = Stop {
-                    drain: lifecycle.stop_accepting.clone(),
-                    force_close: lifecycle.force_close.clone(),
-                };
                 // The admission slot is held until the session ends; a `map`, not an async
                 // block awaiting the session, which would keep room for its arguments twice.
-                let session = session::run(stream, peer, accepted_on, served, frontend, stop);
+                let session = session::run(stream, peer, accepted_on, served, frontend);
                 lifecycle
                     .tracker
                     .spawn(session.map(move |()| drop(admitted)));

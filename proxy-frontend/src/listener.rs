@@ -20,7 +20,7 @@ use crate::broker_ports::{BrokerPortObserver, BrokerPorts, listen_now};
 use crate::discovery::discover_in_background;
 use crate::error::FrontendError;
 use crate::frontend::{Frontend, Lifecycle};
-use crate::session::Served;
+use crate::session::{Served, Stop};
 use crate::spec::ListenerSpec;
 
 /// A bound listening socket, not yet accepting.
@@ -170,6 +170,7 @@ impl BoundListener {
             spec,
             broker: None,
             broker_listeners,
+            stop: Stop::of(&lifecycle),
         });
         let accepting = lifecycle.stop_accepting.clone();
         accept_loop(listener, local, served, frontend, lifecycle, accepting).await;

@@ -32,7 +32,7 @@ use tracing::{error, info};
 
 use crate::accept::accept_loop;
 use crate::frontend::{Frontend, Lifecycle};
-use crate::session::Served;
+use crate::session::{Served, Stop};
 use crate::spec::ListenerSpec;
 
 /// The accept queue of ports bound here (Linux caps it at `net.core.somaxconn`).
@@ -217,6 +217,7 @@ impl<R: Router, C: Connect> BrokerPorts<R, C> {
             spec: self.template.clone(),
             broker: Some(node_id),
             broker_listeners: self.me.upgrade().map(|me| me as Arc<dyn BrokerListeners>),
+            stop: Stop::of(&self.lifecycle),
         });
         let local = listener.local_addr().unwrap_or(addr);
         let close = self.lifecycle.stop_accepting.child_token();

@@ -100,7 +100,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             // forwarding phase).
             let close = Box::pin(forwarder.close(&reason));
             tokio::select! {
-                () = self.stop.force_close.cancelled() => {}
+                () = self.served.stop.force_close.cancelled() => {}
                 () = close => {}
             }
             Ok(reason)
@@ -121,7 +121,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         K: Codec<P>,
         Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
     {
-        let stop = self.stop;
+        let stop = &self.served.stop;
         match forwarder
             .run(chain, self.cx, &stop.drain, &stop.force_close)
             .await

@@ -31,7 +31,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             let policy = &self.served.spec.proxy_protocol;
             let read = proxy_header::read(&mut client, self.cx, policy, deadline);
             let result = tokio::select! {
-                () = self.stop.force_close.cancelled() => Err(CloseReason::Shutdown),
+                () = self.served.stop.force_close.cancelled() => Err(CloseReason::Shutdown),
                 result = read => result,
             };
             self.registration.set_client_addr(self.cx.client_addr());
@@ -46,7 +46,8 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             .served
             .spec
             .admission
-            .admit_source(self.cx.client_addr().ip(), Instant::now())?;
+            .admit_source(self.cx.client_addr().ip(), Instant::now())?
+            .map(Box::new);
         let spec = &self.served.spec;
         let (FrontendState::TlsHandshaking { deadline }, Some(tls)) =
             (self.machine.state(), &spec.tls)
@@ -60,7 +61,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             ListenerTls::Passthrough { .. } => {
                 let peek = tls::peek_sni(&mut client, early, deadline, self.cx);
                 let hello = tokio::select! {
-                    () = self.stop.force_close.cancelled() => Err(CloseReason::Shutdown),
+                    () = self.served.stop.force_close.cancelled() => Err(CloseReason::Shutdown),
                     hello = peek => hello,
                 }?;
                 self.step(FrontendEvent::PhaseDone)?;
@@ -73,7 +74,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                 // be allocated for every session's handshakes, plain ones included.
                 let handshake = Box::pin(tls::terminate(io, termination, deadline, self.cx));
                 let stream = tokio::select! {
-                    () = self.stop.force_close.cancelled() => Err(CloseReason::Shutdown),
+                    () = self.served.stop.force_close.cancelled() => Err(CloseReason::Shutdown),
                     stream = handshake => stream,
                 }?;
                 if self.client_certificate_authenticates() {

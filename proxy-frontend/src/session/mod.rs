@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, field, info_span};
 
 use crate::admission::SourceGuard;
-use crate::frontend::Frontend;
+use crate::frontend::{Frontend, Lifecycle};
 use crate::sessions::Registration;
 use crate::spec::ListenerSpec;
 use crate::summary::{SessionSummary, log_close, summarize};
@@ -54,6 +54,8 @@ pub(crate) struct Served {
     pub(crate) broker: Option<i32>,
     /// Where brokers a session learns are served (port-per-broker Kafka listeners).
     pub(crate) broker_listeners: Option<Arc<dyn BrokerListeners>>,
+    /// How shutdown reaches its sessions: shared, so a session holds no tokens of its own.
+    pub(crate) stop: Stop,
 }
 
 /// How shutdown reaches a session.
@@ -62,6 +64,16 @@ pub(crate) struct Stop {
     pub(crate) drain: CancellationToken,
     /// Cancelled to close the session at once.
     pub(crate) force_close: CancellationToken,
+}
+
+impl Stop {
+    /// The tokens of `lifecycle` that reach sessions.
+    pub(crate) fn of(lifecycle: &Lifecycle) -> Self {
+        Self {
+            drain: lifecycle.stop_accepting.clone(),
+            force_close: lifecycle.force_close.clone(),
+        }
+    }
 }
 
 /// A session, from accept to its close line: the future the listener spawns. `local` is the
@@ -77,7 +89,6 @@ pub(crate) fn run<R: Router, C: Connect>(
     local: Option<SocketAddr>,
     served: Arc<Served>,
     frontend: Arc<Frontend<R, C>>,
-    stop: Stop,
 ) -> impl Future<Output = ()> + Send {
     let spec = &served.spec;
     let local = local.unwrap_or_else(|| stream.local_addr().unwrap_or(spec.bind));
@@ -99,7 +110,7 @@ pub(crate) fn run<R: Router, C: Connect>(
         client.addr = field::Empty,
         listener.name = %spec.name,
     );
-    drive(stream, cx, served, frontend.clone(), stop)
+    drive(stream, cx, served, frontend.clone())
         .instrument(span)
         .map(move |summary| {
             // Outside the session's span: the close line carries every field once, itself.
@@ -111,36 +122,50 @@ pub(crate) fn run<R: Router, C: Connect>(
         })
 }
 
-/// Runs a session's phases to their end; returns what its close line says.
+/// Runs a session's phases to their end, leaving both machines closed whichever way it ends;
+/// returns what its close line says.
 ///
 /// An async block, not an async fn: an async fn copies its arguments into locals of its own,
-/// and every session would hold its context twice.
+/// and every session would hold its context twice. The phases run here rather than in a
+/// method of the driver's: each level of async code keeps room for what it was given.
 fn drive<R: Router, C: Connect>(
     stream: TcpStream,
     cx: SessionContext,
     served: Arc<Served>,
     frontend: Arc<Frontend<R, C>>,
-    stop: Stop,
 ) -> impl Future<Output = SessionSummary> + Send {
     let mut cx = cx;
     async move {
         let registration = frontend.sessions.register(&cx, served.spec.name.clone());
         debug!("accepted");
+        // Sluice adds no delay of its own: small writes leave at once.
+        if let Err(err) = stream.set_nodelay(true) {
+            debug!(error = %err, "could not set TCP_NODELAY");
+        }
         let mut driver = Driver {
             machine: FrontendMachine::new(&served.phases, served.spec.negotiation()),
             cx: &mut cx,
             served: &served,
             frontend: &frontend,
-            registration: &registration,
-            stop: &stop,
+            registration,
             backend: None,
             authenticated_at: None,
             source: None,
         };
-        let reason = driver.run(stream).await;
+        // Boxed: the handshakes' state is freed as soon as they end. A session that ended
+        // before forwarding gets a phase that has ended too: a match whose arm awaited the
+        // phase would keep the handshakes' result beside it for the whole session.
+        let forwarding = match Box::pin(driver.phases(stream)).await {
+            Ok(forwarding) => forwarding,
+            Err(reason) => Box::pin(std::future::ready(Err(reason))),
+        };
+        let reason = match forwarding.await {
+            Ok(reason) | Err(reason) => reason,
+        };
+        let reason = driver.close(reason);
+        // Unregistered (the driver holds the registration) before the close is published:
+        // whoever hears of it sees it gone.
         drop(driver);
-        // Unregistered before the close is published: whoever hears of it sees it gone.
-        drop(registration);
         cx.audit(|| close_detail(&cx, &reason), AuditKind::Connection);
         summarize(&cx, served.spec.name.clone(), reason)
     }
@@ -170,41 +195,25 @@ struct Driver<'a, R, C> {
     cx: &'a mut SessionContext,
     served: &'a Served,
     frontend: &'a Frontend<R, C>,
-    registration: &'a Registration,
-    stop: &'a Stop,
+    /// The session's entry in the registry: it leaves the registry when the driver drops.
+    registration: Registration,
     /// The backend machine of the session's route, once connected.
     backend: Option<BackendState>,
     /// When the client authenticated to the proxy (SASL termination or mTLS).
     authenticated_at: Option<Instant>,
-    /// The client's source address's share of the listener's per-source limits.
-    source: Option<SourceGuard>,
+    /// The client's source address's share of the listener's per-source limits. Boxed: only
+    /// listeners with such limits have one, and every session would carry room for it.
+    source: Option<Box<SourceGuard>>,
 }
 
 impl<R: Router, C: Connect> Driver<'_, R, C> {
-    /// Runs every phase; whichever way the session ends, both machines end closed.
-    /// By reference: a future taking the driver by value would hold it twice. An async block,
-    /// as `drive`'s, so the client is held once.
-    fn run(&mut self, client: TcpStream) -> impl Future<Output = CloseReason> + Send + '_ {
-        // Sluice adds no delay of its own: small writes leave at once.
-        if let Err(err) = client.set_nodelay(true) {
-            debug!(error = %err, "could not set TCP_NODELAY");
-        }
-        async move {
-            // Boxed: the handshakes' state is freed as soon as they end. A session that ended
-            // before forwarding gets a phase that has ended too: a match whose arm awaited the
-            // phase would keep the handshakes' result beside it for the whole session.
-            let forwarding = match Box::pin(self.phases(client)).await {
-                Ok(forwarding) => forwarding,
-                Err(reason) => Box::pin(std::future::ready(Err(reason))),
-            };
-            let reason = match forwarding.await {
-                Ok(reason) | Err(reason) => reason,
-            };
-            self.backend_step(BackendEvent::Close);
-            let reason = self.machine.close(reason, self.cx);
-            debug!(reason.detail = %reason, "closing");
-            reason
-        }
+    /// Closes both machines with the reason the session ended; returns the reason the close
+    /// line gives.
+    fn close(&mut self, reason: CloseReason) -> CloseReason {
+        self.backend_step(BackendEvent::Close);
+        let reason = self.machine.close(reason, self.cx);
+        debug!(reason.detail = %reason, "closing");
+        reason
     }
 
     /// Applies `event` to the frontend machine. An event its state does not allow leaves it

@@ -80,7 +80,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         // A client still authenticating when the proxy drains has nothing in flight: it is
         // closed at once and reconnects elsewhere.
         let early = tokio::select! {
-            () = self.stop.drain.cancelled() => Err(CloseReason::DrainCompleted),
+            () = self.served.stop.drain.cancelled() => Err(CloseReason::DrainCompleted),
             timed = timeout_at(deadline, exchange) => {
                 timed.map_err(|_| CloseReason::AuthenticationTimeout)?
             }

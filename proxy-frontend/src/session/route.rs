@@ -41,7 +41,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         // inline would be allocated for every session's handshakes, plain ones included.
         let connect = Box::pin(self.frontend.connector.connect(request));
         let connected = tokio::select! {
-            () = self.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
+            () = self.served.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
             connected = connect => connected?,
         };
         // Taken apart, so nothing of it but the transport stays in this future.
@@ -91,7 +91,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
                 self.served.broker_listeners.as_ref(),
             );
             tokio::select! {
-                () = self.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
+                () = self.served.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
                 discovered = discovery => discovered?,
             };
         }
