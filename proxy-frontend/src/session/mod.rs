@@ -58,7 +58,7 @@ pub(crate) struct Served {
     pub(crate) stop: Stop,
 }
 
-/// How shutdown reaches a session.
+/// How shutdown reaches a listener's sessions.
 pub(crate) struct Stop {
     /// Cancelled when the proxy starts draining: the session enters `Draining`.
     pub(crate) drain: CancellationToken,
