@@ -49,7 +49,7 @@ pub struct Sessions {
 
 #[derive(Debug, Default)]
 struct Registry {
-    open: HashMap<SessionId, SessionEntry>,
+    open: OpenSessions,
     /// Per listener: sessions accepted, and the bytes of those that closed. Listener names
     /// come from the config: bounded.
     closed: HashMap<Arc<str>, ListenerTotals>,
@@ -58,7 +58,7 @@ struct Registry {
 impl Sessions {
     /// How many sessions are open.
     pub fn len(&self) -> usize {
-        self.registry.lock().open.len()
+        self.registry.lock().open.len
     }
 
     /// True when no session is open.
@@ -68,7 +68,7 @@ impl Sessions {
 
     /// A copy of every open session's entry, in id order.
     pub fn snapshot(&self) -> Vec<SessionEntry> {
-        let mut entries: Vec<_> = self.registry.lock().open.values().cloned().collect();
+        let mut entries: Vec<_> = self.registry.lock().open.iter().cloned().collect();
         entries.sort_by_key(|e| e.id);
         entries
     }
@@ -82,7 +82,7 @@ impl Sessions {
             .iter()
             .map(|(listener, totals)| (listener.clone(), *totals))
             .collect();
-        for entry in registry.open.values() {
+        for entry in registry.open.iter() {
             let total = totals.entry(entry.listener.clone()).or_default();
             total.bytes_from_client += entry.stats.bytes_from(Side::Client);
             total.bytes_from_backend += entry.stats.bytes_from(Side::Backend);
@@ -103,11 +103,11 @@ impl Sessions {
             .entry(entry.listener.clone())
             .or_default()
             .sessions += 1;
-        registry.open.insert(cx.id(), entry);
+        let slot = registry.open.insert(entry);
         drop(registry);
         Registration {
             sessions: self.clone(),
-            id: cx.id(),
+            slot,
         }
     }
 }
@@ -116,13 +116,13 @@ impl Sessions {
 #[derive(Debug)]
 pub(crate) struct Registration {
     sessions: Sessions,
-    id: SessionId,
+    slot: usize,
 }
 
 impl Registration {
     /// Records the real client's address once a PROXY header has revealed it.
     pub(crate) fn set_client_addr(&self, addr: SocketAddr) {
-        if let Some(entry) = self.sessions.registry.lock().open.get_mut(&self.id) {
+        if let Some(entry) = self.sessions.registry.lock().open.get_mut(self.slot) {
             entry.client_addr = addr;
         }
     }
@@ -131,10 +131,94 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut registry = self.sessions.registry.lock();
-        if let Some(entry) = registry.open.remove(&self.id) {
+        if let Some(entry) = registry.open.remove(self.slot) {
             let total = registry.closed.entry(entry.listener.clone()).or_default();
             total.bytes_from_client += entry.stats.bytes_from(Side::Client);
             total.bytes_from_backend += entry.stats.bytes_from(Side::Backend);
         }
+    }
+}
+
+/// Open sessions in slots a registration keeps: one entry's room per session, where a hash
+/// map by id would keep about two (its buckets stay at most seven-eighths full, and it
+/// doubles) and the id a second time as the key.
+#[derive(Debug, Default)]
+struct OpenSessions {
+    slots: Vec<Option<SessionEntry>>,
+    /// Empty slots, reused before the slots grow.
+    vacant: Vec<usize>,
+    len: usize,
+}
+
+impl OpenSessions {
+    fn insert(&mut self, entry: SessionEntry) -> usize {
+        self.len += 1;
+        if let Some(slot) = self.vacant.pop()
+            && let Some(vacant) = self.slots.get_mut(slot)
+        {
+            *vacant = Some(entry);
+            return slot;
+        }
+        self.slots.push(Some(entry));
+        self.slots.len() - 1
+    }
+
+    fn get_mut(&mut self, slot: usize) -> Option<&mut SessionEntry> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    fn remove(&mut self, slot: usize) -> Option<SessionEntry> {
+        let entry = self.slots.get_mut(slot)?.take()?;
+        self.len -= 1;
+        self.vacant.push(slot);
+        Some(entry)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &SessionEntry> {
+        self.slots.iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(port: u16) -> SessionEntry {
+        SessionEntry {
+            id: SessionId::next(),
+            listener: "l".into(),
+            client_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            stats: Arc::default(),
+        }
+    }
+
+    fn ports(open: &OpenSessions) -> Vec<u16> {
+        let mut ports: Vec<_> = open.iter().map(|e| e.client_addr.port()).collect();
+        ports.sort_unstable();
+        ports
+    }
+
+    #[test]
+    fn a_closed_sessions_slot_is_reused_and_every_open_one_is_listed_once() {
+        let mut open = OpenSessions::default();
+        let slots: Vec<_> = (1..=3).map(|port| open.insert(entry(port))).collect();
+        assert_eq!(open.len, 3);
+        assert_eq!(open.remove(slots[1]).map(|e| e.client_addr.port()), Some(2));
+        // Removing twice (a registration dropped once only, but still) changes nothing.
+        assert!(open.remove(slots[1]).is_none());
+        assert_eq!((open.len, ports(&open)), (2, vec![1, 3]));
+
+        let reused = open.insert(entry(4));
+        assert_eq!(reused, slots[1]);
+        assert_eq!(
+            open.slots.len(),
+            3,
+            "a vacant slot is used before the slots grow"
+        );
+        if let Some(e) = open.get_mut(reused) {
+            e.client_addr.set_port(5);
+        }
+        assert_eq!((open.len, ports(&open)), (3, vec![1, 3, 5]));
+        assert!(open.get_mut(99).is_none());
     }
 }

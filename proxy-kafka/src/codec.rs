@@ -56,7 +56,8 @@ pub struct KafkaCodec {
     max_in_flight: usize,
     /// Recent Produce requests with `acks = 0`, newest last: Kafka sends them no response, but
     /// some brokers (librdkafka's mock) do, and such an answer is passed on, not an error.
-    unanswered: VecDeque<(u64, InFlightKey)>,
+    /// Boxed: only producers with `acks = 0` need it, and an idle session should not carry it.
+    unanswered: Option<Box<Unanswered>>,
     /// Requests sent so far: orders `in_flight` against `unanswered`.
     sent: u64,
     next_proxy_correlation_id: i32,
@@ -70,6 +71,10 @@ pub struct KafkaCodec {
     /// stages' answers wait behind it).
     streaming_response: bool,
 }
+
+/// `acks = 0` requests sent, with their place among the requests sent, oldest first.
+#[derive(Debug, Default)]
+struct Unanswered(VecDeque<(u64, InFlightKey)>);
 
 #[derive(Debug)]
 struct InFlight {
@@ -108,7 +113,7 @@ impl KafkaCodec {
             undelivered: InlineFirstQueue::default(),
             held_answers: 0,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
-            unanswered: VecDeque::new(),
+            unanswered: None,
             sent: 0,
             next_proxy_correlation_id: FIRST_PROXY_CORRELATION_ID,
             metrics: None,
@@ -240,13 +245,13 @@ impl Codec<Kafka> for KafkaCodec {
             .map_err(|err| codec_error("response header", err))?;
         let expected = self.in_flight.front().map(|r| r.key.correlation_id);
         if expected != Some(correlation_id)
-            && let Some(at) = self
-                .unanswered
+            && let Some(Unanswered(unanswered)) = self.unanswered.as_deref_mut()
+            && let Some(at) = unanswered
                 .iter()
                 .position(|(_, key)| key.correlation_id == correlation_id)
         {
             // A broker answering an `acks = 0` Produce: pass the answer on as it came.
-            let Some((_, key)) = self.unanswered.drain(..=at).next_back() else {
+            let Some((_, key)) = unanswered.drain(..=at).next_back() else {
                 return Err(CodecError {
                     detail: "acks=0 bookkeeping lost an entry".into(),
                 });
@@ -371,10 +376,11 @@ impl KafkaCodec {
         let seq = self.sent;
         self.sent += 1;
         if !expects_response {
-            if self.unanswered.len() == UNANSWERED_KEPT {
-                self.unanswered.pop_front();
+            let Unanswered(unanswered) = self.unanswered.get_or_insert_default().as_mut();
+            if unanswered.len() == UNANSWERED_KEPT {
+                unanswered.pop_front();
             }
-            self.unanswered.push_back((seq, key));
+            unanswered.push_back((seq, key));
         } else {
             self.in_flight.push_back(InFlight { key, origin, seq });
             if origin == Origin::Client {
@@ -391,12 +397,13 @@ impl KafkaCodec {
     /// sent before it will not be answered any more.
     fn answer_oldest(&mut self) -> Option<InFlight> {
         let request = self.in_flight.pop_front()?;
-        while self
-            .unanswered
-            .front()
-            .is_some_and(|(seq, _)| *seq < request.seq)
-        {
-            self.unanswered.pop_front();
+        if let Some(Unanswered(unanswered)) = self.unanswered.as_deref_mut() {
+            while unanswered
+                .front()
+                .is_some_and(|(seq, _)| *seq < request.seq)
+            {
+                unanswered.pop_front();
+            }
         }
         Some(request)
     }

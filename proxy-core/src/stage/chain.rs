@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
 
-use super::{Deferred, Flow, Protocol, Stage, StageContext};
+use super::{Deferred, Flow, Protocol, Stage, StageContext, Stages};
 use crate::close::CloseReason;
 use crate::context::SessionContext;
 use crate::gate::Direction;
@@ -30,6 +30,13 @@ struct Pending<M, R> {
 
 /// One direction's queue discipline.
 struct Lane<M, R> {
+    /// Present only while the lane is stalled (a stage defers, or messages wait behind one):
+    /// most sessions never defer, and an idle session should not carry the room.
+    stall: Option<Box<Stall<M, R>>>,
+}
+
+/// A stalled lane: the deferred decision, and what entered behind it.
+struct Stall<M, R> {
     deferred: Option<Pending<M, R>>,
     /// Messages that entered while the lane was deferred, with the position they entered at.
     waiting: VecDeque<(usize, M)>,
@@ -37,16 +44,68 @@ struct Lane<M, R> {
 
 impl<M, R> Default for Lane<M, R> {
     fn default() -> Self {
-        Self {
-            deferred: None,
-            waiting: VecDeque::new(),
-        }
+        Self { stall: None }
     }
 }
 
 impl<M, R> Lane<M, R> {
     fn is_stalled(&self) -> bool {
-        self.deferred.is_some() || !self.waiting.is_empty()
+        self.stall.is_some()
+    }
+
+    fn has_waiting(&self) -> bool {
+        self.stall
+            .as_ref()
+            .is_some_and(|stall| !stall.waiting.is_empty())
+    }
+
+    /// The decision on a message at `stage` is deferred: the lane stalls until it resolves.
+    fn defer(&mut self, stage: usize, decision: Deferred<M, R>) {
+        self.stall().deferred = Some(Pending { stage, decision });
+    }
+
+    /// `msg` entered a stalled lane at `at`: it waits its turn.
+    fn wait(&mut self, at: usize, msg: M) {
+        self.stall().waiting.push_back((at, msg));
+    }
+
+    fn stall(&mut self) -> &mut Stall<M, R> {
+        self.stall.get_or_insert_with(|| {
+            Box::new(Stall {
+                deferred: None,
+                waiting: VecDeque::new(),
+            })
+        })
+    }
+
+    /// Polls the deferred decision: once it resolves, its stage and flow, and the lane stalls
+    /// no longer unless messages wait.
+    fn poll_deferred(&mut self, task: &mut Context<'_>) -> Option<(usize, Flow<M, R>)> {
+        let stall = self.stall.as_mut()?;
+        let pending = stall.deferred.as_mut()?;
+        let Poll::Ready(flow) = pending.decision.as_mut().poll(task) else {
+            return None;
+        };
+        let stage = pending.stage;
+        stall.deferred = None;
+        if stall.waiting.is_empty() {
+            self.stall = None;
+        }
+        Some((stage, flow))
+    }
+
+    /// The next message that waited, once nothing defers; the lane stalls no longer once the
+    /// last has left.
+    fn next_waiting(&mut self) -> Option<(usize, M)> {
+        let stall = self.stall.as_mut()?;
+        if stall.deferred.is_some() {
+            return None;
+        }
+        let next = stall.waiting.pop_front();
+        if stall.waiting.is_empty() {
+            self.stall = None;
+        }
+        next
     }
 }
 
@@ -112,7 +171,7 @@ impl<M, R> Lane<M, R> {
 /// # Ok::<(), CloseReason>(())
 /// ```
 pub struct StageChain<P: Protocol> {
-    stages: Vec<Box<dyn Stage<P>>>,
+    stages: Stages<P>,
     /// Positions count stages passed: a request at `i` goes to stage `i` next.
     requests: Lane<P::Request, P::Response>,
     /// A response at `i` goes to stage `i - 1` next; at 0 it goes to the client.
@@ -136,9 +195,9 @@ impl<P: Protocol> std::fmt::Debug for StageChain<P> {
 
 // === impl StageChain ===
 
-impl<P: Protocol> StageChain<P> {
-    /// A chain of `stages`, the first seeing requests first.
-    pub fn new(stages: Vec<Box<dyn Stage<P>>>) -> Self {
+impl<P: Protocol> From<Stages<P>> for StageChain<P> {
+    /// A chain of `stages`, the first seeing requests first; up to two cost no allocation.
+    fn from(stages: Stages<P>) -> Self {
         Self {
             stages,
             requests: Lane::default(),
@@ -146,6 +205,13 @@ impl<P: Protocol> StageChain<P> {
             answered_client: false,
             answered_backend: false,
         }
+    }
+}
+
+impl<P: Protocol> StageChain<P> {
+    /// A chain of `stages`, the first seeing requests first.
+    pub fn new(stages: Vec<Box<dyn Stage<P>>>) -> Self {
+        Self::from(Stages::from_vec(stages))
     }
 
     /// True once a stage has answered a message from `side` back to it.
@@ -167,8 +233,8 @@ impl<P: Protocol> StageChain<P> {
     /// True when messages wait in `direction` behind a deferral.
     pub fn has_waiting(&self, direction: Direction) -> bool {
         match direction {
-            Direction::Request => !self.requests.waiting.is_empty(),
-            Direction::Response => !self.responses.waiting.is_empty(),
+            Direction::Request => self.requests.has_waiting(),
+            Direction::Response => self.responses.has_waiting(),
         }
     }
 
@@ -222,19 +288,11 @@ impl<P: Protocol> StageChain<P> {
         emit: &mut impl Emit<P>,
     ) -> Poll<Result<(), CloseReason>> {
         let mut resolved = false;
-        if let Some(pending) = self.requests.deferred.as_mut()
-            && let Poll::Ready(flow) = pending.decision.as_mut().poll(task)
-        {
-            let stage = pending.stage;
-            self.requests.deferred = None;
+        if let Some((stage, flow)) = self.requests.poll_deferred(task) {
             resolved = true;
             self.after_request_stage(stage, flow, cx, emit)?;
         }
-        if let Some(pending) = self.responses.deferred.as_mut()
-            && let Poll::Ready(flow) = pending.decision.as_mut().poll(task)
-        {
-            let stage = pending.stage;
-            self.responses.deferred = None;
+        if let Some((stage, flow)) = self.responses.poll_deferred(task) {
             resolved = true;
             self.after_response_stage(stage, flow, cx, emit)?;
         }
@@ -254,17 +312,11 @@ impl<P: Protocol> StageChain<P> {
     ) -> Result<(), CloseReason> {
         loop {
             let mut moved = false;
-            while self.requests.deferred.is_none() {
-                let Some((at, msg)) = self.requests.waiting.pop_front() else {
-                    break;
-                };
+            while let Some((at, msg)) = self.requests.next_waiting() {
                 self.run_requests(at, msg, cx, emit)?;
                 moved = true;
             }
-            while self.responses.deferred.is_none() {
-                let Some((at, msg)) = self.responses.waiting.pop_front() else {
-                    break;
-                };
+            while let Some((at, msg)) = self.responses.next_waiting() {
                 self.run_responses(at, msg, cx, emit)?;
                 moved = true;
             }
@@ -282,7 +334,7 @@ impl<P: Protocol> StageChain<P> {
         emit: &mut impl Emit<P>,
     ) -> Result<(), CloseReason> {
         if self.requests.is_stalled() {
-            self.requests.waiting.push_back((at, msg));
+            self.requests.wait(at, msg);
             return Ok(());
         }
         self.run_requests(at, msg, cx, emit)
@@ -296,7 +348,7 @@ impl<P: Protocol> StageChain<P> {
         emit: &mut impl Emit<P>,
     ) -> Result<(), CloseReason> {
         if self.responses.is_stalled() {
-            self.responses.waiting.push_back((at, msg));
+            self.responses.wait(at, msg);
             return Ok(());
         }
         self.run_responses(at, msg, cx, emit)
@@ -351,7 +403,7 @@ impl<P: Protocol> StageChain<P> {
             Flow::Drop => Ok(()),
             Flow::Close(reason) => Err(reason),
             Flow::Defer(decision) => {
-                self.requests.deferred = Some(Pending { stage, decision });
+                self.requests.defer(stage, decision);
                 Ok(())
             }
         }
@@ -374,7 +426,7 @@ impl<P: Protocol> StageChain<P> {
             Flow::Drop => Ok(()),
             Flow::Close(reason) => Err(reason),
             Flow::Defer(decision) => {
-                self.responses.deferred = Some(Pending { stage, decision });
+                self.responses.defer(stage, decision);
                 Ok(())
             }
         }

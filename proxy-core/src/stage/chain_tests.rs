@@ -234,3 +234,62 @@ fn stages_may_read_and_write_the_session_context() {
         .unwrap();
     assert_eq!(cx.auth().principal(), Some("alice"));
 }
+
+/// Defers every request, each on the next verdict.
+struct DeferEach(std::collections::VecDeque<oneshot::Receiver<bool>>);
+
+impl Stage<RawTcp> for DeferEach {
+    fn kind(&self) -> &'static str {
+        "defer-each"
+    }
+    fn on_request(&mut self, msg: Bytes, _cx: &mut StageContext<'_>) -> Flow<Bytes, Bytes> {
+        let Some(verdict) = self.0.pop_front() else {
+            return Flow::Close(CloseReason::Stage {
+                stage: "defer-each",
+                reason: "more requests than verdicts".into(),
+            });
+        };
+        Flow::Defer(Box::pin(async move {
+            match verdict.await {
+                Ok(true) => Flow::Forward(msg),
+                _ => Flow::Drop,
+            }
+        }))
+    }
+}
+
+#[test]
+fn a_released_message_that_defers_again_keeps_the_lane_stalled_and_in_order() {
+    let (verdicts, receivers): (Vec<_>, std::collections::VecDeque<_>) =
+        (0..4).map(|_| oneshot::channel()).unzip();
+    let mut chain = chain(vec![Box::new(DeferEach(receivers))]);
+    let (mut cx, mut out) = (cx(), Collect::default());
+    for msg in [&b"1"[..], b"2", b"3"] {
+        chain
+            .on_request(Bytes::copy_from_slice(msg), &mut cx, &mut out)
+            .unwrap();
+    }
+    let mut verdicts = verdicts.into_iter();
+    for released in 1..=3 {
+        assert!(
+            chain.is_stalled(Direction::Request),
+            "before verdict {released}"
+        );
+        assert_eq!(chain.has_waiting(Direction::Request), released < 3);
+        verdicts.next().unwrap().send(true).unwrap();
+        assert!(poll_deferred(&mut chain, &mut cx, &mut out).is_ready());
+        assert_eq!(out.to_backend.len(), released);
+    }
+    assert_eq!(out.to_backend, [&b"1"[..], b"2", b"3"]);
+    assert!(!chain.is_stalled(Direction::Request));
+    assert!(!chain.has_waiting(Direction::Request));
+    // A lane that emptied stalls again on the next deferral, and empties again.
+    chain
+        .on_request(Bytes::from_static(b"4"), &mut cx, &mut out)
+        .unwrap();
+    assert!(chain.is_stalled(Direction::Request));
+    verdicts.next().unwrap().send(true).unwrap();
+    assert!(poll_deferred(&mut chain, &mut cx, &mut out).is_ready());
+    assert!(!chain.is_stalled(Direction::Request));
+    assert_eq!(out.to_backend.last().map(|b| &b[..]), Some(&b"4"[..]));
+}

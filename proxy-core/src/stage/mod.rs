@@ -22,6 +22,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use smallvec::SmallVec;
+
 pub use self::chain::{Emit, StageChain};
 pub use self::factory::{BuildStage, NewStage, StageConfigError, StageRegistry, raw_tcp_registry};
 pub use self::options::StageOptions;
@@ -29,6 +31,10 @@ use crate::close::CloseReason;
 pub use crate::codec::Protocol;
 use crate::context::SessionContext;
 use crate::gate::Direction;
+
+/// A session's stages, in request order. Two fit inline: a Kafka session's SASL and
+/// address-rewrite stages cost no allocation of their own.
+pub type Stages<P> = SmallVec<[Box<dyn Stage<P>>; 2]>;
 
 /// A decision deferred to a future: the session keeps order and pauses reads until it resolves.
 pub type Deferred<M, R> = Pin<Box<dyn Future<Output = Flow<M, R>> + Send>>;

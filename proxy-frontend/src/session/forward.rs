@@ -9,7 +9,7 @@ use proxy_core::codec::{Codec, Protocol};
 use proxy_core::forward::{Forwarded, Forwarder};
 use proxy_core::io::IntoTcp;
 use proxy_core::route::{ForwardPermit, RouteId, Router};
-use proxy_core::stage::{Stage, StageChain};
+use proxy_core::stage::{StageChain, Stages};
 use proxy_core::state::{BackendEvent, FrontendEvent};
 use proxy_core::upstream::Connect;
 use proxy_kafka::Kafka;
@@ -27,12 +27,8 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
     /// anything else), then broker-address rewriting, then the configured stages. Responses
     /// cross them the other way, so rewriting is the last stage a response meets before the
     /// SASL stage and the client: no configured stage can put a broker's own address back.
-    pub(super) fn kafka_stages(
-        &self,
-        kafka: &KafkaListener,
-        route: &RouteId,
-    ) -> Vec<Box<dyn Stage<Kafka>>> {
-        let mut stages: Vec<Box<dyn Stage<Kafka>>> = Vec::new();
+    pub(super) fn kafka_stages(&self, kafka: &KafkaListener, route: &RouteId) -> Stages<Kafka> {
+        let mut stages = Stages::new();
         match &kafka.sasl {
             None => {}
             Some(ListenerSasl::Inspect {
@@ -72,7 +68,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         client: Io,
         backend: C::Io,
         codec: K,
-        stages: Vec<Box<dyn Stage<P>>>,
+        stages: Stages<P>,
         permit: ForwardPermit,
     ) -> Result<ForwardingPhase<'s>, CloseReason>
     where
@@ -80,7 +76,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         K: Codec<P> + Send + 's,
         Io: AsyncRead + AsyncWrite + IntoTcp + Unpin + Send + 's,
     {
-        let mut chain = StageChain::new(stages);
+        let mut chain = StageChain::from(stages);
         self.step(FrontendEvent::Forward(permit))?;
         // Before anything is reported of the forwarding: what stages learn now (a tenant) is
         // in every event from the first on.
