@@ -27,11 +27,12 @@ use proxy_core::context::{LiveResources, Resource, SessionContext};
 use proxy_core::forward::{ForwardLimits, forward};
 use proxy_core::route::Prerequisites;
 use proxy_core::stage::{Flow, Stage, StageChain, StageContext};
+use proxy_core::stop::StopSignal;
 use proxy_core::upstream::BackendTarget;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
-use tokio_util::sync::CancellationToken;
+
 use tokio_util::task::TaskTracker;
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -96,7 +97,7 @@ async fn serve(
     peer: SocketAddr,
     backend_addr: SocketAddr,
     live: Arc<LiveResources>,
-    shutdown: CancellationToken,
+    shutdown: StopSignal,
 ) -> io::Result<CloseReason> {
     // The context owns everything known about the connection; `live` counts contexts alive,
     // so a leak is visible (the self-test checks it).
@@ -110,8 +111,8 @@ async fn serve(
     cx.set_backend(BackendTarget::Addr(backend_addr));
     // One chain per session: a stage may keep per-session state.
     let mut chain = StageChain::<RawTcp>::new(vec![Box::new(Guard)]);
-    // Raw TCP has no request boundary to drain at: one token serves as both `drain` and
-    // `force_close`, so cancelling it ends the session at once.
+    // Raw TCP has no request boundary to drain at: the accept loop closes sessions at once
+    // (`force_close`) rather than asking them to drain.
     let reason = forward(
         client,
         backend,
@@ -119,7 +120,6 @@ async fn serve(
         &mut chain,
         &mut cx,
         ForwardLimits::default(),
-        &shutdown,
         &shutdown,
     )
     .await;
@@ -145,7 +145,7 @@ async fn run(listen: SocketAddr, backend: SocketAddr) -> Result<(), BoxError> {
         "proxying {} to {backend}; Ctrl-C stops",
         listener.local_addr()?
     );
-    let shutdown = CancellationToken::new();
+    let shutdown = StopSignal::new();
     // Every session task is tracked, so none outlives the proxy.
     let sessions = TaskTracker::new();
     let live = Arc::new(LiveResources::default());
@@ -170,7 +170,7 @@ async fn run(listen: SocketAddr, backend: SocketAddr) -> Result<(), BoxError> {
             },
         }
     }
-    shutdown.cancel();
+    shutdown.force_close();
     sessions.close();
     timeout(WAIT, sessions.wait()).await?;
     Ok(())
@@ -194,7 +194,7 @@ async fn self_test() -> Result<(), BoxError> {
         let live = live.clone();
         async move {
             let (client, peer) = proxy.accept().await?;
-            serve(client, peer, backend_addr, live, CancellationToken::new()).await
+            serve(client, peer, backend_addr, live, StopSignal::new()).await
         }
     });
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use proxy_core::Side;
 use proxy_core::context::{SessionContext, SessionId, SessionStats};
+use proxy_core::slots::Slots;
 
 /// What the registry knows about an open session.
 #[derive(Debug, Clone)]
@@ -49,7 +50,9 @@ pub struct Sessions {
 
 #[derive(Debug, Default)]
 struct Registry {
-    open: OpenSessions,
+    /// Each registration keeps its slot: one entry's room per session, where a map by id
+    /// would keep about two.
+    open: Slots<SessionEntry>,
     /// Per listener: sessions accepted, and the bytes of those that closed. Listener names
     /// come from the config: bounded.
     closed: HashMap<Arc<str>, ListenerTotals>,
@@ -58,7 +61,7 @@ struct Registry {
 impl Sessions {
     /// How many sessions are open.
     pub fn len(&self) -> usize {
-        self.registry.lock().open.len
+        self.registry.lock().open.len()
     }
 
     /// True when no session is open.
@@ -136,89 +139,5 @@ impl Drop for Registration {
             total.bytes_from_client += entry.stats.bytes_from(Side::Client);
             total.bytes_from_backend += entry.stats.bytes_from(Side::Backend);
         }
-    }
-}
-
-/// Open sessions in slots a registration keeps: one entry's room per session, where a hash
-/// map by id would keep about two (its buckets stay at most seven-eighths full, and it
-/// doubles) and the id a second time as the key.
-#[derive(Debug, Default)]
-struct OpenSessions {
-    slots: Vec<Option<SessionEntry>>,
-    /// Empty slots, reused before the slots grow.
-    vacant: Vec<usize>,
-    len: usize,
-}
-
-impl OpenSessions {
-    fn insert(&mut self, entry: SessionEntry) -> usize {
-        self.len += 1;
-        if let Some(slot) = self.vacant.pop()
-            && let Some(vacant) = self.slots.get_mut(slot)
-        {
-            *vacant = Some(entry);
-            return slot;
-        }
-        self.slots.push(Some(entry));
-        self.slots.len() - 1
-    }
-
-    fn get_mut(&mut self, slot: usize) -> Option<&mut SessionEntry> {
-        self.slots.get_mut(slot)?.as_mut()
-    }
-
-    fn remove(&mut self, slot: usize) -> Option<SessionEntry> {
-        let entry = self.slots.get_mut(slot)?.take()?;
-        self.len -= 1;
-        self.vacant.push(slot);
-        Some(entry)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &SessionEntry> {
-        self.slots.iter().flatten()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(port: u16) -> SessionEntry {
-        SessionEntry {
-            id: SessionId::next(),
-            listener: "l".into(),
-            client_addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            stats: Arc::default(),
-        }
-    }
-
-    fn ports(open: &OpenSessions) -> Vec<u16> {
-        let mut ports: Vec<_> = open.iter().map(|e| e.client_addr.port()).collect();
-        ports.sort_unstable();
-        ports
-    }
-
-    #[test]
-    fn a_closed_sessions_slot_is_reused_and_every_open_one_is_listed_once() {
-        let mut open = OpenSessions::default();
-        let slots: Vec<_> = (1..=3).map(|port| open.insert(entry(port))).collect();
-        assert_eq!(open.len, 3);
-        assert_eq!(open.remove(slots[1]).map(|e| e.client_addr.port()), Some(2));
-        // Removing twice (a registration dropped once only, but still) changes nothing.
-        assert!(open.remove(slots[1]).is_none());
-        assert_eq!((open.len, ports(&open)), (2, vec![1, 3]));
-
-        let reused = open.insert(entry(4));
-        assert_eq!(reused, slots[1]);
-        assert_eq!(
-            open.slots.len(),
-            3,
-            "a vacant slot is used before the slots grow"
-        );
-        if let Some(e) = open.get_mut(reused) {
-            e.client_addr.set_port(5);
-        }
-        assert_eq!((open.len, ports(&open)), (3, vec![1, 3, 5]));
-        assert!(open.get_mut(99).is_none());
     }
 }

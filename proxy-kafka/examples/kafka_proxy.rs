@@ -27,6 +27,7 @@ use proxy_core::forward::{ForwardLimits, forward};
 use proxy_core::io::WriteQueue;
 use proxy_core::route::Prerequisites;
 use proxy_core::stage::{Flow, Stage, StageChain, StageContext};
+use proxy_core::stop::StopSignal;
 use proxy_kafka::kafka_protocol::ResponseError;
 use proxy_kafka::kafka_protocol::messages::api_versions_response::ApiVersion;
 use proxy_kafka::kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -42,7 +43,6 @@ use proxy_kafka::{Kafka, KafkaCodec, KafkaRequest, KafkaResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -109,7 +109,7 @@ async fn serve(
     client: TcpStream,
     peer: SocketAddr,
     backend_addr: SocketAddr,
-    shutdown: CancellationToken,
+    shutdown: StopSignal,
 ) -> io::Result<CloseReason> {
     let local = client.local_addr()?;
     // `Arc::default()`: this session's own resource counters (see the tcp_proxy example).
@@ -117,8 +117,8 @@ async fn serve(
     let mut cx = SessionContext::new("kafka_proxy".into(), peer, local, Prerequisites::TCP, live);
     let backend = timeout(WAIT, TcpStream::connect(backend_addr)).await??;
     let mut chain = StageChain::<Kafka>::new(vec![Box::new(NoTopicCreation)]);
-    // Kafka has request boundaries: on `drain` the session stops reading requests, answers
-    // what is in flight and closes; `force_close` (the same token here, so at once) cuts it.
+    // Kafka has request boundaries: on a drain the session stops reading requests, answers
+    // what is in flight and closes; a forced close (what Ctrl-C raises here) cuts it at once.
     let reason = forward(
         client,
         backend,
@@ -126,7 +126,6 @@ async fn serve(
         &mut chain,
         &mut cx,
         ForwardLimits::default(),
-        &shutdown,
         &shutdown,
     )
     .await;
@@ -140,7 +139,7 @@ async fn run(listen: SocketAddr, backend: SocketAddr) -> Result<(), BoxError> {
         "proxying {} to {backend}; Ctrl-C stops",
         listener.local_addr()?
     );
-    let (shutdown, sessions) = (CancellationToken::new(), TaskTracker::new());
+    let (shutdown, sessions) = (StopSignal::new(), TaskTracker::new());
     let mut ctrl_c = pin!(tokio::signal::ctrl_c());
     loop {
         tokio::select! {
@@ -161,7 +160,7 @@ async fn run(listen: SocketAddr, backend: SocketAddr) -> Result<(), BoxError> {
             },
         }
     }
-    shutdown.cancel();
+    shutdown.force_close();
     sessions.close();
     timeout(WAIT, sessions.wait()).await?;
     Ok(())
@@ -203,7 +202,7 @@ async fn self_test() -> Result<(), BoxError> {
     let proxy_addr = proxy.local_addr()?;
     let session = tokio::spawn(async move {
         let (client, peer) = proxy.accept().await?;
-        serve(client, peer, broker_addr, CancellationToken::new()).await
+        serve(client, peer, broker_addr, StopSignal::new()).await
     });
 
     // Two pipelined requests: the first for the broker, the second answered by the stage.

@@ -8,8 +8,9 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use kafka_protocol::messages::{ApiKey, ListGroupsRequest, ListGroupsResponse, ResponseKind};
 use proxy_core::codec::Codec;
-use proxy_core::forward::{CancellationToken, ForwardLimits, forward};
+use proxy_core::forward::{ForwardLimits, forward};
 use proxy_core::stage::StageChain;
+use proxy_core::stop::StopSignal;
 use proxy_core::{CloseReason, PauseReason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 use tokio::time::timeout;
@@ -170,7 +171,7 @@ async fn reads_pause_exactly_at_the_cap_and_resume_below_it() {
     let (mut backend, proxy_backend) = duplex(64 * 1024);
     let mut cx = cx();
     let stats = cx.stats().clone();
-    let force_close = CancellationToken::new();
+    let force_close = StopSignal::new();
     let token = force_close.clone();
     let session = tokio::spawn(async move {
         let mut chain = StageChain::<Kafka>::new(Vec::new());
@@ -181,7 +182,6 @@ async fn reads_pause_exactly_at_the_cap_and_resume_below_it() {
             &mut chain,
             &mut cx,
             ForwardLimits::default(),
-            &CancellationToken::new(),
             &token,
         )
         .await

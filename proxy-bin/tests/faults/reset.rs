@@ -6,9 +6,10 @@ use std::io::ErrorKind;
 
 use proxy_core::close::CloseReason;
 use proxy_core::context::SessionContext;
-use proxy_core::forward::{CancellationToken, ForwardLimits, Forwarded, Forwarder};
+use proxy_core::forward::{ForwardLimits, Forwarded, Forwarder};
 use proxy_core::route::Prerequisites;
 use proxy_core::stage::StageChain;
+use proxy_core::stop::StopSignal;
 use proxy_kafka::{Kafka, KafkaCodec};
 use sluice_tests::kafka_wire::frame;
 use sluice_tests::proxy::{ProxyOptions, TestProxy};
@@ -191,10 +192,8 @@ async fn kafka_responses_received_before_a_broker_reset_are_delivered() {
                 KafkaCodec::default(),
                 ForwardLimits::default(),
             );
-            let never = CancellationToken::new();
-            let Forwarded::Closed(reason) =
-                forwarder.run(&mut chain, &mut cx, &never, &never).await
-            else {
+            let never = StopSignal::new();
+            let Forwarded::Closed(reason) = forwarder.run(&mut chain, &mut cx, &never).await else {
                 panic!("nobody asked the session to drain");
             };
             forwarder.close(&reason).await;
@@ -262,7 +261,7 @@ async fn a_kafka_broker_closing_between_requests_ends_the_session_after_its_answ
             Default::default(),
         );
         let mut chain = StageChain::<Kafka>::new(Vec::new());
-        let never = CancellationToken::new();
+        let never = StopSignal::new();
         proxy_core::forward::forward(
             client,
             backend,
@@ -270,7 +269,6 @@ async fn a_kafka_broker_closing_between_requests_ends_the_session_after_its_answ
             &mut chain,
             &mut cx,
             ForwardLimits::default(),
-            &never,
             &never,
         )
         .await

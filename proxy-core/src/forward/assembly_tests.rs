@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
-use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::codec::CodecError;
 use crate::context::SessionStats;
 use crate::gate::PauseReason;
+use crate::stop::StopSignal;
 use crate::test_support::cx;
 
 const PIPE: usize = 256 * 1024;
@@ -87,8 +87,8 @@ fn start(budget: &FrameBudget) -> Session {
         let mut chain = StageChain::<Framed>::new(vec![]);
         let mut forwarder = Forwarder::new(proxy_client, proxy_backend, FramedCodec, limits())
             .with_frame_budget(budget);
-        let never = CancellationToken::new();
-        match forwarder.run(&mut chain, &mut cx, &never, &never).await {
+        let never = StopSignal::new();
+        match forwarder.run(&mut chain, &mut cx, &never).await {
             Forwarded::Closed(reason) => reason,
             Forwarded::DrainRequested => CloseReason::DrainCompleted,
         }

@@ -9,10 +9,10 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf, duplex};
 use tokio::time::{Duration, timeout};
-use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::codec::RawCodec;
+use crate::stop::StopSignal;
 use crate::test_support::cx;
 
 /// A peer that sends `data` and then fails its next read with `then`; writes to it fail with
@@ -78,7 +78,7 @@ fn session(
     let session = tokio::spawn(async move {
         let mut cx = cx();
         let mut chain = StageChain::new(Vec::new());
-        let never = CancellationToken::new();
+        let never = StopSignal::new();
         forward(
             proxy_client,
             backend,
@@ -86,7 +86,6 @@ fn session(
             &mut chain,
             &mut cx,
             ForwardLimits::default(),
-            &never,
             &never,
         )
         .await

@@ -12,9 +12,7 @@ use pin_project_lite::pin_project;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep, sleep, sleep_until};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use super::bell::Bell;
 use super::peer::Peer;
 use super::{ForwardLimits, Forwarding, FrameBudget, PublishedGates};
 use crate::close::CloseReason;
@@ -23,6 +21,7 @@ use crate::context::SessionContext;
 use crate::gate::Side;
 use crate::io::{IntoTcp, reset_when_sent};
 use crate::stage::{Protocol, StageChain};
+use crate::stop::{StopSignal, StopWait, Stopping};
 
 /// How a run of a [`Forwarder`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,11 +50,7 @@ pin_project! {
         cx: &'a mut SessionContext,
         #[pin]
         idle: Sleep,
-        #[pin]
-        cancelled: WaitForCancellationFuture<'a>,
-        #[pin]
-        drained: WaitForCancellationFuture<'a>,
-        bell: Bell,
+        stop: StopWait<'a>,
     }
 }
 
@@ -70,12 +65,11 @@ where
 
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Forwarded> {
         let this = self.project();
-        match this
-            .bell
-            .poll_any(task, &mut [this.cancelled, this.drained])
-        {
-            Some(0) => return Poll::Ready(Forwarded::Closed(CloseReason::Shutdown)),
-            Some(_) => return Poll::Ready(Forwarded::DrainRequested),
+        match this.stop.poll(task) {
+            Some(Stopping::ForceClose) => {
+                return Poll::Ready(Forwarded::Closed(CloseReason::Shutdown));
+            }
+            Some(Stopping::Drain) => return Poll::Ready(Forwarded::DrainRequested),
             None => {}
         }
         this.session
@@ -158,14 +152,13 @@ where
         }
     }
 
-    /// Forwards until the session ends, or until `drain` is cancelled
-    /// ([`Forwarded::DrainRequested`]). `force_close` ends it at once.
+    /// Forwards until the session ends, or until `stop` asks it to drain
+    /// ([`Forwarded::DrainRequested`]); a forced close ends it at once.
     pub fn run<'a, P>(
         &'a mut self,
         chain: &'a mut StageChain<P>,
         cx: &'a mut SessionContext,
-        drain: &'a CancellationToken,
-        force_close: &'a CancellationToken,
+        stop: &'a StopSignal,
     ) -> impl Future<Output = Forwarded> + 'a
     where
         P: Protocol,
@@ -177,22 +170,20 @@ where
             chain,
             cx,
             idle,
-            cancelled: force_close.cancelled(),
-            drained: drain.cancelled(),
-            bell: Bell::new(),
+            stop: stop.wait(),
         }
     }
 
     /// Forwards while draining: a protocol with request boundaries stops reading requests at
     /// the next one and ends once every answer is written ([`CloseReason::DrainCompleted`]);
-    /// one without (raw TCP) flows on. `deadline` (or `force_close`) ends the session at once
-    /// with [`CloseReason::Shutdown`].
+    /// one without (raw TCP) flows on. `deadline` (or a forced close from `stop`) ends the
+    /// session at once with [`CloseReason::Shutdown`].
     pub async fn drain<P>(
         &mut self,
         chain: &mut StageChain<P>,
         cx: &mut SessionContext,
         deadline: Option<Instant>,
-        force_close: &CancellationToken,
+        stop: &StopSignal,
     ) -> CloseReason
     where
         P: Protocol,
@@ -201,7 +192,7 @@ where
         let session = &mut self.session;
         session.draining = true;
         let mut idle = pin!(sleep(session.limits.idle_timeout));
-        let mut cancelled = pin!(force_close.cancelled());
+        let mut stop = stop.wait();
         let mut over = pin!(async {
             match deadline {
                 Some(deadline) => sleep_until(deadline).await,
@@ -209,7 +200,8 @@ where
             }
         });
         poll_fn(|task| {
-            if cancelled.as_mut().poll(task).is_ready() || over.as_mut().poll(task).is_ready() {
+            if stop.poll(task) == Some(Stopping::ForceClose) || over.as_mut().poll(task).is_ready()
+            {
                 return Poll::Ready(CloseReason::Shutdown);
             }
             session.poll(task, chain, cx, idle.as_mut())

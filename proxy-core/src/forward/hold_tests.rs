@@ -7,12 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 use tokio::time::{Instant, timeout};
-use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::codec::{RawCodec, RawTcp};
 use crate::gate::PauseReason;
 use crate::stage::{Flow, Stage, StageContext};
+use crate::stop::StopSignal;
 use crate::test_support::cx;
 
 const HOLD: Duration = Duration::from_millis(500);
@@ -48,7 +48,7 @@ async fn a_hold_pauses_requests_until_its_deadline_while_answers_flow() {
     let mut cx = cx();
     let stats = cx.stats().clone();
     let live = cx.live_resources().clone();
-    let force_close = CancellationToken::new();
+    let force_close = StopSignal::new();
     let token = force_close.clone();
     let session = tokio::spawn(async move {
         let mut chain = StageChain::new(vec![Box::new(HoldAfterAnswer) as Box<dyn Stage<RawTcp>>]);
@@ -59,7 +59,6 @@ async fn a_hold_pauses_requests_until_its_deadline_while_answers_flow() {
             &mut chain,
             &mut cx,
             ForwardLimits::default(),
-            &CancellationToken::new(),
             &token,
         )
         .await
@@ -93,7 +92,7 @@ async fn a_hold_pauses_requests_until_its_deadline_while_answers_flow() {
     assert!(Instant::now() >= held_at + HOLD, "released early");
     assert!(stats.snapshot().client_gate.is_open());
 
-    force_close.cancel();
+    force_close.force_close();
     drop(client);
     drop(backend);
     let _ = session.await.unwrap();

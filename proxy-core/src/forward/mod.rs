@@ -19,7 +19,6 @@
 //! reset on.
 
 mod assembly;
-mod bell;
 mod budget;
 mod forwarder;
 mod gates;
@@ -53,9 +52,7 @@ use crate::context::SessionContext;
 use crate::gate::{Direction, ReadGate, Side};
 use crate::io::WriteQueue;
 use crate::stage::{Emit, Protocol, StageChain};
-/// The token type [`forward`] and [`Forwarder`] take for draining and closing, re-exported so a
-/// library user needs no direct `tokio-util` dependency.
-pub use tokio_util::sync::CancellationToken;
+use crate::stop::StopSignal;
 
 /// How many rounds of progress one poll may make before yielding to other sessions.
 const ROUNDS_PER_POLL: usize = 32;
@@ -98,16 +95,12 @@ impl Default for ForwardLimits {
 
 /// Forwards between `client` and `backend` until the session ends, and says why it ended.
 ///
-/// `drain` asks the session to end at its next request boundary, if its protocol has them
-/// ([`CloseReason::DrainCompleted`]): reads from the client pause there and the session closes
-/// once every answer is written. `force_close` ends the session at once with
-/// [`CloseReason::Shutdown`]; the caller cancels it at the drain deadline. A driver that walks
+/// A drain from `stop` asks the session to end at its next request boundary, if its protocol
+/// has them ([`CloseReason::DrainCompleted`]): reads from the client pause there and the
+/// session closes once every answer is written. A forced close ends the session at once with
+/// [`CloseReason::Shutdown`]; the caller raises it at the drain deadline. A driver that walks
 /// a state machine through `Draining` uses [`Forwarder`] instead, which stops when the drain
 /// starts.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "each is a separate concern of the session"
-)]
 pub async fn forward<P, K, C, B>(
     client: C,
     backend: B,
@@ -115,8 +108,7 @@ pub async fn forward<P, K, C, B>(
     chain: &mut StageChain<P>,
     cx: &mut SessionContext,
     limits: ForwardLimits,
-    drain: &CancellationToken,
-    force_close: &CancellationToken,
+    stop: &StopSignal,
 ) -> CloseReason
 where
     P: Protocol,
@@ -126,9 +118,9 @@ where
 {
     chain.start(cx);
     let mut forwarder = Forwarder::new(client, backend, codec, limits);
-    match forwarder.run(chain, cx, drain, force_close).await {
+    match forwarder.run(chain, cx, stop).await {
         Forwarded::Closed(reason) => reason,
-        Forwarded::DrainRequested => forwarder.drain(chain, cx, None, force_close).await,
+        Forwarded::DrainRequested => forwarder.drain(chain, cx, None, stop).await,
     }
 }
 

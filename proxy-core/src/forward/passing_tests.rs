@@ -9,12 +9,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
-use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::codec::CodecError;
 use crate::context::SessionStats;
 use crate::stage::{Flow, Stage, StageContext};
+use crate::stop::StopSignal;
 use crate::test_support::cx;
 
 const PIPE: usize = 64 * 1024;
@@ -182,8 +182,8 @@ fn start_limited(budget: usize, limit: Option<usize>) -> Session {
         let mut chain = StageChain::<Framed>::new(vec![Box::new(watcher)]);
         let mut forwarder = Forwarder::new(proxy_client, proxy_backend, codec, limits())
             .with_frame_budget(FrameBudget::new(budget));
-        let never = CancellationToken::new();
-        match forwarder.run(&mut chain, &mut cx, &never, &never).await {
+        let never = StopSignal::new();
+        match forwarder.run(&mut chain, &mut cx, &never).await {
             Forwarded::Closed(reason) => reason,
             Forwarded::DrainRequested => CloseReason::DrainCompleted,
         }

@@ -7,7 +7,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 use tokio::time::{Instant, timeout};
-use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::codec::{RawCodec, RawTcp};
@@ -15,6 +14,7 @@ use crate::context::SessionStats;
 use crate::gate::PauseReason;
 use crate::stage::throttle::NewThrottle;
 use crate::stage::{Flow, NewStage, Stage, StageContext};
+use crate::stop::StopSignal;
 use crate::test_support::cx;
 
 const PIPE: usize = 64 * 1024;
@@ -23,7 +23,7 @@ struct Harness {
     client: DuplexStream,
     backend: DuplexStream,
     stats: Arc<SessionStats>,
-    force_close: CancellationToken,
+    force_close: StopSignal,
     session: tokio::task::JoinHandle<CloseReason>,
 }
 
@@ -32,7 +32,7 @@ fn start(stages: Vec<Box<dyn Stage<RawTcp>>>, limits: ForwardLimits) -> Harness 
     let (backend, proxy_backend) = duplex(PIPE);
     let mut cx = cx();
     let stats = cx.stats().clone();
-    let force_close = CancellationToken::new();
+    let force_close = StopSignal::new();
     let token = force_close.clone();
     let session = tokio::spawn(async move {
         let mut chain = StageChain::new(stages);
@@ -43,7 +43,6 @@ fn start(stages: Vec<Box<dyn Stage<RawTcp>>>, limits: ForwardLimits) -> Harness 
             &mut chain,
             &mut cx,
             limits,
-            &CancellationToken::new(),
             &token,
         )
         .await
@@ -268,7 +267,7 @@ async fn a_stage_can_answer_the_client_without_the_backend() {
     let mut forwarded = [0u8; 4];
     backend.read_exact(&mut forwarded).await.unwrap();
     assert_eq!(&forwarded, b"data");
-    force_close.cancel();
+    force_close.force_close();
     assert_eq!(session.await.unwrap(), CloseReason::Shutdown);
 }
 

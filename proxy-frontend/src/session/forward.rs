@@ -118,10 +118,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         Io: AsyncRead + AsyncWrite + IntoTcp + Unpin,
     {
         let stop = &self.served.stop;
-        match forwarder
-            .run(chain, self.cx, &stop.drain, &stop.force_close)
-            .await
-        {
+        match forwarder.run(chain, self.cx, &stop.signal).await {
             Forwarded::Closed(reason) => return Ok(reason),
             Forwarded::DrainRequested => {}
         }
@@ -132,6 +129,6 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         debug!(deadline_ms = drain_timeout.as_millis() as u64, "draining");
         let deadline = self.machine.deadline();
         // Boxed: its timers are needed only once the proxy drains.
-        Ok(Box::pin(forwarder.drain(chain, self.cx, deadline, &stop.force_close)).await)
+        Ok(Box::pin(forwarder.drain(chain, self.cx, deadline, &stop.signal)).await)
     }
 }

@@ -28,6 +28,7 @@ use proxy_core::context::SessionContext;
 use proxy_core::gate::Side;
 use proxy_core::route::Router;
 use proxy_core::state::{BackendEvent, BackendState, FrontendEvent, FrontendMachine, Phases};
+use proxy_core::stop::StopSignal;
 use proxy_core::upstream::Connect;
 use proxy_kafka::broker_map::BrokerListeners;
 use proxy_kafka::sasl::Negotiation;
@@ -64,14 +65,21 @@ pub(crate) struct Stop {
     pub(crate) drain: CancellationToken,
     /// Cancelled to close the session at once.
     pub(crate) force_close: CancellationToken,
+    /// The two tokens as a forwarding session waits for them: its waker kept in one table
+    /// the listener's sessions share, rather than a wait on each token in every session.
+    pub(crate) signal: StopSignal,
 }
 
 impl Stop {
-    /// The tokens of `lifecycle` that reach sessions.
+    /// The tokens of `lifecycle` that reach sessions. Spawns the task that raises `signal`
+    /// with the tokens: called on the runtime, by a listener starting.
     pub(crate) fn of(lifecycle: &Lifecycle) -> Self {
+        let drain = lifecycle.stop_accepting.clone();
+        let force_close = lifecycle.force_close.clone();
         Self {
-            drain: lifecycle.stop_accepting.clone(),
-            force_close: lifecycle.force_close.clone(),
+            signal: StopSignal::following(drain.clone(), force_close.clone()),
+            drain,
+            force_close,
         }
     }
 }
