@@ -31,8 +31,8 @@ pub struct ListenerSpec {
     pub proxy_protocol: ProxyProtocolPolicy,
     /// TLS termination or passthrough, after any PROXY header.
     pub tls: Option<ListenerTls>,
-    /// Buffer bounds and timeouts of each session.
-    pub limits: ForwardLimits,
+    /// Buffer bounds and timeouts of each session, shared by them.
+    pub limits: Arc<ForwardLimits>,
     /// What the listener's messages larger than one read are charged to while they are
     /// assembled (a child of the process's budget); `None` bounds them only by the codec's
     /// maximum.

@@ -138,7 +138,7 @@ impl TestProxy {
             },
             proxy_protocol: options.proxy_protocol,
             tls: options.tls,
-            limits: options.limits,
+            limits: Arc::new(options.limits),
             frame_budget: None,
             admission: Arc::new(Admission::new(options.connection_limits)),
             protocol: ListenerProtocol::Tcp {

@@ -98,7 +98,7 @@ impl Listeners {
                 bind: listener.bind,
                 proxy_protocol: listener.proxy_protocol.clone(),
                 tls,
-                limits: ForwardLimits {
+                limits: Arc::new(ForwardLimits {
                     read_buffer: listener.read_buffer,
                     high_watermark: listener.high_watermark,
                     low_watermark: listener.low_watermark,
@@ -108,7 +108,7 @@ impl Listeners {
                         config::ListenerProtocol::Kafka(kafka) => kafka.frames.timeout,
                         config::ListenerProtocol::Tcp => ForwardLimits::default().frame_timeout,
                     },
-                },
+                }),
                 frame_budget,
                 admission: Arc::new(Admission::new(listener.connection_limits)),
                 protocol,

@@ -12,7 +12,6 @@ use kafka_protocol::messages::ApiKey;
 use proxy_backend::{BackendAddr, ChildReaper, ClusterSpec, Connector};
 use proxy_core::close::{CloseReason, Fault};
 use proxy_core::context::{LiveResources, Resource};
-use proxy_core::forward::ForwardLimits;
 use proxy_core::route::{Prerequisites, RouteId, StaticRouter};
 use proxy_core::sasl::Mechanism;
 use proxy_frontend::{
@@ -88,7 +87,7 @@ impl KafkaProxy {
             requires: Prerequisites::TCP,
             proxy_protocol: Default::default(),
             tls: None,
-            limits: ForwardLimits::default(),
+            limits: Arc::default(),
             frame_budget: None,
             // No connection limits.
             admission: Arc::default(),

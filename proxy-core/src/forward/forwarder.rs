@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -92,14 +93,15 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    /// Forwarding between `client` and `backend`, framed by `codec`, within `limits`.
-    pub fn new(client: C, backend: B, codec: K, limits: ForwardLimits) -> Self {
+    /// Forwarding between `client` and `backend`, framed by `codec`, within `limits` (an
+    /// `Arc` a listener's sessions share, or a `ForwardLimits` of this session's own).
+    pub fn new(client: C, backend: B, codec: K, limits: impl Into<Arc<ForwardLimits>>) -> Self {
         Self {
             session: Forwarding {
                 client: Peer::new(client, Side::Client),
                 backend: Peer::new(backend, Side::Backend),
                 codec,
-                limits,
+                limits: limits.into(),
                 first_eof: None,
                 first_fault: None,
                 last_activity: Instant::now(),

@@ -37,6 +37,7 @@ mod passing_tests;
 mod tests;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -129,7 +130,8 @@ struct Forwarding<K, C, B> {
     client: Peer<C>,
     backend: Peer<B>,
     codec: K,
-    limits: ForwardLimits,
+    /// Shared by a listener's sessions: an idle session need not carry its own copy.
+    limits: Arc<ForwardLimits>,
     /// Which side sent EOF first: it names an orderly close.
     first_eof: Option<Side>,
     /// Which side failed first: its fault ends the session once what it sent is delivered.

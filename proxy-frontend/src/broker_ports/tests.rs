@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use proxy_core::close::CloseReason;
-use proxy_core::forward::ForwardLimits;
 use proxy_core::proxy_protocol::ProxyProtocolPolicy;
 use proxy_core::route::{Prerequisites, RouteId, StaticRouter};
 use proxy_core::upstream::{ConnectRequest, Connected};
@@ -70,7 +69,7 @@ fn spec(start: u16, max_brokers: u16, port_grace: Duration) -> (Arc<ListenerSpec
         requires: Prerequisites::TCP,
         proxy_protocol: ProxyProtocolPolicy::default(),
         tls: None,
-        limits: ForwardLimits::default(),
+        limits: Arc::default(),
         frame_budget: None,
         admission: Arc::default(),
         protocol: ListenerProtocol::Kafka(KafkaListener {

@@ -84,7 +84,7 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         debug!(backend.addr = ?self.cx.backend(), route = ?self.cx.route(), "forwarding");
         self.cx
             .audit(|| AuditDetail::ConnectionOpen, AuditKind::Connection);
-        let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits);
+        let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits.clone());
         if let Some(budget) = &self.served.spec.frame_budget {
             forwarder = forwarder.with_frame_budget(budget.clone());
         }
