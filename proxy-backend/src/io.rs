@@ -34,6 +34,10 @@ impl IntoTcp for BackendIo {
             Self::Child(_) => None,
         }
     }
+
+    fn close_sends_fin(&self) -> bool {
+        matches!(self, Self::Tcp(_))
+    }
 }
 
 impl AsyncRead for BackendIo {

@@ -114,6 +114,17 @@ where
         }
     }
 
+    /// Leaves the last half-close of the session to closing the transports, for each side whose
+    /// close sends what a shutdown of its write half would (plain TCP sends a FIN either way;
+    /// TLS does not, as its shutdown sends `close_notify` first): one `shutdown(2)` fewer per
+    /// connection. The caller closes the transports as soon as forwarding ends (drops the
+    /// forwarder, or [`close`](Self::close)s it), or that side waits for its FIN until then.
+    pub fn with_fin_on_close(mut self, client: bool, backend: bool) -> Self {
+        self.session.client.set_close_sends_fin(client);
+        self.session.backend.set_close_sends_fin(backend);
+        self
+    }
+
     /// Charges messages larger than one read to `budget` (a listener's, under the process's):
     /// reading a side pauses while its message does not fit.
     pub fn with_frame_budget(mut self, budget: FrameBudget) -> Self {

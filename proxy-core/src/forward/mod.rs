@@ -30,6 +30,8 @@ mod assembly_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod fin_tests;
+#[cfg(test)]
 mod hold_tests;
 #[cfg(test)]
 mod passing_tests;
@@ -540,12 +542,17 @@ where
         let to_client_done = self.peer_closed_cleanly(Side::Backend)
             && !chain.is_stalled(Direction::Response)
             && (!chain.has_answered(Side::Client) || self.client.read_closed());
+        // The session ends once both sides ended and both write halves are shut: the last
+        // shutdown is the one made when everything else is.
+        let both_ended = self.client.read_closed() && self.backend.read_closed();
         let mut progress = false;
         if to_backend_done {
-            progress |= self.backend.poll_shutdown_write(task);
+            let last = both_ended && self.client.write_is_shut();
+            progress |= self.backend.poll_shutdown_write(task, last);
         }
         if to_client_done {
-            progress |= self.client.poll_shutdown_write(task);
+            let last = both_ended && self.backend.write_is_shut();
+            progress |= self.client.poll_shutdown_write(task, last);
         }
         progress
     }

@@ -94,6 +94,9 @@ pub(super) struct Peer<Io> {
     /// A read found nothing during this poll of the session, and the task is registered to be
     /// woken when there is: reading again before the next poll would only register it again.
     read_waiting: bool,
+    /// Closing the transport sends what shutting its write half down would (plain TCP: a
+    /// FIN), and the session's owner closes it as soon as the session ends.
+    close_sends_fin: bool,
 }
 
 // === impl Peer ===
@@ -115,7 +118,13 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
             grant: None,
             passing: 0,
             read_waiting: false,
+            close_sends_fin: false,
         }
+    }
+
+    /// Leaves a last half-close to the transport's close ([`Peer::close_sends_fin`]).
+    pub(super) fn set_close_sends_fin(&mut self, yes: bool) {
+        self.close_sends_fin = yes;
     }
 
     /// A new poll of the session: the task may have been woken for this side's bytes.
@@ -316,10 +325,16 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         Ok(progress)
     }
 
-    /// Shuts our write half down once everything queued has been written.
-    pub(super) fn poll_shutdown_write(&mut self, task: &mut Context<'_>) -> bool {
+    /// Shuts our write half down once everything queued has been written. `last`: nothing but
+    /// this shutdown stands between the session and its end, so a transport whose close sends
+    /// the same FIN is left to its close (one system call fewer per connection).
+    pub(super) fn poll_shutdown_write(&mut self, task: &mut Context<'_>, last: bool) -> bool {
         if self.write == WriteHalf::Shut || !self.outbound.is_empty() || self.needs_flush {
             return false;
+        }
+        if last && self.close_sends_fin {
+            self.write = WriteHalf::Shut;
+            return true;
         }
         self.write = WriteHalf::ShuttingDown;
         match Pin::new(&mut self.io).poll_shutdown(task) {

@@ -22,11 +22,21 @@ pub trait IntoTcp {
     /// The TCP connection under this transport; `None` for transports that are not TCP (a
     /// child process's pipes), which close as they always do.
     fn into_tcp(self) -> Option<TcpStream>;
+
+    /// True when closing the transport sends what shutting its write half down would: plain
+    /// TCP (a FIN either way), not TLS (whose shutdown sends `close_notify` first).
+    fn close_sends_fin(&self) -> bool {
+        false
+    }
 }
 
 impl IntoTcp for TcpStream {
     fn into_tcp(self) -> Option<TcpStream> {
         Some(self)
+    }
+
+    fn close_sends_fin(&self) -> bool {
+        true
     }
 }
 
@@ -34,11 +44,19 @@ impl<T: IntoTcp> IntoTcp for PrefixedIo<T> {
     fn into_tcp(self) -> Option<TcpStream> {
         self.into_inner().into_tcp()
     }
+
+    fn close_sends_fin(&self) -> bool {
+        self.get_ref().close_sends_fin()
+    }
 }
 
 impl<T: IntoTcp> IntoTcp for Box<T> {
     fn into_tcp(self) -> Option<TcpStream> {
         (*self).into_tcp()
+    }
+
+    fn close_sends_fin(&self) -> bool {
+        (**self).close_sends_fin()
     }
 }
 

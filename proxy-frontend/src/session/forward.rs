@@ -84,7 +84,10 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         debug!(backend.addr = ?self.cx.backend(), route = ?self.cx.route(), "forwarding");
         self.cx
             .audit(|| AuditDetail::ConnectionOpen, AuditKind::Connection);
-        let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits.clone());
+        // The phase closes both transports as soon as forwarding ends.
+        let fin_on_close = (client.close_sends_fin(), backend.close_sends_fin());
+        let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits.clone())
+            .with_fin_on_close(fin_on_close.0, fin_on_close.1);
         if let Some(budget) = &self.served.spec.frame_budget {
             forwarder = forwarder.with_frame_budget(budget.clone());
         }
