@@ -225,6 +225,16 @@ impl From<InternalError> for CloseReason {
 }
 
 impl CloseReason {
+    /// True when a peer reset its connection: the other peer is sent a reset in turn
+    /// ([`Forwarder::close`](crate::forward::Forwarder::close)).
+    pub fn is_reset(&self) -> bool {
+        matches!(
+            self,
+            Self::ClientIo(io::ErrorKind::ConnectionReset)
+                | Self::BackendIo(io::ErrorKind::ConnectionReset)
+        )
+    }
+
     /// Whose fault the close was; `None` for orderly closes.
     pub fn fault(&self) -> Option<Fault> {
         match self {

@@ -247,6 +247,8 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
                         side: self.side,
                         detail: "connection closed in the middle of a message".into(),
                     });
+                } else {
+                    self.release_read_buf();
                 }
                 Poll::Ready(false)
             }
@@ -258,8 +260,19 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
             Poll::Ready(Err(err)) => {
                 self.eof = true;
                 self.fail(self.io_error(&err));
+                if self.read_buf.is_empty() {
+                    self.release_read_buf();
+                }
                 Poll::Ready(false)
             }
+        }
+    }
+
+    /// Nothing more will be read into the (empty) buffer: it goes back to the worker's spares,
+    /// so a connection that ends does not free one buffer for the next to allocate.
+    fn release_read_buf(&mut self) {
+        if self.read_buf.capacity() > 0 {
+            give_spare(std::mem::take(&mut self.read_buf));
         }
     }
 
@@ -433,5 +446,38 @@ mod tests {
         // Part of a message is kept while the rest is awaited.
         assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Pending);
         assert_eq!(&peer.read_buf[..], b"part");
+    }
+
+    #[tokio::test]
+    async fn a_side_that_ended_gives_its_buffer_back_unless_it_holds_part_of_a_message() {
+        let cx = cx();
+        let limits = ForwardLimits::default();
+        let mut task = Context::from_waker(Waker::noop());
+        let spares = || SPARES.with(|spares| spares.borrow().len());
+
+        // A whole message, then EOF in the same read loop: the emptied buffer is a spare.
+        let (mut client, proxy_side) = tokio::io::duplex(64 * 1024);
+        let mut peer = Peer::new(proxy_side, Side::Client);
+        client.write_all(b"bye").await.expect("write");
+        client.shutdown().await.expect("shutdown");
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(true));
+        let message = peer.read_buf.split().freeze();
+        let before = spares();
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(false));
+        assert_eq!(peer.read_buf.capacity(), 0);
+        assert_eq!(spares(), before + 1);
+        assert_eq!(&message[..], b"bye");
+
+        // EOF in the middle of a message: the bytes stay with the fault.
+        let (mut client, proxy_side) = tokio::io::duplex(64 * 1024);
+        let mut peer = Peer::new(proxy_side, Side::Client);
+        client.write_all(b"half a").await.expect("write");
+        client.shutdown().await.expect("shutdown");
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(true));
+        let before = spares();
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(false));
+        assert_eq!(&peer.read_buf[..], b"half a");
+        assert!(peer.fault.is_some());
+        assert_eq!(spares(), before);
     }
 }
