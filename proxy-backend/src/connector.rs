@@ -18,6 +18,7 @@ use proxy_core::state::{BackendEvent, BackendState};
 use proxy_core::upstream::{BackendTarget, Connect, ConnectRequest, Connected, Requester};
 use proxy_core::value::SessionId;
 use proxy_kafka::client::authenticate;
+use smallvec::{SmallVec, smallvec};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -268,7 +269,6 @@ fn fail(state: BackendState, session: Option<SessionId>, reason: CloseReason) ->
     }
 }
 
-/// The socket addresses of `backend`: the literal itself, or what its name resolves to.
 /// Connects to `addr`. While the process is out of descriptors (EMFILE, ENFILE) it waits for
 /// one to free up, as one does whenever a session ends, rather than failing the session; the
 /// caller's connect deadline bounds the wait.
@@ -285,19 +285,21 @@ async fn connect_tcp(addr: SocketAddr) -> io::Result<TcpStream> {
     }
 }
 
+/// The socket addresses of `backend`: the literal itself, or what its name resolves to. Held
+/// inline up to two, so connecting to an address literal allocates nothing for it.
 pub(crate) async fn resolve(
     backend: &BackendAddr,
     deadline: Instant,
-) -> Result<Vec<SocketAddr>, ConnectFailure> {
+) -> Result<SmallVec<[SocketAddr; 2]>, ConnectFailure> {
     if let Ok(ip) = backend.host.parse() {
-        return Ok(vec![SocketAddr::new(ip, backend.port)]);
+        return Ok(smallvec![SocketAddr::new(ip, backend.port)]);
     }
     let lookup = tokio::net::lookup_host((backend.host.as_str(), backend.port));
     match timeout_at(deadline, lookup).await {
         Err(_) => Err(ConnectFailure::TimedOut),
         Ok(Err(_)) => Err(ConnectFailure::Unresolved),
         Ok(Ok(addrs)) => {
-            let addrs: Vec<_> = addrs.collect();
+            let addrs: SmallVec<_> = addrs.collect();
             if addrs.is_empty() {
                 Err(ConnectFailure::Unresolved)
             } else {
