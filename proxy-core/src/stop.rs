@@ -234,7 +234,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_drain_then_a_forced_close_wake_a_waiting_task_each_time() {
+    async fn a_drain_wakes_a_waiting_task_once_and_a_forced_close_outranks_it() {
         let signal = StopSignal::new();
         let mut wait = signal.wait();
         let mut polls = 0;

@@ -230,12 +230,11 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         match read {
             Poll::Pending => {
                 self.read_waiting = true;
-                if !self.streaming && self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
-                    // Nothing kept: the buffer goes back to the worker's spares, so a waiting
-                    // side holds none and a busy one gets one back without allocating. A
-                    // streaming side keeps its large buffer: it will read again soon, and
-                    // reallocating it each time the socket runs dry costs throughput.
-                    give_spare(std::mem::take(&mut self.read_buf));
+                if !self.streaming {
+                    // A waiting side holds no buffer, and a busy one gets one back without
+                    // allocating. A streaming side keeps its large buffer: it will read again
+                    // soon, and reallocating it each time the socket runs dry costs throughput.
+                    self.release_read_buf();
                 }
                 Poll::Pending
             }
@@ -247,9 +246,8 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
                         side: self.side,
                         detail: "connection closed in the middle of a message".into(),
                     });
-                } else {
-                    self.release_read_buf();
                 }
+                self.release_read_buf();
                 Poll::Ready(false)
             }
             Poll::Ready(Ok(n)) => {
@@ -260,18 +258,17 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
             Poll::Ready(Err(err)) => {
                 self.eof = true;
                 self.fail(self.io_error(&err));
-                if self.read_buf.is_empty() {
-                    self.release_read_buf();
-                }
+                self.release_read_buf();
                 Poll::Ready(false)
             }
         }
     }
 
-    /// Nothing more will be read into the (empty) buffer: it goes back to the worker's spares,
-    /// so a connection that ends does not free one buffer for the next to allocate.
+    /// A read buffer that keeps nothing goes back to the worker's spares: a side waiting for
+    /// bytes holds none, and a connection that ends does not free one for the next to
+    /// allocate. One that keeps part of a message stays.
     fn release_read_buf(&mut self) {
-        if self.read_buf.capacity() > 0 {
+        if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
             give_spare(std::mem::take(&mut self.read_buf));
         }
     }

@@ -85,9 +85,9 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         self.cx
             .audit(|| AuditDetail::ConnectionOpen, AuditKind::Connection);
         // The phase closes both transports as soon as forwarding ends.
-        let fin_on_close = (client.close_sends_fin(), backend.close_sends_fin());
+        let (client_fin, backend_fin) = (client.close_sends_fin(), backend.close_sends_fin());
         let mut forwarder = Forwarder::new(client, backend, codec, self.served.spec.limits.clone())
-            .with_fin_on_close(fin_on_close.0, fin_on_close.1);
+            .with_fin_on_close(client_fin, backend_fin);
         if let Some(budget) = &self.served.spec.frame_budget {
             forwarder = forwarder.with_frame_budget(budget.clone());
         }
