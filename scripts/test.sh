@@ -15,7 +15,11 @@ scripts/module-cycles --check proxy-core proxy-kafka proxy-frontend
 # cargo ends on per-crate summaries (the last is often a crate without doc-tests); close with
 # the workspace's total so the run's outcome is one line.
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Every test's temporary files (configs, certificates, copies of the binary, image stores) go
+# to one directory that is removed when the run ends, whatever the tests left behind.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/sluice-test.XXXXXX")
+trap 'rm -f "$log"; rm -rf "$scratch"' EXIT
+export TMPDIR=$scratch
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

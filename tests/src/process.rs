@@ -96,16 +96,48 @@ impl fmt::Display for SluiceBinary {
 
 /// Writes `text` to the file `name` in this test process's own temp directory; its path.
 pub fn write_config(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create the config directory");
-    let path = dir.join(name);
+    let path = config_dir().join(name);
     std::fs::write(&path, text).expect("write the config file");
     path
+}
+
+/// This test process's own temp directory (created if missing).
+fn config_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the config directory");
+    dir
 }
 
 /// A path named `name` in the same directory as the config files (created empty).
 pub fn temp_path(name: &str) -> PathBuf {
     write_config(name, "").with_file_name(name)
+}
+
+/// A directory of its own beside the config files, removed with all it holds when dropped
+/// (a copy of the binary is 50 to 200 MB: a test run must not leave one behind).
+#[derive(Debug)]
+pub struct ScratchDir {
+    path: PathBuf,
+}
+
+impl ScratchDir {
+    /// Creates the directory `name`.
+    pub fn new(name: &str) -> Self {
+        let path = config_dir().join(name);
+        std::fs::create_dir_all(&path).expect("create the scratch directory");
+        Self { path }
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 /// A loopback port nothing listens on (bound, then released at once).

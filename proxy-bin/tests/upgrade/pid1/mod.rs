@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sluice_tests::STEP_TIMEOUT;
-use sluice_tests::process::{Generations, Running, temp_path, write_config};
+use sluice_tests::process::{Generations, Running, ScratchDir, temp_path, write_config};
 use sluice_tests::procfs::{children_of, holds_socket, listening_inode, process_state};
 
 use crate::{QUIET, SLUICE, echo_backend, lifecycle_block, listener_block, read_pid};

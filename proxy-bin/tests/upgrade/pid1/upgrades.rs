@@ -100,9 +100,8 @@ fn as_pid_1_three_upgrades_and_a_failed_reload_keep_pid_1_and_refuse_nothing() {
 
 #[test]
 fn as_pid_1_an_upgrade_to_a_new_binary_on_disk_keeps_pid_1() {
-    // A directory of its own: `temp_path` makes a file.
-    let dir = temp_path("pid1-binary.toml").with_file_name("pid1-binary");
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = ScratchDir::new("pid1-binary");
+    let dir = scratch.path();
     let binary = dir.join("sluice");
     let replace = || {
         let aside = dir.join("sluice.new");
