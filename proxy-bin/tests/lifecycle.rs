@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -385,15 +385,18 @@ fn worker_threads(pid: u32, expected: usize) -> usize {
     count()
 }
 
+/// A plain TCP listener in front of `backend`, with `limits` appended.
+fn threads_config(backend: SocketAddr, limits: &str) -> String {
+    format!(
+        "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n\
+         cluster = \"local\"\n\n[cluster.local]\nbackends = [\"{backend}\"]\n{limits}"
+    )
+}
+
 #[test]
 fn limits_threads_sets_the_worker_threads_and_the_default_is_one_per_cpu() {
     let backend = sluice_tests::process::echo_backend();
-    let config = |limits: &str| {
-        format!(
-            "[[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n\
-             cluster = \"local\"\n\n[cluster.local]\nbackends = [\"{backend}\"]\n{limits}"
-        )
-    };
+    let config = |limits: &str| threads_config(backend, limits);
     let three = SLUICE.run(&config("\n[limits]\nthreads = 3\n"), "threads-3.toml");
     let started = three.wait_for("sluice started");
     assert_eq!(started["worker_threads"], 3, "{started}");
@@ -404,6 +407,70 @@ fn limits_threads_sets_the_worker_threads_and_the_default_is_one_per_cpu() {
     let started = default.wait_for("sluice started");
     let cpus = thread::available_parallelism().unwrap().get();
     assert_eq!(started["worker_threads"], cpus, "{started}");
-    assert_eq!(worker_threads(default.pid(), cpus), cpus);
+    // One CPU: the runtime runs on the main thread, with no workers of its own.
+    let runtime_workers = if cpus == 1 { 0 } else { cpus };
+    assert_eq!(
+        worker_threads(default.pid(), runtime_workers),
+        runtime_workers
+    );
     assert!(default.terminate().success());
+}
+
+#[test]
+fn with_one_thread_the_main_thread_serves_and_a_flooding_client_starves_no_other_session() {
+    let backend = sluice_tests::process::echo_backend();
+    let one = SLUICE.run(
+        &threads_config(backend, "\n[limits]\nthreads = 1\n"),
+        "threads-1.toml",
+    );
+    let started = one.wait_for("sluice started");
+    assert_eq!(started["worker_threads"], 1, "{started}");
+    assert_eq!(
+        worker_threads(one.pid(), 0),
+        0,
+        "one thread is the main thread, no runtime worker beside it"
+    );
+    let addr = one.listening_addr();
+    // A client that writes as fast as it can and never reads its echo: the proxy reads from it
+    // until its queues reach their watermarks, then stops, and the client's writes block.
+    let written = Arc::new(AtomicUsize::new(0));
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flood = {
+        let (written, flooding) = (written.clone(), flooding.clone());
+        thread::spawn(move || {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream
+                .set_write_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let chunk = [b'x'; 64 * 1024];
+            // At most 1 GiB, or until the writes block for half a second.
+            for _ in 0..16 * 1024 {
+                if !flooding.load(Ordering::Relaxed) || stream.write_all(&chunk).is_err() {
+                    break;
+                }
+                written.fetch_add(chunk.len(), Ordering::Relaxed);
+            }
+            stream
+        })
+    };
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while written.load(Ordering::Relaxed) < 1024 * 1024 {
+        assert!(
+            Instant::now() < deadline,
+            "the flooding client's bytes were not read"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    // Another client, on the same single thread, is answered all along.
+    let mut other = TcpStream::connect(addr).unwrap();
+    for n in 0..200 {
+        echo_through(&mut other, format!("request {n}\n").as_bytes());
+    }
+    flooding.store(false, Ordering::Relaxed);
+    let flooder = flood.join().unwrap();
+    // The flooding session is still open, only paused; the other still answered.
+    echo_through(&mut other, b"after the flood\n");
+    drop(flooder);
+    drop(other);
+    assert!(one.terminate().success());
 }

@@ -60,11 +60,19 @@ pub(crate) fn main(config: Config, startup: Startup) -> ExitCode {
     for warning in config.warnings().into_iter().chain(descriptors) {
         warn!("{warning}");
     }
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(threads) = config.limits.threads {
+    let threads = config.limits.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    // One thread: the runtime that runs everything on the thread that calls it, with no
+    // work-stealing machinery (docs/performance.md, "One thread, one runtime").
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(threads);
-    }
+        builder
+    };
+    builder.enable_all();
     let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(err) => {
