@@ -4,6 +4,8 @@
 mod exhaustion;
 mod prefixed;
 mod reset;
+#[cfg(test)]
+mod reset_tests;
 mod write_queue;
 
 pub use self::exhaustion::is_out_of_descriptors;

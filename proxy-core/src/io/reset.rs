@@ -5,7 +5,9 @@
 //! the resetting peer sent before has left this host: the socket waits, within a bound, until
 //! its unsent queue is empty (`TCP_NOTSENT_LOWAT` of one byte makes "writable" mean exactly
 //! that), and only then closes with `SO_LINGER` zero. A client reading slowly still gets the
-//! server's last answer, then the reset.
+//! server's last answer, then the reset. Meanwhile whatever the peer sends is read and dropped
+//! (it has nowhere to go): a peer that reads only once its own writes are taken, as an echo
+//! does, would otherwise never take ours, and every such reset would wait out its bound.
 
 use std::io;
 use std::time::Duration;
@@ -99,7 +101,7 @@ async fn reset_when_sent_tcp(tcp: TcpStream, within: Duration) -> io::Result<()>
     let socket = tcp.into_std()?;
     SockRef::from(&socket).set_tcp_notsent_lowat(1)?;
     let socket = TcpStream::from_std(socket)?;
-    if tokio::time::timeout(within, socket.writable())
+    if tokio::time::timeout(within, sent_while_reading(&socket))
         .await
         .is_err()
     {
@@ -111,4 +113,27 @@ async fn reset_when_sent_tcp(tcp: TcpStream, within: Duration) -> io::Result<()>
     socket.set_zero_linger()?;
     drop(socket);
     Ok(())
+}
+
+/// Waits until nothing written to `socket` is unsent, reading (and dropping) what the peer
+/// sends meanwhile: a peer blocked writing to us (its answers have nowhere to go now) would
+/// otherwise never read what we sent it, and the wait would last its whole bound.
+async fn sent_while_reading(socket: &TcpStream) -> io::Result<()> {
+    let mut discard = [0u8; 2048];
+    let mut peer_ended = false;
+    loop {
+        tokio::select! {
+            biased;
+            sent = socket.writable() => return sent,
+            readable = socket.readable(), if !peer_ended => {
+                readable?;
+                match socket.try_read(&mut discard) {
+                    Ok(0) => peer_ended = true,
+                    Ok(_) => {}
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,99 @@
+//! Passing a reset on to a peer that is itself blocked writing to us, over real loopback TCP.
+
+use std::io::{self, Read, Write};
+use std::net::TcpListener;
+use std::thread;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::reset_when_sent;
+
+/// How the echo peer's connection ended, and how many bytes it read before.
+#[derive(Debug)]
+struct PeerEnd {
+    read: usize,
+    reset: bool,
+}
+
+/// A peer that writes back everything it reads before it reads more (an echo on blocking
+/// sockets): once nobody reads its answers, it stops reading too.
+fn echo_peer(listener: TcpListener) -> thread::JoinHandle<PeerEnd> {
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept the proxy's connection");
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut read = 0;
+        let reset = |err: io::Error| {
+            matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            )
+        };
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return PeerEnd { read, reset: false },
+                Ok(n) => {
+                    read += n;
+                    if let Err(err) = stream.write_all(&buf[..n]) {
+                        return PeerEnd {
+                            read,
+                            reset: reset(err),
+                        };
+                    }
+                }
+                Err(err) => {
+                    return PeerEnd {
+                        read,
+                        reset: reset(err),
+                    };
+                }
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_peer_blocked_writing_to_us_still_gets_every_byte_then_the_reset() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    let peer = echo_peer(listener);
+    let stream = TcpStream::connect(addr).await.expect("connect to the peer");
+    // Written without reading the answers: they fill our receive buffer and the peer's send
+    // buffer, the peer blocks writing and stops reading, and our send buffer fills in turn.
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0usize;
+    for _ in 0..16 * 1024 {
+        match stream.try_write(&chunk) {
+            Ok(n) => sent += n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                let writable =
+                    tokio::time::timeout(Duration::from_millis(300), stream.writable()).await;
+                if writable.is_err() {
+                    break;
+                }
+            }
+            Err(err) => panic!("writing to the echo peer: {err}"),
+        }
+    }
+    assert!(sent > 0, "nothing could be written");
+    // The bound is far longer than the test's own: the wait must end because the peer took
+    // the bytes, not because the bound ran out.
+    let passed_on = tokio::time::timeout(
+        Duration::from_secs(30),
+        reset_when_sent(stream, Duration::from_secs(600)),
+    )
+    .await;
+    assert!(
+        passed_on.is_ok(),
+        "the reset waited on a peer that could not read until it was read from"
+    );
+    let end = tokio::task::spawn_blocking(move || peer.join())
+        .await
+        .expect("join the peer's thread")
+        .expect("the peer's thread");
+    assert_eq!(
+        end.read, sent,
+        "every byte written reached the peer: {end:?}"
+    );
+    assert!(end.reset, "the peer saw a reset, not a close: {end:?}");
+}
