@@ -17,38 +17,41 @@ struct PeerEnd {
 }
 
 /// A peer that writes back everything it reads before it reads more (an echo on blocking
-/// sockets): once nobody reads its answers, it stops reading too.
+/// sockets): once nobody reads its answers, it stops reading too. Once a write fails it still
+/// reads what had arrived before the connection ended, so `read` counts every byte delivered.
 fn echo_peer(listener: TcpListener) -> thread::JoinHandle<PeerEnd> {
     thread::spawn(move || {
         let (mut stream, _) = listener.accept().expect("accept the proxy's connection");
         let mut buf = vec![0u8; 64 * 1024];
-        let mut read = 0;
-        let reset = |err: io::Error| {
+        let mut end = PeerEnd {
+            read: 0,
+            reset: false,
+        };
+        let mut echoing = true;
+        let is_reset = |err: &io::Error| {
             matches!(
                 err.kind(),
                 io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
             )
         };
-        loop {
+        // At most what the test writes (1 GiB) in reads of at least a byte: bounded.
+        for _ in 0..(1usize << 30) {
             match stream.read(&mut buf) {
-                Ok(0) => return PeerEnd { read, reset: false },
+                Ok(0) => break,
                 Ok(n) => {
-                    read += n;
-                    if let Err(err) = stream.write_all(&buf[..n]) {
-                        return PeerEnd {
-                            read,
-                            reset: reset(err),
-                        };
+                    end.read += n;
+                    if echoing && let Err(err) = stream.write_all(&buf[..n]) {
+                        end.reset |= is_reset(&err);
+                        echoing = false;
                     }
                 }
                 Err(err) => {
-                    return PeerEnd {
-                        read,
-                        reset: reset(err),
-                    };
+                    end.reset |= is_reset(&err);
+                    break;
                 }
             }
         }
+        end
     })
 }
 
