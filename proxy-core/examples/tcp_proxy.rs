@@ -32,7 +32,6 @@ use proxy_core::upstream::BackendTarget;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
-
 use tokio_util::task::TaskTracker;
 
 type BoxError = Box<dyn Error + Send + Sync>;
