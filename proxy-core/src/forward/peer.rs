@@ -191,12 +191,15 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Peer<Io> {
         } else {
             FIRST_READ.min(limits.read_buffer)
         };
-        if self.read_buf.capacity() == 0
-            && let Some(spare) = take_spare()
-        {
+        // A streaming side whose last read filled its buffer, and whose bytes have all been cut
+        // off and queued, has no room left: it reserves a full read below (which takes the old
+        // allocation back once the queue has written it), rather than a small spare or the
+        // stack, which would make every other read a small one.
+        let small = !self.streaming && self.read_buf.capacity() == 0;
+        if small && let Some(spare) = take_spare() {
             self.read_buf = spare;
         }
-        let (read, space) = if self.read_buf.capacity() == 0 {
+        let (read, space) = if small && self.read_buf.capacity() == 0 {
             // No buffer (new, or released while quiet): the read goes to the stack first, so
             // waiting for bytes allocates nothing.
             let mut scratch = [0u8; FIRST_READ];
@@ -476,5 +479,40 @@ mod tests {
         assert_eq!(&peer.read_buf[..], b"half a");
         assert!(peer.fault.is_some());
         assert_eq!(spares(), before);
+    }
+
+    #[tokio::test]
+    async fn a_streaming_side_keeps_reading_whole_buffers_into_the_allocation_it_had() {
+        let (mut client, proxy_side) = tokio::io::duplex(1024 * 1024);
+        let mut peer = Peer::new(proxy_side, Side::Client);
+        let cx = cx();
+        let limits = ForwardLimits::default();
+        let mut task = Context::from_waker(Waker::noop());
+        // A small spare on hand, as a busy worker has: a streaming side must not take it.
+        give_spare(BytesMut::with_capacity(FIRST_READ));
+        client
+            .write_all(&vec![7u8; 8 * limits.read_buffer])
+            .await
+            .expect("write");
+        // The first read is small, fills its buffer, and makes the side a streaming one.
+        assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(true));
+        drop(peer.read_buf.split());
+        let mut allocation = None;
+        for read in 1..=4 {
+            assert_eq!(peer.poll_fill(&mut task, &cx, &limits), Poll::Ready(true));
+            assert!(
+                peer.read_buf.len() >= limits.read_buffer,
+                "read {read} is {} bytes, not a whole `read_buffer`",
+                peer.read_buf.len()
+            );
+            // Cut off and written (dropped): the next read takes the allocation back from its
+            // start. (The first whole read went in after the small one, further in.)
+            let chunk = peer.read_buf.split().freeze();
+            let at = chunk.as_ptr();
+            if read > 1 {
+                assert_eq!(*allocation.get_or_insert(at), at, "read {read} reallocated");
+            }
+            drop(chunk);
+        }
     }
 }
