@@ -167,7 +167,12 @@ fn start(budget: usize) -> Session {
 /// A session under a frame budget of `budget` bytes, pausing the client at `limit` requests
 /// unanswered.
 fn start_limited(budget: usize, limit: Option<usize>) -> Session {
-    let (client, proxy_client) = duplex(PIPE);
+    start_piped(budget, limit, PIPE)
+}
+
+/// As [`start_limited`], with a pipe from the client that holds `client_pipe` bytes.
+fn start_piped(budget: usize, limit: Option<usize>, client_pipe: usize) -> Session {
+    let (client, proxy_client) = duplex(client_pipe);
     let (backend, proxy_backend) = duplex(PIPE);
     let mut cx = cx();
     let stats = cx.stats().clone();
@@ -276,6 +281,42 @@ async fn a_message_no_stage_needs_streams_through_buffers_that_could_never_hold_
     assert_eq!(*session.ends.lock(), [Side::Client, Side::Backend]);
     assert_eq!(session.seen.lock().len(), 2);
     drop(writing_back);
+}
+
+#[tokio::test]
+async fn a_streamed_message_is_read_no_further_than_the_high_watermark_toward_a_stalled_backend() {
+    const BIG: usize = 4 * 1024 * 1024;
+    // The client's pipe holds all of it at once, so only the session's gate stops the reads.
+    let mut session = start_piped(64 * 1024, None, BIG + 1024);
+    let sent = message(BIG, b's');
+    session.client.write_all(&sent).await.unwrap();
+    // The backend reads nothing meanwhile; the session runs until its gate shuts.
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+    let bound = limits().read_buffer + limits().high_watermark;
+    let stalled = session.stats.snapshot();
+    assert!(
+        stalled.peak_buffered <= bound,
+        "{} bytes held toward a backend that reads nothing",
+        stalled.peak_buffered
+    );
+    assert!(
+        stalled.bytes_from_client <= (bound + PIPE) as u64,
+        "{} bytes read from the client",
+        stalled.bytes_from_client
+    );
+    // Reading again, the backend gets all of it, and the bound held throughout.
+    let (got, most) = read_watching(
+        &mut session.backend,
+        sent.len(),
+        &session.stats,
+        Side::Backend,
+    )
+    .await;
+    assert!(got == sent, "the backend got other bytes than were sent");
+    assert!(most <= bound, "{most} bytes held toward the backend");
+    assert!(session.stats.snapshot().peak_buffered <= bound);
 }
 
 #[tokio::test]
