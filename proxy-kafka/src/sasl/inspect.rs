@@ -23,6 +23,11 @@ pub struct SaslInspect {
     metrics: Arc<SaslMetrics>,
     exchange: Option<Exchange>,
     authenticated_once: bool,
+    /// SASL requests passed to the broker and not answered yet. The stage learns the principal
+    /// from requests and the verdict from responses, so it pairs them one at a time: a client
+    /// that sent a second SASL request before the first was answered could otherwise have the
+    /// broker's verdict on one login recorded for the name in another.
+    awaiting: u8,
 }
 
 #[derive(Debug)]
@@ -52,6 +57,7 @@ impl SaslInspect {
             metrics,
             exchange: None,
             authenticated_once: false,
+            awaiting: 0,
         }
     }
 
@@ -99,6 +105,49 @@ impl Stage<Kafka> for SaslInspect {
     }
 
     fn on_request(
+        &mut self,
+        msg: KafkaRequest,
+        cx: &mut StageContext<'_>,
+    ) -> Flow<KafkaRequest, KafkaResponse> {
+        let sasl = matches!(
+            msg.api(),
+            Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+        );
+        if sasl && self.awaiting > 0 {
+            // No client does this (each step waits for the broker's answer to the last), and
+            // which login a verdict belongs to would no longer be known: fail closed.
+            self.fail(cx, "a SASL request sent before the last was answered");
+            return Flow::Close(CloseReason::Protocol {
+                side: Side::Client,
+                detail: "a SASL request sent before the previous one was answered".into(),
+            });
+        }
+        let flow = self.inspect_request(msg, cx);
+        if sasl && matches!(flow, Flow::Forward(_)) {
+            self.awaiting += 1;
+        }
+        flow
+    }
+
+    fn on_response(
+        &mut self,
+        msg: KafkaResponse,
+        cx: &mut StageContext<'_>,
+    ) -> Flow<KafkaResponse, KafkaRequest> {
+        if !msg.is_answer()
+            && matches!(
+                msg.api(),
+                Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+            )
+        {
+            self.awaiting = self.awaiting.saturating_sub(1);
+        }
+        self.inspect_response(msg, cx)
+    }
+}
+
+impl SaslInspect {
+    fn inspect_request(
         &mut self,
         mut msg: KafkaRequest,
         cx: &mut StageContext<'_>,
@@ -155,7 +204,7 @@ impl Stage<Kafka> for SaslInspect {
         }
     }
 
-    fn on_response(
+    fn inspect_response(
         &mut self,
         mut msg: KafkaResponse,
         cx: &mut StageContext<'_>,
@@ -200,7 +249,22 @@ impl Stage<Kafka> for SaslInspect {
                     let phase = self.phase();
                     self.metrics.record(Some(exchange.mechanism), phase, true);
                     self.authenticated_once = true;
-                    let principal = exchange.username.unwrap_or_default();
+                    let Some(principal) = exchange.username else {
+                        // The broker accepted a login whose name the proxy could not read
+                        // (SCRAM extensions, such as a delegation token's `tokenauth`): every
+                        // stage that decides by principal would decide for an unknown one.
+                        warn!(
+                            mechanism = %exchange.mechanism,
+                            "broker accepted an authentication whose principal the proxy cannot read; closing"
+                        );
+                        cx.session_mut().set_auth(AuthState::Failed {
+                            mechanism: AuthMechanism::from(exchange.mechanism),
+                        });
+                        return Flow::Close(CloseReason::Protocol {
+                            side: Side::Client,
+                            detail: "authenticated under a name the proxy cannot read".into(),
+                        });
+                    };
                     info!(
                         auth.principal = %principal,
                         mechanism = %exchange.mechanism,

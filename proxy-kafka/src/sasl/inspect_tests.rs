@@ -9,7 +9,9 @@ use kafka_protocol::protocol::StrBytes;
 use super::*;
 use crate::KafkaCodec;
 use crate::test_support::cx;
+use proxy_core::close::CloseReason;
 use proxy_core::context::{AuthMechanism, AuthState};
+use proxy_core::gate::Side;
 use proxy_core::sasl::{Mechanism, plain_message};
 use proxy_core::stage::{Flow, Stage, StageContext};
 
@@ -137,4 +139,85 @@ fn inspection_records_a_refused_plain_login_and_refuses_unlisted_mechanisms() {
         .map(|c| c.count)
         .sum();
     assert_eq!(failures, 2, "the unlisted mechanism and the refused login");
+}
+
+#[test]
+fn a_client_that_pipelines_a_second_login_behind_the_first_is_closed_before_either_counts() {
+    // Handshake, a login the broker will accept, then a second handshake and a login as
+    // someone else, all before any answer: the broker's "yes" to the first must never be
+    // recorded for the name in the second.
+    let mut stage = SaslInspect::new(vec![Mechanism::Plain].into(), Arc::default());
+    let mut session = cx();
+    let mut codec = KafkaCodec::default();
+    let first = forwarded(run_request(
+        &mut stage,
+        handshake(&mut codec, "PLAIN", 1),
+        &mut session,
+    ));
+    match run_request(
+        &mut stage,
+        authenticate(&mut codec, plain_message("mallory", "right")),
+        &mut session,
+    ) {
+        Flow::Close(CloseReason::Protocol { side, detail }) => {
+            assert_eq!(side, Side::Client);
+            assert!(detail.contains("before the previous one"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(session.auth().principal(), None);
+    assert!(matches!(*session.auth(), AuthState::Failed { .. }));
+    // Whatever the broker answers to what did reach it, nobody is authenticated.
+    let answer = broker_answer(
+        &mut codec,
+        first,
+        ResponseKind::SaslHandshake(SaslHandshakeResponse::default()),
+    );
+    stage.on_response(answer, &mut StageContext::new(&mut session));
+    assert_eq!(session.auth().principal(), None);
+}
+
+#[test]
+fn a_login_whose_name_the_proxy_cannot_read_is_closed_not_recorded_as_nobody() {
+    // A SCRAM client-first with an extension (a delegation token's `tokenauth`): the user name
+    // is the token's id, not a principal, and the message does not parse as a plain login.
+    let mut stage = SaslInspect::new(Mechanism::ALL.into(), Arc::default());
+    let mut session = cx();
+    let mut codec = KafkaCodec::default();
+    let msg = forwarded(run_request(
+        &mut stage,
+        handshake(&mut codec, "SCRAM-SHA-256", 1),
+        &mut session,
+    ));
+    let answer = broker_answer(
+        &mut codec,
+        msg,
+        ResponseKind::SaslHandshake(SaslHandshakeResponse::default()),
+    );
+    stage.on_response(answer, &mut StageContext::new(&mut session));
+    let mut verdict = None;
+    for token in [
+        &b"n,,n=token-id,r=abc,tokenauth=true"[..],
+        b"c=biws,r=abcdef,p=AAAA",
+    ] {
+        let msg = forwarded(run_request(
+            &mut stage,
+            authenticate(&mut codec, token),
+            &mut session,
+        ));
+        let answer = broker_answer(
+            &mut codec,
+            msg,
+            ResponseKind::SaslAuthenticate(SaslAuthenticateResponse::default()),
+        );
+        verdict = Some(stage.on_response(answer, &mut StageContext::new(&mut session)));
+    }
+    match verdict {
+        Some(Flow::Close(CloseReason::Protocol { side, detail })) => {
+            assert_eq!(side, Side::Client);
+            assert!(detail.contains("cannot read"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(session.auth().principal(), None);
 }
