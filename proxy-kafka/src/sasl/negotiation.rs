@@ -290,9 +290,10 @@ impl Negotiation {
 
 /// The proxy's own answer to ApiVersions before a backend exists: `offered`, the versions the
 /// listener's clusters support. A version newer than the proxy knows is answered as a broker
-/// does: an error in v0, with the versions, so the client retries with one it has.
+/// does: an error in v0, with the versions, so the client retries with one it has. So is a
+/// negative version, which no client sends and no answer can be encoded in.
 pub fn answer_api_versions(request: &KafkaRequest, offered: Vec<ApiVersion>) -> KafkaResponse {
-    if request.api_version() > ApiVersionsResponse::VERSIONS.max {
+    if !(0..=ApiVersionsResponse::VERSIONS.max).contains(&request.api_version()) {
         let body = ApiVersionsResponse::default()
             .with_error_code(UNSUPPORTED_VERSION)
             .with_api_keys(offered);

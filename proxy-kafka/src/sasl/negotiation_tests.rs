@@ -10,6 +10,7 @@ use kafka_protocol::protocol::Message;
 use proxy_core::close::CloseReason;
 use proxy_core::codec::Codec;
 use proxy_core::context::{AuthMechanism, AuthState};
+use proxy_core::io::WriteQueue;
 use proxy_core::sasl::plain_message;
 
 use super::test_support::*;
@@ -145,7 +146,7 @@ fn api_versions_is_handed_to_the_driver_and_answered_in_the_clients_version() {
     frame[6..8].copy_from_slice(&newer.to_be_bytes());
     let from_the_future = codec.decode_request(&mut frame).unwrap().unwrap();
     assert_eq!(from_the_future.api_version(), newer);
-    let mut answer = answer_api_versions(&from_the_future, offered);
+    let mut answer = answer_api_versions(&from_the_future, offered.clone());
     assert_eq!(answer.api_version(), 0);
     match answer.body().unwrap() {
         ResponseKind::ApiVersions(body) => {
@@ -154,4 +155,17 @@ fn api_versions_is_handed_to_the_driver_and_answered_in_the_clients_version() {
         }
         other => panic!("{other:?}"),
     }
+    // A negative version (a hostile client's) is answered the same way, in a version the
+    // answer can be encoded in, not failed as the proxy's own error.
+    let mut frame = BytesMut::from(&request_frame(ApiKey::ApiVersions, current, 10, &body)[..]);
+    frame[6..8].copy_from_slice(&(-1i16).to_be_bytes());
+    let from_nowhere = codec.decode_request(&mut frame).unwrap().unwrap();
+    assert_eq!(from_nowhere.api_version(), -1);
+    let answer = answer_api_versions(&from_nowhere, offered);
+    assert_eq!(answer.api_version(), 0);
+    let mut out = WriteQueue::default();
+    codec
+        .encode_response(answer, &mut out)
+        .expect("the answer to a negative version encodes");
+    assert!(!out.is_empty());
 }
