@@ -20,7 +20,7 @@ use crate::close::CloseReason;
 use crate::codec::Codec;
 use crate::context::SessionContext;
 use crate::gate::Side;
-use crate::io::{IntoTcp, reset_when_sent};
+use crate::io::{IntoTcp, close_when_sent, reset_when_sent};
 use crate::stage::{Protocol, StageChain};
 use crate::stop::{StopSignal, StopWait, Stopping};
 
@@ -142,8 +142,10 @@ where
 
     /// Closes both transports once forwarding has ended with `reason`: a peer's reset is passed
     /// on to the other peer as a reset, once the bytes the resetting peer sent before have left
-    /// this host (waiting at most the half-close timeout for a peer that does not read); every
-    /// other end closes as usual. [`run`](Self::run) and [`drain`](Self::drain) have written
+    /// this host (waiting at most the half-close timeout for a peer that does not read). After
+    /// a drain the client's connection closes the same way, with a FIN rather than a reset:
+    /// what it sent after its last answered request is read and dropped meanwhile. Every other
+    /// end closes as usual. [`run`](Self::run) and [`drain`](Self::drain) have written
     /// those bytes before they return the reset's reason.
     pub async fn close(self, reason: &CloseReason)
     where
@@ -160,6 +162,10 @@ where
             CloseReason::ClientIo(io::ErrorKind::ConnectionReset) => {
                 drop(client);
                 reset_when_sent(backend, within).await;
+            }
+            CloseReason::DrainCompleted => {
+                drop(backend);
+                close_when_sent(client, within).await;
             }
             _ => {}
         }

@@ -324,8 +324,9 @@ where
     {
         self.client.stopped_reading()
             && self.backend.stopped_reading()
-            && self.client.outbound.is_empty()
-            && self.backend.outbound.is_empty()
+            // Written and flushed: a TLS transport may hold the last answer until flushed.
+            && !self.client.has_undelivered()
+            && !self.backend.has_undelivered()
             && !chain.is_stalled(Direction::Request)
             && !chain.is_stalled(Direction::Response)
     }

@@ -10,5 +10,5 @@ mod write_queue;
 
 pub use self::exhaustion::is_out_of_descriptors;
 pub use self::prefixed::PrefixedIo;
-pub use self::reset::{IntoTcp, reset_when_sent};
+pub use self::reset::{IntoTcp, close_when_sent, reset_when_sent};
 pub use self::write_queue::WriteQueue;

@@ -1,5 +1,6 @@
-//! Passing a peer's reset on: the other peer sees a reset (TCP RST) where the first one reset,
-//! and a clean close where it closed.
+//! Ending a connection once what was written to it has left this host: passing a peer's reset
+//! on (the other peer sees a reset, TCP RST, where the first one reset, and a clean close where
+//! it closed), and closing after a drain.
 //!
 //! A reset drops whatever the kernel still holds unsent, so it is sent only once everything
 //! the resetting peer sent before has left this host: the socket waits, within a bound, until
@@ -95,7 +96,24 @@ pub async fn reset_when_sent(transport: impl IntoTcp, within: Duration) {
     }
 }
 
-async fn reset_when_sent_tcp(tcp: TcpStream, within: Duration) -> io::Result<()> {
+/// Closes `transport` once everything written to it has been sent, waiting at most `within`
+/// for a peer that does not read; a transport that is not TCP just closes.
+///
+/// For a session that drained: the client may have sent requests the drain left unread, and
+/// closing a socket with unread bytes resets it, which drops whatever the kernel still holds
+/// unsent (the last answers, to a client that reads slowly) and can make the client discard
+/// what it had received. So the bytes it sent are read and dropped while ours leave, and the
+/// close that follows is a FIN.
+pub async fn close_when_sent(transport: impl IntoTcp, within: Duration) {
+    let Some(tcp) = transport.into_tcp() else {
+        return;
+    };
+    if let Err(err) = wait_sent(tcp, within).await {
+        debug!(error = %err, "could not wait for the last bytes before closing");
+    }
+}
+
+async fn wait_sent(tcp: TcpStream, within: Duration) -> io::Result<TcpStream> {
     // Registered anew, so the first readiness reported is the socket's current state and not
     // one cached from the forwarding's last write.
     let socket = tcp.into_std()?;
@@ -107,9 +125,14 @@ async fn reset_when_sent_tcp(tcp: TcpStream, within: Duration) -> io::Result<()>
     {
         debug!(
             within_ms = within.as_millis() as u64,
-            "the peer did not take the last bytes; resetting anyway"
+            "the peer did not take the last bytes"
         );
     }
+    Ok(socket)
+}
+
+async fn reset_when_sent_tcp(tcp: TcpStream, within: Duration) -> io::Result<()> {
+    let socket = wait_sent(tcp, within).await?;
     socket.set_zero_linger()?;
     drop(socket);
     Ok(())

@@ -1,4 +1,5 @@
-//! Passing a reset on to a peer that is itself blocked writing to us, over real loopback TCP.
+//! Passing a reset on to a peer that is itself blocked writing to us, and closing on a drained
+//! client that sent more than was read, over real loopback TCP.
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use super::reset_when_sent;
+use super::{close_when_sent, reset_when_sent};
 
 /// How the echo peer's connection ended, and how many bytes it read before.
 #[derive(Debug)]
@@ -99,4 +100,72 @@ async fn a_peer_blocked_writing_to_us_still_gets_every_byte_then_the_reset() {
         "every byte written reached the peer: {end:?}"
     );
     assert!(end.reset, "the peer saw a reset, not a close: {end:?}");
+}
+
+/// A client the drain left with requests unread: it sends them, waits (its answers pile up
+/// unsent on our side), then reads until its connection ends.
+fn pipelining_client(listener: TcpListener, unread: usize) -> thread::JoinHandle<PeerEnd> {
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept the proxy's connection");
+        stream
+            .write_all(&vec![b'r'; unread])
+            .expect("send requests the proxy will not read");
+        thread::sleep(Duration::from_millis(500));
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut end = PeerEnd {
+            read: 0,
+            reset: false,
+        };
+        // At most what the test writes (1 GiB) in reads of at least a byte: bounded.
+        for _ in 0..(1usize << 30) {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => end.read += n,
+                Err(err) => {
+                    end.reset = err.kind() == io::ErrorKind::ConnectionReset;
+                    break;
+                }
+            }
+        }
+        end
+    })
+}
+
+#[tokio::test]
+async fn a_drained_client_that_sent_more_gets_every_answer_then_a_clean_close() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    let unread = 16 * 1024;
+    let client = pipelining_client(listener, unread);
+    let stream = TcpStream::connect(addr)
+        .await
+        .expect("connect to the client");
+    // Its requests have arrived, and stay unread.
+    tokio::time::timeout(Duration::from_secs(30), stream.readable())
+        .await
+        .expect("the client's requests arrive")
+        .expect("readable");
+    // Answers written until the kernel holds no more: the client is not reading yet.
+    let chunk = vec![b'a'; 64 * 1024];
+    let mut sent = 0usize;
+    for _ in 0..16 * 1024 {
+        match stream.try_write(&chunk) {
+            Ok(n) => sent += n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            Err(err) => panic!("writing to the client: {err}"),
+        }
+    }
+    assert!(sent > 0, "nothing could be written");
+    let closed = tokio::time::timeout(
+        Duration::from_secs(30),
+        close_when_sent(stream, Duration::from_secs(600)),
+    )
+    .await;
+    assert!(closed.is_ok(), "the close waited past the client's reading");
+    let end = tokio::task::spawn_blocking(move || client.join())
+        .await
+        .expect("join the client's thread")
+        .expect("the client's thread");
+    assert_eq!(end.read, sent, "every answer reached the client: {end:?}");
+    assert!(!end.reset, "the client saw a reset, not a close: {end:?}");
 }

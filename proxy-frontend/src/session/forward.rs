@@ -93,12 +93,13 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
         }
         Ok(Box::pin(async move {
             let reason = self.forward(&mut forwarder, &mut chain).await?;
-            if !reason.is_reset() {
+            if !reason.is_reset() && reason != CloseReason::DrainCompleted {
                 // Nothing to wait for: both transports close here (`with_fin_on_close`).
                 drop(forwarder);
                 return Ok(reason);
             }
-            // A peer that reset is passed on as a reset, after what it sent was delivered.
+            // A peer that reset is passed on as a reset, after what it sent was delivered; a
+            // drained client's last answers are delivered before its connection closes.
             // Boxed: it holds the forwarder by value, and the phase would otherwise carry room
             // for a second forwarder from the start (an idle session's memory is mostly its
             // forwarding phase).
