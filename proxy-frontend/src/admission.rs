@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use proxy_core::close::{CloseReason, Refusal};
+use proxy_core::sasl::client_prefix;
 use proxy_core::value::Fault;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -209,6 +210,9 @@ impl Admission {
         if max.is_none() && rate.is_none() {
             return Ok(None);
         }
+        // An IPv6 client is its /64, as for the SASL limits: one host commonly holds a whole
+        // /64, and a limit per address would give it 2^64 fresh starts.
+        let source = client_prefix(source);
         let mut sources = self.sources.lock();
         if sources.len() >= SOURCE_TABLE_SWEEP {
             sweep(&mut sources, rate, now);
@@ -227,7 +231,8 @@ impl Admission {
             return Err(refused(
                 "source_connection_limit",
                 format!(
-                    "{source} already holds {max} connections, the listener's max_connections_per_source"
+                    "{} already holds {max} connections, the listener's max_connections_per_source",
+                    SourceName(source)
                 ),
             ));
         }
@@ -240,9 +245,11 @@ impl Admission {
                 return Err(refused(
                     "source_rate_limit",
                     format!(
-                        "{source} opened connections faster than {} per second (burst {}), the \
+                        "{} opened connections faster than {} per second (burst {}), the \
                          listener's connection_rate_per_source",
-                        rate.per_second, rate.burst
+                        SourceName(source),
+                        rate.per_second,
+                        rate.burst
                     ),
                 ));
             }
@@ -296,6 +303,18 @@ fn sweep(sources: &mut HashMap<IpAddr, SourceEntry>, rate: Option<SourceRate>, n
             Duration::from_secs_f64(f64::from(rate.burst) / f64::from(rate.per_second.max(1)));
         now.saturating_duration_since(entry.refilled) < refill_time
     });
+}
+
+/// A source as refusals name it: an IPv4 address, or an IPv6 /64.
+struct SourceName(IpAddr);
+
+impl fmt::Display for SourceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
 }
 
 fn refused(label: &'static str, detail: String) -> CloseReason {

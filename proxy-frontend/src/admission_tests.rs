@@ -123,3 +123,33 @@ async fn at_the_listener_limit_a_slot_is_only_had_once_a_session_ends() {
         .expect("a slot once the first session ended");
     assert_eq!(process.in_use(), 1);
 }
+
+#[test]
+fn an_ipv6_source_is_its_64_so_fresh_addresses_share_its_limit() {
+    let admission = Arc::new(Admission::new(ConnectionLimits {
+        max_connections_per_source: Some(2),
+        ..ConnectionLimits::default()
+    }));
+    let now = Instant::now();
+    // A host rotating through the addresses of its own /64.
+    let _first = admission.admit_source(ip("2001:db8:1:2::1"), now).unwrap();
+    let _second = admission
+        .admit_source(ip("2001:db8:1:2:ffff::9"), now)
+        .unwrap();
+    match admission.admit_source(ip("2001:db8:1:2:abcd::7"), now) {
+        Err(reason) => {
+            assert_eq!(reason.label(), "source_connection_limit");
+            assert!(
+                reason.to_string().contains("2001:db8:1:2::/64"),
+                "the refusal names the /64: {reason}"
+            );
+        }
+        Ok(_) => panic!("a third address of the same /64 was admitted"),
+    }
+    // The next /64 is another client.
+    assert_eq!(
+        label(admission.admit_source(ip("2001:db8:1:3::1"), now)),
+        "admitted"
+    );
+    assert_eq!(admission.tracked_sources(), 2);
+}
