@@ -184,4 +184,27 @@ backends = [{backends}]
     );
     let refused = sluice.find_where("session closed", "tls.sni", "broker-77.kafka.test");
     assert_eq!(refused["reason.label"], "unknown_broker", "{refused}");
+
+    // Clients naming more brokers that do not exist (a hostile one could name any node id) are
+    // refused too, without each costing the cluster a discovery of the proxy's own.
+    for (id, correlation) in (78..84).zip(10..) {
+        let sni = format!("broker-{id}.kafka.test");
+        assert!(
+            metadata_via(&connector, port, &sni, correlation)
+                .await
+                .is_none()
+        );
+        let refused = sluice.find_where("session closed", "tls.sni", &sni);
+        assert_eq!(refused["reason.label"], "unknown_broker", "{refused}");
+    }
+    let discoveries = sluice
+        .text_lines()
+        .iter()
+        .filter(|line| line.contains("discovering the cluster's brokers for a session"))
+        .count();
+    // One for broker 77; one more at most, should the machine take five seconds for the rest.
+    assert!(
+        (1..=2).contains(&discoveries),
+        "{discoveries} discoveries for 7 sessions naming unknown brokers"
+    );
 }

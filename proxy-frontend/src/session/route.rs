@@ -10,7 +10,7 @@ use proxy_core::route::{ForwardingGate, RouteId, Router};
 use proxy_core::upstream::{BackendAddr, Connect, ConnectRequest, Connected};
 use proxy_kafka::{KafkaCodec, KafkaRefusal};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::{Driver, ForwardingPhase};
 use crate::discovery::discover_and_serve;
@@ -83,13 +83,22 @@ impl<R: Router, C: Connect> Driver<'_, R, C> {
             return Ok(None);
         };
         if kafka.brokers.upstream(route, node_id).is_none() {
-            // A client that remembered a broker across a restart: ask the cluster.
-            let discovery = discover_and_serve(
-                &self.frontend.connector,
-                route,
-                &kafka.brokers,
-                self.served.broker_listeners.as_ref(),
-            );
+            // A client that remembered a broker across a restart: ask the cluster. Through the
+            // map's gate: one discovery at a time, and none again soon after one succeeded, so
+            // clients naming brokers that do not exist cannot make the proxy flood the cluster.
+            let discovery = kafka.brokers.on_demand().run(route, async {
+                info!(
+                    broker.node_id = node_id,
+                    "discovering the cluster's brokers for a session"
+                );
+                discover_and_serve(
+                    &self.frontend.connector,
+                    route,
+                    &kafka.brokers,
+                    self.served.broker_listeners.as_ref(),
+                )
+                .await
+            });
             tokio::select! {
                 () = self.served.stop.force_close.cancelled() => return Err(CloseReason::Shutdown),
                 discovered = discovery => discovered?,

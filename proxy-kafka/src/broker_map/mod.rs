@@ -10,6 +10,7 @@
 //! for the gateway's grace period, and [`forget_unreported`](BrokerMap::forget_unreported)s it.
 
 mod gateway_mode;
+mod on_demand;
 mod refused;
 mod rewrite_stage;
 mod versions;
@@ -32,6 +33,7 @@ pub use self::gateway_mode::{
     DEFAULT_BROKER_PORT_GRACE, DEFAULT_MAX_BROKERS, GatewayMode, HostPattern, NODE_ID_PLACEHOLDER,
     SNI_MAX_BROKERS,
 };
+pub use self::on_demand::{ON_DEMAND_INTERVAL, OnDemandDiscovery};
 use self::refused::RefusedNodeIds;
 pub use self::rewrite_stage::{BrokerAddressRewrite, BrokerListeners};
 pub use self::versions::{BrokerVersions, offered_versions};
@@ -83,6 +85,8 @@ pub struct BrokerMap {
     refused: RefusedNodeIds,
     /// The clusters' API versions, learnt by discovery.
     versions: BrokerVersions,
+    /// Discoveries that sessions ask for, one at a time and at most once per interval.
+    on_demand: OnDemandDiscovery,
 }
 
 /// A broker a cluster has advertised.
@@ -128,7 +132,13 @@ impl BrokerMap {
             upstream: RwLock::default(),
             refused: RefusedNodeIds::default(),
             versions: BrokerVersions::default(),
+            on_demand: OnDemandDiscovery::default(),
         }
+    }
+
+    /// The gate a session's discovery of a broker the map does not know goes through.
+    pub fn on_demand(&self) -> &OnDemandDiscovery {
+        &self.on_demand
     }
 
     /// How clients reach brokers.
