@@ -22,7 +22,8 @@ where
     B: AsyncRead + AsyncWrite + Unpin,
 {
     /// Holds a reservation for the message `side`'s read buffer begins with while it is larger
-    /// than one read, and pauses reading from `side` while the budget cannot grant one (the
+    /// than one read and a read's worth of it has arrived, and pauses reading from `side` while
+    /// the budget cannot grant one (the
     /// task is woken when room is given back). A message no budget could ever hold fails the
     /// side. Gives the reservation back once the message has been decoded.
     pub(super) fn reserve_message<P: Protocol>(&mut self, side: Side, task: &mut Context<'_>)
@@ -89,7 +90,13 @@ fn reserve<Io: AsyncRead + AsyncWrite + Unpin>(
     if !peer.gate.is_open_but_for(PauseReason::FrameBudget) && !peer.read_closed() {
         return;
     }
-    let Some(need) = len.filter(|&len| len > read_buffer && !peer.read_closed()) else {
+    // Charged once a read's worth of the message has arrived, not when its length has: a
+    // client that sends a large length and nothing more (again, on many connections) would
+    // otherwise hold shares of the budget that other sessions' large messages wait for, having
+    // sent a few bytes for each. Until then the side reads as it would a small message.
+    let Some(need) = len.filter(|&len| {
+        len > read_buffer && peer.read_buf.len() >= read_buffer && !peer.read_closed()
+    }) else {
         peer.grant = None;
         peer.gate.resume(PauseReason::FrameBudget);
         return;

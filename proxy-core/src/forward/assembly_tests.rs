@@ -148,9 +148,10 @@ async fn a_large_message_waits_for_budget_and_is_delivered_whole_once_another_co
         (&mut second, &mut first, &two, &one)
     };
     assert!(!paused_for_budget(&granted.stats));
-    // The waiting session holds no more than one read of its message.
+    // The waiting session holds no more than two reads of its message: it is charged once it
+    // has a read's worth, and the read that crossed that may have been a whole one.
     let held = waiting.stats.snapshot().buffered_to_backend;
-    assert!(held > 0 && held <= limits().read_buffer, "held {held}");
+    assert!(held > 0 && held <= 2 * limits().read_buffer, "held {held}");
 
     granted
         .client
@@ -172,6 +173,40 @@ async fn a_large_message_waits_for_budget_and_is_delivered_whole_once_another_co
     assert_eq!(&got, waiting_msg);
     settle(|| budget.used() == 0).await;
     assert!(budget.waits() >= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn clients_that_send_a_large_length_and_stall_hold_no_share_of_the_budget() {
+    const BODY: usize = 100 * 1024;
+    let budget = FrameBudget::new(150 * 1024);
+    // Each announces a message the budget could hold, then sends nothing more.
+    let mut stalled = Vec::new();
+    for seed in 0..4 {
+        let mut session = start(&budget);
+        session
+            .client
+            .write_all(&message(BODY, seed)[..PREFIX + 16])
+            .await
+            .unwrap();
+        stalled.push(session);
+    }
+    settle(|| {
+        stalled
+            .iter()
+            .all(|s| s.stats.snapshot().bytes_from_client > 0)
+    })
+    .await;
+    assert_eq!(budget.used(), 0, "a length alone was charged");
+    // Another session's message of the same size goes through meanwhile.
+    let mut honest = start(&budget);
+    let msg = message(BODY, 9);
+    honest.client.write_all(&msg).await.unwrap();
+    let mut got = vec![0; msg.len()];
+    tokio::time::timeout(Duration::from_secs(5), honest.backend.read_exact(&mut got))
+        .await
+        .expect("the honest message waited for the stalled sessions' shares")
+        .unwrap();
+    assert_eq!(got, msg);
 }
 
 #[tokio::test(start_paused = true)]
