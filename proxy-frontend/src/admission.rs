@@ -22,10 +22,15 @@ use proxy_core::value::Fault;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// How many idle source entries (no connection open, rate bucket refilled) are kept before
-/// they are swept; entries with a connection open are never swept, and there are at most
-/// `max_connections` of those.
+/// How many source entries are kept before idle ones (no connection open, rate bucket
+/// refilled) are swept; entries with a connection open are never swept, and there are at most
+/// `max_connections` of those. After a sweep the next waits until the table has doubled what
+/// it kept, or for [`SOURCE_SWEEP_INTERVAL`]: many sources with connections open cost a sweep
+/// now and then, not one per connection.
 pub(crate) const SOURCE_TABLE_SWEEP: usize = 16 * 1024;
+
+/// The least time between two sweeps of a table that has not doubled since the last.
+const SOURCE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A listener's connection limits, from configuration.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,8 +110,31 @@ impl ConnectionBudget {
 pub struct Admission {
     limits: ConnectionLimits,
     slots: Option<Arc<Semaphore>>,
-    sources: Mutex<HashMap<IpAddr, SourceEntry>>,
+    sources: Mutex<SourceTable>,
     counts: Arc<AdmissionCounts>,
+}
+
+/// The sources a listener tracks, and when to sweep them next.
+#[derive(Debug)]
+struct SourceTable {
+    entries: HashMap<IpAddr, SourceEntry>,
+    /// The size at which the next sweep runs whenever it is due.
+    sweep_at: usize,
+    /// When the last sweep ran.
+    swept: Option<Instant>,
+    /// Sweeps so far (for tests).
+    sweeps: u64,
+}
+
+impl Default for SourceTable {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+            sweep_at: SOURCE_TABLE_SWEEP,
+            swept: None,
+            sweeps: 0,
+        }
+    }
 }
 
 impl fmt::Debug for Admission {
@@ -147,7 +175,7 @@ pub(crate) struct SourceGuard {
 impl Drop for SourceGuard {
     fn drop(&mut self) {
         let mut sources = self.admission.sources.lock();
-        if let Some(entry) = sources.get_mut(&self.source) {
+        if let Some(entry) = sources.entries.get_mut(&self.source) {
             entry.open = entry.open.saturating_sub(1);
         }
     }
@@ -214,14 +242,24 @@ impl Admission {
         // /64, and a limit per address would give it 2^64 fresh starts.
         let source = client_prefix(source);
         let mut sources = self.sources.lock();
-        if sources.len() >= SOURCE_TABLE_SWEEP {
-            sweep(&mut sources, rate, now);
+        let len = sources.entries.len();
+        let interval_passed = sources
+            .swept
+            .is_none_or(|swept| now.saturating_duration_since(swept) >= SOURCE_SWEEP_INTERVAL);
+        if len >= sources.sweep_at || (len >= SOURCE_TABLE_SWEEP && interval_passed) {
+            sweep(&mut sources.entries, rate, now);
+            sources.sweep_at = (2 * sources.entries.len()).max(SOURCE_TABLE_SWEEP);
+            sources.swept = Some(now);
+            sources.sweeps += 1;
         }
-        let entry = sources.entry(source).or_insert_with(|| SourceEntry {
-            open: 0,
-            tokens: rate.map_or(0.0, |rate| f64::from(rate.burst)),
-            refilled: now,
-        });
+        let entry = sources
+            .entries
+            .entry(source)
+            .or_insert_with(|| SourceEntry {
+                open: 0,
+                tokens: rate.map_or(0.0, |rate| f64::from(rate.burst)),
+                refilled: now,
+            });
         if let Some(max) = max
             && entry.open >= max
         {
@@ -264,7 +302,13 @@ impl Admission {
 
     /// Source entries tracked now (for tests and metrics).
     pub fn tracked_sources(&self) -> usize {
-        self.sources.lock().len()
+        self.sources.lock().entries.len()
+    }
+
+    /// Sweeps of the source table so far.
+    #[cfg(test)]
+    pub(crate) fn source_sweeps(&self) -> u64 {
+        self.sources.lock().sweeps
     }
 }
 

@@ -153,3 +153,26 @@ fn an_ipv6_source_is_its_64_so_fresh_addresses_share_its_limit() {
     );
     assert_eq!(admission.tracked_sources(), 2);
 }
+
+#[test]
+fn many_sources_with_connections_open_cost_a_sweep_now_and_then_not_one_per_connection() {
+    let admission = Arc::new(Admission::new(ConnectionLimits {
+        max_connections_per_source: Some(1),
+        ..ConnectionLimits::default()
+    }));
+    let now = Instant::now();
+    // Every source holds its connection: a sweep can drop none of them.
+    let held: Vec<_> = (0..(SOURCE_TABLE_SWEEP as u32 + 1000))
+        .map(|i| {
+            let source = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            admission.admit_source(source, now).unwrap()
+        })
+        .collect();
+    assert_eq!(admission.tracked_sources(), SOURCE_TABLE_SWEEP + 1000);
+    assert_eq!(
+        admission.source_sweeps(),
+        1,
+        "the table was swept once it reached its size, then not again for each new source"
+    );
+    drop(held);
+}
