@@ -137,6 +137,22 @@ impl Default for SourceTable {
     }
 }
 
+impl SourceTable {
+    /// Sweeps idle entries once the table has reached its size and a sweep is due.
+    fn sweep_if_due(&mut self, rate: Option<SourceRate>, now: Instant) {
+        let len = self.entries.len();
+        let interval_passed = self
+            .swept
+            .is_none_or(|swept| now.saturating_duration_since(swept) >= SOURCE_SWEEP_INTERVAL);
+        if len >= self.sweep_at || (len >= SOURCE_TABLE_SWEEP && interval_passed) {
+            sweep(&mut self.entries, rate, now);
+            self.sweep_at = (2 * self.entries.len()).max(SOURCE_TABLE_SWEEP);
+            self.swept = Some(now);
+            self.sweeps += 1;
+        }
+    }
+}
+
 impl fmt::Debug for Admission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Admission")
@@ -242,16 +258,7 @@ impl Admission {
         // /64, and a limit per address would give it 2^64 fresh starts.
         let source = client_prefix(source);
         let mut sources = self.sources.lock();
-        let len = sources.entries.len();
-        let interval_passed = sources
-            .swept
-            .is_none_or(|swept| now.saturating_duration_since(swept) >= SOURCE_SWEEP_INTERVAL);
-        if len >= sources.sweep_at || (len >= SOURCE_TABLE_SWEEP && interval_passed) {
-            sweep(&mut sources.entries, rate, now);
-            sources.sweep_at = (2 * sources.entries.len()).max(SOURCE_TABLE_SWEEP);
-            sources.swept = Some(now);
-            sources.sweeps += 1;
-        }
+        sources.sweep_if_due(rate, now);
         let entry = sources
             .entries
             .entry(source)

@@ -372,18 +372,22 @@ where
         loop {
             // A message streaming from this side is passed on as it arrives, never decoded;
             // a large one that may stream starts to.
-            // Streamed bytes fill the other side's queue as decoded messages do, so the gates
-            // are recomputed after them too: otherwise a side streaming a large message reads
-            // on past the high watermark, up to a whole poll's budget of reads.
+            let mut streamed = false;
             if self.passing(side) > 0 && self.pass_stream::<P>(side) {
                 progress = true;
+                streamed = true;
                 // Its last byte is a message's end, as a decoded message's is.
                 decoded |= self.passing(side) == 0;
-                self.update_gates(chain);
             }
             if self.passing(side) == 0 && self.start_stream(side, chain, cx) {
                 progress |= self.pass_stream::<P>(side);
+                streamed = true;
                 decoded = true;
+            }
+            // Streamed bytes fill the other side's queue as decoded messages do: without the
+            // gates recomputed, a side streaming a large message would read on past the high
+            // watermark, up to a whole poll's budget of reads.
+            if streamed {
                 self.update_gates(chain);
             }
             self.reserve_message::<P>(side, task);

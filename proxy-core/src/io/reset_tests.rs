@@ -23,37 +23,42 @@ struct PeerEnd {
 fn echo_peer(listener: TcpListener) -> thread::JoinHandle<PeerEnd> {
     thread::spawn(move || {
         let (mut stream, _) = listener.accept().expect("accept the proxy's connection");
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut end = PeerEnd {
-            read: 0,
-            reset: false,
-        };
-        let mut echoing = true;
-        let is_reset = |err: &io::Error| {
-            matches!(
-                err.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-            )
-        };
-        // At most what the test writes (1 GiB) in reads of at least a byte: bounded.
-        for _ in 0..(1usize << 30) {
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    end.read += n;
-                    if echoing && let Err(err) = stream.write_all(&buf[..n]) {
-                        end.reset |= is_reset(&err);
-                        echoing = false;
-                    }
-                }
-                Err(err) => {
+        read_until_the_end(&mut stream, true)
+    })
+}
+
+/// Reads until the connection ends, writing back what it reads while `echoing` and until a
+/// write fails: every byte delivered is counted, and whether the end was a reset.
+fn read_until_the_end(stream: &mut std::net::TcpStream, mut echoing: bool) -> PeerEnd {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut end = PeerEnd {
+        read: 0,
+        reset: false,
+    };
+    let is_reset = |err: &io::Error| {
+        matches!(
+            err.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        )
+    };
+    // At most what the test writes (1 GiB) in reads of at least a byte: bounded.
+    for _ in 0..(1usize << 30) {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                end.read += n;
+                if echoing && let Err(err) = stream.write_all(&buf[..n]) {
                     end.reset |= is_reset(&err);
-                    break;
+                    echoing = false;
                 }
             }
+            Err(err) => {
+                end.reset |= is_reset(&err);
+                break;
+            }
         }
-        end
-    })
+    }
+    end
 }
 
 #[tokio::test]
@@ -111,23 +116,7 @@ fn pipelining_client(listener: TcpListener, unread: usize) -> thread::JoinHandle
             .write_all(&vec![b'r'; unread])
             .expect("send requests the proxy will not read");
         thread::sleep(Duration::from_millis(500));
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut end = PeerEnd {
-            read: 0,
-            reset: false,
-        };
-        // At most what the test writes (1 GiB) in reads of at least a byte: bounded.
-        for _ in 0..(1usize << 30) {
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => end.read += n,
-                Err(err) => {
-                    end.reset = err.kind() == io::ErrorKind::ConnectionReset;
-                    break;
-                }
-            }
-        }
-        end
+        read_until_the_end(&mut stream, false)
     })
 }
 

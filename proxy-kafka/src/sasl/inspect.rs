@@ -109,17 +109,15 @@ impl Stage<Kafka> for SaslInspect {
         msg: KafkaRequest,
         cx: &mut StageContext<'_>,
     ) -> Flow<KafkaRequest, KafkaResponse> {
-        let sasl = matches!(
-            msg.api(),
-            Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
-        );
+        let sasl = is_sasl(msg.api());
         if sasl && self.awaiting > 0 {
             // No client does this (each step waits for the broker's answer to the last), and
             // which login a verdict belongs to would no longer be known: fail closed.
-            self.fail(cx, "a SASL request sent before the last was answered");
+            const PIPELINED: &str = "a SASL request sent before the previous one was answered";
+            self.fail(cx, PIPELINED);
             return Flow::Close(CloseReason::Protocol {
                 side: Side::Client,
-                detail: "a SASL request sent before the previous one was answered".into(),
+                detail: PIPELINED.into(),
             });
         }
         let flow = self.inspect_request(msg, cx);
@@ -134,16 +132,16 @@ impl Stage<Kafka> for SaslInspect {
         msg: KafkaResponse,
         cx: &mut StageContext<'_>,
     ) -> Flow<KafkaResponse, KafkaRequest> {
-        if !msg.is_answer()
-            && matches!(
-                msg.api(),
-                Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
-            )
-        {
+        if !msg.is_answer() && is_sasl(msg.api()) {
             self.awaiting = self.awaiting.saturating_sub(1);
         }
         self.inspect_response(msg, cx)
     }
+}
+
+/// A step of a SASL exchange: what this stage watches, and pairs with its answer.
+fn is_sasl(api: Option<ApiKey>) -> bool {
+    matches!(api, Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate))
 }
 
 impl SaslInspect {

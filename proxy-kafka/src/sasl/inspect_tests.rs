@@ -7,15 +7,55 @@ use kafka_protocol::messages::{ResponseKind, SaslAuthenticateResponse, SaslHands
 use kafka_protocol::protocol::StrBytes;
 
 use super::*;
-use crate::KafkaCodec;
 use crate::test_support::cx;
+use crate::{KafkaCodec, KafkaRequest, KafkaResponse};
 use proxy_core::close::CloseReason;
-use proxy_core::context::{AuthMechanism, AuthState};
+use proxy_core::context::{AuthMechanism, AuthState, SessionContext};
 use proxy_core::gate::Side;
 use proxy_core::sasl::{Mechanism, plain_message};
 use proxy_core::stage::{Flow, Stage, StageContext};
 
 use super::test_support::*;
+
+/// A SaslHandshake for `mechanism` through the stage, and the broker's acceptance back.
+fn accepted_handshake(
+    stage: &mut SaslInspect,
+    codec: &mut KafkaCodec,
+    session: &mut SessionContext,
+    mechanism: &str,
+) {
+    let msg = forwarded(run_request(stage, handshake(codec, mechanism, 1), session));
+    let answer = broker_answer(
+        codec,
+        msg,
+        ResponseKind::SaslHandshake(SaslHandshakeResponse::default()),
+    );
+    assert!(matches!(
+        stage.on_response(answer, &mut StageContext::new(session)),
+        Flow::Forward(_)
+    ));
+}
+
+/// A SaslAuthenticate carrying `token` through the stage, and what the stage makes of the
+/// broker accepting it.
+fn accepted_step(
+    stage: &mut SaslInspect,
+    codec: &mut KafkaCodec,
+    session: &mut SessionContext,
+    token: &[u8],
+) -> Flow<KafkaResponse, KafkaRequest> {
+    let msg = forwarded(run_request(
+        stage,
+        authenticate(codec, token.to_vec()),
+        session,
+    ));
+    let answer = broker_answer(
+        codec,
+        msg,
+        ResponseKind::SaslAuthenticate(SaslAuthenticateResponse::default()),
+    );
+    stage.on_response(answer, &mut StageContext::new(session))
+}
 
 #[test]
 fn inspection_learns_the_scram_principal_and_the_brokers_verdict() {
@@ -50,18 +90,8 @@ fn inspection_learns_the_scram_principal_and_the_brokers_verdict() {
     .into_iter()
     .enumerate()
     {
-        let msg = forwarded(run_request(
-            &mut stage,
-            authenticate(&mut codec, token),
-            &mut session,
-        ));
-        let answer = broker_answer(
-            &mut codec,
-            msg,
-            ResponseKind::SaslAuthenticate(SaslAuthenticateResponse::default()),
-        );
         assert!(matches!(
-            stage.on_response(answer, &mut StageContext::new(&mut session)),
+            accepted_step(&mut stage, &mut codec, &mut session, token),
             Flow::Forward(_)
         ));
         if round == 0 {
@@ -184,33 +214,13 @@ fn a_login_whose_name_the_proxy_cannot_read_is_closed_not_recorded_as_nobody() {
     let mut stage = SaslInspect::new(Mechanism::ALL.into(), Arc::default());
     let mut session = cx();
     let mut codec = KafkaCodec::default();
-    let msg = forwarded(run_request(
-        &mut stage,
-        handshake(&mut codec, "SCRAM-SHA-256", 1),
-        &mut session,
-    ));
-    let answer = broker_answer(
-        &mut codec,
-        msg,
-        ResponseKind::SaslHandshake(SaslHandshakeResponse::default()),
-    );
-    stage.on_response(answer, &mut StageContext::new(&mut session));
+    accepted_handshake(&mut stage, &mut codec, &mut session, "SCRAM-SHA-256");
     let mut verdict = None;
     for token in [
         &b"n,,n=token-id,r=abc,tokenauth=true"[..],
         b"c=biws,r=abcdef,p=AAAA",
     ] {
-        let msg = forwarded(run_request(
-            &mut stage,
-            authenticate(&mut codec, token),
-            &mut session,
-        ));
-        let answer = broker_answer(
-            &mut codec,
-            msg,
-            ResponseKind::SaslAuthenticate(SaslAuthenticateResponse::default()),
-        );
-        verdict = Some(stage.on_response(answer, &mut StageContext::new(&mut session)));
+        verdict = Some(accepted_step(&mut stage, &mut codec, &mut session, token));
     }
     match verdict {
         Some(Flow::Close(CloseReason::Protocol { side, detail })) => {
